@@ -1,0 +1,18 @@
+//! cwnn's model contract: holds a quantized network and evaluates it on chain.
+//!
+//! Layout follows cw-plus: [`contract`] (entry points), [`msg`], [`state`], [`error`].
+
+pub mod contract;
+pub mod error;
+pub mod msg;
+pub mod state;
+
+pub use crate::error::ContractError;
+
+/// A deliberate float instruction, compiled only with the `float-canary` feature, so that
+/// `scripts/build-wasm.sh --self-test` can show the float gate rejects a contract that has one.
+#[cfg(feature = "float-canary")]
+#[no_mangle]
+pub extern "C" fn float_canary(bits: u64) -> u64 {
+    (f64::from_bits(bits) * 1.5).to_bits()
+}

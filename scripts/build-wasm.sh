@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Builds every Wasm artifact at the MVP feature level (what cosmwasm-check 2.x accepts), then
+# validates each exactly as cosmwasm-check 2.2.10 does and refuses any float instruction.
+#   scripts/build-wasm.sh              build + check
+#   scripts/build-wasm.sh --self-test  first prove the float gate works: a contract built with a
+#                                      planted float (feature float-canary) must be rejected
+# Output: target/wasm32-unknown-unknown/release/*.wasm
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CONTRACTS=(cwnn-model-contract)
+MODULES=(cwnn-wasm-kernels)
+OUT=target/wasm32-unknown-unknown/release
+
+rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
+rustup component add rust-src >/dev/null 2>&1 || rustup component add rust-src
+
+# Rust ≥ 1.82 emits bulk-memory, reference types, etc. by default; target-cpu=mvp with a rebuilt
+# std turns them off. RUSTC_BOOTSTRAP lets stable cargo use -Zbuild-std.
+wasm_build() {
+  RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C target-cpu=mvp" \
+    cargo build --release --lib --target wasm32-unknown-unknown \
+    -Zbuild-std=std,panic_abort "$@"
+}
+name() { echo "${1//-/_}"; }
+
+# The checker. scripts/test.sh passes the one its test build made: building it alone would
+# resolve different dependency features and compile part of the tree a second time.
+CHECK=${CWNN_WASM_CHECK:-}
+if [[ -z "$CHECK" ]]; then
+  cargo build -q -p cwnn-vm --bin cwnn-wasm-check
+  CHECK=target/debug/cwnn-wasm-check
+fi
+
+if [[ "${1:-}" == "--self-test" ]]; then
+  echo "== float gate self-test: a contract with a planted float must be rejected"
+  wasm_build -p cwnn-model-contract --features float-canary
+  mkdir -p target/float-canary
+  cp "$OUT/cwnn_model_contract.wasm" target/float-canary/
+  if "$CHECK" --contract target/float-canary/cwnn_model_contract.wasm; then
+    echo "float gate self-test FAILED: the planted float was not detected" >&2
+    exit 1
+  fi
+  echo "float gate self-test passed: the planted float was rejected"
+fi
+
+echo "== building Wasm (MVP): ${CONTRACTS[*]} ${MODULES[*]}"
+args=()
+for c in "${CONTRACTS[@]}" "${MODULES[@]}"; do args+=(-p "$c"); done
+wasm_build "${args[@]}"
+
+checks=()
+for c in "${CONTRACTS[@]}"; do checks+=(--contract "$OUT/$(name "$c").wasm"); done
+for m in "${MODULES[@]}"; do checks+=(--module "$OUT/$(name "$m").wasm"); done
+"$CHECK" "${checks[@]}"

@@ -1,0 +1,221 @@
+use core::ops::Range;
+
+use super::{centered, expect_len};
+use crate::{Quantized, Result, TensorError};
+
+/// Shape of a 2-D convolution over one CHW image with OIHW weights (the ONNX layout).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Conv2dGeometry {
+    pub in_channels: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub out_channels: usize,
+    pub kernel_h: usize,
+    pub kernel_w: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub dilation_h: usize,
+    pub dilation_w: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub pad_bottom: usize,
+    pub pad_right: usize,
+    pub groups: usize,
+}
+
+impl Conv2dGeometry {
+    /// Checks every dimension; all other methods assume a validated geometry.
+    pub fn validate(&self) -> Result<()> {
+        let dims = [
+            self.in_channels,
+            self.in_h,
+            self.in_w,
+            self.out_channels,
+            self.kernel_h,
+            self.kernel_w,
+            self.stride_h,
+            self.stride_w,
+            self.dilation_h,
+            self.dilation_w,
+            self.groups,
+        ];
+        if dims.contains(&0) {
+            return Err(TensorError::InvalidShape(
+                "conv2d: every dimension, stride, dilation and groups must be ≥ 1",
+            ));
+        }
+        if !self.in_channels.is_multiple_of(self.groups)
+            || !self.out_channels.is_multiple_of(self.groups)
+        {
+            return Err(TensorError::InvalidShape(
+                "conv2d: groups must divide in and out channels",
+            ));
+        }
+        let span = |k: usize, d: usize| (k - 1).checked_mul(d).and_then(|v| v.checked_add(1));
+        let ph = self
+            .in_h
+            .checked_add(self.pad_top)
+            .and_then(|v| v.checked_add(self.pad_bottom));
+        let pw = self
+            .in_w
+            .checked_add(self.pad_left)
+            .and_then(|v| v.checked_add(self.pad_right));
+        match (
+            ph,
+            pw,
+            span(self.kernel_h, self.dilation_h),
+            span(self.kernel_w, self.dilation_w),
+        ) {
+            (Some(ph), Some(pw), Some(kh), Some(kw)) if kh <= ph && kw <= pw => {}
+            (Some(_), Some(_), Some(_), Some(_)) => {
+                return Err(TensorError::InvalidShape(
+                    "conv2d: kernel larger than padded input",
+                ))
+            }
+            _ => return Err(TensorError::ShapeOverflow),
+        }
+        [self.input_len(), self.weight_len(), self.output_len()]
+            .iter()
+            .all(|n| n.is_some())
+            .then_some(())
+            .ok_or(TensorError::ShapeOverflow)
+    }
+    pub fn out_h(&self) -> usize {
+        (self.in_h + self.pad_top + self.pad_bottom - self.dilation_h * (self.kernel_h - 1) - 1)
+            / self.stride_h
+            + 1
+    }
+    pub fn out_w(&self) -> usize {
+        (self.in_w + self.pad_left + self.pad_right - self.dilation_w * (self.kernel_w - 1) - 1)
+            / self.stride_w
+            + 1
+    }
+    /// Weights of one output channel: `in_channels / groups × kernel_h × kernel_w`.
+    pub fn weights_per_channel(&self) -> usize {
+        self.in_channels / self.groups * self.kernel_h * self.kernel_w
+    }
+    pub fn input_len(&self) -> Option<usize> {
+        self.in_channels
+            .checked_mul(self.in_h)?
+            .checked_mul(self.in_w)
+    }
+    pub fn weight_len(&self) -> Option<usize> {
+        self.out_channels
+            .checked_mul(self.in_channels / self.groups)?
+            .checked_mul(self.kernel_h)?
+            .checked_mul(self.kernel_w)
+    }
+    pub fn output_len(&self) -> Option<usize> {
+        self.out_channels
+            .checked_mul(self.out_h())?
+            .checked_mul(self.out_w())
+    }
+    /// Multiply-adds per output channel (padding taps included).
+    pub fn macs_per_channel(&self) -> usize {
+        self.weights_per_channel() * self.out_h() * self.out_w()
+    }
+}
+
+/// Direct 2-D convolution of output channels `channels`:
+/// `out[j, oy, ox] = bias[j] + Σ w[j, ic, ky, kx] · (x[ic, iy, ix] − x_zp)` over taps inside the
+/// image, `iy = oy·stride_h + ky·dilation_h − pad_top` (same for x). Padding stands for the zero
+/// point (real 0), so padded taps add nothing.
+///
+/// `w` and `bias` hold only the requested channels (`channels.len()` × weights per channel), and
+/// `out` is `channels.len() × out_h × out_w`: one layer can be split across calls by channel.
+/// Loop order is weight-stationary: for each weight, one branch-free row update over the valid
+/// output columns, computed up front.
+pub fn conv2d<W: Quantized, X: Quantized>(
+    g: &Conv2dGeometry,
+    x: &[X],
+    x_zp: i32,
+    w: &[W],
+    bias: Option<&[i32]>,
+    channels: Range<usize>,
+    out: &mut [i32],
+) -> Result<()> {
+    g.validate()?;
+    if channels.start > channels.end || channels.end > g.out_channels {
+        return Err(TensorError::InvalidShape(
+            "conv2d: channel range outside the output channels",
+        ));
+    }
+    let nc = channels.end - channels.start;
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let plane = oh * ow;
+    let per_oc = g.weights_per_channel();
+    expect_len("conv2d input", g.input_len().unwrap_or(0), x.len())?;
+    expect_len("conv2d weights", nc * per_oc, w.len())?;
+    expect_len("conv2d output", nc * plane, out.len())?;
+    if let Some(b) = bias {
+        expect_len("conv2d bias", nc, b.len())?;
+    }
+    let xs = centered(x, x_zp);
+    let (cin_g, cout_g) = (g.in_channels / g.groups, g.out_channels / g.groups);
+    let in_plane = g.in_h * g.in_w;
+    for (j, oc) in channels.enumerate() {
+        let acc = &mut out[j * plane..(j + 1) * plane];
+        acc.fill(bias.map_or(0, |b| b[j]));
+        let wk = &w[j * per_oc..(j + 1) * per_oc];
+        let group = oc / cout_g;
+        for icg in 0..cin_g {
+            let ic = group * cin_g + icg;
+            let xp = &xs[ic * in_plane..(ic + 1) * in_plane];
+            for ky in 0..g.kernel_h {
+                for kx in 0..g.kernel_w {
+                    let wv = wk[(icg * g.kernel_h + ky) * g.kernel_w + kx].to_i32();
+                    let Some((lo, hi, x0)) = col_range(g, kx, ow) else {
+                        continue;
+                    };
+                    for oy in 0..oh {
+                        let iy =
+                            (oy * g.stride_h + ky * g.dilation_h) as isize - g.pad_top as isize;
+                        if iy < 0 || iy as usize >= g.in_h {
+                            continue;
+                        }
+                        let row = &xp[iy as usize * g.in_w..(iy as usize + 1) * g.in_w];
+                        let a = &mut acc[oy * ow + lo..oy * ow + hi];
+                        if g.stride_w == 1 {
+                            axpy(a, wv, &row[x0..x0 + (hi - lo)]);
+                        } else {
+                            for (o, &v) in a.iter_mut().zip(row[x0..].iter().step_by(g.stride_w)) {
+                                *o = o.wrapping_add(wv.wrapping_mul(v));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Output columns `[lo, hi)` whose tap `kx` lands inside the input, and the input column of `lo`.
+fn col_range(g: &Conv2dGeometry, kx: usize, ow: usize) -> Option<(usize, usize, usize)> {
+    let off = (kx * g.dilation_w) as isize - g.pad_left as isize; // ix = ox·stride + off
+    let s = g.stride_w as isize;
+    let lo = if off >= 0 { 0 } else { ((-off) + s - 1) / s };
+    let last = g.in_w as isize - 1 - off; // ox·s ≤ last
+    if last < 0 {
+        return None;
+    }
+    let hi = ((last / s) + 1).min(ow as isize);
+    (lo < hi).then(|| (lo as usize, hi as usize, (lo * s + off) as usize))
+}
+
+/// `a[i] += w · x[i]`, unrolled ×8.
+#[inline(always)]
+fn axpy(a: &mut [i32], w: i32, x: &[i32]) {
+    let n = a.len().min(x.len());
+    let (a8, ar) = a[..n].as_chunks_mut::<8>();
+    let (x8, xr) = x[..n].as_chunks::<8>();
+    for (o, v) in a8.iter_mut().zip(x8) {
+        for k in 0..8 {
+            o[k] = o[k].wrapping_add(w.wrapping_mul(v[k]));
+        }
+    }
+    for (o, &v) in ar.iter_mut().zip(xr) {
+        *o = o.wrapping_add(w.wrapping_mul(v));
+    }
+}

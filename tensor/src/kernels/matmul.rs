@@ -1,0 +1,99 @@
+use super::{centered, expect_len};
+use crate::{Quantized, Result, TensorError};
+
+/// `Σ w[i] · x[i]` over the common length, wrapping i32, unrolled ×8.
+#[inline(always)]
+pub fn dot<W: Quantized>(w: &[W], x: &[i32]) -> i32 {
+    let n = w.len().min(x.len());
+    let (w8, wr) = w[..n].as_chunks::<8>();
+    let (x8, xr) = x[..n].as_chunks::<8>();
+    let mut acc = 0i32;
+    for (a, b) in w8.iter().zip(x8) {
+        let s = a[0]
+            .to_i32()
+            .wrapping_mul(b[0])
+            .wrapping_add(a[1].to_i32().wrapping_mul(b[1]))
+            .wrapping_add(a[2].to_i32().wrapping_mul(b[2]))
+            .wrapping_add(a[3].to_i32().wrapping_mul(b[3]))
+            .wrapping_add(a[4].to_i32().wrapping_mul(b[4]))
+            .wrapping_add(a[5].to_i32().wrapping_mul(b[5]))
+            .wrapping_add(a[6].to_i32().wrapping_mul(b[6]))
+            .wrapping_add(a[7].to_i32().wrapping_mul(b[7]));
+        acc = acc.wrapping_add(s);
+    }
+    for (a, b) in wr.iter().zip(xr) {
+        acc = acc.wrapping_add(a.to_i32().wrapping_mul(*b));
+    }
+    acc
+}
+
+/// Matrix-vector product: `out[r] = bias[r] + Σ_c w[r·cols + c] · (x[c] − x_zp)`.
+///
+/// `w` is row-major `rows × cols` with `rows = out.len()`, `cols = x.len()`. Passing a block of
+/// rows (and the matching `bias`/`out` slices) computes just those rows: that is how a Dense
+/// layer is split across calls. Exact while every partial sum fits i32 (wrapping otherwise).
+pub fn matvec<W: Quantized, X: Quantized>(
+    w: &[W],
+    x: &[X],
+    x_zp: i32,
+    bias: Option<&[i32]>,
+    out: &mut [i32],
+) -> Result<()> {
+    let (rows, cols) = (out.len(), x.len());
+    let n = rows.checked_mul(cols).ok_or(TensorError::ShapeOverflow)?;
+    expect_len("matvec weights (rows × cols)", n, w.len())?;
+    init_bias(bias, out)?;
+    if cols == 0 {
+        return Ok(());
+    }
+    let xs = centered(x, x_zp);
+    for (o, row) in out.iter_mut().zip(w.chunks_exact(cols)) {
+        *o = o.wrapping_add(dot(row, &xs));
+    }
+    Ok(())
+}
+
+/// Matrix-matrix product with `m` rows of activations:
+/// `out[i·n + r] = bias[r] + Σ_c w[r·k + c] · (a[i·k + c] − a_zp)`, with `k = a.len() / m` and
+/// `n = out.len() / m` (weights `n × k`, the ONNX Gemm layout with `transB = 1`).
+pub fn matmul<W: Quantized, X: Quantized>(
+    w: &[W],
+    a: &[X],
+    m: usize,
+    a_zp: i32,
+    bias: Option<&[i32]>,
+    out: &mut [i32],
+) -> Result<()> {
+    if m == 0 {
+        expect_len("matmul activations", 0, a.len())?;
+        return expect_len("matmul output", 0, out.len());
+    }
+    if !a.len().is_multiple_of(m) || !out.len().is_multiple_of(m) {
+        return Err(TensorError::InvalidShape(
+            "matmul: activation/output length not a multiple of m",
+        ));
+    }
+    let (k, n) = (a.len() / m, out.len() / m);
+    for i in 0..m {
+        matvec(
+            w,
+            &a[i * k..(i + 1) * k],
+            a_zp,
+            bias,
+            &mut out[i * n..(i + 1) * n],
+        )?;
+    }
+    Ok(())
+}
+
+/// Fills `out` with the bias (or zeros).
+pub(crate) fn init_bias(bias: Option<&[i32]>, out: &mut [i32]) -> Result<()> {
+    match bias {
+        Some(b) => {
+            expect_len("bias", out.len(), b.len())?;
+            out.copy_from_slice(b);
+        }
+        None => out.fill(0),
+    }
+    Ok(())
+}
