@@ -8,6 +8,7 @@ use crate::{Result, TensorError};
 /// negative ones serve affine layers with negative scales.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Dyadic {
     pub mantissa: i32,
     /// Right shift applied after the multiply, `1..=62`.

@@ -3,6 +3,7 @@ use crate::Dyadic;
 /// Element type of a quantized tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum DType {
     I8,
@@ -49,6 +50,7 @@ impl DType {
 /// kernels never read it (they take precomputed multipliers), only the host does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct QuantParams {
     pub scale: Dyadic,
     pub zero_point: i32,

@@ -70,3 +70,21 @@ impl KernelModule {
         Ok((data, fuel))
     }
 }
+
+thread_local! {
+    static BUILT: std::cell::RefCell<Option<KernelModule>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `op` in the kernel module that scripts/build-wasm.sh built (instantiated once per
+/// thread): what the determinism tests compare the native build against.
+pub fn run_built(op: u32, input: &[u8]) -> Result<Vec<u8>> {
+    BUILT.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.is_none() {
+            *m = Some(KernelModule::new(&crate::artifacts::read_wasm(
+                "cwnn_wasm_kernels",
+            )?)?);
+        }
+        Ok(m.as_mut().expect("just set").run(op, input)?.0)
+    })
+}

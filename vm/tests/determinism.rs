@@ -1,28 +1,16 @@
 //! Native vs Wasm, bit for bit: every kernel op of `cwnn-wasm-kernels` runs on the same random
 //! input natively and in wasmtime (built at the MVP level by scripts/build-wasm.sh), and the
-//! outputs must be identical. 1,000 cases per op, 13,000 in all.
+//! outputs must be identical. 1,000 cases per op, 13,000 in all. The layers have the same
+//! harness in `layers/tests/determinism.rs`.
 
-use std::cell::RefCell;
-
-use cwnn_vm::artifacts::read_wasm;
-use cwnn_vm::kernels::KernelModule;
+use cwnn_vm::kernels::run_built;
 use cwnn_wasm_kernels::{dispatch, op};
 use proptest::prelude::*;
 
 const CASES_PER_OP: u32 = 1000;
 
-thread_local! {
-    static MODULE: RefCell<Option<KernelModule>> = const { RefCell::new(None) };
-}
-
 fn wasm_run(op: u32, input: &[u8]) -> Vec<u8> {
-    MODULE.with(|m| {
-        let mut m = m.borrow_mut();
-        let module = m.get_or_insert_with(|| {
-            KernelModule::new(&read_wasm("cwnn_wasm_kernels").unwrap()).unwrap()
-        });
-        module.run(op, input).unwrap().0
-    })
+    run_built(op, input).unwrap()
 }
 
 fn check(op: u32, input: &[u8]) -> Result<(), TestCaseError> {
@@ -32,7 +20,7 @@ fn check(op: u32, input: &[u8]) -> Result<(), TestCaseError> {
         &native,
         &wasm,
         "op {} differs natively and in Wasm",
-        op::NAMES[op as usize]
+        op::name(op)
     );
     Ok(())
 }
@@ -71,8 +59,7 @@ determinism! {
 /// succeed (status 0) rather than all landing on the refusal path.
 #[test]
 fn every_op_is_covered_and_mostly_succeeds() {
-    assert_eq!(op::COUNT as usize, op::NAMES.len());
-    for op in 0..op::COUNT {
+    for op in 0..op::LAYER {
         let mut ok = 0;
         for seed in 0..200u32 {
             let input: Vec<u8> = (0..2048u32)
@@ -85,7 +72,7 @@ fn every_op_is_covered_and_mostly_succeeds() {
         assert!(
             ok >= 100,
             "{}: only {ok}/200 inputs were valid",
-            op::NAMES[op as usize]
+            op::name(op)
         );
     }
     assert_eq!(dispatch(op::COUNT, &[]), vec![1], "unknown op is refused");

@@ -6,6 +6,7 @@ use crate::{Quantized, Result, TensorError};
 /// Shape of a 2-D convolution over one CHW image with OIHW weights (the ONNX layout).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Conv2dGeometry {
     pub in_channels: usize,
     pub in_h: usize,
@@ -135,6 +136,20 @@ pub fn conv2d<W: Quantized, X: Quantized>(
     channels: Range<usize>,
     out: &mut [i32],
 ) -> Result<()> {
+    expect_len("conv2d input", g.input_len().unwrap_or(0), x.len())?;
+    conv2d_centered(g, &centered(x, x_zp), w, bias, channels, out)
+}
+
+/// [`conv2d`] on an input whose zero point is already subtracted (`x − x_zp` as i32), so a
+/// layer that computes channel by channel centres its input once.
+pub fn conv2d_centered<W: Quantized>(
+    g: &Conv2dGeometry,
+    xs: &[i32],
+    w: &[W],
+    bias: Option<&[i32]>,
+    channels: Range<usize>,
+    out: &mut [i32],
+) -> Result<()> {
     g.validate()?;
     if channels.start > channels.end || channels.end > g.out_channels {
         return Err(TensorError::InvalidShape(
@@ -145,13 +160,12 @@ pub fn conv2d<W: Quantized, X: Quantized>(
     let (oh, ow) = (g.out_h(), g.out_w());
     let plane = oh * ow;
     let per_oc = g.weights_per_channel();
-    expect_len("conv2d input", g.input_len().unwrap_or(0), x.len())?;
+    expect_len("conv2d input", g.input_len().unwrap_or(0), xs.len())?;
     expect_len("conv2d weights", nc * per_oc, w.len())?;
     expect_len("conv2d output", nc * plane, out.len())?;
     if let Some(b) = bias {
         expect_len("conv2d bias", nc, b.len())?;
     }
-    let xs = centered(x, x_zp);
     let (cin_g, cout_g) = (g.in_channels / g.groups, g.out_channels / g.groups);
     let in_plane = g.in_h * g.in_w;
     for (j, oc) in channels.enumerate() {

@@ -15,18 +15,18 @@ mod requant;
 mod softmax;
 
 pub use cast::saturating_cast;
-pub use conv::{conv2d, Conv2dGeometry};
+pub use conv::{conv2d, conv2d_centered, Conv2dGeometry};
 pub use lut::lut;
 pub use matmul::{dot, matmul, matvec};
 pub use reduce::{argmax, max};
-pub use requant::{requantize, requantize_per_channel, Clamp};
+pub use requant::{requantize, requantize_one, requantize_per_channel, Clamp};
 pub use softmax::{reciprocal, softmax_i8, validate_exp_table, EXP_ONE};
 
 use crate::{Quantized, Result, TensorError};
 use alloc::vec::Vec;
 
 /// `x − zero_point` widened to i32 once, so inner loops do one multiply-add per element.
-pub(crate) fn centered<X: Quantized>(x: &[X], zero_point: i32) -> Vec<i32> {
+pub fn centered<X: Quantized>(x: &[X], zero_point: i32) -> Vec<i32> {
     x.iter()
         .map(|v| v.to_i32().wrapping_sub(zero_point))
         .collect()

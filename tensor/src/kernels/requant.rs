@@ -4,6 +4,7 @@ use crate::{Dyadic, Quantized, Result, TensorError};
 /// Output clamp in the quantized domain; a fused ReLU is `lo = zero_point`, ReLU6 also sets `hi`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Clamp {
     pub lo: i32,
     pub hi: i32,
@@ -17,7 +18,8 @@ impl Clamp {
             hi: T::DTYPE.max(),
         }
     }
-    fn check(self) -> Result<()> {
+    /// Refuses `lo > hi`.
+    pub fn check(self) -> Result<()> {
         if self.lo > self.hi {
             return Err(TensorError::InvalidQuantization(
                 "clamp lower bound above upper bound",
@@ -27,9 +29,11 @@ impl Clamp {
     }
 }
 
+/// One value: `saturate(clamp(zp + round_half_up(acc · m), lo, hi))`. `m` must be valid
+/// (checked once by the caller; an unchecked one still cannot trap, see [`Dyadic::apply`]).
 #[inline(always)]
-fn requant_one<T: Quantized>(acc: i32, m: Dyadic, zp: i64, c: Clamp) -> T {
-    T::saturate((zp + m.apply(acc)).clamp(c.lo as i64, c.hi as i64))
+pub fn requantize_one<T: Quantized>(acc: i32, m: Dyadic, zp: i32, c: Clamp) -> T {
+    T::saturate((zp as i64 + m.apply(acc)).clamp(c.lo as i64, c.hi as i64))
 }
 
 /// `out[i] = saturate(clamp(zp + round_half_up(acc[i] · m), lo, hi))`: one multiplier for the
@@ -45,7 +49,7 @@ pub fn requantize<T: Quantized>(
     m.validate()?;
     clamp.check()?;
     for (o, &a) in out.iter_mut().zip(acc) {
-        *o = requant_one(a, m, zp as i64, clamp);
+        *o = requantize_one(a, m, zp, clamp);
     }
     Ok(())
 }
@@ -77,7 +81,7 @@ pub fn requantize_per_channel<T: Quantized>(
     {
         m.validate()?;
         for (o, &a) in oc.iter_mut().zip(ac) {
-            *o = requant_one(a, m, zp as i64, clamp);
+            *o = requantize_one(a, m, zp, clamp);
         }
     }
     Ok(())

@@ -8,8 +8,13 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
+use cwnn_layers::{
+    Activation, ActivationKind, Add, Affine, AvgPool2d, Constant, Conv2d, Dense, Embedding,
+    GlobalAvgPool, Gru, Layer, LayerError, Lstm, MaxPool2d, Mul, Recurrent, Reshape, SimpleRnn,
+    Softmax, TensorSpec, Window2d,
+};
 use cwnn_tensor::kernels::{self, Clamp, Conv2dGeometry};
-use cwnn_tensor::{Dyadic, Result};
+use cwnn_tensor::{Dyadic, QTensor, QuantParams, Result, TensorData};
 
 /// Operation codes understood by [`dispatch`].
 pub mod op {
@@ -26,23 +31,51 @@ pub mod op {
     pub const ARGMAX_I8: u32 = 10;
     pub const SOFTMAX_I8: u32 = 11;
     pub const DYADIC_APPLY: u32 = 12;
-    /// Number of operations.
-    pub const COUNT: u32 = 13;
-    pub const NAMES: [&str; COUNT as usize] = [
-        "matvec_i8",
-        "matvec_i8_i16",
-        "matmul_i8",
-        "conv2d_i8",
-        "requant_i8",
-        "requant_i16",
-        "cast_i32_i8",
-        "cast_i32_i16",
-        "lut_i8",
-        "lut_i32",
-        "argmax_i8",
-        "softmax_i8",
-        "dyadic_apply",
+    /// First layer op: `LAYER + k` runs layer kind `k` of [`LAYER_NAMES`] through
+    /// `cwnn_layers::Layer::forward`, split into two segments at a random unit.
+    pub const LAYER: u32 = 13;
+    pub const LAYER_NAMES: [&str; 15] = [
+        "dense",
+        "conv2d",
+        "activation",
+        "softmax",
+        "max_pool2d",
+        "avg_pool2d",
+        "global_avg_pool",
+        "reshape",
+        "affine",
+        "add",
+        "mul",
+        "embedding",
+        "simple_rnn",
+        "gru",
+        "lstm",
     ];
+    /// Number of operations.
+    pub const COUNT: u32 = LAYER + LAYER_NAMES.len() as u32;
+    /// Name of an op code.
+    pub fn name(op: u32) -> &'static str {
+        const KERNELS: [&str; LAYER as usize] = [
+            "matvec_i8",
+            "matvec_i8_i16",
+            "matmul_i8",
+            "conv2d_i8",
+            "requant_i8",
+            "requant_i16",
+            "cast_i32_i8",
+            "cast_i32_i16",
+            "lut_i8",
+            "lut_i32",
+            "argmax_i8",
+            "softmax_i8",
+            "dyadic_apply",
+        ];
+        match op {
+            o if o < LAYER => KERNELS[o as usize],
+            o if o < COUNT => LAYER_NAMES[(o - LAYER) as usize],
+            _ => "unknown",
+        }
+    }
 }
 
 /// Reads values from a byte string; past its end every read is 0.
@@ -244,8 +277,16 @@ pub fn dispatch(op: u32, input: &[u8]) -> Vec<u8> {
             m.validate()
                 .map(|m| bytes_of(&xs, |x| m.apply(x).to_le_bytes().to_vec()))
         }
+        o if (op::LAYER..op::COUNT).contains(&o) => {
+            return framed(layer_case(o - op::LAYER, &mut r))
+        }
         _ => Err(cwnn_tensor::TensorError::InvalidShape("unknown op")),
     };
+    framed(res)
+}
+
+/// Status byte (0 ok, 1 refused) then the output bytes.
+fn framed<E>(res: core::result::Result<Vec<u8>, E>) -> Vec<u8> {
     match res {
         Ok(mut v) => {
             v.insert(0, 0);
@@ -253,6 +294,283 @@ pub fn dispatch(op: u32, input: &[u8]) -> Vec<u8> {
         }
         Err(_) => alloc::vec![1],
     }
+}
+
+impl Reader<'_> {
+    /// Int8 quantization parameters.
+    fn qp(&mut self) -> QuantParams {
+        QuantParams {
+            scale: Dyadic {
+                mantissa: self.i32() & i32::MAX,
+                shift: 1 + self.u8() % 62,
+            },
+            zero_point: self.zp(),
+        }
+    }
+    fn tensor(&mut self, shape: Vec<usize>) -> QTensor {
+        let n = shape.iter().product();
+        let quant = self.qp();
+        QTensor {
+            data: TensorData::I8(self.vec(n, Reader::i8)),
+            shape,
+            quant,
+        }
+    }
+    fn window(&mut self) -> Window2d {
+        let (kh, kw) = (self.dim(3), self.dim(3));
+        Window2d {
+            kernel: [kh, kw],
+            strides: [self.dim(2), self.dim(2)],
+            dilations: [self.dim(2), 1],
+            pads: [
+                self.u8() as usize % kh,
+                self.u8() as usize % kw,
+                self.u8() as usize % kh,
+                self.u8() as usize % kw,
+            ],
+        }
+    }
+}
+
+/// Builds layer kind `kind` (see [`op::LAYER_NAMES`]) with inputs and weights from random bytes,
+/// evaluates it in two segments split at a random unit, and returns the output's bytes.
+/// Random weights also exercise the refusal paths (invalid shifts, corrupt tables, bad indices).
+fn layer_case(kind: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerError> {
+    let out_qp = r.qp();
+    let (layer, inputs): (Layer, Vec<QTensor>) = match kind {
+        0 => {
+            let (i, o, rows) = (r.dim(64), r.dim(32), r.dim(3));
+            let c = r.clamp();
+            let clamp = Clamp {
+                lo: c.lo >> 8,
+                hi: c.hi >> 8,
+            };
+            (
+                Layer::Dense(Dense {
+                    in_features: i,
+                    out_features: o,
+                    clamp,
+                    output: out_qp,
+                }),
+                alloc::vec![r.tensor(alloc::vec![rows, i])],
+            )
+        }
+        1 => {
+            let groups = r.dim(2);
+            let conv = Conv2d {
+                out_channels: groups * r.dim(3),
+                kernel: [r.dim(3), r.dim(3)],
+                strides: [r.dim(2), r.dim(2)],
+                dilations: [r.dim(2), 1],
+                pads: [
+                    r.u8() as usize % 2,
+                    r.u8() as usize % 2,
+                    r.u8() as usize % 2,
+                    r.u8() as usize % 2,
+                ],
+                groups,
+                clamp: Clamp::full::<i8>(),
+                output: out_qp,
+            };
+            let shape = alloc::vec![groups * r.dim(3), 2 + r.dim(8), 2 + r.dim(8)];
+            (Layer::Conv2d(conv), alloc::vec![r.tensor(shape)])
+        }
+        2 => (
+            Layer::Activation(Activation {
+                kind: ActivationKind::Tanh,
+                output: out_qp,
+            }),
+            {
+                let s = alloc::vec![r.dim(64)];
+                alloc::vec![r.tensor(s)]
+            },
+        ),
+        3 => (Layer::Softmax(Softmax {}), {
+            let s = alloc::vec![r.dim(3), r.dim(32)];
+            alloc::vec![r.tensor(s)]
+        }),
+        4 | 5 => {
+            let window = r.window();
+            let shape = alloc::vec![r.dim(3), 3 + r.dim(8), 3 + r.dim(8)];
+            let layer = if kind == 4 {
+                Layer::MaxPool2d(MaxPool2d { window })
+            } else {
+                Layer::AvgPool2d(AvgPool2d {
+                    window,
+                    count_include_pad: r.u8() & 1 == 1,
+                })
+            };
+            (layer, alloc::vec![r.tensor(shape)])
+        }
+        6 => (Layer::GlobalAvgPool(GlobalAvgPool {}), {
+            let s = alloc::vec![r.dim(4), r.dim(8), r.dim(8)];
+            alloc::vec![r.tensor(s)]
+        }),
+        7 => {
+            let (a, b) = (r.dim(6), r.dim(6));
+            (
+                Layer::Reshape(Reshape {
+                    shape: alloc::vec![a * b],
+                }),
+                alloc::vec![r.tensor(alloc::vec![a, b])],
+            )
+        }
+        8 => {
+            let (c, inner) = (r.dim(4), r.dim(16));
+            (
+                Layer::Affine(Affine {
+                    channels: c,
+                    output: out_qp,
+                }),
+                alloc::vec![r.tensor(alloc::vec![c, inner])],
+            )
+        }
+        9 | 10 => {
+            const SHAPES: [(&[usize], &[usize]); 4] = [
+                (&[3, 4], &[3, 4]),
+                (&[3, 4], &[4]),
+                (&[2, 3, 1], &[1, 5]),
+                (&[6], &[1]),
+            ];
+            let (sa, sb) = SHAPES[r.u8() as usize % 4];
+            let a = r.tensor(sa.to_vec());
+            let b = r.tensor(sb.to_vec());
+            let constant = (r.u8() & 1 == 1).then(|| Constant {
+                shape: sb.to_vec(),
+                quant: b.quant,
+            });
+            let inputs = if constant.is_some() {
+                alloc::vec![a]
+            } else {
+                alloc::vec![a, b]
+            };
+            let layer = if kind == 9 {
+                Layer::Add(Add {
+                    multipliers: [r.i32() >> 8, r.i32() >> 8],
+                    shift: 20 + r.u8() % 20,
+                    constant,
+                    output: out_qp,
+                })
+            } else {
+                Layer::Mul(Mul {
+                    multiplier: r.dyadic(),
+                    constant,
+                    output: out_qp,
+                })
+            };
+            (layer, inputs)
+        }
+        12..=14 => {
+            let rnn = Recurrent {
+                input_size: r.dim(6),
+                hidden: r.dim(8),
+                reverse: r.u8() & 1 == 1,
+                sequence_output: r.u8() & 1 == 1,
+                initial_state: r.u8() & 1 == 1,
+            };
+            let steps = r.dim(12);
+            let x = r.tensor(alloc::vec![steps, rnn.input_size]);
+            let layer = match kind {
+                12 => Layer::SimpleRnn(SimpleRnn { rnn }),
+                13 => Layer::Gru(Gru {
+                    rnn,
+                    linear_before_reset: r.u8() & 1 == 1,
+                }),
+                _ => Layer::Lstm(Lstm {
+                    rnn,
+                    peepholes: r.u8() & 1 == 1,
+                }),
+            };
+            (layer, alloc::vec![x])
+        }
+        _ => {
+            let (vocab, dim, n) = (r.dim(16), r.dim(8), r.dim(8));
+            // Indices in [-vocab, vocab); one case in eight has one outside (a refusal path).
+            let mut idx = r.vec(n, |r| (r.u8() as i32 % (2 * vocab as i32)) - vocab as i32);
+            if r.u8().is_multiple_of(8) {
+                idx[0] = vocab as i32;
+            }
+            let t = QTensor {
+                shape: alloc::vec![n],
+                data: TensorData::I32(idx),
+                quant: QuantParams {
+                    scale: Dyadic::ONE,
+                    zero_point: 0,
+                },
+            };
+            (
+                Layer::Embedding(Embedding {
+                    vocab,
+                    dim,
+                    output: out_qp,
+                }),
+                alloc::vec![t],
+            )
+        }
+    };
+    let refs: Vec<&QTensor> = inputs.iter().collect();
+    let specs: Vec<TensorSpec> = inputs.iter().map(TensorSpec::of).collect();
+    let spec_refs: Vec<&TensorSpec> = specs.iter().collect();
+    let plan = layer.plan(&spec_refs)?;
+    let weights = if kind == 3 {
+        // A mostly valid exp table, as for SOFTMAX_I8.
+        let mut e = if r.u8().is_multiple_of(8) {
+            0
+        } else {
+            kernels::EXP_ONE
+        };
+        let mut t = Vec::with_capacity(1024);
+        for _ in 0..256 {
+            t.extend_from_slice(&e.to_le_bytes());
+            e = (e - r.u8() as i32 * 4).max(0);
+        }
+        t
+    } else {
+        let mut w = r.vec(plan.weight_len, Reader::u8);
+        // Multiplier shifts sit at fixed offsets of each unit; make them mostly valid (1..=62)
+        // so most cases compute, and leave one unit in eight as drawn (an invalid-weights path).
+        let (unit, at) = match &layer {
+            Layer::Dense(d) => (d.in_features + 9, d.in_features + 8),
+            Layer::Conv2d(_) => (
+                plan.weight_len / plan.units.max(1),
+                plan.weight_len / plan.units.max(1) - 1,
+            ),
+            Layer::Affine(_) => (13, 4),
+            _ => (0, 0),
+        };
+        if unit > 0 {
+            for (k, u) in w.chunks_exact_mut(unit).enumerate() {
+                if k % 8 != 7 || !r.u8().is_multiple_of(4) {
+                    u[at] = 1 + u[at] % 62;
+                }
+            }
+        }
+        // Recurrent gate rows: `[W: input][R: hidden][b_W, b_R: i32][m_W][m_H]`, two shifts each.
+        if let Layer::SimpleRnn(SimpleRnn { rnn })
+        | Layer::Gru(Gru { rnn, .. })
+        | Layer::Lstm(Lstm { rnn, .. }) = &layer
+        {
+            let row = rnn.input_size + rnn.hidden + 18;
+            let gates = match layer {
+                Layer::SimpleRnn(_) => 1,
+                Layer::Gru(_) => 3,
+                _ => 4,
+            } * rnn.hidden;
+            for u in w.chunks_exact_mut(row).take(gates) {
+                u[row - 6] = 1 + u[row - 6] % 62;
+                u[row - 1] = 1 + u[row - 1] % 62;
+            }
+        }
+        w
+    };
+    let cut = r.u8() as usize % (plan.units + 1);
+    let mut out = plan.output.zeros()?;
+    let mut state = alloc::vec![0; plan.state_len];
+    for seg in [0..cut, cut..plan.units] {
+        let range = layer.weight_range(&spec_refs, seg.clone())?;
+        layer.forward(&refs, &weights[range], seg, &mut out, &mut state)?;
+    }
+    Ok(out.data.to_le_bytes())
 }
 
 #[cfg(target_arch = "wasm32")]

@@ -1,0 +1,138 @@
+//! Average pooling (ONNX AveragePool, Keras AveragePooling2D) over `[C, H, W]` int8.
+//!
+//! `y = zp + round_half_up(Σ(x − zp) / n)` with `n` the taps inside the image, or the whole
+//! window when `count_include_pad` (padding counts as real 0). The output keeps the input's
+//! quantization. **Bound**: ½ LSB from the mean of the quantized inputs (exact integer rule),
+//! so ≤ 1 LSB from the mean of the real inputs. Units: channels; no weights.
+
+use alloc::vec;
+use core::ops::Range;
+
+use cwnn_tensor::QTensor;
+
+use crate::spec::{chw, expect_i8, i8_data, i8_data_mut};
+use crate::{Op, Result, TensorSpec, Window2d};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct AvgPool2d {
+    pub window: Window2d,
+    pub count_include_pad: bool,
+}
+
+/// `round_half_up(sum / n)` for `n ≥ 1`, in integers.
+pub(crate) fn mean_round(sum: i32, n: i32) -> i32 {
+    (2 * sum + n).div_euclid(2 * n)
+}
+
+impl Op for AvgPool2d {
+    const NAME: &'static str = "avg_pool2d";
+
+    fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
+        expect_i8(Self::NAME, inputs[0])?;
+        let g = self
+            .window
+            .geometry(Self::NAME, chw(Self::NAME, inputs[0])?)?;
+        Ok(TensorSpec::new(
+            vec![g.in_channels, g.out_h(), g.out_w()],
+            inputs[0].dtype,
+            inputs[0].quant,
+        ))
+    }
+    fn weight_len(&self, _: &[&TensorSpec]) -> usize {
+        0
+    }
+    fn macs(&self, _: &[&TensorSpec]) -> u64 {
+        0
+    }
+    fn units(&self, inputs: &[&TensorSpec]) -> usize {
+        inputs[0].shape[0]
+    }
+    fn weight_range(&self, _: &[&TensorSpec], _: Range<usize>) -> Range<usize> {
+        0..0
+    }
+    fn forward(
+        &self,
+        inputs: &[&QTensor],
+        _: &[u8],
+        units: Range<usize>,
+        out: &mut QTensor,
+        _: &mut [i32],
+    ) -> Result<()> {
+        let g = self
+            .window
+            .geometry(Self::NAME, chw(Self::NAME, &TensorSpec::of(inputs[0]))?)?;
+        let zp = inputs[0].quant.zero_point;
+        let x = i8_data(Self::NAME, inputs[0])?;
+        let y = i8_data_mut(Self::NAME, out)?;
+        let (oh, ow, hw) = (g.out_h(), g.out_w(), g.in_h * g.in_w);
+        let full = (g.kernel_h * g.kernel_w) as i32;
+        for c in units {
+            let xc = &x[c * hw..(c + 1) * hw];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (ky, kx) = Window2d::taps(&g, oy, ox);
+                    let n = if self.count_include_pad {
+                        full
+                    } else {
+                        (ky.len() * kx.len()) as i32
+                    };
+                    let mut s = 0i32;
+                    for ky in ky {
+                        let row = (oy * g.stride_h + ky * g.dilation_h - g.pad_top) * g.in_w;
+                        for kx in kx.clone() {
+                            s += xc[row + ox * g.stride_w + kx * g.dilation_w - g.pad_left] as i32
+                                - zp;
+                        }
+                    }
+                    y[(c * oh + oy) * ow + ox] =
+                        (zp + mean_round(s, n.max(1))).clamp(-128, 127) as i8;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maxpool2d::tests::window;
+    use crate::testing::*;
+    use crate::Layer;
+    use cwnn_tensor::{DType, QuantParams};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// Exact integer rule, and within ½ LSB of the real mean of the quantized inputs.
+        #[test]
+        fn exact_and_half_lsb((window, c, h, w, pad_counts) in (window(), 1usize..4, 4usize..9, 4usize..9, any::<bool>()),
+                              zp in -20i32..20, cuts in proptest::collection::vec(any::<u16>(), 0..4)) {
+            let qp = QuantParams { zero_point: zp, ..QuantParams::asymmetric(-1.0, 1.0, DType::I8).unwrap() };
+            let x = int8_tensor(vec![c, h, w], qp);
+            let layer = Layer::AvgPool2d(AvgPool2d { window: window.clone(), count_include_pad: pad_counts });
+            prop_assume!(layer.output_spec(&[&TensorSpec::of(&x)]).is_ok(), "window larger than the input");
+            let y = layer.run(&[&x], &[]).unwrap();
+            let (oh, ow) = (y.shape[1], y.shape[2]);
+            for ch in 0..c { for oy in 0..oh { for ox in 0..ow {
+                let (mut s, mut n) = (0i64, 0i64);
+                for ky in 0..window.kernel[0] { for kx in 0..window.kernel[1] {
+                    let iy = (oy * window.strides[0] + ky * window.dilations[0]) as isize - window.pads[0] as isize;
+                    let ix = (ox * window.strides[1] + kx * window.dilations[1]) as isize - window.pads[1] as isize;
+                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                        s += (x.data.get((ch * h + iy as usize) * w + ix as usize).unwrap() - zp) as i64;
+                        n += 1;
+                    }
+                }}
+                if pad_counts { n = (window.kernel[0] * window.kernel[1]) as i64; }
+                let got = (y.data.get((ch * oh + oy) * ow + ox).unwrap() - zp) as f64;
+                let mean = s as f64 / n as f64;
+                prop_assert!(got - mean <= 0.5 && mean - got < 0.5, "{} vs {}", got, mean);
+            }}}
+            assert_segments_match(&layer, &[&x], &[], &cuts);
+        }
+    }
+}

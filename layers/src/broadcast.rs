@@ -1,0 +1,151 @@
+//! NumPy/ONNX multidirectional broadcasting for the binary element-wise layers.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// The broadcast shape of `a` and `b` (right-aligned; sizes equal or 1), or `None`.
+pub(crate) fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let n = a.len().max(b.len());
+    let dim = |s: &[usize], i: usize| {
+        if i + s.len() >= n {
+            s[i + s.len() - n]
+        } else {
+            1
+        }
+    };
+    (0..n)
+        .map(|i| match (dim(a, i), dim(b, i)) {
+            (x, y) if x == y => Some(x),
+            (1, y) => Some(y),
+            (x, 1) => Some(x),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Maps flat output indices to flat indices of one broadcast input.
+pub(crate) struct Broadcast {
+    out: Vec<usize>,
+    strides: Vec<usize>,
+}
+
+impl Broadcast {
+    /// For an input of shape `shape` broadcast to `out` (already checked compatible).
+    pub(crate) fn new(shape: &[usize], out: &[usize]) -> Self {
+        let pad = out.len() - shape.len();
+        let mut strides = vec![0; out.len()];
+        let mut s = 1;
+        for i in (0..shape.len()).rev() {
+            strides[pad + i] = if shape[i] == 1 { 0 } else { s };
+            s *= shape[i];
+        }
+        Broadcast {
+            out: out.to_vec(),
+            strides,
+        }
+    }
+    /// Input index of output index `i`.
+    pub(crate) fn index(&self, mut i: usize) -> usize {
+        let mut j = 0;
+        for (d, st) in self.out.iter().zip(&self.strides).rev() {
+            j += (i % d) * st;
+            i /= d;
+        }
+        j
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_and_indices() {
+        assert_eq!(broadcast_shape(&[3, 1], &[4]), Some(vec![3, 4]));
+        assert_eq!(broadcast_shape(&[2, 3], &[3, 3]), None);
+        let b = Broadcast::new(&[3, 1], &[3, 4]);
+        assert_eq!(
+            (0..12).map(|i| b.index(i)).collect::<Vec<_>>(),
+            [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]
+        );
+        let b = Broadcast::new(&[4], &[3, 4]);
+        assert_eq!(b.index(9), 1);
+    }
+}
+
+/// The second operand of Add/Mul when it is a constant: its int8 data is the layer's weights.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Constant {
+    pub shape: Vec<usize>,
+    pub quant: cwnn_tensor::QuantParams,
+}
+
+use crate::spec::{as_i8, i8_data};
+use crate::{LayerError, Result, TensorSpec};
+use cwnn_tensor::QTensor;
+
+/// Spec of the second operand: the second input, or the constant.
+pub(crate) fn operand_b(
+    layer: &'static str,
+    constant: &Option<Constant>,
+    inputs: &[&TensorSpec],
+) -> Result<TensorSpec> {
+    let b = match constant {
+        Some(c) => TensorSpec::new(c.shape.clone(), cwnn_tensor::DType::I8, c.quant),
+        None => inputs[1].clone(),
+    };
+    crate::spec::expect_i8(layer, inputs[0])?;
+    crate::spec::expect_i8(layer, &b)?;
+    Ok(b)
+}
+
+/// Output shape of a binary layer.
+pub(crate) fn binary_shape(
+    layer: &'static str,
+    a: &TensorSpec,
+    b: &TensorSpec,
+) -> Result<Vec<usize>> {
+    broadcast_shape(&a.shape, &b.shape).ok_or(LayerError::InputShape {
+        layer,
+        expected: a.shape.clone(),
+        actual: b.shape.clone(),
+    })
+}
+
+/// Both operands of a binary layer: `(a, zp_a, b, zp_b)` with index maps into the output.
+pub(crate) struct Operands<'a> {
+    pub a: &'a [i8],
+    pub zp_a: i32,
+    pub b: &'a [i8],
+    pub zp_b: i32,
+    pub ia: Broadcast,
+    pub ib: Broadcast,
+}
+
+pub(crate) fn operands<'a>(
+    layer: &'static str,
+    constant: &'a Option<Constant>,
+    inputs: &[&'a QTensor],
+    weights: &'a [u8],
+    out_shape: &[usize],
+) -> Result<Operands<'a>> {
+    let a = inputs[0];
+    let (b, zp_b, b_shape) = match constant {
+        Some(c) => (as_i8(weights), c.quant.zero_point, &c.shape[..]),
+        None => (
+            i8_data(layer, inputs[1])?,
+            inputs[1].quant.zero_point,
+            &inputs[1].shape[..],
+        ),
+    };
+    Ok(Operands {
+        a: i8_data(layer, a)?,
+        zp_a: a.quant.zero_point,
+        b,
+        zp_b,
+        ia: Broadcast::new(&a.shape, out_shape),
+        ib: Broadcast::new(b_shape, out_shape),
+    })
+}

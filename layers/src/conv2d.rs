@@ -1,0 +1,409 @@
+//! 2-D convolution (ONNX Conv, Keras Conv2D / DepthwiseConv2D): strides, explicit padding
+//! (`same`/`valid` are explicit pads the importer computes), dilation, groups (depthwise when
+//! `groups = channels`), bias, fused clamp.
+//!
+//! Input: int8 `[C, H, W]`. Output: int8 `[out_channels, OH, OW]`. Units: output channels;
+//! unit `o` reads `[W[o]: i8 × (C/groups·KH·KW)][bias: i32][multiplier: i32 + u8]`.
+//! **Bound**: as Dense, with the sum over the `C/groups·KH·KW` taps inside the image.
+
+use alloc::vec;
+use core::ops::Range;
+
+use cwnn_tensor::kernels::{centered, conv2d_centered, requantize_one, Clamp, Conv2dGeometry};
+use cwnn_tensor::{DType, QTensor, QuantParams};
+
+use crate::spec::{chw, expect_i8, i8_data, i8_data_mut, WeightReader, DYADIC_BYTES};
+use crate::{LayerError, Op, Result, TensorSpec};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Conv2d {
+    pub out_channels: usize,
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    pub dilations: [usize; 2],
+    /// `[top, left, bottom, right]`.
+    pub pads: [usize; 4],
+    pub groups: usize,
+    pub clamp: Clamp,
+    pub output: QuantParams,
+}
+
+impl Conv2d {
+    /// The geometry over an input spec, validated.
+    pub fn geometry(&self, x: &TensorSpec) -> Result<Conv2dGeometry> {
+        let (c, h, w) = chw(Self::NAME, x)?;
+        let g = Conv2dGeometry {
+            in_channels: c,
+            in_h: h,
+            in_w: w,
+            out_channels: self.out_channels,
+            kernel_h: self.kernel[0],
+            kernel_w: self.kernel[1],
+            stride_h: self.strides[0],
+            stride_w: self.strides[1],
+            dilation_h: self.dilations[0],
+            dilation_w: self.dilations[1],
+            pad_top: self.pads[0],
+            pad_left: self.pads[1],
+            pad_bottom: self.pads[2],
+            pad_right: self.pads[3],
+            groups: self.groups,
+        };
+        g.validate().map_err(|e| match e {
+            cwnn_tensor::TensorError::InvalidShape(reason) => LayerError::Config {
+                layer: Self::NAME,
+                reason,
+            },
+            other => other.into(),
+        })?;
+        Ok(g)
+    }
+    fn unit_bytes(g: &Conv2dGeometry) -> usize {
+        g.weights_per_channel() + 4 + DYADIC_BYTES
+    }
+    fn geometry_unchecked(&self, x: &TensorSpec) -> Conv2dGeometry {
+        // Only called after output_spec accepted `x`.
+        self.geometry(x).unwrap_or(Conv2dGeometry {
+            in_channels: 1,
+            in_h: 1,
+            in_w: 1,
+            out_channels: 1,
+            kernel_h: 1,
+            kernel_w: 1,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+            pad_bottom: 0,
+            pad_right: 0,
+            groups: 1,
+        })
+    }
+}
+
+impl Op for Conv2d {
+    const NAME: &'static str = "conv2d";
+
+    fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
+        expect_i8(Self::NAME, inputs[0])?;
+        let g = self.geometry(inputs[0])?;
+        self.clamp.check()?;
+        Ok(TensorSpec::new(
+            vec![g.out_channels, g.out_h(), g.out_w()],
+            DType::I8,
+            self.output,
+        ))
+    }
+    fn weight_len(&self, inputs: &[&TensorSpec]) -> usize {
+        self.out_channels * Self::unit_bytes(&self.geometry_unchecked(inputs[0]))
+    }
+    fn macs(&self, inputs: &[&TensorSpec]) -> u64 {
+        let g = self.geometry_unchecked(inputs[0]);
+        g.macs_per_channel() as u64 * g.out_channels as u64
+    }
+    fn units(&self, _: &[&TensorSpec]) -> usize {
+        self.out_channels
+    }
+    fn weight_range(&self, inputs: &[&TensorSpec], units: Range<usize>) -> Range<usize> {
+        let u = Self::unit_bytes(&self.geometry_unchecked(inputs[0]));
+        units.start * u..units.end * u
+    }
+    fn forward(
+        &self,
+        inputs: &[&QTensor],
+        weights: &[u8],
+        units: Range<usize>,
+        out: &mut QTensor,
+        _: &mut [i32],
+    ) -> Result<()> {
+        let g = self.geometry(&TensorSpec::of(inputs[0]))?;
+        let xs = centered(i8_data(Self::NAME, inputs[0])?, inputs[0].quant.zero_point);
+        let plane = g.out_h() * g.out_w();
+        let per = g.weights_per_channel();
+        let y = i8_data_mut(Self::NAME, out)?;
+        let mut acc = vec![0i32; plane];
+        let mut w = WeightReader::new(Self::NAME, weights);
+        for o in units {
+            let wo = w.i8s(per)?;
+            let bias = w.i32()?;
+            let m = w.dyadic()?;
+            conv2d_centered(&g, &xs, wo, Some(&[bias]), o..o + 1, &mut acc)?;
+            for (yi, &a) in y[o * plane..(o + 1) * plane].iter_mut().zip(&acc) {
+                *yi = requantize_one(a, m, self.output.zero_point, self.clamp);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "std")]
+mod host {
+    use cwnn_tensor::host::{quantize, requant_multiplier};
+    use cwnn_tensor::{DType, QuantParams, TensorError};
+    use ndarray::{Array1, Array3, Array4, ArrayD};
+
+    use super::Conv2d;
+    use crate::dense::real_clamp;
+    use crate::spec::push_dyadic;
+    use crate::Result;
+
+    /// Conv2D in f64: the reference, and the source of the quantized layer.
+    #[derive(Clone, Debug)]
+    pub struct Conv2dF64 {
+        /// `[out_channels, in_channels / groups, KH, KW]` (ONNX layout).
+        pub w: Array4<f64>,
+        pub b: Array1<f64>,
+        pub strides: [usize; 2],
+        pub dilations: [usize; 2],
+        pub pads: [usize; 4],
+        pub groups: usize,
+        pub clamp: Option<(f64, f64)>,
+    }
+
+    impl Conv2dF64 {
+        /// Direct evaluation of the definition over a `[C, H, W]` input.
+        pub fn forward(&self, x: &ArrayD<f64>) -> ArrayD<f64> {
+            let x = x
+                .view()
+                .into_dimensionality::<ndarray::Ix3>()
+                .expect("CHW input");
+            let (oc, cg, kh, kw) = self.w.dim();
+            let (_, h, w) = x.dim();
+            let [sh, sw] = self.strides;
+            let [dh, dw] = self.dilations;
+            let [pt, pl, pb, pr] = self.pads;
+            let oh = (h + pt + pb - dh * (kh - 1) - 1) / sh + 1;
+            let ow = (w + pl + pr - dw * (kw - 1) - 1) / sw + 1;
+            let og = oc / self.groups;
+            let y = Array3::from_shape_fn((oc, oh, ow), |(o, oy, ox)| {
+                let mut s = self.b[o];
+                for c in 0..cg {
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let iy = (oy * sh + ky * dh) as isize - pt as isize;
+                            let ix = (ox * sw + kx * dw) as isize - pl as isize;
+                            if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                                s += self.w[[o, c, ky, kx]]
+                                    * x[[o / og * cg + c, iy as usize, ix as usize]];
+                            }
+                        }
+                    }
+                }
+                match self.clamp {
+                    Some((lo, hi)) => s.clamp(lo, hi),
+                    None => s,
+                }
+            });
+            y.into_dyn()
+        }
+
+        /// Folds a following BatchNorm (`a·y + b` per output channel) into the convolution.
+        pub fn fold_batch_norm(&self, bn: &crate::AffineF64) -> Conv2dF64 {
+            let mut f = self.clone();
+            for (o, mut wo) in f.w.outer_iter_mut().enumerate() {
+                wo.mapv_inplace(|v| v * bn.a[o]);
+                f.b[o] = bn.a[o] * self.b[o] + bn.b[o];
+            }
+            f
+        }
+
+        /// Quantizes with per-output-channel symmetric weights.
+        pub fn quantize(
+            &self,
+            x_qp: &QuantParams,
+            y_qp: &QuantParams,
+        ) -> Result<(Conv2d, Vec<u8>)> {
+            let (oc, _, kh, kw) = self.w.dim();
+            let sx = x_qp.scale_f64();
+            let mut bytes = Vec::new();
+            for o in 0..oc {
+                let wo = self.w.index_axis(ndarray::Axis(0), o);
+                let w_qp =
+                    QuantParams::symmetric(wo.iter().fold(0f64, |a, v| a.max(v.abs())), DType::I8)?;
+                let sw = w_qp.scale_f64();
+                bytes.extend(
+                    wo.iter()
+                        .map(|&v| quantize(v, &w_qp, DType::I8) as i8 as u8),
+                );
+                let bias = (self.b[o] / (sx * sw)).round();
+                if bias.abs() >= 2f64.powi(31) {
+                    return Err(TensorError::InvalidQuantization(
+                        "bias does not fit i32 at scale s_x·s_w",
+                    )
+                    .into());
+                }
+                bytes.extend_from_slice(&(bias as i32).to_le_bytes());
+                push_dyadic(&mut bytes, requant_multiplier(sx, sw, y_qp.scale_f64())?);
+            }
+            let layer = Conv2d {
+                out_channels: oc,
+                kernel: [kh, kw],
+                strides: self.strides,
+                dilations: self.dilations,
+                pads: self.pads,
+                groups: self.groups,
+                clamp: real_clamp(self.clamp, y_qp),
+                output: *y_qp,
+            };
+            Ok((layer, bytes))
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+pub use host::Conv2dF64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+    use crate::Layer;
+    use ndarray::{Array1, Array4};
+    use proptest::prelude::*;
+
+    fn case() -> impl Strategy<Value = (Conv2dF64, ndarray::ArrayD<f64>)> {
+        (
+            (1usize..3, 1usize..3, 1usize..4, 3usize..9, 3usize..9),
+            (1usize..4, 1usize..4, 1usize..3, 1usize..3, 1usize..3),
+            (0usize..2, 0usize..2, any::<bool>(), any::<u64>()),
+        )
+            .prop_filter_map(
+                "window larger than padded input",
+                |((groups, cg, og, h, w), (kh, kw, s, d, _), (p0, p1, relu, seed))| {
+                    if (kh - 1) * d + 1 > h + 2 * p0 || (kw - 1) * d + 1 > w + 2 * p1 {
+                        return None;
+                    }
+                    let mut st = seed | 1;
+                    let mut next = move || {
+                        st ^= st << 13;
+                        st ^= st >> 7;
+                        st ^= st << 17;
+                        (st % 2000) as f64 / 1000.0 - 1.0
+                    };
+                    let oc = groups * og;
+                    let conv = Conv2dF64 {
+                        w: Array4::from_shape_simple_fn((oc, cg, kh, kw), &mut next),
+                        b: Array1::from_shape_simple_fn(oc, &mut next) * 0.2,
+                        strides: [s, 1 + (s % 2)],
+                        dilations: [d, 1],
+                        pads: [p0, p1, p0, p1],
+                        groups,
+                        clamp: relu.then_some((0.0, f64::INFINITY)),
+                    };
+                    let x = ndarray::ArrayD::from_shape_simple_fn(vec![groups * cg, h, w], || {
+                        2.0 * next()
+                    });
+                    Some((conv, x))
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn bound_against_f64((conv, xf) in case()) {
+            let reference = conv.forward(&xf);
+            let (xq, x_qp) = quantize_input(&xf);
+            let y_qp = output_params(&reference);
+            let (layer, weights) = conv.quantize(&x_qp, &y_qp).unwrap();
+            let y = Layer::Conv2d(layer).run(&[&xq], &weights).unwrap();
+            let (sx, sy) = (x_qp.scale_f64(), y_qp.scale_f64());
+            let (oc, cg, kh, kw) = conv.w.dim();
+            let xmax = xf.iter().fold(0f64, |a, v| a.max(v.abs()));
+            for (i, (&got, &want)) in dequant(&y).iter().zip(reference.iter()).enumerate() {
+                let o = i / (reference.len() / oc);
+                let wo = conv.w.index_axis(ndarray::Axis(0), o);
+                let sw = wo.iter().fold(0f64, |a, v| a.max(v.abs())) / 127.0;
+                // Σ over at most cg·kh·kw taps, bounded with the largest |x|.
+                let taps = (cg * kh * kw) as f64;
+                let input = wo.iter().map(|w| w.abs() * sx / 2.0).sum::<f64>() + taps * (xmax * sw / 2.0 + sx * sw / 4.0);
+                let bound = sy / 2.0 + sx * sw / 2.0 + input + 1e-9;
+                prop_assert!((got - want).abs() <= bound, "y[{}] = {} vs {} (bound {})", i, got, want, bound);
+            }
+        }
+
+        #[test]
+        fn segments_match_one_pass((conv, xf) in case(), cuts in proptest::collection::vec(any::<u16>(), 0..6)) {
+            let (xq, x_qp) = quantize_input(&xf);
+            let (layer, weights) = conv.quantize(&x_qp, &output_params(&conv.forward(&xf))).unwrap();
+            assert_segments_match(&Layer::Conv2d(layer), &[&xq], &weights, &cuts);
+        }
+    }
+
+    #[test]
+    fn same_padding_keeps_the_size_and_batch_norm_folds() {
+        use crate::{same_padding, AffineF64};
+        let x = ndarray::ArrayD::from_shape_simple_fn(vec![2, 7, 5], {
+            let mut i = 0.0f64;
+            move || {
+                i += 0.37;
+                i.sin()
+            }
+        });
+        let [pt, pb] = same_padding(7, 3, 2, 1, false);
+        let [pl, pr] = same_padding(5, 3, 2, 1, false);
+        let conv = Conv2dF64 {
+            w: Array4::from_shape_simple_fn((3, 2, 3, 3), || 0.1),
+            b: Array1::from(vec![0.1, -0.2, 0.3]),
+            strides: [2, 2],
+            dilations: [1, 1],
+            pads: [pt, pl, pb, pr],
+            groups: 1,
+            clamp: None,
+        };
+        let y = conv.forward(&x);
+        assert_eq!(y.shape(), &[3, 4, 3], "same: ceil(7/2) × ceil(5/2)");
+        let bn = AffineF64::batch_norm(
+            &[1.5, 0.5, -1.0],
+            &[0.1, 0.2, 0.3],
+            &[0.0, 0.1, -0.1],
+            &[1.0, 4.0, 0.25],
+            0.0,
+        );
+        let folded = conv.fold_batch_norm(&bn).forward(&x);
+        let separate = bn.forward(&y);
+        assert!(folded
+            .iter()
+            .zip(separate.iter())
+            .all(|(a, b)| (a - b).abs() < 1e-12));
+        assert_eq!(same_padding(6, 3, 1, 1, true), [1, 1]);
+        assert_eq!(
+            same_padding(6, 4, 1, 1, true),
+            [2, 1],
+            "SAME_LOWER puts the odd pixel first"
+        );
+    }
+
+    #[test]
+    fn bad_geometry_is_a_named_error() {
+        let qp = QuantParams::asymmetric(-1.0, 1.0, DType::I8).unwrap();
+        let conv = Conv2d {
+            out_channels: 3,
+            kernel: [3, 3],
+            strides: [1, 1],
+            dilations: [1, 1],
+            pads: [0; 4],
+            groups: 2,
+            clamp: Clamp::full::<i8>(),
+            output: qp,
+        };
+        let x = TensorSpec::new(vec![4, 5, 5], DType::I8, qp);
+        assert!(
+            matches!(
+                Layer::Conv2d(conv.clone()).output_spec(&[&x]),
+                Err(LayerError::Config { .. })
+            ),
+            "groups ∤ out"
+        );
+        let x = TensorSpec::new(vec![4, 5], DType::I8, qp);
+        assert!(matches!(
+            Layer::Conv2d(conv).output_spec(&[&x]),
+            Err(LayerError::InputShape { .. })
+        ));
+    }
+}

@@ -1,0 +1,342 @@
+//! Dense (ONNX Gemm / MatMul + Add, Keras Dense): `y = clamp(W·x + b)`.
+//!
+//! Input: int8 `[..., in]` (leading axes are rows of a batch, e.g. time steps). Output: int8
+//! `[..., out]`. Units: output features; unit `r` reads the weight bytes
+//! `[W[r, 0..in]: i8 × in][bias: i32][multiplier: i32 + u8]` (`in + 9` bytes), so a block of
+//! rows is one contiguous read. Weights are symmetric per output channel.
+//!
+//! **Bound** against f64 on the real inputs (per output, before the clamp):
+//! `s_out/2 + s_x·s_w/2 + Σ_c (|w_c|·s_x/2 + |x_c|·s_w/2 + s_x·s_w/4)` (output rounding, bias
+//! rounding, input and weight quantization), plus the multiplier's 2^-31 relative error.
+
+use core::ops::Range;
+
+use cwnn_tensor::kernels::{centered, dot, requantize_one, Clamp};
+use cwnn_tensor::{DType, QTensor, QuantParams};
+
+use crate::spec::{expect_i8, i8_data, i8_data_mut, WeightReader, DYADIC_BYTES};
+use crate::{LayerError, Op, Result, TensorSpec};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Dense {
+    pub in_features: usize,
+    pub out_features: usize,
+    /// Output clamp in the quantized domain: a fused ReLU or ReLU6.
+    pub clamp: Clamp,
+    pub output: QuantParams,
+}
+
+impl Dense {
+    fn unit_bytes(&self) -> usize {
+        self.in_features + 4 + DYADIC_BYTES
+    }
+}
+
+impl Op for Dense {
+    const NAME: &'static str = "dense";
+
+    fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
+        let x = inputs[0];
+        expect_i8(Self::NAME, x)?;
+        if self.in_features == 0 || self.out_features == 0 {
+            return Err(LayerError::Config {
+                layer: Self::NAME,
+                reason: "features must be ≥ 1",
+            });
+        }
+        if x.shape.last() != Some(&self.in_features) {
+            let mut expected = x.shape.clone();
+            match expected.last_mut() {
+                Some(l) => *l = self.in_features,
+                None => expected.push(self.in_features),
+            }
+            return Err(LayerError::InputShape {
+                layer: Self::NAME,
+                expected,
+                actual: x.shape.clone(),
+            });
+        }
+        self.clamp.check()?;
+        let mut shape = x.shape.clone();
+        *shape.last_mut().unwrap_or(&mut 0) = self.out_features;
+        Ok(TensorSpec::new(shape, DType::I8, self.output))
+    }
+    fn weight_len(&self, _: &[&TensorSpec]) -> usize {
+        self.out_features * self.unit_bytes()
+    }
+    fn macs(&self, inputs: &[&TensorSpec]) -> u64 {
+        inputs[0].numel().unwrap_or(0) as u64 * self.out_features as u64
+    }
+    fn units(&self, _: &[&TensorSpec]) -> usize {
+        self.out_features
+    }
+    fn weight_range(&self, _: &[&TensorSpec], units: Range<usize>) -> Range<usize> {
+        units.start * self.unit_bytes()..units.end * self.unit_bytes()
+    }
+    fn forward(
+        &self,
+        inputs: &[&QTensor],
+        weights: &[u8],
+        units: Range<usize>,
+        out: &mut QTensor,
+        _: &mut [i32],
+    ) -> Result<()> {
+        let x = i8_data(Self::NAME, inputs[0])?;
+        let xs = centered(x, inputs[0].quant.zero_point);
+        let (n_in, n_out, zp) = (self.in_features, self.out_features, self.output.zero_point);
+        let y = i8_data_mut(Self::NAME, out)?;
+        let mut w = WeightReader::new(Self::NAME, weights);
+        for r in units {
+            let row = w.i8s(n_in)?;
+            let bias = w.i32()?;
+            let m = w.dyadic()?;
+            for (xi, yi) in xs.chunks_exact(n_in).zip(y.chunks_exact_mut(n_out)) {
+                let acc = bias.wrapping_add(dot(row, xi));
+                yi[r] = requantize_one(acc, m, zp, self.clamp);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "std")]
+mod host {
+    use cwnn_tensor::host::{quantize, requant_multiplier};
+    use cwnn_tensor::kernels::Clamp;
+    use cwnn_tensor::{DType, QuantParams, TensorError};
+    use ndarray::{Array1, Array2, ArrayD, Axis, IxDyn};
+
+    use super::Dense;
+    use crate::spec::push_dyadic;
+    use crate::Result;
+
+    /// Dense in f64: the reference, and the source of the quantized layer.
+    #[derive(Clone, Debug)]
+    pub struct DenseF64 {
+        /// `out × in` (ONNX Gemm with `transB = 1`).
+        pub w: Array2<f64>,
+        pub b: Array1<f64>,
+        /// Real-valued output clamp (ReLU: `(0, ∞)`, ReLU6: `(0, 6)`).
+        pub clamp: Option<(f64, f64)>,
+    }
+
+    impl DenseF64 {
+        /// `y = clamp(x·Wᵀ + b)` over the last axis of `x`.
+        pub fn forward(&self, x: &ArrayD<f64>) -> ArrayD<f64> {
+            let n_in = self.w.ncols();
+            let rows = x.len() / n_in.max(1);
+            let x2 = x
+                .to_shape((rows, n_in))
+                .expect("input's last axis is in_features");
+            let mut y = x2.dot(&self.w.t()) + self.b.view().insert_axis(Axis(0));
+            if let Some((lo, hi)) = self.clamp {
+                y.mapv_inplace(|v| v.clamp(lo, hi));
+            }
+            let mut shape = x.shape().to_vec();
+            *shape.last_mut().unwrap() = self.w.nrows();
+            y.to_shape(IxDyn(&shape)).unwrap().into_owned()
+        }
+
+        /// Folds a BatchNorm (as the affine map `a·y + b` per output) that follows this layer
+        /// into its weights: `W' = diag(a)·W`, `b' = a·b + b_bn`. The pair then costs one layer.
+        pub fn fold_batch_norm(&self, bn: &crate::AffineF64) -> DenseF64 {
+            let a = Array1::from(bn.a.clone());
+            DenseF64 {
+                w: &self.w * &a.view().insert_axis(Axis(1)),
+                b: &a * &self.b + Array1::from(bn.b.clone()),
+                clamp: self.clamp,
+            }
+        }
+
+        /// Quantizes for an input at `x_qp` and an output at `y_qp`: per-channel symmetric
+        /// weights, i32 bias at scale `s_x·s_w`, one multiplier per row.
+        pub fn quantize(&self, x_qp: &QuantParams, y_qp: &QuantParams) -> Result<(Dense, Vec<u8>)> {
+            let (n_out, n_in) = self.w.dim();
+            let sx = x_qp.scale_f64();
+            let mut bytes = Vec::with_capacity(n_out * (n_in + 9));
+            for r in 0..n_out {
+                let row = self.w.row(r);
+                let w_qp = QuantParams::symmetric(
+                    row.iter().fold(0f64, |a, v| a.max(v.abs())),
+                    DType::I8,
+                )?;
+                let sw = w_qp.scale_f64();
+                bytes.extend(
+                    row.iter()
+                        .map(|&v| quantize(v, &w_qp, DType::I8) as i8 as u8),
+                );
+                let bias = (self.b[r] / (sx * sw)).round();
+                if bias.abs() >= 2f64.powi(31) {
+                    return Err(TensorError::InvalidQuantization(
+                        "bias does not fit i32 at scale s_x·s_w",
+                    )
+                    .into());
+                }
+                bytes.extend_from_slice(&(bias as i32).to_le_bytes());
+                push_dyadic(&mut bytes, requant_multiplier(sx, sw, y_qp.scale_f64())?);
+            }
+            let clamp = real_clamp(self.clamp, y_qp);
+            Ok((
+                Dense {
+                    in_features: n_in,
+                    out_features: n_out,
+                    clamp,
+                    output: *y_qp,
+                },
+                bytes,
+            ))
+        }
+    }
+
+    /// A real-valued clamp in the int8 domain of `qp` (no clamp: the full range).
+    pub(crate) fn real_clamp(clamp: Option<(f64, f64)>, qp: &QuantParams) -> Clamp {
+        match clamp {
+            None => Clamp::full::<i8>(),
+            Some((lo, hi)) => {
+                let q = |v: f64| {
+                    if v.is_finite() {
+                        quantize(v, qp, DType::I8)
+                    } else if v > 0.0 {
+                        127
+                    } else {
+                        -128
+                    }
+                };
+                Clamp {
+                    lo: q(lo),
+                    hi: q(hi),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+pub(crate) use host::real_clamp;
+#[cfg(feature = "std")]
+pub use host::DenseF64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+    use crate::Layer;
+    use ndarray::{Array1, Array2};
+    use proptest::prelude::*;
+
+    fn case() -> impl Strategy<Value = (DenseF64, Vec<f64>, usize, bool)> {
+        (1usize..24, 1usize..48, 1usize..3, any::<bool>()).prop_flat_map(
+            |(n_out, n_in, rows, relu)| {
+                (
+                    proptest::collection::vec(-1f64..1.0, n_out * n_in),
+                    proptest::collection::vec(-0.5f64..0.5, n_out),
+                    proptest::collection::vec(-2f64..3.0, rows * n_in),
+                )
+                    .prop_map(move |(w, b, x)| {
+                        let d = DenseF64 {
+                            w: Array2::from_shape_vec((n_out, n_in), w).unwrap(),
+                            b: Array1::from(b),
+                            clamp: relu.then_some((0.0, f64::INFINITY)),
+                        };
+                        (d, x, rows, relu)
+                    })
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn bound_against_f64((d, x, rows, _) in case()) {
+            let n_in = d.w.ncols();
+            let xf = ndarray::ArrayD::from_shape_vec(vec![rows, n_in], x).unwrap();
+            let reference = d.forward(&xf);
+            let (xq, x_qp) = quantize_input(&xf);
+            let y_qp = output_params(&reference);
+            let (layer, weights) = d.quantize(&x_qp, &y_qp).unwrap();
+            let y = Layer::Dense(layer).run(&[&xq], &weights).unwrap();
+            let (sx, sy) = (x_qp.scale_f64(), y_qp.scale_f64());
+            for (i, (&got, &want)) in dequant(&y).iter().zip(reference.iter()).enumerate() {
+                let (r, row) = (i / d.w.nrows(), i % d.w.nrows());
+                let sw = d.w.row(row).iter().fold(0f64, |a, v| a.max(v.abs())) / 127.0;
+                let xs = xf.as_slice().unwrap();
+                let input: f64 = (0..n_in).map(|c| d.w[[row, c]].abs() * sx / 2.0 + xs[r * n_in + c].abs() * sw / 2.0 + sx * sw / 4.0).sum();
+                let bound = sy / 2.0 + sx * sw / 2.0 + input + 1e-9;
+                prop_assert!((got - want).abs() <= bound, "y[{}] = {} vs {} (bound {})", i, got, want, bound);
+            }
+        }
+
+        #[test]
+        fn segments_match_one_pass((d, x, rows, _) in case(), cuts in proptest::collection::vec(any::<u16>(), 0..6)) {
+            let xf = ndarray::ArrayD::from_shape_vec(vec![rows, d.w.ncols()], x).unwrap();
+            let (xq, x_qp) = quantize_input(&xf);
+            let (layer, weights) = d.quantize(&x_qp, &output_params(&d.forward(&xf))).unwrap();
+            assert_segments_match(&Layer::Dense(layer), &[&xq], &weights, &cuts);
+        }
+    }
+
+    #[test]
+    fn batch_norm_folds_into_dense() {
+        let d = DenseF64 {
+            w: Array2::from_shape_fn((2, 3), |(r, c)| (r * 3 + c) as f64 * 0.1),
+            b: Array1::from(vec![0.5, -0.5]),
+            clamp: None,
+        };
+        let bn =
+            crate::AffineF64::batch_norm(&[2.0, 0.5], &[0.1, 0.2], &[0.3, -0.4], &[1.0, 0.25], 0.0);
+        let x = ndarray::ArrayD::from_shape_vec(vec![3], vec![1.0, -2.0, 0.5]).unwrap();
+        let separate = bn.forward(&d.forward(&x));
+        let folded = d.fold_batch_norm(&bn).forward(&x);
+        assert!(folded
+            .iter()
+            .zip(separate.iter())
+            .all(|(a, b)| (a - b).abs() < 1e-12));
+    }
+
+    #[test]
+    fn bad_inputs_are_named_errors() {
+        let d = DenseF64 {
+            w: Array2::ones((3, 4)),
+            b: Array1::zeros(3),
+            clamp: None,
+        };
+        let qp = QuantParams {
+            scale: cwnn_tensor::Dyadic::ONE,
+            zero_point: 0,
+        };
+        let (layer, weights) = d.quantize(&qp, &qp).unwrap();
+        let layer = Layer::Dense(layer);
+        let x = int8_tensor(vec![5], qp);
+        assert!(matches!(
+            layer.run(&[&x], &weights),
+            Err(LayerError::InputShape { .. })
+        ));
+        let x = int8_tensor(vec![4], qp);
+        assert!(matches!(
+            layer.run(&[&x], &weights[1..]),
+            Err(LayerError::WeightLength { .. })
+        ));
+        assert!(matches!(
+            layer.run(&[&x, &x], &weights),
+            Err(LayerError::InputCount { .. })
+        ));
+        let mut out = layer
+            .output_spec(&[&TensorSpec::of(&x)])
+            .unwrap()
+            .zeros()
+            .unwrap();
+        assert!(matches!(
+            layer.forward(&[&x], &weights, 2..4, &mut out, &mut []),
+            Err(LayerError::Units { .. })
+        ));
+        let mut bad = weights.clone();
+        bad[4 + 4 + 4] = 0; // shift of row 0
+        assert!(matches!(
+            layer.run(&[&x], &bad),
+            Err(LayerError::Weights { .. })
+        ));
+    }
+}

@@ -1,0 +1,200 @@
+//! Embedding (ONNX Gather on axis 0 of a constant table, Keras Embedding): int32 indices
+//! `[...]` → int8 rows `[..., dim]`. Negative indices count from the end, as in ONNX; an index
+//! outside `[−vocab, vocab)` is a named error. The output keeps the table's quantization.
+//! **Bound**: ½ LSB of the table scale. Units: indices; every segment reads the whole table.
+
+use core::ops::Range;
+
+use cwnn_tensor::{DType, QTensor, QuantParams, TensorData};
+
+use crate::spec::{as_i8, i8_data_mut};
+use crate::{LayerError, Op, Result, TensorSpec};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Embedding {
+    pub vocab: usize,
+    pub dim: usize,
+    /// The table's quantization, which the output keeps.
+    pub output: QuantParams,
+}
+
+impl Op for Embedding {
+    const NAME: &'static str = "embedding";
+
+    fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
+        if inputs[0].dtype != DType::I32 {
+            return Err(LayerError::InputDType {
+                layer: Self::NAME,
+                expected: "i32 indices",
+                actual: inputs[0].dtype.name(),
+            });
+        }
+        if self.vocab == 0 || self.dim == 0 || self.vocab > i32::MAX as usize {
+            return Err(LayerError::Config {
+                layer: Self::NAME,
+                reason: "vocab and dim must be ≥ 1 (vocab < 2^31)",
+            });
+        }
+        let mut shape = inputs[0].shape.clone();
+        shape.push(self.dim);
+        Ok(TensorSpec::new(shape, DType::I8, self.output))
+    }
+    fn weight_len(&self, _: &[&TensorSpec]) -> usize {
+        self.vocab * self.dim
+    }
+    fn macs(&self, _: &[&TensorSpec]) -> u64 {
+        0
+    }
+    fn units(&self, inputs: &[&TensorSpec]) -> usize {
+        inputs[0].numel().unwrap_or(0)
+    }
+    fn weight_range(&self, _: &[&TensorSpec], _: Range<usize>) -> Range<usize> {
+        0..self.vocab * self.dim
+    }
+    fn forward(
+        &self,
+        inputs: &[&QTensor],
+        weights: &[u8],
+        units: Range<usize>,
+        out: &mut QTensor,
+        _: &mut [i32],
+    ) -> Result<()> {
+        let TensorData::I32(idx) = &inputs[0].data else {
+            return Err(LayerError::InputDType {
+                layer: Self::NAME,
+                expected: "i32 indices",
+                actual: inputs[0].dtype().name(),
+            });
+        };
+        let table = as_i8(weights);
+        let (v, d) = (self.vocab as i64, self.dim);
+        let y = i8_data_mut(Self::NAME, out)?;
+        for u in units {
+            let i = idx[u] as i64;
+            let row = if i < 0 { i + v } else { i };
+            if !(0..v).contains(&row) {
+                return Err(LayerError::InputValue {
+                    layer: Self::NAME,
+                    reason: "index outside [-vocab, vocab)",
+                });
+            }
+            let row = row as usize;
+            y[u * d..(u + 1) * d].copy_from_slice(&table[row * d..(row + 1) * d]);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "std")]
+mod host {
+    use cwnn_tensor::host::quantize;
+    use cwnn_tensor::{DType, QuantParams};
+    use ndarray::{Array2, ArrayD, Axis};
+
+    use super::Embedding;
+    use crate::Result;
+
+    #[derive(Clone, Debug)]
+    pub struct EmbeddingF64 {
+        /// `vocab × dim`.
+        pub table: Array2<f64>,
+    }
+
+    impl EmbeddingF64 {
+        pub fn forward(&self, idx: &ArrayD<i64>) -> ArrayD<f64> {
+            let v = self.table.nrows() as i64;
+            let rows: Vec<usize> = idx
+                .iter()
+                .map(|&i| if i < 0 { (i + v) as usize } else { i as usize })
+                .collect();
+            let mut shape = idx.shape().to_vec();
+            shape.push(self.table.ncols());
+            self.table
+                .select(Axis(0), &rows)
+                .into_shape_with_order(shape)
+                .unwrap()
+        }
+        /// Quantizes the table over its own range; the output keeps that quantization.
+        pub fn quantize(&self) -> Result<(Embedding, Vec<u8>)> {
+            let (lo, hi) = self
+                .table
+                .iter()
+                .fold((0f64, 0f64), |(l, h), &v| (l.min(v), h.max(v)));
+            let qp = QuantParams::asymmetric(lo, hi, DType::I8)?;
+            let bytes = self
+                .table
+                .iter()
+                .map(|&v| quantize(v, &qp, DType::I8) as i8 as u8)
+                .collect();
+            let (vocab, dim) = self.table.dim();
+            Ok((
+                Embedding {
+                    vocab,
+                    dim,
+                    output: qp,
+                },
+                bytes,
+            ))
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+pub use host::EmbeddingF64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+    use crate::Layer;
+    use cwnn_tensor::Dyadic;
+    use proptest::prelude::*;
+
+    fn indices(idx: Vec<i32>) -> QTensor {
+        let n = idx.len();
+        QTensor::new(
+            vec![n],
+            TensorData::I32(idx),
+            QuantParams {
+                scale: Dyadic::ONE,
+                zero_point: 0,
+            },
+        )
+        .unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn bound_against_f64(vocab in 1usize..20, dim in 1usize..8, raw in proptest::collection::vec(any::<i32>(), 1..10),
+                             vals in proptest::collection::vec(-2f64..2.0, 160), cuts in proptest::collection::vec(any::<u16>(), 0..4)) {
+            let f = EmbeddingF64 { table: ndarray::Array2::from_shape_vec((vocab, dim), vals[..vocab * dim].to_vec()).unwrap() };
+            let idx: Vec<i32> = raw.iter().map(|r| r.rem_euclid(2 * vocab as i32) - vocab as i32).collect();
+            let reference = f.forward(&ndarray::ArrayD::from_shape_vec(vec![idx.len()], idx.iter().map(|&i| i as i64).collect()).unwrap());
+            let (layer, weights) = f.quantize().unwrap();
+            let s = layer.output.scale_f64();
+            let layer = Layer::Embedding(layer);
+            let x = indices(idx);
+            let y = layer.run(&[&x], &weights).unwrap();
+            for (&got, &want) in dequant(&y).iter().zip(reference.iter()) {
+                prop_assert!((got - want).abs() <= s / 2.0 + 1e-12);
+            }
+            assert_segments_match(&layer, &[&x], &weights, &cuts);
+        }
+    }
+
+    #[test]
+    fn out_of_range_index_is_a_named_error() {
+        let f = EmbeddingF64 {
+            table: ndarray::Array2::zeros((3, 2)),
+        };
+        let (layer, weights) = f.quantize().unwrap();
+        let err = Layer::Embedding(layer)
+            .run(&[&indices(vec![0, 3])], &weights)
+            .unwrap_err();
+        assert!(matches!(err, LayerError::InputValue { .. }));
+    }
+}

@@ -1,0 +1,98 @@
+//! Global average pooling (ONNX GlobalAveragePool): `[C, H, W] → [C, 1, 1]`, the mean of each
+//! channel with the rounding rule of [`AvgPool2d`](crate::AvgPool2d). **Bound**: ½ LSB from
+//! the mean of the quantized inputs. Units: channels; no weights.
+
+use alloc::vec;
+use core::ops::Range;
+
+use cwnn_tensor::QTensor;
+
+use crate::avgpool2d::mean_round;
+use crate::spec::{chw, expect_i8, i8_data, i8_data_mut};
+use crate::{LayerError, Op, Result, TensorSpec};
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct GlobalAvgPool {}
+
+impl Op for GlobalAvgPool {
+    const NAME: &'static str = "global_avg_pool";
+
+    fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
+        expect_i8(Self::NAME, inputs[0])?;
+        let (c, h, w) = chw(Self::NAME, inputs[0])?;
+        if h.saturating_mul(w) > (1 << 23) {
+            return Err(LayerError::Config {
+                layer: Self::NAME,
+                reason: "plane too large for an i32 sum",
+            });
+        }
+        Ok(TensorSpec::new(
+            vec![c, 1, 1],
+            inputs[0].dtype,
+            inputs[0].quant,
+        ))
+    }
+    fn weight_len(&self, _: &[&TensorSpec]) -> usize {
+        0
+    }
+    fn macs(&self, _: &[&TensorSpec]) -> u64 {
+        0
+    }
+    fn units(&self, inputs: &[&TensorSpec]) -> usize {
+        inputs[0].shape[0]
+    }
+    fn weight_range(&self, _: &[&TensorSpec], _: Range<usize>) -> Range<usize> {
+        0..0
+    }
+    fn forward(
+        &self,
+        inputs: &[&QTensor],
+        _: &[u8],
+        units: Range<usize>,
+        out: &mut QTensor,
+        _: &mut [i32],
+    ) -> Result<()> {
+        let plane = inputs[0].shape[1] * inputs[0].shape[2];
+        let zp = inputs[0].quant.zero_point;
+        let x = i8_data(Self::NAME, inputs[0])?;
+        let y = i8_data_mut(Self::NAME, out)?;
+        for c in units {
+            let s: i32 = x[c * plane..(c + 1) * plane]
+                .iter()
+                .map(|&v| v as i32 - zp)
+                .sum();
+            y[c] = (zp + mean_round(s, plane as i32)).clamp(-128, 127) as i8;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+    use crate::Layer;
+    use cwnn_tensor::{DType, QuantParams};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn half_lsb_of_the_mean(c in 1usize..6, h in 1usize..9, w in 1usize..9, zp in -30i32..30, cuts in proptest::collection::vec(any::<u16>(), 0..4)) {
+            let qp = QuantParams { zero_point: zp, ..QuantParams::asymmetric(-1.0, 1.0, DType::I8).unwrap() };
+            let x = int8_tensor(vec![c, h, w], qp);
+            let layer = Layer::GlobalAvgPool(GlobalAvgPool {});
+            let y = layer.run(&[&x], &[]).unwrap();
+            prop_assert_eq!(&y.shape, &vec![c, 1, 1]);
+            for ch in 0..c {
+                let mean = (0..h * w).map(|i| (x.data.get(ch * h * w + i).unwrap() - zp) as f64).sum::<f64>() / (h * w) as f64;
+                let got = (y.data.get(ch).unwrap() - zp) as f64;
+                prop_assert!(got - mean <= 0.5 && mean - got < 0.5);
+            }
+            assert_segments_match(&layer, &[&x], &[], &cuts);
+        }
+    }
+}

@@ -1,0 +1,227 @@
+use alloc::vec::Vec;
+use core::ops::Range;
+
+use cwnn_tensor::QTensor;
+
+use crate::spec::check_units;
+use crate::*;
+
+/// What every layer implements. Methods taking `inputs` assume [`Op::output_spec`] accepted
+/// them; [`Layer`] makes sure of that before calling anything else.
+pub trait Op {
+    /// Name used in errors and reports.
+    const NAME: &'static str;
+    /// Number of inputs (1, or 2 for Add/Mul of two tensors).
+    fn arity(&self) -> usize {
+        1
+    }
+    /// Validates the config against the inputs and gives the output's spec.
+    fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec>;
+    /// Bytes of weights (layout in the layer's docs).
+    fn weight_len(&self, inputs: &[&TensorSpec]) -> usize;
+    /// Multiply-accumulates of one evaluation (0 for layers without any).
+    fn macs(&self, inputs: &[&TensorSpec]) -> u64;
+    /// Independent parts of the output (rows, channels, elements) a call can compute alone.
+    fn units(&self, inputs: &[&TensorSpec]) -> usize;
+    /// The weight bytes that units `units` read: always one contiguous range, so a segment
+    /// loads only its own slice.
+    fn weight_range(&self, inputs: &[&TensorSpec], units: Range<usize>) -> Range<usize>;
+    /// Values carried from one segment to the next (a recurrent layer's hidden and cell
+    /// state); 0 for layers whose units are independent.
+    fn state_len(&self, _inputs: &[&TensorSpec]) -> usize {
+        0
+    }
+    /// Computes output units `units` into `out` (a full-size buffer of the output spec);
+    /// `weights` is exactly the slice [`Op::weight_range`] names, and `state` (of
+    /// [`Op::state_len`] values, zeros before the first segment) carries over between segments.
+    fn forward(
+        &self,
+        inputs: &[&QTensor],
+        weights: &[u8],
+        units: Range<usize>,
+        out: &mut QTensor,
+        state: &mut [i32],
+    ) -> Result<()>;
+}
+
+macro_rules! layers {
+    ($($(#[$doc:meta])* $variant:ident($ty:ty)),* $(,)?) => {
+        /// One layer of a model. An enum, not a trait object, so the contract Wasm carries
+        /// one copy of each kernel and no vtables.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+        #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+        pub enum Layer {
+            $($(#[$doc])* $variant($ty),)*
+        }
+
+        impl Layer {
+            /// The layer's name (`dense`, `conv2d`, ...).
+            pub fn name(&self) -> &'static str {
+                match self { $(Layer::$variant(_) => <$ty as Op>::NAME,)* }
+            }
+            /// Number of inputs the layer takes.
+            pub fn arity(&self) -> usize {
+                match self { $(Layer::$variant(l) => l.arity(),)* }
+            }
+            fn spec_unchecked(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
+                match self { $(Layer::$variant(l) => l.output_spec(inputs),)* }
+            }
+            fn weight_len_unchecked(&self, inputs: &[&TensorSpec]) -> usize {
+                match self { $(Layer::$variant(l) => l.weight_len(inputs),)* }
+            }
+            fn macs_unchecked(&self, inputs: &[&TensorSpec]) -> u64 {
+                match self { $(Layer::$variant(l) => l.macs(inputs),)* }
+            }
+            fn units_unchecked(&self, inputs: &[&TensorSpec]) -> usize {
+                match self { $(Layer::$variant(l) => l.units(inputs),)* }
+            }
+            fn weight_range_unchecked(&self, inputs: &[&TensorSpec], units: Range<usize>) -> Range<usize> {
+                match self { $(Layer::$variant(l) => l.weight_range(inputs, units),)* }
+            }
+            fn state_len_unchecked(&self, inputs: &[&TensorSpec]) -> usize {
+                match self { $(Layer::$variant(l) => l.state_len(inputs),)* }
+            }
+            fn forward_unchecked(&self, inputs: &[&QTensor], weights: &[u8], units: Range<usize>, out: &mut QTensor, state: &mut [i32]) -> Result<()> {
+                match self { $(Layer::$variant(l) => l.forward(inputs, weights, units, out, state),)* }
+            }
+        }
+    };
+}
+
+layers! {
+    /// Fully connected: `y = clamp(W·x + b)`, int8 per-channel weights.
+    Dense(Dense),
+    /// 2-D convolution (strides, padding, dilation, groups), int8 per-channel weights.
+    Conv2d(Conv2d),
+    /// Element-wise function of int8 through a 256-entry table (ReLU, Sigmoid, Tanh, ...).
+    Activation(Activation),
+    /// Max-subtracted softmax over the last axis.
+    Softmax(Softmax),
+    /// Max pooling over 2-D windows.
+    MaxPool2d(MaxPool2d),
+    /// Average pooling over 2-D windows.
+    AvgPool2d(AvgPool2d),
+    /// Average over H and W of each channel.
+    GlobalAvgPool(GlobalAvgPool),
+    /// Reshape / Flatten: same data, new shape.
+    Reshape(Reshape),
+    /// Per-channel affine map `y = a·x + b`: Keras Rescaling, standalone BatchNorm.
+    Affine(Affine),
+    /// Element-wise sum with broadcasting.
+    Add(Add),
+    /// Element-wise product with broadcasting.
+    Mul(Mul),
+    /// Table lookup of rows by index (ONNX Gather on axis 0).
+    Embedding(Embedding),
+    /// Elman RNN `h = tanh(W·x + R·h + b)` over a sequence.
+    SimpleRnn(SimpleRnn),
+    /// GRU over a sequence (ONNX gate order z, r, h).
+    Gru(Gru),
+    /// LSTM over a sequence (ONNX gate order i, o, f, c; peepholes).
+    Lstm(Lstm),
+}
+
+impl Layer {
+    fn check_arity(&self, n: usize) -> Result<()> {
+        if n != self.arity() {
+            return Err(LayerError::InputCount {
+                layer: self.name(),
+                expected: self.arity(),
+                actual: n,
+            });
+        }
+        Ok(())
+    }
+
+    /// Validates the layer against its inputs and gives its output spec.
+    pub fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
+        self.check_arity(inputs.len())?;
+        self.spec_unchecked(inputs)
+    }
+
+    /// What a model needs to know to store, bill and split the layer.
+    pub fn plan(&self, inputs: &[&TensorSpec]) -> Result<LayerPlan> {
+        let output = self.output_spec(inputs)?;
+        Ok(LayerPlan {
+            weight_len: self.weight_len_unchecked(inputs),
+            macs: self.macs_unchecked(inputs),
+            units: self.units_unchecked(inputs),
+            state_len: self.state_len_unchecked(inputs),
+            output_bytes: output
+                .bytes()
+                .ok_or(cwnn_tensor::TensorError::ShapeOverflow)?,
+            output,
+        })
+    }
+
+    /// Weight bytes units `units` read (see [`Op::weight_range`]).
+    pub fn weight_range(
+        &self,
+        inputs: &[&TensorSpec],
+        units: Range<usize>,
+    ) -> Result<Range<usize>> {
+        let plan = self.plan(inputs)?;
+        check_units(self.name(), &units, plan.units)?;
+        Ok(self.weight_range_unchecked(inputs, units))
+    }
+
+    /// Computes output units `units` into `out`, after checking everything: input count and
+    /// specs, the unit range, the weight slice length, the output buffer and the state length.
+    /// Segments of a recurrent layer must come in order, passing the same `state` along.
+    pub fn forward(
+        &self,
+        inputs: &[&QTensor],
+        weights: &[u8],
+        units: Range<usize>,
+        out: &mut QTensor,
+        state: &mut [i32],
+    ) -> Result<()> {
+        let specs: Vec<TensorSpec> = inputs.iter().map(|t| TensorSpec::of(t)).collect();
+        let refs: Vec<&TensorSpec> = specs.iter().collect();
+        let plan = self.plan(&refs)?;
+        check_units(self.name(), &units, plan.units)?;
+        let range = self.weight_range_unchecked(&refs, units.clone());
+        if weights.len() != range.len() {
+            return Err(LayerError::WeightLength {
+                layer: self.name(),
+                expected: range.len(),
+                actual: weights.len(),
+            });
+        }
+        if TensorSpec::of(out) != plan.output || state.len() != plan.state_len {
+            return Err(LayerError::OutputSpec { layer: self.name() });
+        }
+        self.forward_unchecked(inputs, weights, units, out, state)
+    }
+
+    /// One whole evaluation: all units, all weights.
+    pub fn run(&self, inputs: &[&QTensor], weights: &[u8]) -> Result<QTensor> {
+        let specs: Vec<TensorSpec> = inputs.iter().map(|t| TensorSpec::of(t)).collect();
+        let refs: Vec<&TensorSpec> = specs.iter().collect();
+        let plan = self.plan(&refs)?;
+        let mut out = plan.output.zeros()?;
+        self.forward(
+            inputs,
+            weights,
+            0..plan.units,
+            &mut out,
+            &mut alloc::vec![0; plan.state_len],
+        )?;
+        Ok(out)
+    }
+}
+
+/// Sizes of one layer in a model: storage, work and how it splits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerPlan {
+    pub output: TensorSpec,
+    pub weight_len: usize,
+    pub macs: u64,
+    pub units: usize,
+    /// i32 values carried between segments (recurrent layers).
+    pub state_len: usize,
+    /// Bytes of the output activation (stored between calls at its quantized width).
+    pub output_bytes: usize,
+}

@@ -1,0 +1,80 @@
+//! Quantized layers with f64 references and segmented evaluation.
+//!
+//! Every layer is one file: its config (integers only, so it can sit in a contract), the
+//! quantized forward pass, the f64 reference and quantizer (feature `std`, host side), and its
+//! tests. Layers are evaluated by *units* (output rows, channels or elements): computing any
+//! split of the units gives the same bits as one pass, which is how the contract spreads a big
+//! layer over several transactions. Error bounds are in each layer's docs and in
+//! `docs/LAYERS.md`; every bound is checked by a property test.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![cfg_attr(not(feature = "std"), deny(clippy::float_arithmetic))]
+
+extern crate alloc;
+
+mod error;
+mod layer;
+mod spec;
+
+mod activation;
+mod add;
+mod affine;
+mod avgpool2d;
+mod broadcast;
+mod conv2d;
+mod dense;
+mod embedding;
+mod global_avgpool;
+mod gru;
+mod lstm;
+mod maxpool2d;
+mod mul;
+mod recurrent;
+#[cfg(test)]
+mod recurrent_tests;
+mod reshape;
+mod rnn;
+mod softmax;
+mod window;
+
+#[cfg(any(test, feature = "std"))]
+pub mod testing;
+
+pub use activation::{Activation, ActivationKind};
+pub use add::Add;
+pub use affine::Affine;
+pub use avgpool2d::AvgPool2d;
+pub use broadcast::Constant;
+pub use conv2d::Conv2d;
+pub use dense::Dense;
+pub use embedding::Embedding;
+pub use error::LayerError;
+pub use global_avgpool::GlobalAvgPool;
+pub use gru::Gru;
+pub use layer::{Layer, LayerPlan, Op};
+pub use lstm::Lstm;
+pub use maxpool2d::MaxPool2d;
+pub use mul::Mul;
+pub use recurrent::{Recurrent, HIDDEN_QUANT};
+pub use reshape::Reshape;
+pub use rnn::SimpleRnn;
+pub use softmax::Softmax;
+pub use spec::{TensorSpec, DYADIC_BYTES};
+pub use window::{same_padding, Window2d};
+
+#[cfg(feature = "std")]
+pub use {
+    activation::ActivationF64,
+    add::AddF64,
+    affine::AffineF64,
+    conv2d::Conv2dF64,
+    dense::DenseF64,
+    embedding::EmbeddingF64,
+    mul::MulF64,
+    recurrent::host::{CellF64, RecurrentF64},
+    softmax::SoftmaxF64,
+};
+
+pub use cwnn_tensor::kernels::Clamp;
+
+/// Result of a layer operation.
+pub type Result<T> = core::result::Result<T, LayerError>;

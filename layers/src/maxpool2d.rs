@@ -1,0 +1,153 @@
+//! Max pooling (ONNX MaxPool, Keras MaxPooling2D) over `[C, H, W]` int8. Padding never wins
+//! (taps outside the image are skipped). The output keeps the input's quantization, so the
+//! result is **exact**. Units: channels; no weights.
+
+use alloc::vec;
+use core::ops::Range;
+
+use cwnn_tensor::QTensor;
+
+use crate::spec::{chw, expect_i8, i8_data, i8_data_mut};
+use crate::{Op, Result, TensorSpec, Window2d};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct MaxPool2d {
+    pub window: Window2d,
+}
+
+impl Op for MaxPool2d {
+    const NAME: &'static str = "max_pool2d";
+
+    fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
+        expect_i8(Self::NAME, inputs[0])?;
+        let g = self
+            .window
+            .geometry(Self::NAME, chw(Self::NAME, inputs[0])?)?;
+        Ok(TensorSpec::new(
+            vec![g.in_channels, g.out_h(), g.out_w()],
+            inputs[0].dtype,
+            inputs[0].quant,
+        ))
+    }
+    fn weight_len(&self, _: &[&TensorSpec]) -> usize {
+        0
+    }
+    fn macs(&self, _: &[&TensorSpec]) -> u64 {
+        0
+    }
+    fn units(&self, inputs: &[&TensorSpec]) -> usize {
+        inputs[0].shape[0]
+    }
+    fn weight_range(&self, _: &[&TensorSpec], _: Range<usize>) -> Range<usize> {
+        0..0
+    }
+    fn forward(
+        &self,
+        inputs: &[&QTensor],
+        _: &[u8],
+        units: Range<usize>,
+        out: &mut QTensor,
+        _: &mut [i32],
+    ) -> Result<()> {
+        let g = self
+            .window
+            .geometry(Self::NAME, chw(Self::NAME, &TensorSpec::of(inputs[0]))?)?;
+        let x = i8_data(Self::NAME, inputs[0])?;
+        let y = i8_data_mut(Self::NAME, out)?;
+        let (oh, ow, hw) = (g.out_h(), g.out_w(), g.in_h * g.in_w);
+        for c in units {
+            let xc = &x[c * hw..(c + 1) * hw];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (ky, kx) = Window2d::taps(&g, oy, ox);
+                    let mut m = i8::MIN;
+                    for ky in ky {
+                        let row = (oy * g.stride_h + ky * g.dilation_h - g.pad_top) * g.in_w;
+                        for kx in kx.clone() {
+                            m = m.max(xc[row + ox * g.stride_w + kx * g.dilation_w - g.pad_left]);
+                        }
+                    }
+                    y[(c * oh + oy) * ow + ox] = m;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::testing::*;
+    use crate::Layer;
+    use cwnn_tensor::{DType, QuantParams};
+    use proptest::prelude::*;
+
+    pub(crate) fn window() -> impl Strategy<Value = Window2d> {
+        (
+            1usize..4,
+            1usize..4,
+            1usize..3,
+            1usize..3,
+            1usize..3,
+            0usize..2,
+            0usize..2,
+        )
+            .prop_map(|(kh, kw, sh, sw, d, ph, pw)| Window2d {
+                kernel: [kh, kw],
+                strides: [sh, sw],
+                dilations: [d, 1],
+                pads: [
+                    ph.min((kh - 1) * d),
+                    pw.min(kw - 1),
+                    ph.min((kh - 1) * d),
+                    pw.min(kw - 1),
+                ],
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// Exact: equal to the maximum over the window's taps inside the image.
+        #[test]
+        fn exact((window, c, h, w) in (window(), 1usize..4, 4usize..9, 4usize..9), cuts in proptest::collection::vec(any::<u16>(), 0..4)) {
+            let qp = QuantParams::asymmetric(-1.0, 1.0, DType::I8).unwrap();
+            let x = int8_tensor(vec![c, h, w], qp);
+            let layer = Layer::MaxPool2d(MaxPool2d { window: window.clone() });
+            prop_assume!(layer.output_spec(&[&TensorSpec::of(&x)]).is_ok(), "window larger than the input");
+            let y = layer.run(&[&x], &[]).unwrap();
+            let (oh, ow) = (y.shape[1], y.shape[2]);
+            for ch in 0..c { for oy in 0..oh { for ox in 0..ow {
+                let mut m = i32::MIN;
+                for ky in 0..window.kernel[0] { for kx in 0..window.kernel[1] {
+                    let iy = (oy * window.strides[0] + ky * window.dilations[0]) as isize - window.pads[0] as isize;
+                    let ix = (ox * window.strides[1] + kx * window.dilations[1]) as isize - window.pads[1] as isize;
+                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                        m = m.max(x.data.get((ch * h + iy as usize) * w + ix as usize).unwrap());
+                    }
+                }}
+                prop_assert_eq!(y.data.get((ch * oh + oy) * ow + ox).unwrap(), m);
+            }}}
+            assert_segments_match(&layer, &[&x], &[], &cuts);
+        }
+    }
+
+    #[test]
+    fn padding_as_large_as_the_window_is_refused() {
+        let qp = QuantParams::asymmetric(-1.0, 1.0, DType::I8).unwrap();
+        let layer = Layer::MaxPool2d(MaxPool2d {
+            window: Window2d {
+                kernel: [2, 2],
+                strides: [1, 1],
+                dilations: [1, 1],
+                pads: [2, 0, 0, 0],
+            },
+        });
+        assert!(layer
+            .output_spec(&[&TensorSpec::new(vec![1, 4, 4], DType::I8, qp)])
+            .is_err());
+    }
+}

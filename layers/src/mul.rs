@@ -1,0 +1,187 @@
+//! Element-wise product with broadcasting (ONNX Mul; a gate, or a constant scale).
+//!
+//! `y = clamp(zp_y + round_half_up((a − zp_a)·(b − zp_b) · m))` with `m = s_a·s_b/s_y`. The
+//! product is exact in i32 (|·| ≤ 255²). Units: output elements; weights: the constant
+//! operand's int8 data, if any. **Bound**: `s_y/2 + |a|·s_b/2 + |b|·s_a/2 + s_a·s_b/4`.
+
+use core::ops::Range;
+
+use cwnn_tensor::kernels::{requantize_one, Clamp};
+use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams};
+
+use crate::broadcast::{binary_shape, operand_b, operands, Constant};
+use crate::spec::i8_data_mut;
+use crate::{Op, Result, TensorSpec};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Mul {
+    /// `s_a·s_b/s_y`.
+    pub multiplier: Dyadic,
+    pub constant: Option<Constant>,
+    pub output: QuantParams,
+}
+
+impl Op for Mul {
+    const NAME: &'static str = "mul";
+
+    fn arity(&self) -> usize {
+        if self.constant.is_some() {
+            1
+        } else {
+            2
+        }
+    }
+    fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
+        let b = operand_b(Self::NAME, &self.constant, inputs)?;
+        self.multiplier.validate()?;
+        Ok(TensorSpec::new(
+            binary_shape(Self::NAME, inputs[0], &b)?,
+            DType::I8,
+            self.output,
+        ))
+    }
+    fn weight_len(&self, _: &[&TensorSpec]) -> usize {
+        self.constant
+            .as_ref()
+            .map_or(0, |c| c.shape.iter().product())
+    }
+    fn macs(&self, inputs: &[&TensorSpec]) -> u64 {
+        self.units(inputs) as u64
+    }
+    fn units(&self, inputs: &[&TensorSpec]) -> usize {
+        let b = operand_b(Self::NAME, &self.constant, inputs)
+            .map(|b| b.shape)
+            .unwrap_or_default();
+        crate::broadcast::broadcast_shape(&inputs[0].shape, &b).map_or(0, |s| s.iter().product())
+    }
+    fn weight_range(&self, inputs: &[&TensorSpec], _: Range<usize>) -> Range<usize> {
+        0..self.weight_len(inputs)
+    }
+    fn forward(
+        &self,
+        inputs: &[&QTensor],
+        weights: &[u8],
+        units: Range<usize>,
+        out: &mut QTensor,
+        _: &mut [i32],
+    ) -> Result<()> {
+        let shape = out.shape.clone();
+        let o = operands(Self::NAME, &self.constant, inputs, weights, &shape)?;
+        let y = i8_data_mut(Self::NAME, out)?;
+        for i in units {
+            let p = (o.a[o.ia.index(i)] as i32 - o.zp_a) * (o.b[o.ib.index(i)] as i32 - o.zp_b);
+            y[i] = requantize_one(
+                p,
+                self.multiplier,
+                self.output.zero_point,
+                Clamp::full::<i8>(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "std")]
+mod host {
+    use cwnn_tensor::host::{quantize, requant_multiplier};
+    use cwnn_tensor::{DType, QuantParams};
+    use ndarray::ArrayD;
+
+    use super::Mul;
+    use crate::broadcast::Constant;
+    use crate::Result;
+
+    /// Mul in f64, with an optional constant second operand.
+    #[derive(Clone, Debug, Default)]
+    pub struct MulF64 {
+        pub constant: Option<ArrayD<f64>>,
+    }
+
+    impl MulF64 {
+        pub fn forward(&self, a: &ArrayD<f64>, b: Option<&ArrayD<f64>>) -> ArrayD<f64> {
+            a * b.or(self.constant.as_ref()).expect("second operand")
+        }
+        pub fn quantize(
+            &self,
+            a_qp: &QuantParams,
+            b_qp: Option<&QuantParams>,
+            y_qp: &QuantParams,
+        ) -> Result<(Mul, Vec<u8>)> {
+            let (constant, b_qp, bytes) = match &self.constant {
+                Some(c) => {
+                    let (lo, hi) = c
+                        .iter()
+                        .fold((0f64, 0f64), |(l, h), &v| (l.min(v), h.max(v)));
+                    let qp = QuantParams::asymmetric(lo, hi, DType::I8)?;
+                    let bytes = c
+                        .iter()
+                        .map(|&v| quantize(v, &qp, DType::I8) as i8 as u8)
+                        .collect();
+                    (
+                        Some(Constant {
+                            shape: c.shape().to_vec(),
+                            quant: qp,
+                        }),
+                        qp,
+                        bytes,
+                    )
+                }
+                None => (
+                    None,
+                    *b_qp.expect("quantization of the second input"),
+                    Vec::new(),
+                ),
+            };
+            let multiplier =
+                requant_multiplier(a_qp.scale_f64(), b_qp.scale_f64(), y_qp.scale_f64())?;
+            Ok((
+                Mul {
+                    multiplier,
+                    constant,
+                    output: *y_qp,
+                },
+                bytes,
+            ))
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+pub use host::MulF64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+    use crate::Layer;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn bound_against_f64(constant in any::<bool>(), vals in proptest::collection::vec(-3f64..3.0, 16), cuts in proptest::collection::vec(any::<u16>(), 0..4)) {
+            let a = ndarray::ArrayD::from_shape_vec(vec![3, 4], vals[..12].to_vec()).unwrap();
+            let b = ndarray::ArrayD::from_shape_vec(vec![4], vals[12..].to_vec()).unwrap();
+            let f = MulF64 { constant: constant.then(|| b.clone()) };
+            let reference = f.forward(&a, Some(&b));
+            let (aq, a_qp) = quantize_input(&a);
+            let (bq, b_qp) = quantize_input(&b);
+            let y_qp = output_params(&reference);
+            let (layer, weights) = f.quantize(&a_qp, Some(&b_qp), &y_qp).unwrap();
+            let s_b = layer.constant.as_ref().map_or(b_qp.scale_f64(), |c| c.quant.scale_f64());
+            let layer = Layer::Mul(layer);
+            let inputs: Vec<&cwnn_tensor::QTensor> = if constant { vec![&aq] } else { vec![&aq, &bq] };
+            let y = layer.run(&inputs, &weights).unwrap();
+            let sa = a_qp.scale_f64();
+            for (i, (&got, &want)) in dequant(&y).iter().zip(reference.iter()).enumerate() {
+                let (av, bv) = (a.as_slice().unwrap()[i].abs(), b.as_slice().unwrap()[i % 4].abs());
+                let bound = y_qp.scale_f64() / 2.0 + av * s_b / 2.0 + bv * sa / 2.0 + sa * s_b / 4.0 + 1e-9;
+                prop_assert!((got - want).abs() <= bound, "{} vs {} (bound {})", got, want, bound);
+            }
+            assert_segments_match(&layer, &inputs, &weights, &cuts);
+        }
+    }
+}

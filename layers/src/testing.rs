@@ -1,0 +1,88 @@
+//! Helpers for layer tests (host side): quantize f64 tensors, pick output ranges, and check
+//! that any split into segments reproduces one pass bit for bit.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use cwnn_tensor::host::{dequantize, quantize};
+use cwnn_tensor::{DType, QTensor, QuantParams, TensorData};
+use ndarray::ArrayD;
+
+use crate::{Layer, TensorSpec};
+
+/// Quantizes `x` to int8 with asymmetric parameters over its own range.
+pub fn quantize_input(x: &ArrayD<f64>) -> (QTensor, QuantParams) {
+    let (lo, hi) = x
+        .iter()
+        .fold((0f64, 0f64), |(a, b), &v| (a.min(v), b.max(v)));
+    let qp = QuantParams::asymmetric(lo, hi.max(lo + 1e-3), DType::I8).unwrap();
+    (quantize_with(x, &qp), qp)
+}
+
+/// Quantizes `x` to int8 at `qp`.
+pub fn quantize_with(x: &ArrayD<f64>, qp: &QuantParams) -> QTensor {
+    let data = x
+        .iter()
+        .map(|&v| quantize(v, qp, DType::I8) as i8)
+        .collect();
+    QTensor::new(x.shape().to_vec(), TensorData::I8(data), *qp).unwrap()
+}
+
+/// Int8 output parameters covering `y`'s range, so a bound test sees no saturation.
+pub fn output_params(y: &ArrayD<f64>) -> QuantParams {
+    let (lo, hi) = y
+        .iter()
+        .fold((0f64, 0f64), |(a, b), &v| (a.min(v), b.max(v)));
+    let pad = (hi - lo).max(1e-3) * 0.01;
+    QuantParams::asymmetric(lo - pad, hi + pad, DType::I8).unwrap()
+}
+
+/// The real values of an int8 tensor.
+pub fn dequant(t: &QTensor) -> Vec<f64> {
+    (0..t.len())
+        .map(|i| dequantize(t.data.get(i).unwrap(), &t.quant))
+        .collect()
+}
+
+/// An int8 tensor with a fixed pattern of values.
+pub fn int8_tensor(shape: Vec<usize>, qp: QuantParams) -> QTensor {
+    let n: usize = shape.iter().product();
+    QTensor::new(
+        shape,
+        TensorData::I8((0..n).map(|i| (i * 37 % 255) as u8 as i8).collect()),
+        qp,
+    )
+    .unwrap()
+}
+
+/// Evaluates `layer` in the segments `cuts` defines (cut points reduced modulo the unit count)
+/// and asserts the output equals one pass, bit for bit. Each segment sees only its own weight
+/// slice, as in the contract.
+pub fn assert_segments_match(layer: &Layer, inputs: &[&QTensor], weights: &[u8], cuts: &[u16]) {
+    let specs: Vec<TensorSpec> = inputs.iter().map(|t| TensorSpec::of(t)).collect();
+    let refs: Vec<&TensorSpec> = specs.iter().collect();
+    let plan = layer.plan(&refs).unwrap();
+    let whole = layer.run(inputs, weights).unwrap();
+    let mut points: Vec<usize> = cuts
+        .iter()
+        .map(|&c| c as usize % (plan.units + 1))
+        .collect();
+    points.extend([0, plan.units]);
+    points.sort_unstable();
+    points.dedup();
+    let mut out = plan.output.zeros().unwrap();
+    let mut state = vec![0; plan.state_len];
+    for seg in points.windows(2) {
+        let r = layer.weight_range(&refs, seg[0]..seg[1]).unwrap();
+        layer
+            .forward(inputs, &weights[r], seg[0]..seg[1], &mut out, &mut state)
+            .unwrap();
+    }
+    assert_eq!(
+        out,
+        whole,
+        "{} segments {:?} differ from one pass",
+        layer.name(),
+        points
+    );
+}

@@ -1,0 +1,106 @@
+//! The 2-D window shared by the pooling layers.
+
+use core::ops::Range;
+
+use cwnn_tensor::kernels::Conv2dGeometry;
+
+use crate::{LayerError, Result};
+
+/// A pooling window: kernel, strides, dilations and padding `[top, left, bottom, right]`
+/// (ONNX `pads` order is `[top, left, bottom, right]` too). No ceil mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Window2d {
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    pub dilations: [usize; 2],
+    pub pads: [usize; 4],
+}
+
+impl Window2d {
+    /// The window over a `c × h × w` input as a depthwise convolution geometry (same output
+    /// size rules), after checking padding is smaller than the window, as ONNX requires.
+    pub(crate) fn geometry(
+        &self,
+        layer: &'static str,
+        (c, h, w): (usize, usize, usize),
+    ) -> Result<Conv2dGeometry> {
+        let g = Conv2dGeometry {
+            in_channels: c,
+            in_h: h,
+            in_w: w,
+            out_channels: c,
+            kernel_h: self.kernel[0],
+            kernel_w: self.kernel[1],
+            stride_h: self.strides[0],
+            stride_w: self.strides[1],
+            dilation_h: self.dilations[0],
+            dilation_w: self.dilations[1],
+            pad_top: self.pads[0],
+            pad_left: self.pads[1],
+            pad_bottom: self.pads[2],
+            pad_right: self.pads[3],
+            groups: c,
+        };
+        g.validate().map_err(|_| LayerError::Config {
+            layer,
+            reason: "window does not fit the input (or a size is 0)",
+        })?;
+        let span = |k: usize, d: usize| (k - 1) * d + 1;
+        let (sh, sw) = (
+            span(g.kernel_h, g.dilation_h),
+            span(g.kernel_w, g.dilation_w),
+        );
+        if self.pads[0].max(self.pads[2]) >= sh || self.pads[1].max(self.pads[3]) >= sw {
+            return Err(LayerError::Config {
+                layer,
+                reason: "padding must be smaller than the window",
+            });
+        }
+        Ok(g)
+    }
+
+    /// Kernel offsets `(ky, kx)` of output `(oy, ox)` whose taps land inside the image: two
+    /// ranges, since the input position grows with the offset. No allocation, no per-tap branch.
+    pub(crate) fn taps(g: &Conv2dGeometry, oy: usize, ox: usize) -> (Range<usize>, Range<usize>) {
+        (
+            valid(oy * g.stride_h, g.pad_top, g.dilation_h, g.kernel_h, g.in_h),
+            valid(
+                ox * g.stride_w,
+                g.pad_left,
+                g.dilation_w,
+                g.kernel_w,
+                g.in_w,
+            ),
+        )
+    }
+}
+
+/// Padding `[before, after]` of one axis for ONNX `auto_pad` / Keras `padding`: `valid` is
+/// none; `same` pads so the output has `ceil(n / stride)` positions, the odd pixel going after
+/// the input (`SAME_UPPER`, Keras) or before it (`SAME_LOWER`).
+pub fn same_padding(
+    n: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    lower: bool,
+) -> [usize; 2] {
+    let out = n.div_ceil(stride.max(1));
+    let span = (kernel.max(1) - 1) * dilation + 1;
+    let total = ((out.max(1) - 1) * stride + span).saturating_sub(n);
+    let (small, big) = (total / 2, total - total / 2);
+    if lower {
+        [big, small]
+    } else {
+        [small, big]
+    }
+}
+
+/// `k` with `0 ≤ base + k·d − pad < n`, for `k < kernel`.
+fn valid(base: usize, pad: usize, d: usize, kernel: usize, n: usize) -> Range<usize> {
+    let lo = pad.saturating_sub(base).div_ceil(d);
+    let hi = (n + pad).saturating_sub(base).div_ceil(d).min(kernel);
+    lo.min(hi)..hi
+}
