@@ -24,8 +24,8 @@ pub fn accs(seed: u64, n: usize) -> Vec<i32> {
 
 use cwnn_layers::testing::quantize_input;
 use cwnn_layers::{
-    ActivationF64, AddF64, AffineF64, CellF64, Conv2dF64, DenseF64, EmbeddingF64, Layer, MulF64,
-    RecurrentF64, SoftmaxF64,
+    ActivationF64, AddF64, AffineF64, CellF64, Conv2dF64, DenseF64, EmbeddingF64, Layer, MulF64, RecurrentF64,
+    SoftmaxF64,
 };
 use cwnn_layers::{AvgPool2d, GlobalAvgPool, MaxPool2d, Reshape, Window2d};
 use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams, TensorData};
@@ -81,20 +81,10 @@ pub fn layer_cases() -> Vec<LayerCase> {
         clamp: None,
     };
     let (l, w) = c.quantize(&x_qp, &qp).unwrap();
-    push(
-        "conv2d_16to16_16x16_k3",
-        Layer::Conv2d(l),
-        vec![x.clone()],
-        w,
-    );
+    push("conv2d_16to16_16x16_k3", Layer::Conv2d(l), vec![x.clone()], w);
 
     let (l, w) = ActivationF64::Sigmoid.quantize(&x_qp, &qp);
-    push(
-        "activation_sigmoid_4096",
-        Layer::Activation(l),
-        vec![x.clone()],
-        w,
-    );
+    push("activation_sigmoid_4096", Layer::Activation(l), vec![x.clone()], w);
     let window = Window2d {
         kernel: [2, 2],
         strides: [2, 2],
@@ -103,9 +93,7 @@ pub fn layer_cases() -> Vec<LayerCase> {
     };
     push(
         "max_pool2d_16x16x16",
-        Layer::MaxPool2d(MaxPool2d {
-            window: window.clone(),
-        }),
+        Layer::MaxPool2d(MaxPool2d { window: window.clone() }),
         vec![x.clone()],
         vec![],
     );

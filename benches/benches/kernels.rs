@@ -3,9 +3,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use cwnn_benches::{accs, i8s};
-use cwnn_tensor::kernels::{
-    conv2d, matvec, requantize, softmax_i8, Clamp, Conv2dGeometry, EXP_ONE,
-};
+use cwnn_tensor::kernels::{conv2d, matvec, requantize, softmax_i8, Clamp, Conv2dGeometry, EXP_ONE};
 use cwnn_tensor::Dyadic;
 use std::hint::black_box;
 
@@ -42,28 +40,12 @@ fn bench_conv(c: &mut Criterion) {
             pad_right: k / 2,
             groups: 1,
         };
-        let (x, w) = (
-            i8s(3, geo.input_len().unwrap()),
-            i8s(4, geo.weight_len().unwrap()),
-        );
+        let (x, w) = (i8s(3, geo.input_len().unwrap()), i8s(4, geo.weight_len().unwrap()));
         let mut out = vec![0i32; geo.output_len().unwrap()];
         g.throughput(Throughput::Elements((geo.macs_per_channel() * cout) as u64));
         g.bench_function(
             BenchmarkId::from_parameter(format!("{cin}to{cout}_{hw}x{hw}_k{k}")),
-            |b| {
-                b.iter(|| {
-                    conv2d(
-                        &geo,
-                        black_box(&x),
-                        0,
-                        black_box(&w),
-                        None,
-                        0..cout,
-                        &mut out,
-                    )
-                    .unwrap()
-                })
-            },
+            |b| b.iter(|| conv2d(&geo, black_box(&x), 0, black_box(&w), None, 0..cout, &mut out).unwrap()),
         );
     }
     g.finish();
@@ -96,11 +78,5 @@ fn bench_softmax(c: &mut Criterion) {
     });
 }
 
-criterion_group!(
-    benches,
-    bench_matvec,
-    bench_conv,
-    bench_requantize,
-    bench_softmax
-);
+criterion_group!(benches, bench_matvec, bench_conv, bench_requantize, bench_softmax);
 criterion_main!(benches);

@@ -16,11 +16,7 @@ fn bench_layers(c: &mut Criterion) {
             plan.macs.max(plan.output.numel().unwrap_or(1) as u64),
         ));
         g.bench_function(case.name, |b| {
-            b.iter(|| {
-                case.layer
-                    .run(black_box(&inputs), black_box(&case.weights))
-                    .unwrap()
-            })
+            b.iter(|| case.layer.run(black_box(&inputs), black_box(&case.weights)).unwrap())
         });
     }
     g.finish();

@@ -43,23 +43,13 @@ impl Op for Activation {
 
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
         expect_i8(Self::NAME, inputs[0])?;
-        Ok(TensorSpec::new(
-            inputs[0].shape.clone(),
-            DType::I8,
-            self.output,
-        ))
+        Ok(TensorSpec::new(inputs[0].shape.clone(), DType::I8, self.output))
     }
     fn weight_len(&self, _: &[&TensorSpec]) -> usize {
         TABLE
     }
-    fn macs(&self, _: &[&TensorSpec]) -> u64 {
-        0
-    }
     fn units(&self, inputs: &[&TensorSpec]) -> usize {
         inputs[0].numel().unwrap_or(0)
-    }
-    fn weight_range(&self, _: &[&TensorSpec], _: Range<usize>) -> Range<usize> {
-        0..TABLE
     }
     fn forward(
         &self,
@@ -69,14 +59,11 @@ impl Op for Activation {
         out: &mut QTensor,
         _: &mut [i32],
     ) -> Result<()> {
-        let table: &[i8; TABLE] =
-            as_i8(weights)
-                .try_into()
-                .map_err(|_| LayerError::WeightLength {
-                    layer: Self::NAME,
-                    expected: TABLE,
-                    actual: weights.len(),
-                })?;
+        let table: &[i8; TABLE] = as_i8(weights).try_into().map_err(|_| LayerError::WeightLength {
+            layer: Self::NAME,
+            expected: TABLE,
+            actual: weights.len(),
+        })?;
         let x = &i8_data(Self::NAME, inputs[0])?[units.clone()];
         lut(x, table, &mut i8_data_mut(Self::NAME, out)?[units])?;
         Ok(())

@@ -5,12 +5,11 @@
 //! int8 data, if any. **Bound**: `s_y/2 + s_a/2 + s_b/2` (output and input rounding) plus
 //! 2^-31 relative.
 
-use alloc::vec::Vec;
 use core::ops::Range;
 
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
-use crate::broadcast::{binary_shape, operand_b, operands, Constant};
+use crate::broadcast::{arity, binary_shape, binary_units, constant_len, operand_b, operands, Constant};
 use crate::spec::i8_data_mut;
 use crate::{LayerError, Op, Result, TensorSpec};
 
@@ -30,11 +29,7 @@ impl Op for Add {
     const NAME: &'static str = "add";
 
     fn arity(&self) -> usize {
-        if self.constant.is_some() {
-            1
-        } else {
-            2
-        }
+        arity(&self.constant)
     }
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
         let b = operand_b(Self::NAME, &self.constant, inputs)?;
@@ -51,22 +46,10 @@ impl Op for Add {
         ))
     }
     fn weight_len(&self, _: &[&TensorSpec]) -> usize {
-        self.constant
-            .as_ref()
-            .map_or(0, |c| c.shape.iter().product())
-    }
-    fn macs(&self, _: &[&TensorSpec]) -> u64 {
-        0
+        constant_len(&self.constant)
     }
     fn units(&self, inputs: &[&TensorSpec]) -> usize {
-        let b = operand_b(Self::NAME, &self.constant, inputs)
-            .map(|b| b.shape)
-            .unwrap_or_default();
-        crate::broadcast::broadcast_shape(&inputs[0].shape, &b)
-            .map_or(0, |s: Vec<usize>| s.iter().product())
-    }
-    fn weight_range(&self, inputs: &[&TensorSpec], _: Range<usize>) -> Range<usize> {
-        0..self.weight_len(inputs)
+        binary_units(Self::NAME, &self.constant, inputs)
     }
     fn forward(
         &self,
@@ -94,12 +77,12 @@ impl Op for Add {
 
 #[cfg(feature = "std")]
 mod host {
-    use cwnn_tensor::host::quantize;
-    use cwnn_tensor::{DType, Dyadic, QuantParams};
+
+    use cwnn_tensor::{Dyadic, QuantParams};
     use ndarray::ArrayD;
 
     use super::Add;
-    use crate::broadcast::Constant;
+    use crate::broadcast::second_operand;
     use crate::Result;
 
     /// `s_a/s_y` and `s_b/s_y` over one shift: the larger normalised, the other rounded to it.
@@ -131,31 +114,7 @@ mod host {
             b_qp: Option<&QuantParams>,
             y_qp: &QuantParams,
         ) -> Result<(Add, Vec<u8>)> {
-            let (constant, b_qp, bytes) = match &self.constant {
-                Some(c) => {
-                    let (lo, hi) = c
-                        .iter()
-                        .fold((0f64, 0f64), |(l, h), &v| (l.min(v), h.max(v)));
-                    let qp = QuantParams::asymmetric(lo, hi, DType::I8)?;
-                    let bytes = c
-                        .iter()
-                        .map(|&v| quantize(v, &qp, DType::I8) as i8 as u8)
-                        .collect();
-                    (
-                        Some(Constant {
-                            shape: c.shape().to_vec(),
-                            quant: qp,
-                        }),
-                        qp,
-                        bytes,
-                    )
-                }
-                None => (
-                    None,
-                    *b_qp.expect("quantization of the second input"),
-                    Vec::new(),
-                ),
-            };
+            let (constant, b_qp, bytes) = second_operand(&self.constant, b_qp)?;
             let sy = y_qp.scale_f64();
             let (multipliers, shift) = shared_shift(a_qp.scale_f64() / sy, b_qp.scale_f64() / sy)?;
             Ok((
@@ -226,13 +185,7 @@ mod tests {
             output: qp,
         });
         let (a, b) = (int8_tensor(vec![2, 3], qp), int8_tensor(vec![4], qp));
-        assert!(matches!(
-            add.run(&[&a, &b], &[]),
-            Err(LayerError::InputShape { .. })
-        ));
-        assert!(matches!(
-            add.run(&[&a], &[]),
-            Err(LayerError::InputCount { .. })
-        ));
+        assert!(matches!(add.run(&[&a, &b], &[]), Err(LayerError::InputShape { .. })));
+        assert!(matches!(add.run(&[&a], &[]), Err(LayerError::InputCount { .. })));
     }
 }

@@ -75,10 +75,7 @@ impl Op for Affine {
                 .iter_mut()
                 .zip(&x[c * inner..(c + 1) * inner])
             {
-                let t = (xi as i64 - zx)
-                    .wrapping_mul(m.mantissa as i64)
-                    .wrapping_add(round)
-                    >> s;
+                let t = (xi as i64 - zx).wrapping_mul(m.mantissa as i64).wrapping_add(round) >> s;
                 *yi = (zy + t).clamp(-128, 127) as i8;
             }
         }
@@ -103,24 +100,9 @@ mod host {
 
     impl AffineF64 {
         /// BatchNormalization in inference mode as an affine map.
-        pub fn batch_norm(
-            gamma: &[f64],
-            beta: &[f64],
-            mean: &[f64],
-            var: &[f64],
-            eps: f64,
-        ) -> Self {
-            let a: Vec<f64> = gamma
-                .iter()
-                .zip(var)
-                .map(|(g, v)| g / (v + eps).sqrt())
-                .collect();
-            let b = beta
-                .iter()
-                .zip(mean)
-                .zip(&a)
-                .map(|((be, mu), a)| be - a * mu)
-                .collect();
+        pub fn batch_norm(gamma: &[f64], beta: &[f64], mean: &[f64], var: &[f64], eps: f64) -> Self {
+            let a: Vec<f64> = gamma.iter().zip(var).map(|(g, v)| g / (v + eps).sqrt()).collect();
+            let b = beta.iter().zip(mean).zip(&a).map(|((be, mu), a)| be - a * mu).collect();
             AffineF64 { a, b }
         }
         pub fn forward(&self, x: &ArrayD<f64>) -> ArrayD<f64> {
@@ -134,11 +116,7 @@ mod host {
             }
             y
         }
-        pub fn quantize(
-            &self,
-            x_qp: &QuantParams,
-            y_qp: &QuantParams,
-        ) -> Result<(Affine, Vec<u8>)> {
+        pub fn quantize(&self, x_qp: &QuantParams, y_qp: &QuantParams) -> Result<(Affine, Vec<u8>)> {
             let (sx, sy) = (x_qp.scale_f64(), y_qp.scale_f64());
             let mut bytes = Vec::with_capacity(self.a.len() * 13);
             for (&a, &b) in self.a.iter().zip(&self.b) {

@@ -5,12 +5,11 @@
 //! quantization. **Bound**: ½ LSB from the mean of the quantized inputs (exact integer rule),
 //! so ≤ 1 LSB from the mean of the real inputs. Units: channels; no weights.
 
-use alloc::vec;
 use core::ops::Range;
 
 use cwnn_tensor::QTensor;
 
-use crate::spec::{chw, expect_i8, i8_data, i8_data_mut};
+use crate::spec::{chw, i8_data, i8_data_mut};
 use crate::{Op, Result, TensorSpec, Window2d};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,27 +29,10 @@ impl Op for AvgPool2d {
     const NAME: &'static str = "avg_pool2d";
 
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
-        expect_i8(Self::NAME, inputs[0])?;
-        let g = self
-            .window
-            .geometry(Self::NAME, chw(Self::NAME, inputs[0])?)?;
-        Ok(TensorSpec::new(
-            vec![g.in_channels, g.out_h(), g.out_w()],
-            inputs[0].dtype,
-            inputs[0].quant,
-        ))
-    }
-    fn weight_len(&self, _: &[&TensorSpec]) -> usize {
-        0
-    }
-    fn macs(&self, _: &[&TensorSpec]) -> u64 {
-        0
+        self.window.pool_spec(Self::NAME, inputs[0])
     }
     fn units(&self, inputs: &[&TensorSpec]) -> usize {
         inputs[0].shape[0]
-    }
-    fn weight_range(&self, _: &[&TensorSpec], _: Range<usize>) -> Range<usize> {
-        0..0
     }
     fn forward(
         &self,
@@ -82,12 +64,10 @@ impl Op for AvgPool2d {
                     for ky in ky {
                         let row = (oy * g.stride_h + ky * g.dilation_h - g.pad_top) * g.in_w;
                         for kx in kx.clone() {
-                            s += xc[row + ox * g.stride_w + kx * g.dilation_w - g.pad_left] as i32
-                                - zp;
+                            s += xc[row + ox * g.stride_w + kx * g.dilation_w - g.pad_left] as i32 - zp;
                         }
                     }
-                    y[(c * oh + oy) * ow + ox] =
-                        (zp + mean_round(s, n.max(1))).clamp(-128, 127) as i8;
+                    y[(c * oh + oy) * ow + ox] = (zp + mean_round(s, n.max(1))).clamp(-128, 127) as i8;
                 }
             }
         }

@@ -86,6 +86,35 @@ use crate::spec::{as_i8, i8_data};
 use crate::{LayerError, Result, TensorSpec};
 use cwnn_tensor::QTensor;
 
+/// The second operand of a quantized Add/Mul: a constant (quantized over its own range, its
+/// bytes the layer's weights) or the second input at `b_qp`.
+#[cfg(feature = "std")]
+pub(crate) fn second_operand(
+    constant: &Option<ndarray::ArrayD<f64>>,
+    b_qp: Option<&cwnn_tensor::QuantParams>,
+) -> Result<(Option<Constant>, cwnn_tensor::QuantParams, Vec<u8>)> {
+    Ok(match constant {
+        Some(c) => {
+            let qp = crate::spec::covering(c.iter())?;
+            (
+                Some(Constant {
+                    shape: c.shape().to_vec(),
+                    quant: qp,
+                }),
+                qp,
+                crate::spec::quantize_i8(c.iter(), &qp),
+            )
+        }
+        None => {
+            let qp = b_qp.ok_or(LayerError::Config {
+                layer: "add/mul",
+                reason: "quantization of the second input is missing",
+            })?;
+            (None, *qp, Vec::new())
+        }
+    })
+}
+
 /// Spec of the second operand: the second input, or the constant.
 pub(crate) fn operand_b(
     layer: &'static str,
@@ -101,12 +130,28 @@ pub(crate) fn operand_b(
     Ok(b)
 }
 
+/// Inputs a binary layer takes: 1 with a constant operand, else 2.
+pub(crate) fn arity(constant: &Option<Constant>) -> usize {
+    if constant.is_some() {
+        1
+    } else {
+        2
+    }
+}
+
+/// Weight bytes of a binary layer: the constant's int8 data.
+pub(crate) fn constant_len(constant: &Option<Constant>) -> usize {
+    constant.as_ref().map_or(0, |c| c.shape.iter().product())
+}
+
+/// Units of a binary layer: elements of the broadcast output.
+pub(crate) fn binary_units(layer: &'static str, constant: &Option<Constant>, inputs: &[&TensorSpec]) -> usize {
+    let b = operand_b(layer, constant, inputs).map(|b| b.shape).unwrap_or_default();
+    broadcast_shape(&inputs[0].shape, &b).map_or(0, |s| s.iter().product())
+}
+
 /// Output shape of a binary layer.
-pub(crate) fn binary_shape(
-    layer: &'static str,
-    a: &TensorSpec,
-    b: &TensorSpec,
-) -> Result<Vec<usize>> {
+pub(crate) fn binary_shape(layer: &'static str, a: &TensorSpec, b: &TensorSpec) -> Result<Vec<usize>> {
     broadcast_shape(&a.shape, &b.shape).ok_or(LayerError::InputShape {
         layer,
         expected: a.shape.clone(),

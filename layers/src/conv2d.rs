@@ -142,13 +142,13 @@ impl Op for Conv2d {
 
 #[cfg(feature = "std")]
 mod host {
-    use cwnn_tensor::host::{quantize, requant_multiplier};
-    use cwnn_tensor::{DType, QuantParams, TensorError};
+
+    use cwnn_tensor::QuantParams;
     use ndarray::{Array1, Array3, Array4, ArrayD};
 
     use super::Conv2d;
     use crate::dense::real_clamp;
-    use crate::spec::push_dyadic;
+    use crate::spec::push_channel;
     use crate::Result;
 
     /// Conv2D in f64: the reference, and the source of the quantized layer.
@@ -167,10 +167,7 @@ mod host {
     impl Conv2dF64 {
         /// Direct evaluation of the definition over a `[C, H, W]` input.
         pub fn forward(&self, x: &ArrayD<f64>) -> ArrayD<f64> {
-            let x = x
-                .view()
-                .into_dimensionality::<ndarray::Ix3>()
-                .expect("CHW input");
+            let x = x.view().into_dimensionality::<ndarray::Ix3>().expect("CHW input");
             let (oc, cg, kh, kw) = self.w.dim();
             let (_, h, w) = x.dim();
             let [sh, sw] = self.strides;
@@ -187,8 +184,7 @@ mod host {
                             let iy = (oy * sh + ky * dh) as isize - pt as isize;
                             let ix = (ox * sw + kx * dw) as isize - pl as isize;
                             if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
-                                s += self.w[[o, c, ky, kx]]
-                                    * x[[o / og * cg + c, iy as usize, ix as usize]];
+                                s += self.w[[o, c, ky, kx]] * x[[o / og * cg + c, iy as usize, ix as usize]];
                             }
                         }
                     }
@@ -212,32 +208,18 @@ mod host {
         }
 
         /// Quantizes with per-output-channel symmetric weights.
-        pub fn quantize(
-            &self,
-            x_qp: &QuantParams,
-            y_qp: &QuantParams,
-        ) -> Result<(Conv2d, Vec<u8>)> {
+        pub fn quantize(&self, x_qp: &QuantParams, y_qp: &QuantParams) -> Result<(Conv2d, Vec<u8>)> {
             let (oc, _, kh, kw) = self.w.dim();
             let sx = x_qp.scale_f64();
             let mut bytes = Vec::new();
             for o in 0..oc {
-                let wo = self.w.index_axis(ndarray::Axis(0), o);
-                let w_qp =
-                    QuantParams::symmetric(wo.iter().fold(0f64, |a, v| a.max(v.abs())), DType::I8)?;
-                let sw = w_qp.scale_f64();
-                bytes.extend(
-                    wo.iter()
-                        .map(|&v| quantize(v, &w_qp, DType::I8) as i8 as u8),
-                );
-                let bias = (self.b[o] / (sx * sw)).round();
-                if bias.abs() >= 2f64.powi(31) {
-                    return Err(TensorError::InvalidQuantization(
-                        "bias does not fit i32 at scale s_x·s_w",
-                    )
-                    .into());
-                }
-                bytes.extend_from_slice(&(bias as i32).to_le_bytes());
-                push_dyadic(&mut bytes, requant_multiplier(sx, sw, y_qp.scale_f64())?);
+                push_channel(
+                    &mut bytes,
+                    self.w.index_axis(ndarray::Axis(0), o),
+                    self.b[o],
+                    sx,
+                    y_qp.scale_f64(),
+                )?;
             }
             let layer = Conv2d {
                 out_channels: oc,
@@ -294,9 +276,7 @@ mod tests {
                         groups,
                         clamp: relu.then_some((0.0, f64::INFINITY)),
                     };
-                    let x = ndarray::ArrayD::from_shape_simple_fn(vec![groups * cg, h, w], || {
-                        2.0 * next()
-                    });
+                    let x = ndarray::ArrayD::from_shape_simple_fn(vec![groups * cg, h, w], || 2.0 * next());
                     Some((conv, x))
                 },
             )
@@ -367,10 +347,7 @@ mod tests {
         );
         let folded = conv.fold_batch_norm(&bn).forward(&x);
         let separate = bn.forward(&y);
-        assert!(folded
-            .iter()
-            .zip(separate.iter())
-            .all(|(a, b)| (a - b).abs() < 1e-12));
+        assert!(folded.iter().zip(separate.iter()).all(|(a, b)| (a - b).abs() < 1e-12));
         assert_eq!(same_padding(6, 3, 1, 1, true), [1, 1]);
         assert_eq!(
             same_padding(6, 4, 1, 1, true),

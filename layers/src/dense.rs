@@ -103,13 +103,13 @@ impl Op for Dense {
 
 #[cfg(feature = "std")]
 mod host {
-    use cwnn_tensor::host::{quantize, requant_multiplier};
+    use cwnn_tensor::host::quantize;
     use cwnn_tensor::kernels::Clamp;
-    use cwnn_tensor::{DType, QuantParams, TensorError};
+    use cwnn_tensor::{DType, QuantParams};
     use ndarray::{Array1, Array2, ArrayD, Axis, IxDyn};
 
     use super::Dense;
-    use crate::spec::push_dyadic;
+    use crate::spec::push_channel;
     use crate::Result;
 
     /// Dense in f64: the reference, and the source of the quantized layer.
@@ -127,9 +127,7 @@ mod host {
         pub fn forward(&self, x: &ArrayD<f64>) -> ArrayD<f64> {
             let n_in = self.w.ncols();
             let rows = x.len() / n_in.max(1);
-            let x2 = x
-                .to_shape((rows, n_in))
-                .expect("input's last axis is in_features");
+            let x2 = x.to_shape((rows, n_in)).expect("input's last axis is in_features");
             let mut y = x2.dot(&self.w.t()) + self.b.view().insert_axis(Axis(0));
             if let Some((lo, hi)) = self.clamp {
                 y.mapv_inplace(|v| v.clamp(lo, hi));
@@ -157,25 +155,7 @@ mod host {
             let sx = x_qp.scale_f64();
             let mut bytes = Vec::with_capacity(n_out * (n_in + 9));
             for r in 0..n_out {
-                let row = self.w.row(r);
-                let w_qp = QuantParams::symmetric(
-                    row.iter().fold(0f64, |a, v| a.max(v.abs())),
-                    DType::I8,
-                )?;
-                let sw = w_qp.scale_f64();
-                bytes.extend(
-                    row.iter()
-                        .map(|&v| quantize(v, &w_qp, DType::I8) as i8 as u8),
-                );
-                let bias = (self.b[r] / (sx * sw)).round();
-                if bias.abs() >= 2f64.powi(31) {
-                    return Err(TensorError::InvalidQuantization(
-                        "bias does not fit i32 at scale s_x·s_w",
-                    )
-                    .into());
-                }
-                bytes.extend_from_slice(&(bias as i32).to_le_bytes());
-                push_dyadic(&mut bytes, requant_multiplier(sx, sw, y_qp.scale_f64())?);
+                push_channel(&mut bytes, self.w.row(r), self.b[r], sx, y_qp.scale_f64())?;
             }
             let clamp = real_clamp(self.clamp, y_qp);
             Ok((
@@ -204,10 +184,7 @@ mod host {
                         -128
                     }
                 };
-                Clamp {
-                    lo: q(lo),
-                    hi: q(hi),
-                }
+                Clamp { lo: q(lo), hi: q(hi) }
             }
         }
     }
@@ -227,23 +204,21 @@ mod tests {
     use proptest::prelude::*;
 
     fn case() -> impl Strategy<Value = (DenseF64, Vec<f64>, usize, bool)> {
-        (1usize..24, 1usize..48, 1usize..3, any::<bool>()).prop_flat_map(
-            |(n_out, n_in, rows, relu)| {
-                (
-                    proptest::collection::vec(-1f64..1.0, n_out * n_in),
-                    proptest::collection::vec(-0.5f64..0.5, n_out),
-                    proptest::collection::vec(-2f64..3.0, rows * n_in),
-                )
-                    .prop_map(move |(w, b, x)| {
-                        let d = DenseF64 {
-                            w: Array2::from_shape_vec((n_out, n_in), w).unwrap(),
-                            b: Array1::from(b),
-                            clamp: relu.then_some((0.0, f64::INFINITY)),
-                        };
-                        (d, x, rows, relu)
-                    })
-            },
-        )
+        (1usize..24, 1usize..48, 1usize..3, any::<bool>()).prop_flat_map(|(n_out, n_in, rows, relu)| {
+            (
+                proptest::collection::vec(-1f64..1.0, n_out * n_in),
+                proptest::collection::vec(-0.5f64..0.5, n_out),
+                proptest::collection::vec(-2f64..3.0, rows * n_in),
+            )
+                .prop_map(move |(w, b, x)| {
+                    let d = DenseF64 {
+                        w: Array2::from_shape_vec((n_out, n_in), w).unwrap(),
+                        b: Array1::from(b),
+                        clamp: relu.then_some((0.0, f64::INFINITY)),
+                    };
+                    (d, x, rows, relu)
+                })
+        })
     }
 
     proptest! {
@@ -285,15 +260,11 @@ mod tests {
             b: Array1::from(vec![0.5, -0.5]),
             clamp: None,
         };
-        let bn =
-            crate::AffineF64::batch_norm(&[2.0, 0.5], &[0.1, 0.2], &[0.3, -0.4], &[1.0, 0.25], 0.0);
+        let bn = crate::AffineF64::batch_norm(&[2.0, 0.5], &[0.1, 0.2], &[0.3, -0.4], &[1.0, 0.25], 0.0);
         let x = ndarray::ArrayD::from_shape_vec(vec![3], vec![1.0, -2.0, 0.5]).unwrap();
         let separate = bn.forward(&d.forward(&x));
         let folded = d.fold_batch_norm(&bn).forward(&x);
-        assert!(folded
-            .iter()
-            .zip(separate.iter())
-            .all(|(a, b)| (a - b).abs() < 1e-12));
+        assert!(folded.iter().zip(separate.iter()).all(|(a, b)| (a - b).abs() < 1e-12));
     }
 
     #[test]
@@ -310,10 +281,7 @@ mod tests {
         let (layer, weights) = d.quantize(&qp, &qp).unwrap();
         let layer = Layer::Dense(layer);
         let x = int8_tensor(vec![5], qp);
-        assert!(matches!(
-            layer.run(&[&x], &weights),
-            Err(LayerError::InputShape { .. })
-        ));
+        assert!(matches!(layer.run(&[&x], &weights), Err(LayerError::InputShape { .. })));
         let x = int8_tensor(vec![4], qp);
         assert!(matches!(
             layer.run(&[&x], &weights[1..]),
@@ -323,20 +291,13 @@ mod tests {
             layer.run(&[&x, &x], &weights),
             Err(LayerError::InputCount { .. })
         ));
-        let mut out = layer
-            .output_spec(&[&TensorSpec::of(&x)])
-            .unwrap()
-            .zeros()
-            .unwrap();
+        let mut out = layer.output_spec(&[&TensorSpec::of(&x)]).unwrap().zeros().unwrap();
         assert!(matches!(
             layer.forward(&[&x], &weights, 2..4, &mut out, &mut []),
             Err(LayerError::Units { .. })
         ));
         let mut bad = weights.clone();
         bad[4 + 4 + 4] = 0; // shift of row 0
-        assert!(matches!(
-            layer.run(&[&x], &bad),
-            Err(LayerError::Weights { .. })
-        ));
+        assert!(matches!(layer.run(&[&x], &bad), Err(LayerError::Weights { .. })));
     }
 }

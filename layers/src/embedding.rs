@@ -44,14 +44,8 @@ impl Op for Embedding {
     fn weight_len(&self, _: &[&TensorSpec]) -> usize {
         self.vocab * self.dim
     }
-    fn macs(&self, _: &[&TensorSpec]) -> u64 {
-        0
-    }
     fn units(&self, inputs: &[&TensorSpec]) -> usize {
         inputs[0].numel().unwrap_or(0)
-    }
-    fn weight_range(&self, _: &[&TensorSpec], _: Range<usize>) -> Range<usize> {
-        0..self.vocab * self.dim
     }
     fn forward(
         &self,
@@ -89,11 +83,10 @@ impl Op for Embedding {
 
 #[cfg(feature = "std")]
 mod host {
-    use cwnn_tensor::host::quantize;
-    use cwnn_tensor::{DType, QuantParams};
     use ndarray::{Array2, ArrayD, Axis};
 
     use super::Embedding;
+    use crate::spec::{covering, quantize_i8};
     use crate::Result;
 
     #[derive(Clone, Debug)]
@@ -111,32 +104,14 @@ mod host {
                 .collect();
             let mut shape = idx.shape().to_vec();
             shape.push(self.table.ncols());
-            self.table
-                .select(Axis(0), &rows)
-                .into_shape_with_order(shape)
-                .unwrap()
+            self.table.select(Axis(0), &rows).into_shape_with_order(shape).unwrap()
         }
         /// Quantizes the table over its own range; the output keeps that quantization.
         pub fn quantize(&self) -> Result<(Embedding, Vec<u8>)> {
-            let (lo, hi) = self
-                .table
-                .iter()
-                .fold((0f64, 0f64), |(l, h), &v| (l.min(v), h.max(v)));
-            let qp = QuantParams::asymmetric(lo, hi, DType::I8)?;
-            let bytes = self
-                .table
-                .iter()
-                .map(|&v| quantize(v, &qp, DType::I8) as i8 as u8)
-                .collect();
+            let qp = covering(self.table.iter())?;
+            let bytes = quantize_i8(self.table.iter(), &qp);
             let (vocab, dim) = self.table.dim();
-            Ok((
-                Embedding {
-                    vocab,
-                    dim,
-                    output: qp,
-                },
-                bytes,
-            ))
+            Ok((Embedding { vocab, dim, output: qp }, bytes))
         }
     }
 }

@@ -6,10 +6,7 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LayerError {
     #[error("{layer}: invalid config: {reason}")]
-    Config {
-        layer: &'static str,
-        reason: &'static str,
-    },
+    Config { layer: &'static str, reason: &'static str },
     #[error("{layer}: expected input shape {expected:?}, got {actual:?}")]
     InputShape {
         layer: &'static str,
@@ -35,10 +32,7 @@ pub enum LayerError {
         actual: usize,
     },
     #[error("{layer}: invalid weights: {reason}")]
-    Weights {
-        layer: &'static str,
-        reason: &'static str,
-    },
+    Weights { layer: &'static str, reason: &'static str },
     #[error("{layer}: units {start}..{end} outside 0..{units}")]
     Units {
         layer: &'static str,
@@ -49,10 +43,7 @@ pub enum LayerError {
     #[error("{layer}: output buffer does not match the output spec")]
     OutputSpec { layer: &'static str },
     #[error("{layer}: input values out of range: {reason}")]
-    InputValue {
-        layer: &'static str,
-        reason: &'static str,
-    },
+    InputValue { layer: &'static str, reason: &'static str },
     #[error(transparent)]
     Tensor(#[from] TensorError),
 }

@@ -28,23 +28,10 @@ impl Op for GlobalAvgPool {
                 reason: "plane too large for an i32 sum",
             });
         }
-        Ok(TensorSpec::new(
-            vec![c, 1, 1],
-            inputs[0].dtype,
-            inputs[0].quant,
-        ))
-    }
-    fn weight_len(&self, _: &[&TensorSpec]) -> usize {
-        0
-    }
-    fn macs(&self, _: &[&TensorSpec]) -> u64 {
-        0
+        Ok(TensorSpec::new(vec![c, 1, 1], inputs[0].dtype, inputs[0].quant))
     }
     fn units(&self, inputs: &[&TensorSpec]) -> usize {
         inputs[0].shape[0]
-    }
-    fn weight_range(&self, _: &[&TensorSpec], _: Range<usize>) -> Range<usize> {
-        0..0
     }
     fn forward(
         &self,
@@ -59,10 +46,7 @@ impl Op for GlobalAvgPool {
         let x = i8_data(Self::NAME, inputs[0])?;
         let y = i8_data_mut(Self::NAME, out)?;
         for c in units {
-            let s: i32 = x[c * plane..(c + 1) * plane]
-                .iter()
-                .map(|&v| v as i32 - zp)
-                .sum();
+            let s: i32 = x[c * plane..(c + 1) * plane].iter().map(|&v| v as i32 - zp).sum();
             y[c] = (zp + mean_round(s, plane as i32)).clamp(-128, 127) as i8;
         }
         Ok(())

@@ -6,12 +6,7 @@
 //! Formats and weight layout: see `recurrent.rs`. **Bound** (measured over random cells with
 //! weights ~ U(±1/√hidden), checked by proptest over 16–32 steps): |h − h_ref| ≤ 3/128 (worst of 2,000 cases: 1.92/128).
 
-use core::ops::Range;
-
-use cwnn_tensor::QTensor;
-
-use crate::recurrent::{Cell, Recurrent};
-use crate::{Op, Result, TensorSpec};
+use crate::recurrent::{recurrent_op, Cell, Recurrent};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -30,46 +25,7 @@ impl Gru {
     }
 }
 
-impl Op for Gru {
-    const NAME: &'static str = "gru";
-
-    fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
-        self.rnn.output_spec(Self::NAME, inputs[0])
-    }
-    fn weight_len(&self, _: &[&TensorSpec]) -> usize {
-        self.rnn.weight_len(self.cell())
-    }
-    fn macs(&self, inputs: &[&TensorSpec]) -> u64 {
-        self.rnn.macs(self.cell(), inputs[0])
-    }
-    fn units(&self, inputs: &[&TensorSpec]) -> usize {
-        inputs[0].shape[0]
-    }
-    fn weight_range(&self, _: &[&TensorSpec], _: Range<usize>) -> Range<usize> {
-        0..self.rnn.weight_len(self.cell())
-    }
-    fn state_len(&self, _: &[&TensorSpec]) -> usize {
-        self.rnn.state_len(self.cell())
-    }
-    fn forward(
-        &self,
-        inputs: &[&QTensor],
-        weights: &[u8],
-        units: Range<usize>,
-        out: &mut QTensor,
-        state: &mut [i32],
-    ) -> Result<()> {
-        self.rnn.forward(
-            Self::NAME,
-            self.cell(),
-            inputs[0],
-            weights,
-            units,
-            out,
-            state,
-        )
-    }
-}
+recurrent_op!(Gru, "gru");
 
 #[cfg(test)]
 mod tests {

@@ -17,15 +17,22 @@ pub trait Op {
     }
     /// Validates the config against the inputs and gives the output's spec.
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec>;
-    /// Bytes of weights (layout in the layer's docs).
-    fn weight_len(&self, inputs: &[&TensorSpec]) -> usize;
-    /// Multiply-accumulates of one evaluation (0 for layers without any).
-    fn macs(&self, inputs: &[&TensorSpec]) -> u64;
+    /// Bytes of weights (layout in the layer's docs); none by default.
+    fn weight_len(&self, _inputs: &[&TensorSpec]) -> usize {
+        0
+    }
+    /// Multiply-accumulates of one evaluation; none by default.
+    fn macs(&self, _inputs: &[&TensorSpec]) -> u64 {
+        0
+    }
     /// Independent parts of the output (rows, channels, elements) a call can compute alone.
     fn units(&self, inputs: &[&TensorSpec]) -> usize;
     /// The weight bytes that units `units` read: always one contiguous range, so a segment
-    /// loads only its own slice.
-    fn weight_range(&self, inputs: &[&TensorSpec], units: Range<usize>) -> Range<usize>;
+    /// loads only its own slice. By default every segment reads all weights (a table, a
+    /// constant, a recurrent cell).
+    fn weight_range(&self, inputs: &[&TensorSpec], _units: Range<usize>) -> Range<usize> {
+        0..self.weight_len(inputs)
+    }
     /// Values carried from one segment to the next (a recurrent layer's hidden and cell
     /// state); 0 for layers whose units are independent.
     fn state_len(&self, _inputs: &[&TensorSpec]) -> usize {
@@ -149,19 +156,13 @@ impl Layer {
             macs: self.macs_unchecked(inputs),
             units: self.units_unchecked(inputs),
             state_len: self.state_len_unchecked(inputs),
-            output_bytes: output
-                .bytes()
-                .ok_or(cwnn_tensor::TensorError::ShapeOverflow)?,
+            output_bytes: output.bytes().ok_or(cwnn_tensor::TensorError::ShapeOverflow)?,
             output,
         })
     }
 
     /// Weight bytes units `units` read (see [`Op::weight_range`]).
-    pub fn weight_range(
-        &self,
-        inputs: &[&TensorSpec],
-        units: Range<usize>,
-    ) -> Result<Range<usize>> {
+    pub fn weight_range(&self, inputs: &[&TensorSpec], units: Range<usize>) -> Result<Range<usize>> {
         let plan = self.plan(inputs)?;
         check_units(self.name(), &units, plan.units)?;
         Ok(self.weight_range_unchecked(inputs, units))

@@ -2,12 +2,11 @@
 //! (taps outside the image are skipped). The output keeps the input's quantization, so the
 //! result is **exact**. Units: channels; no weights.
 
-use alloc::vec;
 use core::ops::Range;
 
 use cwnn_tensor::QTensor;
 
-use crate::spec::{chw, expect_i8, i8_data, i8_data_mut};
+use crate::spec::{chw, i8_data, i8_data_mut};
 use crate::{Op, Result, TensorSpec, Window2d};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,27 +20,10 @@ impl Op for MaxPool2d {
     const NAME: &'static str = "max_pool2d";
 
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
-        expect_i8(Self::NAME, inputs[0])?;
-        let g = self
-            .window
-            .geometry(Self::NAME, chw(Self::NAME, inputs[0])?)?;
-        Ok(TensorSpec::new(
-            vec![g.in_channels, g.out_h(), g.out_w()],
-            inputs[0].dtype,
-            inputs[0].quant,
-        ))
-    }
-    fn weight_len(&self, _: &[&TensorSpec]) -> usize {
-        0
-    }
-    fn macs(&self, _: &[&TensorSpec]) -> u64 {
-        0
+        self.window.pool_spec(Self::NAME, inputs[0])
     }
     fn units(&self, inputs: &[&TensorSpec]) -> usize {
         inputs[0].shape[0]
-    }
-    fn weight_range(&self, _: &[&TensorSpec], _: Range<usize>) -> Range<usize> {
-        0..0
     }
     fn forward(
         &self,

@@ -9,7 +9,7 @@ use core::ops::Range;
 use cwnn_tensor::kernels::{requantize_one, Clamp};
 use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams};
 
-use crate::broadcast::{binary_shape, operand_b, operands, Constant};
+use crate::broadcast::{arity, binary_shape, binary_units, constant_len, operand_b, operands, Constant};
 use crate::spec::i8_data_mut;
 use crate::{Op, Result, TensorSpec};
 
@@ -27,11 +27,7 @@ impl Op for Mul {
     const NAME: &'static str = "mul";
 
     fn arity(&self) -> usize {
-        if self.constant.is_some() {
-            1
-        } else {
-            2
-        }
+        arity(&self.constant)
     }
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
         let b = operand_b(Self::NAME, &self.constant, inputs)?;
@@ -43,21 +39,13 @@ impl Op for Mul {
         ))
     }
     fn weight_len(&self, _: &[&TensorSpec]) -> usize {
-        self.constant
-            .as_ref()
-            .map_or(0, |c| c.shape.iter().product())
+        constant_len(&self.constant)
     }
     fn macs(&self, inputs: &[&TensorSpec]) -> u64 {
         self.units(inputs) as u64
     }
     fn units(&self, inputs: &[&TensorSpec]) -> usize {
-        let b = operand_b(Self::NAME, &self.constant, inputs)
-            .map(|b| b.shape)
-            .unwrap_or_default();
-        crate::broadcast::broadcast_shape(&inputs[0].shape, &b).map_or(0, |s| s.iter().product())
-    }
-    fn weight_range(&self, inputs: &[&TensorSpec], _: Range<usize>) -> Range<usize> {
-        0..self.weight_len(inputs)
+        binary_units(Self::NAME, &self.constant, inputs)
     }
     fn forward(
         &self,
@@ -72,12 +60,7 @@ impl Op for Mul {
         let y = i8_data_mut(Self::NAME, out)?;
         for i in units {
             let p = (o.a[o.ia.index(i)] as i32 - o.zp_a) * (o.b[o.ib.index(i)] as i32 - o.zp_b);
-            y[i] = requantize_one(
-                p,
-                self.multiplier,
-                self.output.zero_point,
-                Clamp::full::<i8>(),
-            );
+            y[i] = requantize_one(p, self.multiplier, self.output.zero_point, Clamp::full::<i8>());
         }
         Ok(())
     }
@@ -85,12 +68,12 @@ impl Op for Mul {
 
 #[cfg(feature = "std")]
 mod host {
-    use cwnn_tensor::host::{quantize, requant_multiplier};
-    use cwnn_tensor::{DType, QuantParams};
+    use cwnn_tensor::host::requant_multiplier;
+    use cwnn_tensor::QuantParams;
     use ndarray::ArrayD;
 
     use super::Mul;
-    use crate::broadcast::Constant;
+    use crate::broadcast::second_operand;
     use crate::Result;
 
     /// Mul in f64, with an optional constant second operand.
@@ -109,33 +92,8 @@ mod host {
             b_qp: Option<&QuantParams>,
             y_qp: &QuantParams,
         ) -> Result<(Mul, Vec<u8>)> {
-            let (constant, b_qp, bytes) = match &self.constant {
-                Some(c) => {
-                    let (lo, hi) = c
-                        .iter()
-                        .fold((0f64, 0f64), |(l, h), &v| (l.min(v), h.max(v)));
-                    let qp = QuantParams::asymmetric(lo, hi, DType::I8)?;
-                    let bytes = c
-                        .iter()
-                        .map(|&v| quantize(v, &qp, DType::I8) as i8 as u8)
-                        .collect();
-                    (
-                        Some(Constant {
-                            shape: c.shape().to_vec(),
-                            quant: qp,
-                        }),
-                        qp,
-                        bytes,
-                    )
-                }
-                None => (
-                    None,
-                    *b_qp.expect("quantization of the second input"),
-                    Vec::new(),
-                ),
-            };
-            let multiplier =
-                requant_multiplier(a_qp.scale_f64(), b_qp.scale_f64(), y_qp.scale_f64())?;
+            let (constant, b_qp, bytes) = second_operand(&self.constant, b_qp)?;
+            let multiplier = requant_multiplier(a_qp.scale_f64(), b_qp.scale_f64(), y_qp.scale_f64())?;
             Ok((
                 Mul {
                     multiplier,

@@ -89,11 +89,7 @@ impl Recurrent {
         } else {
             0
         };
-        let init = if self.initial_state {
-            cell.states() * h * 4
-        } else {
-            0
-        };
+        let init = if self.initial_state { cell.states() * h * 4 } else { 0 };
         let tables = if cell == Cell::Rnn { 1 } else { 2 } * TABLE_LEN * 2;
         cell.gates() * h * self.row_bytes() + peep + init + tables
     }
@@ -167,14 +163,7 @@ impl Recurrent {
             let b = w.take(2)?;
             *p = i16::from_le_bytes([b[0], b[1]]) as i32;
         }
-        let mut init = vec![
-            0i32;
-            if self.initial_state {
-                cell.states() * h
-            } else {
-                0
-            }
-        ];
+        let mut init = vec![0i32; if self.initial_state { cell.states() * h } else { 0 }];
         for v in init.iter_mut() {
             *v = w.i32()?;
         }
@@ -207,23 +196,19 @@ impl Recurrent {
                         hs[j] = lut(&tanh, pre[j]);
                     }
                 }
-                Cell::Gru {
-                    linear_before_reset,
-                } => {
+                Cell::Gru { linear_before_reset } => {
                     // Gate order z, r, h.
                     let mut rh = vec![0i32; h];
                     for j in 0..h {
                         let r = lut(&sigmoid, pre[h + j]);
                         rh[j] = to_h8(mul15(r, hs[j])) as i32;
                         if linear_before_reset {
-                            pre[2 * h + j] = rows[2 * h + j].input(xt)
-                                + mul15(r, rows[2 * h + j].recurrent(&h8));
+                            pre[2 * h + j] = rows[2 * h + j].input(xt) + mul15(r, rows[2 * h + j].recurrent(&h8));
                         }
                     }
                     for j in 0..h {
                         if !linear_before_reset {
-                            pre[2 * h + j] =
-                                rows[2 * h + j].input(xt) + rows[2 * h + j].recurrent(&rh);
+                            pre[2 * h + j] = rows[2 * h + j].input(xt) + rows[2 * h + j].recurrent(&rh);
                         }
                         let z = lut(&sigmoid, pre[j]);
                         let cand = lut(&tanh, pre[2 * h + j]);
@@ -238,14 +223,8 @@ impl Recurrent {
                             zi = zi.wrapping_add(mul15(peep[j], cs[j]));
                             zf = zf.wrapping_add(mul15(peep[2 * h + j], cs[j]));
                         }
-                        let (i, f, g) = (
-                            lut(&sigmoid, zi),
-                            lut(&sigmoid, zf),
-                            lut(&tanh, pre[3 * h + j]),
-                        );
-                        cs[j] = mul15(f, cs[j])
-                            .wrapping_add(mul15(i, g))
-                            .clamp(-CELL_LIMIT, CELL_LIMIT);
+                        let (i, f, g) = (lut(&sigmoid, zi), lut(&sigmoid, zf), lut(&tanh, pre[3 * h + j]));
+                        cs[j] = mul15(f, cs[j]).wrapping_add(mul15(i, g)).clamp(-CELL_LIMIT, CELL_LIMIT);
                         if peepholes {
                             zo = zo.wrapping_add(mul15(peep[h + j], cs[j]));
                         }
@@ -267,6 +246,42 @@ impl Recurrent {
         Ok(())
     }
 }
+
+/// The `Op` impl of a recurrent layer type with a `rnn: Recurrent` field and a `cell()`.
+macro_rules! recurrent_op {
+    ($ty:ty, $name:literal) => {
+        impl $crate::Op for $ty {
+            const NAME: &'static str = $name;
+            fn output_spec(&self, inputs: &[&$crate::TensorSpec]) -> $crate::Result<$crate::TensorSpec> {
+                self.rnn.output_spec(Self::NAME, inputs[0])
+            }
+            fn weight_len(&self, _: &[&$crate::TensorSpec]) -> usize {
+                self.rnn.weight_len(self.cell())
+            }
+            fn macs(&self, inputs: &[&$crate::TensorSpec]) -> u64 {
+                self.rnn.macs(self.cell(), inputs[0])
+            }
+            fn units(&self, inputs: &[&$crate::TensorSpec]) -> usize {
+                inputs[0].shape[0]
+            }
+            fn state_len(&self, _: &[&$crate::TensorSpec]) -> usize {
+                self.rnn.state_len(self.cell())
+            }
+            fn forward(
+                &self,
+                inputs: &[&cwnn_tensor::QTensor],
+                weights: &[u8],
+                units: core::ops::Range<usize>,
+                out: &mut cwnn_tensor::QTensor,
+                state: &mut [i32],
+            ) -> $crate::Result<()> {
+                self.rnn
+                    .forward(Self::NAME, self.cell(), inputs[0], weights, units, out, state)
+            }
+        }
+    };
+}
+pub(crate) use recurrent_op;
 
 /// One gate row's weights.
 struct GateRow<'a> {
@@ -376,10 +391,7 @@ pub(crate) mod host {
             let mut h = self.h0.clone().unwrap_or_else(|| Array1::zeros(h_n));
             let mut c = self.c0.clone().unwrap_or_else(|| Array1::zeros(h_n));
             let mut y = Array2::zeros((t_n, h_n));
-            let x2 = x
-                .view()
-                .into_dimensionality::<ndarray::Ix2>()
-                .expect("[T, input]");
+            let x2 = x.view().into_dimensionality::<ndarray::Ix2>().expect("[T, input]");
             for k in 0..t_n {
                 let t = if self.reverse { t_n - 1 - k } else { k };
                 let zx = self.w.dot(&x2.row(t)) + &self.bw;
@@ -390,14 +402,11 @@ pub(crate) mod host {
                 };
                 h = match self.cell {
                     CellF64::Rnn => gate(0, &h).mapv(f64::tanh),
-                    CellF64::Gru {
-                        linear_before_reset,
-                    } => {
+                    CellF64::Gru { linear_before_reset } => {
                         let z = gate(0, &h).mapv(sigmoid);
                         let r = gate(1, &h).mapv(sigmoid);
                         let cand = if linear_before_reset {
-                            let rec = self.r.slice(s![2 * h_n.., ..]).dot(&h)
-                                + self.br.slice(s![2 * h_n..]);
+                            let rec = self.r.slice(s![2 * h_n.., ..]).dot(&h) + self.br.slice(s![2 * h_n..]);
                             (zx.slice(s![2 * h_n..]).to_owned() + &r * &rec).mapv(f64::tanh)
                         } else {
                             gate(2, &(&r * &h)).mapv(f64::tanh)
@@ -405,10 +414,7 @@ pub(crate) mod host {
                         (1.0 - &z) * &cand + &z * &h
                     }
                     CellF64::Lstm => {
-                        let p = self
-                            .peepholes
-                            .clone()
-                            .unwrap_or_else(|| Array1::zeros(3 * h_n));
+                        let p = self.peepholes.clone().unwrap_or_else(|| Array1::zeros(3 * h_n));
                         let pi = p.slice(s![..h_n]).to_owned();
                         let po = p.slice(s![h_n..2 * h_n]).to_owned();
                         let pf = p.slice(s![2 * h_n..]).to_owned();
@@ -437,17 +443,8 @@ pub(crate) mod host {
             let mut bytes = Vec::new();
             for k in 0..self.w.nrows() {
                 let sym = |row: ndarray::ArrayView1<f64>| -> Result<(f64, Vec<u8>)> {
-                    let qp = QuantParams::symmetric(
-                        row.iter().fold(0f64, |a, v| a.max(v.abs())),
-                        DType::I8,
-                    )?;
-                    let s = qp.scale_f64();
-                    Ok((
-                        s,
-                        row.iter()
-                            .map(|&v| cwnn_tensor::host::quantize(v, &qp, DType::I8) as i8 as u8)
-                            .collect(),
-                    ))
+                    let qp = QuantParams::symmetric(row.iter().fold(0f64, |a, v| a.max(v.abs())), DType::I8)?;
+                    Ok((qp.scale_f64(), crate::spec::quantize_i8(row.iter(), &qp)))
                 };
                 let (sw, wq) = sym(self.w.row(k))?;
                 let (sr, rq) = sym(self.r.row(k))?;
@@ -456,10 +453,7 @@ pub(crate) mod host {
                 for (b, s) in [(self.bw[k], sx * sw), (self.br[k], sh * sr)] {
                     let q = (b / s).round();
                     if q.abs() >= 2f64.powi(31) {
-                        return Err(TensorError::InvalidQuantization(
-                            "recurrent bias does not fit i32",
-                        )
-                        .into());
+                        return Err(TensorError::InvalidQuantization("recurrent bias does not fit i32").into());
                     }
                     bytes.extend_from_slice(&(q as i32).to_le_bytes());
                 }
@@ -468,9 +462,7 @@ pub(crate) mod host {
             }
             if let Some(p) = &self.peepholes {
                 for &v in p {
-                    bytes.extend_from_slice(
-                        &((v * 4096.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes(),
-                    );
+                    bytes.extend_from_slice(&((v * 4096.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes());
                 }
             }
             let initial_state = self.h0.is_some() || self.c0.is_some();
@@ -482,11 +474,7 @@ pub(crate) mod host {
                 }
                 for v in init.into_iter().flatten() {
                     bytes.extend_from_slice(
-                        &((v * ONE as f64)
-                            .round()
-                            .clamp(-512.0 * ONE as f64, 512.0 * ONE as f64)
-                            as i32)
-                            .to_le_bytes(),
+                        &((v * ONE as f64).round().clamp(-512.0 * ONE as f64, 512.0 * ONE as f64) as i32).to_le_bytes(),
                     );
                 }
             }
@@ -503,9 +491,7 @@ pub(crate) mod host {
             };
             let layer = match self.cell {
                 CellF64::Rnn => Layer::SimpleRnn(SimpleRnn { rnn }),
-                CellF64::Gru {
-                    linear_before_reset,
-                } => Layer::Gru(Gru {
+                CellF64::Gru { linear_before_reset } => Layer::Gru(Gru {
                     rnn,
                     linear_before_reset,
                 }),
@@ -521,9 +507,7 @@ pub(crate) mod host {
                     Layer::Gru(l) => l.rnn.weight_len(Cell::Gru {
                         linear_before_reset: l.linear_before_reset
                     }),
-                    Layer::Lstm(l) => l.rnn.weight_len(Cell::Lstm {
-                        peepholes: l.peepholes
-                    }),
+                    Layer::Lstm(l) => l.rnn.weight_len(Cell::Lstm { peepholes: l.peepholes }),
                     _ => 0,
                 }
             );

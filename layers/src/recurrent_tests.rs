@@ -43,8 +43,7 @@ pub(crate) fn case(
                 peepholes: (peep && cell == CellF64::Lstm)
                     .then(|| Array1::from_shape_simple_fn(3 * h, || 0.3 * next())),
                 h0: init.then(|| Array1::from_shape_simple_fn(h, || 0.5 * next())),
-                c0: (init && cell == CellF64::Lstm)
-                    .then(|| Array1::from_shape_simple_fn(h, &mut next)),
+                c0: (init && cell == CellF64::Lstm).then(|| Array1::from_shape_simple_fn(h, &mut next)),
                 reverse: rev,
                 sequence_output: seq,
             };

@@ -29,17 +29,8 @@ impl Op for Reshape {
         }
         Ok(TensorSpec::new(self.shape.clone(), x.dtype, x.quant))
     }
-    fn weight_len(&self, _: &[&TensorSpec]) -> usize {
-        0
-    }
-    fn macs(&self, _: &[&TensorSpec]) -> u64 {
-        0
-    }
     fn units(&self, _: &[&TensorSpec]) -> usize {
         1
-    }
-    fn weight_range(&self, _: &[&TensorSpec], _: Range<usize>) -> Range<usize> {
-        0..0
     }
     fn forward(
         &self,
@@ -67,19 +58,12 @@ mod tests {
     fn flatten_keeps_data_and_checks_counts() {
         let qp = QuantParams::asymmetric(-1.0, 1.0, DType::I8).unwrap();
         let x = int8_tensor(vec![2, 3, 4], qp);
-        let y = Layer::Reshape(Reshape { shape: vec![24] })
-            .run(&[&x], &[])
-            .unwrap();
+        let y = Layer::Reshape(Reshape { shape: vec![24] }).run(&[&x], &[]).unwrap();
         assert_eq!(
             (y.shape.clone(), y.data.clone(), y.quant),
             (vec![24], x.data.clone(), x.quant)
         );
-        assert_segments_match(
-            &Layer::Reshape(Reshape { shape: vec![4, 6] }),
-            &[&x],
-            &[],
-            &[0, 1, 3],
-        );
+        assert_segments_match(&Layer::Reshape(Reshape { shape: vec![4, 6] }), &[&x], &[], &[0, 1, 3]);
         assert!(matches!(
             Layer::Reshape(Reshape { shape: vec![25] }).run(&[&x], &[]),
             Err(LayerError::Config { .. })

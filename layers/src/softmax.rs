@@ -48,15 +48,9 @@ impl Op for Softmax {
     fn weight_len(&self, _: &[&TensorSpec]) -> usize {
         TABLE_BYTES
     }
-    fn macs(&self, _: &[&TensorSpec]) -> u64 {
-        0
-    }
     fn units(&self, inputs: &[&TensorSpec]) -> usize {
         let n = inputs[0].shape.last().copied().unwrap_or(1);
         inputs[0].numel().unwrap_or(0) / n
-    }
-    fn weight_range(&self, _: &[&TensorSpec], _: Range<usize>) -> Range<usize> {
-        0..TABLE_BYTES
     }
     fn forward(
         &self,
@@ -79,11 +73,7 @@ impl Op for Softmax {
         let x = i8_data(Self::NAME, inputs[0])?;
         let y = i8_data_mut(Self::NAME, out)?;
         for row in units {
-            softmax_i8(
-                &x[row * n..(row + 1) * n],
-                &table,
-                &mut y[row * n..(row + 1) * n],
-            )?;
+            softmax_i8(&x[row * n..(row + 1) * n], &table, &mut y[row * n..(row + 1) * n])?;
         }
         Ok(())
     }

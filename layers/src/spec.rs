@@ -19,11 +19,7 @@ pub struct TensorSpec {
 
 impl TensorSpec {
     pub fn new(shape: Vec<usize>, dtype: DType, quant: QuantParams) -> Self {
-        TensorSpec {
-            shape,
-            dtype,
-            quant,
-        }
+        TensorSpec { shape, dtype, quant }
     }
     /// The spec a tensor has.
     pub fn of(t: &QTensor) -> Self {
@@ -43,9 +39,7 @@ impl TensorSpec {
     }
     /// A zero-filled tensor of this spec (an output buffer).
     pub fn zeros(&self) -> Result<QTensor> {
-        let n = self
-            .numel()
-            .ok_or(cwnn_tensor::TensorError::ShapeOverflow)?;
+        let n = self.numel().ok_or(cwnn_tensor::TensorError::ShapeOverflow)?;
         let data = match self.dtype {
             DType::I8 => TensorData::I8(vec![0; n]),
             DType::I16 => TensorData::I16(vec![0; n]),
@@ -164,6 +158,44 @@ pub(crate) fn check_units(layer: &'static str, units: &Range<usize>, total: usiz
             units: total,
         });
     }
+    Ok(())
+}
+
+/// Int8 parameters covering `values` (and 0).
+#[cfg(feature = "std")]
+pub(crate) fn covering<'a>(values: impl IntoIterator<Item = &'a f64>) -> Result<QuantParams> {
+    let (lo, hi) = values.into_iter().fold((0f64, 0f64), |(l, h), &v| (l.min(v), h.max(v)));
+    Ok(QuantParams::asymmetric(lo, hi, DType::I8)?)
+}
+
+/// `values` quantized to int8 bytes at `qp`.
+#[cfg(feature = "std")]
+pub(crate) fn quantize_i8<'a>(values: impl IntoIterator<Item = &'a f64>, qp: &QuantParams) -> Vec<u8> {
+    values
+        .into_iter()
+        .map(|&v| cwnn_tensor::host::quantize(v, qp, DType::I8) as i8 as u8)
+        .collect()
+}
+
+/// Appends one output channel of a Dense or Conv layer in the weight layout: its weights
+/// quantized symmetrically, the bias at scale `s_x·s_w`, the multiplier `s_x·s_w/s_y`.
+#[cfg(feature = "std")]
+pub(crate) fn push_channel<'a>(
+    out: &mut Vec<u8>,
+    w: impl IntoIterator<Item = &'a f64> + Clone,
+    bias: f64,
+    sx: f64,
+    sy: f64,
+) -> Result<()> {
+    let w_qp = QuantParams::symmetric(w.clone().into_iter().fold(0f64, |a, v| a.max(v.abs())), DType::I8)?;
+    let sw = w_qp.scale_f64();
+    out.extend(quantize_i8(w, &w_qp));
+    let b = (bias / (sx * sw)).round();
+    if b.abs() >= 2f64.powi(31) {
+        return Err(cwnn_tensor::TensorError::InvalidQuantization("bias does not fit i32 at scale s_x·s_w").into());
+    }
+    out.extend_from_slice(&(b as i32).to_le_bytes());
+    push_dyadic(out, cwnn_tensor::host::requant_multiplier(sx, sw, sy)?);
     Ok(())
 }
 

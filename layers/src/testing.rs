@@ -12,27 +12,19 @@ use crate::{Layer, TensorSpec};
 
 /// Quantizes `x` to int8 with asymmetric parameters over its own range.
 pub fn quantize_input(x: &ArrayD<f64>) -> (QTensor, QuantParams) {
-    let (lo, hi) = x
-        .iter()
-        .fold((0f64, 0f64), |(a, b), &v| (a.min(v), b.max(v)));
-    let qp = QuantParams::asymmetric(lo, hi.max(lo + 1e-3), DType::I8).unwrap();
+    let qp = crate::spec::covering(x.iter()).unwrap();
     (quantize_with(x, &qp), qp)
 }
 
 /// Quantizes `x` to int8 at `qp`.
 pub fn quantize_with(x: &ArrayD<f64>, qp: &QuantParams) -> QTensor {
-    let data = x
-        .iter()
-        .map(|&v| quantize(v, qp, DType::I8) as i8)
-        .collect();
+    let data = x.iter().map(|&v| quantize(v, qp, DType::I8) as i8).collect();
     QTensor::new(x.shape().to_vec(), TensorData::I8(data), *qp).unwrap()
 }
 
 /// Int8 output parameters covering `y`'s range, so a bound test sees no saturation.
 pub fn output_params(y: &ArrayD<f64>) -> QuantParams {
-    let (lo, hi) = y
-        .iter()
-        .fold((0f64, 0f64), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = y.iter().fold((0f64, 0f64), |(a, b), &v| (a.min(v), b.max(v)));
     let pad = (hi - lo).max(1e-3) * 0.01;
     QuantParams::asymmetric(lo - pad, hi + pad, DType::I8).unwrap()
 }
@@ -63,10 +55,7 @@ pub fn assert_segments_match(layer: &Layer, inputs: &[&QTensor], weights: &[u8],
     let refs: Vec<&TensorSpec> = specs.iter().collect();
     let plan = layer.plan(&refs).unwrap();
     let whole = layer.run(inputs, weights).unwrap();
-    let mut points: Vec<usize> = cuts
-        .iter()
-        .map(|&c| c as usize % (plan.units + 1))
-        .collect();
+    let mut points: Vec<usize> = cuts.iter().map(|&c| c as usize % (plan.units + 1)).collect();
     points.extend([0, plan.units]);
     points.sort_unstable();
     points.dedup();

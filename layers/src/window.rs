@@ -21,11 +21,7 @@ pub struct Window2d {
 impl Window2d {
     /// The window over a `c × h × w` input as a depthwise convolution geometry (same output
     /// size rules), after checking padding is smaller than the window, as ONNX requires.
-    pub(crate) fn geometry(
-        &self,
-        layer: &'static str,
-        (c, h, w): (usize, usize, usize),
-    ) -> Result<Conv2dGeometry> {
+    pub(crate) fn geometry(&self, layer: &'static str, (c, h, w): (usize, usize, usize)) -> Result<Conv2dGeometry> {
         let g = Conv2dGeometry {
             in_channels: c,
             in_h: h,
@@ -48,10 +44,7 @@ impl Window2d {
             reason: "window does not fit the input (or a size is 0)",
         })?;
         let span = |k: usize, d: usize| (k - 1) * d + 1;
-        let (sh, sw) = (
-            span(g.kernel_h, g.dilation_h),
-            span(g.kernel_w, g.dilation_w),
-        );
+        let (sh, sw) = (span(g.kernel_h, g.dilation_h), span(g.kernel_w, g.dilation_w));
         if self.pads[0].max(self.pads[2]) >= sh || self.pads[1].max(self.pads[3]) >= sw {
             return Err(LayerError::Config {
                 layer,
@@ -61,18 +54,23 @@ impl Window2d {
         Ok(g)
     }
 
+    /// Output spec of a pooling layer over `x`: `[C, OH, OW]`, keeping `x`'s quantization.
+    pub(crate) fn pool_spec(&self, layer: &'static str, x: &crate::TensorSpec) -> Result<crate::TensorSpec> {
+        crate::spec::expect_i8(layer, x)?;
+        let g = self.geometry(layer, crate::spec::chw(layer, x)?)?;
+        Ok(crate::TensorSpec::new(
+            alloc::vec![g.in_channels, g.out_h(), g.out_w()],
+            x.dtype,
+            x.quant,
+        ))
+    }
+
     /// Kernel offsets `(ky, kx)` of output `(oy, ox)` whose taps land inside the image: two
     /// ranges, since the input position grows with the offset. No allocation, no per-tap branch.
     pub(crate) fn taps(g: &Conv2dGeometry, oy: usize, ox: usize) -> (Range<usize>, Range<usize>) {
         (
             valid(oy * g.stride_h, g.pad_top, g.dilation_h, g.kernel_h, g.in_h),
-            valid(
-                ox * g.stride_w,
-                g.pad_left,
-                g.dilation_w,
-                g.kernel_w,
-                g.in_w,
-            ),
+            valid(ox * g.stride_w, g.pad_left, g.dilation_w, g.kernel_w, g.in_w),
         )
     }
 }
@@ -80,13 +78,7 @@ impl Window2d {
 /// Padding `[before, after]` of one axis for ONNX `auto_pad` / Keras `padding`: `valid` is
 /// none; `same` pads so the output has `ceil(n / stride)` positions, the odd pixel going after
 /// the input (`SAME_UPPER`, Keras) or before it (`SAME_LOWER`).
-pub fn same_padding(
-    n: usize,
-    kernel: usize,
-    stride: usize,
-    dilation: usize,
-    lower: bool,
-) -> [usize; 2] {
+pub fn same_padding(n: usize, kernel: usize, stride: usize, dilation: usize, lower: bool) -> [usize; 2] {
     let out = n.div_ceil(stride.max(1));
     let span = (kernel.max(1) - 1) * dilation + 1;
     let total = ((out.max(1) - 1) * stride + span).saturating_sub(n);

@@ -11,12 +11,7 @@ fn check(kind: u32, input: &[u8]) -> Result<(), TestCaseError> {
     let op = op::LAYER + kind;
     let native = dispatch(op, input);
     let wasm = run_built(op, input).unwrap();
-    prop_assert_eq!(
-        &native,
-        &wasm,
-        "layer {} differs natively and in Wasm",
-        op::name(op)
-    );
+    prop_assert_eq!(&native, &wasm, "layer {} differs natively and in Wasm", op::name(op));
     Ok(())
 }
 

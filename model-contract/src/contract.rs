@@ -24,12 +24,7 @@ pub fn instantiate(
 }
 
 #[cfg_attr(not(feature = "library"), entry_point)]
-pub fn execute(
-    deps: DepsMut,
-    _env: Env,
-    info: MessageInfo,
-    msg: ExecuteMsg,
-) -> Result<Response, ContractError> {
+pub fn execute(deps: DepsMut, _env: Env, info: MessageInfo, msg: ExecuteMsg) -> Result<Response, ContractError> {
     match msg {
         ExecuteMsg::TransferOwnership { new_owner } => {
             if info.sender != OWNER.load(deps.storage)? {
@@ -75,25 +70,13 @@ mod tests {
         let msg = ExecuteMsg::TransferOwnership {
             new_owner: bob.to_string(),
         };
-        let err = execute(
-            deps.as_mut(),
-            mock_env(),
-            message_info(&bob, &[]),
-            msg.clone(),
-        )
-        .unwrap_err();
+        let err = execute(deps.as_mut(), mock_env(), message_info(&bob, &[]), msg.clone()).unwrap_err();
         assert_eq!(err, ContractError::Unauthorized {});
-        let owner: OwnerResponse =
-            from_json(query(deps.as_ref(), mock_env(), QueryMsg::Owner {}).unwrap()).unwrap();
-        assert_eq!(
-            owner.owner,
-            alice.to_string(),
-            "a refused transfer changes nothing"
-        );
+        let owner: OwnerResponse = from_json(query(deps.as_ref(), mock_env(), QueryMsg::Owner {}).unwrap()).unwrap();
+        assert_eq!(owner.owner, alice.to_string(), "a refused transfer changes nothing");
 
         execute(deps.as_mut(), mock_env(), message_info(&alice, &[]), msg).unwrap();
-        let owner: OwnerResponse =
-            from_json(query(deps.as_ref(), mock_env(), QueryMsg::Owner {}).unwrap()).unwrap();
+        let owner: OwnerResponse = from_json(query(deps.as_ref(), mock_env(), QueryMsg::Owner {}).unwrap()).unwrap();
         assert_eq!(owner.owner, bob.to_string());
     }
 }

@@ -44,9 +44,6 @@ impl Dyadic {
     pub fn apply(self, x: i32) -> i64 {
         let s = (self.shift as u32) & 63;
         let round = (1i64 << s) >> 1;
-        (x as i64)
-            .wrapping_mul(self.mantissa as i64)
-            .wrapping_add(round)
-            >> s
+        (x as i64).wrapping_mul(self.mantissa as i64).wrapping_add(round) >> s
     }
 }

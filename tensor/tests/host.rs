@@ -132,10 +132,7 @@ fn quantization_parameters() {
         "symmetric weights never reach -128 from in-range values"
     );
     let a = QuantParams::asymmetric(0.0, 6.0, DType::I8).unwrap();
-    assert_eq!(
-        a.zero_point, -128,
-        "a non-negative range starts at the type's minimum"
-    );
+    assert_eq!(a.zero_point, -128, "a non-negative range starts at the type's minimum");
     let (_, saturated) = quantize_slice(&[0.0, 7.0, -1.0], &a, DType::I8);
     assert_eq!(saturated, 2);
     assert!(QuantParams::asymmetric(1.0, 0.0, DType::I8).is_err());

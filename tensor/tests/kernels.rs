@@ -18,10 +18,7 @@ fn ref_dyadic(x: i128, m: Dyadic) -> i128 {
 }
 
 fn dyadic() -> impl Strategy<Value = Dyadic> {
-    (any::<i32>(), 1u8..=62).prop_map(|(m, s)| Dyadic {
-        mantissa: m,
-        shift: s,
-    })
+    (any::<i32>(), 1u8..=62).prop_map(|(m, s)| Dyadic { mantissa: m, shift: s })
 }
 
 fn ref_matvec(w: &[i8], x: &[i8], zp: i32, bias: &[i32]) -> Vec<i128> {
@@ -226,14 +223,7 @@ fn pseudo(seed: u32, n: usize) -> Vec<i8> {
 fn conv_geometry() -> impl Strategy<Value = (Conv2dGeometry, usize, usize)> {
     (
         (1usize..4, 1usize..4, 1usize..4, 1usize..10, 1usize..10),
-        (
-            1usize..4,
-            1usize..4,
-            1usize..3,
-            1usize..3,
-            1usize..3,
-            1usize..3,
-        ),
+        (1usize..4, 1usize..4, 1usize..3, 1usize..3, 1usize..3, 1usize..3),
         (0usize..3, 0usize..3, 0usize..3, 0usize..3),
     )
         .prop_filter_map(
@@ -263,15 +253,7 @@ fn conv_geometry() -> impl Strategy<Value = (Conv2dGeometry, usize, usize)> {
         .prop_flat_map(|(g, c0)| (Just(g), Just(c0), c0 + 1..=g.out_channels))
 }
 
-fn ref_conv(
-    g: &Conv2dGeometry,
-    x: &[i8],
-    zp: i32,
-    w: &[i8],
-    bias: &[i32],
-    c0: usize,
-    c1: usize,
-) -> Vec<i32> {
+fn ref_conv(g: &Conv2dGeometry, x: &[i8], zp: i32, w: &[i8], bias: &[i32], c0: usize, c1: usize) -> Vec<i32> {
     let (oh, ow) = (g.out_h(), g.out_w());
     let (cin_g, cout_g) = (g.in_channels / g.groups, g.out_channels / g.groups);
     let mut out = Vec::new();
@@ -283,17 +265,13 @@ fn ref_conv(
                     let ic = oc / cout_g * cin_g + icg;
                     for ky in 0..g.kernel_h {
                         for kx in 0..g.kernel_w {
-                            let iy =
-                                (oy * g.stride_h + ky * g.dilation_h) as i64 - g.pad_top as i64;
-                            let ix =
-                                (ox * g.stride_w + kx * g.dilation_w) as i64 - g.pad_left as i64;
+                            let iy = (oy * g.stride_h + ky * g.dilation_h) as i64 - g.pad_top as i64;
+                            let ix = (ox * g.stride_w + kx * g.dilation_w) as i64 - g.pad_left as i64;
                             if iy < 0 || ix < 0 || iy >= g.in_h as i64 || ix >= g.in_w as i64 {
                                 continue;
                             }
-                            let xv = x[(ic * g.in_h + iy as usize) * g.in_w + ix as usize] as i128
-                                - zp as i128;
-                            let wv =
-                                w[((oc * cin_g + icg) * g.kernel_h + ky) * g.kernel_w + kx] as i128;
+                            let xv = x[(ic * g.in_h + iy as usize) * g.in_w + ix as usize] as i128 - zp as i128;
+                            let wv = w[((oc * cin_g + icg) * g.kernel_h + ky) * g.kernel_w + kx] as i128;
                             acc += xv * wv;
                         }
                     }
@@ -324,10 +302,7 @@ fn bad_shapes_are_named_errors() {
     let mut o = [0i8; 2];
     assert!(requantize(
         &[1, 2],
-        Dyadic {
-            mantissa: 1,
-            shift: 0
-        },
+        Dyadic { mantissa: 1, shift: 0 },
         0,
         Clamp::full::<i8>(),
         &mut o
@@ -335,10 +310,7 @@ fn bad_shapes_are_named_errors() {
     .is_err());
     assert!(requantize(
         &[1, 2],
-        Dyadic {
-            mantissa: 1,
-            shift: 63
-        },
+        Dyadic { mantissa: 1, shift: 63 },
         0,
         Clamp::full::<i8>(),
         &mut o
@@ -367,10 +339,7 @@ fn bad_shapes_are_named_errors() {
         groups: 2,
     };
     assert!(g.validate().is_err(), "groups must divide out channels");
-    let g = Conv2dGeometry {
-        out_channels: 2,
-        ..g
-    };
+    let g = Conv2dGeometry { out_channels: 2, ..g };
     assert!(
         matches!(g.validate(), Err(TensorError::InvalidShape(_))),
         "kernel taller than input"

@@ -7,8 +7,7 @@ use anyhow::{bail, Result};
 pub fn wasm_dir() -> PathBuf {
     match std::env::var_os("CWNN_WASM_DIR") {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/wasm32-unknown-unknown/release"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-unknown-unknown/release"),
     }
 }
 

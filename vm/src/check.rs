@@ -26,8 +26,7 @@ pub const CHAIN_FEATURES: WasmFeatures = WasmFeatures::MUTABLE_GLOBAL
 /// limits and capabilities, then a wasmer compile), then refuses any float.
 pub fn check_contract(wasm: &[u8]) -> Result<()> {
     let caps: HashSet<String> = capabilities_from_csv(DEFAULT_CAPABILITIES);
-    check_wasm(wasm, &caps, &WasmLimits::default(), Logger::Off)
-        .context("cosmwasm-vm check_wasm")?;
+    check_wasm(wasm, &caps, &WasmLimits::default(), Logger::Off).context("cosmwasm-vm check_wasm")?;
     compile_module(wasm, None).context("cosmwasm-vm compile")?;
     check_no_floats(wasm)
 }
@@ -47,14 +46,9 @@ pub fn check_no_floats(wasm: &[u8]) -> Result<()> {
     if found.is_empty() {
         return Ok(());
     }
-    let mut msg = format!(
-        "{} float instruction(s) or declaration(s) found:",
-        found.len()
-    );
+    let mut msg = format!("{} float instruction(s) or declaration(s) found:", found.len());
     for f in found.iter().take(10) {
-        let func = f
-            .function
-            .map_or(String::new(), |i| format!("function {i}, "));
+        let func = f.function.map_or(String::new(), |i| format!("function {i}, "));
         msg.push_str(&format!("\n  {func}offset {:#x}: {}", f.offset, f.what));
     }
     bail!(msg)

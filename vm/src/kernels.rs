@@ -32,12 +32,12 @@ impl KernelModule {
     pub fn new(wasm: &[u8]) -> Result<Self> {
         crate::check::check_module(wasm)?;
         let engine = engine()?;
-        let module = Module::new(&engine, wasm)
-            .map_err(|e| anyhow::Error::from(e).context("compiling the kernel module"))?;
+        let module =
+            Module::new(&engine, wasm).map_err(|e| anyhow::Error::from(e).context("compiling the kernel module"))?;
         let mut store = Store::new(&engine, ());
         store.set_fuel(u64::MAX)?;
-        let instance = Instance::new(&mut store, &module, &[])
-            .map_err(|e| anyhow::Error::from(e).context("instantiating"))?;
+        let instance =
+            Instance::new(&mut store, &module, &[]).map_err(|e| anyhow::Error::from(e).context("instantiating"))?;
         let memory = instance
             .get_memory(&mut store, "memory")
             .context("no exported memory")?;
@@ -81,9 +81,7 @@ pub fn run_built(op: u32, input: &[u8]) -> Result<Vec<u8>> {
     BUILT.with(|m| {
         let mut m = m.borrow_mut();
         if m.is_none() {
-            *m = Some(KernelModule::new(&crate::artifacts::read_wasm(
-                "cwnn_wasm_kernels",
-            )?)?);
+            *m = Some(KernelModule::new(&crate::artifacts::read_wasm("cwnn_wasm_kernels")?)?);
         }
         Ok(m.as_mut().expect("just set").run(op, input)?.0)
     })

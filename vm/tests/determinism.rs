@@ -16,12 +16,7 @@ fn wasm_run(op: u32, input: &[u8]) -> Vec<u8> {
 fn check(op: u32, input: &[u8]) -> Result<(), TestCaseError> {
     let native = dispatch(op, input);
     let wasm = wasm_run(op, input);
-    prop_assert_eq!(
-        &native,
-        &wasm,
-        "op {} differs natively and in Wasm",
-        op::name(op)
-    );
+    prop_assert_eq!(&native, &wasm, "op {} differs natively and in Wasm", op::name(op));
     Ok(())
 }
 
@@ -69,11 +64,7 @@ fn every_op_is_covered_and_mostly_succeeds() {
             assert_eq!(out, wasm_run(op, &input));
             ok += (out[0] == 0) as u32;
         }
-        assert!(
-            ok >= 100,
-            "{}: only {ok}/200 inputs were valid",
-            op::name(op)
-        );
+        assert!(ok >= 100, "{}: only {ok}/200 inputs were valid", op::name(op));
     }
     assert_eq!(dispatch(op::COUNT, &[]), vec![1], "unknown op is refused");
 }

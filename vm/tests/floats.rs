@@ -47,10 +47,7 @@ fn each_kind_of_float_is_found() {
     ];
     for (kind, body, expect) in cases {
         let found = scan(&wasm(&format!("(module {body})"))).unwrap();
-        assert!(
-            found.iter().any(|f| f.what.contains(expect)),
-            "{kind}: {found:?}"
-        );
+        assert!(found.iter().any(|f| f.what.contains(expect)), "{kind}: {found:?}");
         let err = check_no_floats(&wasm(&format!("(module {body})")))
             .unwrap_err()
             .to_string();
@@ -62,8 +59,7 @@ fn each_kind_of_float_is_found() {
 fn post_mvp_features_are_refused() {
     let simd = wasm(r#"(module (func (result i32) v128.const i64x2 0 0 i32x4.extract_lane 0))"#);
     assert!(check_module(&simd).is_err());
-    let bulk =
-        wasm(r#"(module (memory 1) (func i32.const 0 i32.const 0 i32.const 0 memory.copy))"#);
+    let bulk = wasm(r#"(module (memory 1) (func i32.const 0 i32.const 0 i32.const 0 memory.copy))"#);
     assert!(check_module(&bulk).is_err());
 }
 

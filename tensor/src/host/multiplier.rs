@@ -7,15 +7,10 @@ impl Dyadic {
     /// (`|mantissa| ∈ [2^30, 2^31)`): relative error ≤ 2^-31. `0` maps to mantissa 0.
     pub fn from_f64(r: f64) -> Result<Dyadic> {
         if !r.is_finite() {
-            return Err(TensorError::UnrepresentableMultiplier(
-                "not a finite number",
-            ));
+            return Err(TensorError::UnrepresentableMultiplier("not a finite number"));
         }
         if r == 0.0 {
-            return Ok(Dyadic {
-                mantissa: 0,
-                shift: 1,
-            });
+            return Ok(Dyadic { mantissa: 0, shift: 1 });
         }
         if r < 0.0 {
             let d = Dyadic::from_f64(-r)?;
@@ -61,9 +56,7 @@ impl Dyadic {
 /// `s_in · s_w` and whose output has scale `s_out`.
 pub fn requant_multiplier(s_in: f64, s_w: f64, s_out: f64) -> Result<Dyadic> {
     if s_out.is_nan() || s_out <= 0.0 {
-        return Err(TensorError::InvalidQuantization(
-            "output scale must be positive",
-        ));
+        return Err(TensorError::InvalidQuantization("output scale must be positive"));
     }
     Dyadic::from_f64(s_in * s_w / s_out)
 }

@@ -5,9 +5,7 @@ impl QuantParams {
     /// on the full range of `dtype`: how activations are quantized.
     pub fn asymmetric(min: f64, max: f64, dtype: DType) -> Result<QuantParams> {
         if !(min.is_finite() && max.is_finite()) || min > max {
-            return Err(TensorError::InvalidQuantization(
-                "range must be finite with min ≤ max",
-            ));
+            return Err(TensorError::InvalidQuantization("range must be finite with min ≤ max"));
         }
         let (lo, hi) = (min.min(0.0), max.max(0.0));
         let (qmin, qmax) = (dtype.min() as f64, dtype.max() as f64);
@@ -22,9 +20,7 @@ impl QuantParams {
     /// quantized, so that −128 never occurs and `w · x` stays symmetric.
     pub fn symmetric(abs_max: f64, dtype: DType) -> Result<QuantParams> {
         if !abs_max.is_finite() || abs_max < 0.0 {
-            return Err(TensorError::InvalidQuantization(
-                "abs max must be finite and ≥ 0",
-            ));
+            return Err(TensorError::InvalidQuantization("abs max must be finite and ≥ 0"));
         }
         let a = if abs_max > 0.0 { abs_max } else { 1.0 };
         Ok(QuantParams {

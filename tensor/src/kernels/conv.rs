@@ -46,9 +46,7 @@ impl Conv2dGeometry {
                 "conv2d: every dimension, stride, dilation and groups must be ≥ 1",
             ));
         }
-        if !self.in_channels.is_multiple_of(self.groups)
-            || !self.out_channels.is_multiple_of(self.groups)
-        {
+        if !self.in_channels.is_multiple_of(self.groups) || !self.out_channels.is_multiple_of(self.groups) {
             return Err(TensorError::InvalidShape(
                 "conv2d: groups must divide in and out channels",
             ));
@@ -70,9 +68,7 @@ impl Conv2dGeometry {
         ) {
             (Some(ph), Some(pw), Some(kh), Some(kw)) if kh <= ph && kw <= pw => {}
             (Some(_), Some(_), Some(_), Some(_)) => {
-                return Err(TensorError::InvalidShape(
-                    "conv2d: kernel larger than padded input",
-                ))
+                return Err(TensorError::InvalidShape("conv2d: kernel larger than padded input"))
             }
             _ => return Err(TensorError::ShapeOverflow),
         }
@@ -83,23 +79,17 @@ impl Conv2dGeometry {
             .ok_or(TensorError::ShapeOverflow)
     }
     pub fn out_h(&self) -> usize {
-        (self.in_h + self.pad_top + self.pad_bottom - self.dilation_h * (self.kernel_h - 1) - 1)
-            / self.stride_h
-            + 1
+        (self.in_h + self.pad_top + self.pad_bottom - self.dilation_h * (self.kernel_h - 1) - 1) / self.stride_h + 1
     }
     pub fn out_w(&self) -> usize {
-        (self.in_w + self.pad_left + self.pad_right - self.dilation_w * (self.kernel_w - 1) - 1)
-            / self.stride_w
-            + 1
+        (self.in_w + self.pad_left + self.pad_right - self.dilation_w * (self.kernel_w - 1) - 1) / self.stride_w + 1
     }
     /// Weights of one output channel: `in_channels / groups × kernel_h × kernel_w`.
     pub fn weights_per_channel(&self) -> usize {
         self.in_channels / self.groups * self.kernel_h * self.kernel_w
     }
     pub fn input_len(&self) -> Option<usize> {
-        self.in_channels
-            .checked_mul(self.in_h)?
-            .checked_mul(self.in_w)
+        self.in_channels.checked_mul(self.in_h)?.checked_mul(self.in_w)
     }
     pub fn weight_len(&self) -> Option<usize> {
         self.out_channels
@@ -108,9 +98,7 @@ impl Conv2dGeometry {
             .checked_mul(self.kernel_w)
     }
     pub fn output_len(&self) -> Option<usize> {
-        self.out_channels
-            .checked_mul(self.out_h())?
-            .checked_mul(self.out_w())
+        self.out_channels.checked_mul(self.out_h())?.checked_mul(self.out_w())
     }
     /// Multiply-adds per output channel (padding taps included).
     pub fn macs_per_channel(&self) -> usize {
@@ -183,8 +171,7 @@ pub fn conv2d_centered<W: Quantized>(
                         continue;
                     };
                     for oy in 0..oh {
-                        let iy =
-                            (oy * g.stride_h + ky * g.dilation_h) as isize - g.pad_top as isize;
+                        let iy = (oy * g.stride_h + ky * g.dilation_h) as isize - g.pad_top as isize;
                         if iy < 0 || iy as usize >= g.in_h {
                             continue;
                         }

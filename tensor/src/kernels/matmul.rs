@@ -75,13 +75,7 @@ pub fn matmul<W: Quantized, X: Quantized>(
     }
     let (k, n) = (a.len() / m, out.len() / m);
     for i in 0..m {
-        matvec(
-            w,
-            &a[i * k..(i + 1) * k],
-            a_zp,
-            bias,
-            &mut out[i * n..(i + 1) * n],
-        )?;
+        matvec(w, &a[i * k..(i + 1) * k], a_zp, bias, &mut out[i * n..(i + 1) * n])?;
     }
     Ok(())
 }

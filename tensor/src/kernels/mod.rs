@@ -27,20 +27,14 @@ use alloc::vec::Vec;
 
 /// `x − zero_point` widened to i32 once, so inner loops do one multiply-add per element.
 pub fn centered<X: Quantized>(x: &[X], zero_point: i32) -> Vec<i32> {
-    x.iter()
-        .map(|v| v.to_i32().wrapping_sub(zero_point))
-        .collect()
+    x.iter().map(|v| v.to_i32().wrapping_sub(zero_point)).collect()
 }
 
 pub(crate) fn expect_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
     if expected == actual {
         Ok(())
     } else {
-        Err(TensorError::LengthMismatch {
-            what,
-            expected,
-            actual,
-        })
+        Err(TensorError::LengthMismatch { what, expected, actual })
     }
 }
 

@@ -21,9 +21,7 @@ impl Clamp {
     /// Refuses `lo > hi`.
     pub fn check(self) -> Result<()> {
         if self.lo > self.hi {
-            return Err(TensorError::InvalidQuantization(
-                "clamp lower bound above upper bound",
-            ));
+            return Err(TensorError::InvalidQuantization("clamp lower bound above upper bound"));
         }
         Ok(())
     }
@@ -38,13 +36,7 @@ pub fn requantize_one<T: Quantized>(acc: i32, m: Dyadic, zp: i32, c: Clamp) -> T
 
 /// `out[i] = saturate(clamp(zp + round_half_up(acc[i] · m), lo, hi))`: one multiplier for the
 /// whole tensor. Error against the real rescale: ≤ ½ LSB before the clamp.
-pub fn requantize<T: Quantized>(
-    acc: &[i32],
-    m: Dyadic,
-    zp: i32,
-    clamp: Clamp,
-    out: &mut [T],
-) -> Result<()> {
+pub fn requantize<T: Quantized>(acc: &[i32], m: Dyadic, zp: i32, clamp: Clamp, out: &mut [T]) -> Result<()> {
     expect_len("requantize output", acc.len(), out.len())?;
     m.validate()?;
     clamp.check()?;
@@ -74,11 +66,7 @@ pub fn requantize_per_channel<T: Quantized>(
     if inner == 0 {
         return Ok(());
     }
-    for ((oc, ac), &m) in out
-        .chunks_exact_mut(inner)
-        .zip(acc.chunks_exact(inner))
-        .zip(ms)
-    {
+    for ((oc, ac), &m) in out.chunks_exact_mut(inner).zip(acc.chunks_exact(inner)).zip(ms) {
         m.validate()?;
         for (o, &a) in oc.iter_mut().zip(ac) {
             *o = requantize_one(a, m, zp, clamp);

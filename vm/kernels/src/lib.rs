@@ -9,9 +9,8 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 use cwnn_layers::{
-    Activation, ActivationKind, Add, Affine, AvgPool2d, Constant, Conv2d, Dense, Embedding,
-    GlobalAvgPool, Gru, Layer, LayerError, Lstm, MaxPool2d, Mul, Recurrent, Reshape, SimpleRnn,
-    Softmax, TensorSpec, Window2d,
+    Activation, ActivationKind, Add, Affine, AvgPool2d, Constant, Conv2d, Dense, Embedding, GlobalAvgPool, Gru, Layer,
+    LayerError, Lstm, MaxPool2d, Mul, Recurrent, Reshape, SimpleRnn, Softmax, TensorSpec, Window2d,
 };
 use cwnn_tensor::kernels::{self, Clamp, Conv2dGeometry};
 use cwnn_tensor::{Dyadic, QTensor, QuantParams, Result, TensorData};
@@ -136,10 +135,7 @@ fn i32s(v: &[i32]) -> Vec<u8> {
 
 /// Runs operation `op` on arguments decoded from `input`.
 pub fn dispatch(op: u32, input: &[u8]) -> Vec<u8> {
-    let mut r = Reader {
-        bytes: input,
-        pos: 0,
-    };
+    let mut r = Reader { bytes: input, pos: 0 };
     let res: Result<Vec<u8>> = match op {
         op::MATVEC_I8 | op::MATVEC_I8_I16 => {
             let (rows, cols) = (r.dim(48), r.dim(96));
@@ -219,12 +215,10 @@ pub fn dispatch(op: u32, input: &[u8]) -> Vec<u8> {
             let x = r.vec(n, Reader::i32);
             if op == op::CAST_I32_I8 {
                 let mut out = alloc::vec![0i8; n];
-                kernels::saturating_cast(&x, &mut out)
-                    .map(|_| bytes_of(&out, |v| v.to_le_bytes().to_vec()))
+                kernels::saturating_cast(&x, &mut out).map(|_| bytes_of(&out, |v| v.to_le_bytes().to_vec()))
             } else {
                 let mut out = alloc::vec![0i16; n];
-                kernels::saturating_cast(&x, &mut out)
-                    .map(|_| bytes_of(&out, |v| v.to_le_bytes().to_vec()))
+                kernels::saturating_cast(&x, &mut out).map(|_| bytes_of(&out, |v| v.to_le_bytes().to_vec()))
             }
         }
         op::LUT_I8 => {
@@ -256,19 +250,14 @@ pub fn dispatch(op: u32, input: &[u8]) -> Vec<u8> {
             // Mostly valid tables: a decreasing run from EXP_ONE with random decrements; one in
             // eight starts at 0, an all-zero table the kernel must refuse.
             let mut table = [0i32; 256];
-            let mut e = if r.u8().is_multiple_of(8) {
-                0
-            } else {
-                kernels::EXP_ONE
-            };
+            let mut e = if r.u8().is_multiple_of(8) { 0 } else { kernels::EXP_ONE };
             for t in table.iter_mut() {
                 *t = e;
                 e = (e - r.u8() as i32 * 4).max(0);
             }
             let x = r.vec(n, Reader::i8);
             let mut out = alloc::vec![0i8; n];
-            kernels::softmax_i8(&x, &table, &mut out)
-                .map(|_| bytes_of(&out, |v| v.to_le_bytes().to_vec()))
+            kernels::softmax_i8(&x, &table, &mut out).map(|_| bytes_of(&out, |v| v.to_le_bytes().to_vec()))
         }
         op::DYADIC_APPLY => {
             let n = r.dim(64);
@@ -277,9 +266,7 @@ pub fn dispatch(op: u32, input: &[u8]) -> Vec<u8> {
             m.validate()
                 .map(|m| bytes_of(&xs, |x| m.apply(x).to_le_bytes().to_vec()))
         }
-        o if (op::LAYER..op::COUNT).contains(&o) => {
-            return framed(layer_case(o - op::LAYER, &mut r))
-        }
+        o if (op::LAYER..op::COUNT).contains(&o) => return framed(layer_case(o - op::LAYER, &mut r)),
         _ => Err(cwnn_tensor::TensorError::InvalidShape("unknown op")),
     };
     framed(res)
@@ -426,12 +413,8 @@ fn layer_case(kind: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerE
             )
         }
         9 | 10 => {
-            const SHAPES: [(&[usize], &[usize]); 4] = [
-                (&[3, 4], &[3, 4]),
-                (&[3, 4], &[4]),
-                (&[2, 3, 1], &[1, 5]),
-                (&[6], &[1]),
-            ];
+            const SHAPES: [(&[usize], &[usize]); 4] =
+                [(&[3, 4], &[3, 4]), (&[3, 4], &[4]), (&[2, 3, 1], &[1, 5]), (&[6], &[1])];
             let (sa, sb) = SHAPES[r.u8() as usize % 4];
             let a = r.tensor(sa.to_vec());
             let b = r.tensor(sb.to_vec());
@@ -514,11 +497,7 @@ fn layer_case(kind: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerE
     let plan = layer.plan(&spec_refs)?;
     let weights = if kind == 3 {
         // A mostly valid exp table, as for SOFTMAX_I8.
-        let mut e = if r.u8().is_multiple_of(8) {
-            0
-        } else {
-            kernels::EXP_ONE
-        };
+        let mut e = if r.u8().is_multiple_of(8) { 0 } else { kernels::EXP_ONE };
         let mut t = Vec::with_capacity(1024);
         for _ in 0..256 {
             t.extend_from_slice(&e.to_le_bytes());
@@ -546,9 +525,8 @@ fn layer_case(kind: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerE
             }
         }
         // Recurrent gate rows: `[W: input][R: hidden][b_W, b_R: i32][m_W][m_H]`, two shifts each.
-        if let Layer::SimpleRnn(SimpleRnn { rnn })
-        | Layer::Gru(Gru { rnn, .. })
-        | Layer::Lstm(Lstm { rnn, .. }) = &layer
+        if let Layer::SimpleRnn(SimpleRnn { rnn }) | Layer::Gru(Gru { rnn, .. }) | Layer::Lstm(Lstm { rnn, .. }) =
+            &layer
         {
             let row = rnn.input_size + rnn.hidden + 18;
             let gates = match layer {

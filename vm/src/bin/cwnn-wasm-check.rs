@@ -25,17 +25,12 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let result = std::fs::read(path)
-            .map_err(anyhow::Error::from)
-            .and_then(|wasm| {
-                check(&wasm)?;
-                Ok(wasm.len())
-            });
+        let result = std::fs::read(path).map_err(anyhow::Error::from).and_then(|wasm| {
+            check(&wasm)?;
+            Ok(wasm.len())
+        });
         match result {
-            Ok(size) => println!(
-                "{path}: pass ({:.1} KiB, no float instructions)",
-                size as f64 / 1024.0
-            ),
+            Ok(size) => println!("{path}: pass ({:.1} KiB, no float instructions)", size as f64 / 1024.0),
             Err(e) => {
                 failures += 1;
                 println!("{path}: FAIL\n  {e:#}");
