@@ -4,6 +4,7 @@
 #   scripts/build-wasm.sh              build + check
 #   scripts/build-wasm.sh --self-test  first prove the float gate works: a contract built with a
 #                                      planted float (feature float-canary) must be rejected
+#   scripts/build-wasm.sh --no-check   build only (what tests call to refresh the artifacts)
 # Output: target/wasm32-unknown-unknown/release/*.wasm
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,13 @@ wasm_build() {
     -Zbuild-std=std,panic_abort "$@"
 }
 name() { echo "${1//-/_}"; }
+
+if [[ "${1:-}" == "--no-check" ]]; then
+  args=()
+  for c in "${CONTRACTS[@]}" "${MODULES[@]}"; do args+=(-p "$c"); done
+  wasm_build -q "${args[@]}"
+  exit 0
+fi
 
 # The checker. scripts/test.sh passes the one its test build made: building it alone would
 # resolve different dependency features and compile part of the tree a second time.

@@ -1,23 +1,56 @@
 use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
 
 use anyhow::{bail, Result};
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
 
 /// Directory of the Wasm builds: `$CWNN_WASM_DIR`, else the workspace's
 /// `target/wasm32-unknown-unknown/release` (where `scripts/build-wasm.sh` writes them).
 pub fn wasm_dir() -> PathBuf {
     match std::env::var_os("CWNN_WASM_DIR") {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-unknown-unknown/release"),
+        None => workspace().join("target/wasm32-unknown-unknown/release"),
     }
 }
 
-/// Reads the built Wasm of crate `name` (e.g. `cwnn_wasm_kernels`), or says how to build it.
+/// Brings the Wasm builds up to date with the sources (`scripts/build-wasm.sh --no-check`, a
+/// no-op when nothing changed), once per process, so a test never compares native code with a
+/// stale module. Skipped when `$CWNN_WASM_DIR` points at prebuilt artifacts.
+pub fn ensure_built() -> Result<()> {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    if std::env::var_os("CWNN_WASM_DIR").is_some() {
+        return Ok(());
+    }
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new("bash")
+                .arg(workspace().join("scripts/build-wasm.sh"))
+                .arg("--no-check")
+                .current_dir(workspace())
+                .status()
+                .map_err(|e| format!("cannot run scripts/build-wasm.sh: {e}"))?;
+            if status.success() {
+                Ok(())
+            } else {
+                Err(format!("scripts/build-wasm.sh --no-check failed ({status})"))
+            }
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// Reads the built Wasm of crate `name` (e.g. `cwnn_wasm_kernels`), building it first if needed.
 pub fn read_wasm(name: &str) -> Result<Vec<u8>> {
+    ensure_built()?;
     let path = wasm_dir().join(format!("{name}.wasm"));
     match std::fs::read(&path) {
         Ok(b) => Ok(b),
         Err(e) => bail!(
-            "cannot read {} ({e}); build the Wasm first: scripts/build-wasm.sh",
+            "cannot read {} ({e}); build the Wasm with scripts/build-wasm.sh",
             path.display()
         ),
     }
