@@ -5,13 +5,14 @@
 #   scripts/build-wasm.sh --self-test  first prove the float gate works: a contract built with a
 #                                      planted float (feature float-canary) must be rejected
 #   scripts/build-wasm.sh --no-check   build only (what tests call to refresh the artifacts)
-# Output: target/wasm32-unknown-unknown/release/*.wasm
+# Output: target/wasm32-unknown-unknown/release/*.wasm (under $CARGO_TARGET_DIR if set)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CONTRACTS=(cwnn-model-contract)
 MODULES=(cwnn-wasm-kernels)
-OUT=target/wasm32-unknown-unknown/release
+TARGET=${CARGO_TARGET_DIR:-target}
+OUT=$TARGET/wasm32-unknown-unknown/release
 
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
 rustup component add rust-src >/dev/null 2>&1 || rustup component add rust-src
@@ -37,15 +38,15 @@ fi
 CHECK=${CWNN_WASM_CHECK:-}
 if [[ -z "$CHECK" ]]; then
   cargo build -q -p cwnn-vm --bin cwnn-wasm-check
-  CHECK=target/debug/cwnn-wasm-check
+  CHECK=$TARGET/debug/cwnn-wasm-check
 fi
 
 if [[ "${1:-}" == "--self-test" ]]; then
   echo "== float gate self-test: a contract with a planted float must be rejected"
   wasm_build -p cwnn-model-contract --features float-canary
-  mkdir -p target/float-canary
-  cp "$OUT/cwnn_model_contract.wasm" target/float-canary/
-  if "$CHECK" --contract target/float-canary/cwnn_model_contract.wasm; then
+  mkdir -p "$TARGET/float-canary"
+  cp "$OUT/cwnn_model_contract.wasm" "$TARGET/float-canary/"
+  if "$CHECK" --contract "$TARGET/float-canary/cwnn_model_contract.wasm"; then
     echo "float gate self-test FAILED: the planted float was not detected" >&2
     exit 1
   fi

@@ -8,6 +8,6 @@ cd "$(dirname "$0")/.."
 
 # One native build of everything (the Wasm checker included), shared by every step below.
 cargo test --workspace --all-targets --no-run
-CWNN_WASM_CHECK=target/debug/cwnn-wasm-check scripts/build-wasm.sh --self-test
+CWNN_WASM_CHECK="${CARGO_TARGET_DIR:-target}/debug/cwnn-wasm-check" scripts/build-wasm.sh --self-test
 cargo test --workspace --all-targets
 cargo test --workspace --doc

@@ -20,8 +20,8 @@ pub struct AvgPool2d {
     pub count_include_pad: bool,
 }
 
-/// `round_half_up(sum / n)` for `n ≥ 1`, in integers.
-pub(crate) fn mean_round(sum: i32, n: i32) -> i32 {
+/// `round_half_up(sum / n)` for `n ≥ 1`, in integers (i64: no window or plane overflows it).
+pub(crate) fn mean_round(sum: i64, n: i64) -> i64 {
     (2 * sum + n).div_euclid(2 * n)
 }
 
@@ -49,7 +49,7 @@ impl Op for AvgPool2d {
         let x = i8_data(Self::NAME, inputs[0])?;
         let y = i8_data_mut(Self::NAME, out)?;
         let (oh, ow, hw) = (g.out_h(), g.out_w(), g.in_h * g.in_w);
-        let full = (g.kernel_h * g.kernel_w) as i32;
+        let full = (g.kernel_h * g.kernel_w) as i64;
         for c in units {
             let xc = &x[c * hw..(c + 1) * hw];
             for oy in 0..oh {
@@ -58,16 +58,16 @@ impl Op for AvgPool2d {
                     let n = if self.count_include_pad {
                         full
                     } else {
-                        (ky.len() * kx.len()) as i32
+                        (ky.len() * kx.len()) as i64
                     };
-                    let mut s = 0i32;
+                    let mut s = 0i64;
                     for ky in ky {
                         let row = (oy * g.stride_h + ky * g.dilation_h - g.pad_top) * g.in_w;
                         for kx in kx.clone() {
-                            s += xc[row + ox * g.stride_w + kx * g.dilation_w - g.pad_left] as i32 - zp;
+                            s += (xc[row + ox * g.stride_w + kx * g.dilation_w - g.pad_left] as i32 - zp) as i64;
                         }
                     }
-                    y[(c * oh + oy) * ow + ox] = (zp + mean_round(s, n.max(1))).clamp(-128, 127) as i8;
+                    y[(c * oh + oy) * ow + ox] = (zp as i64 + mean_round(s, n.max(1))).clamp(-128, 127) as i8;
                 }
             }
         }

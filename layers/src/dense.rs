@@ -296,6 +296,12 @@ mod tests {
             layer.forward(&[&x], &weights, 2..4, &mut out, &mut []),
             Err(LayerError::Units { .. })
         ));
+        let mut torn = x.clone();
+        torn.shape = vec![2, 4]; // data of 4 under a shape of 8: refused, not a panic
+        assert!(matches!(
+            layer.run(&[&torn], &weights),
+            Err(LayerError::InputShape { .. })
+        ));
         let mut bad = weights.clone();
         bad[4 + 4 + 4] = 0; // shift of row 0
         assert!(matches!(layer.run(&[&x], &bad), Err(LayerError::Weights { .. })));

@@ -9,7 +9,7 @@ use cwnn_tensor::QTensor;
 
 use crate::avgpool2d::mean_round;
 use crate::spec::{chw, expect_i8, i8_data, i8_data_mut};
-use crate::{LayerError, Op, Result, TensorSpec};
+use crate::{Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -21,13 +21,7 @@ impl Op for GlobalAvgPool {
 
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
         expect_i8(Self::NAME, inputs[0])?;
-        let (c, h, w) = chw(Self::NAME, inputs[0])?;
-        if h.saturating_mul(w) > (1 << 23) {
-            return Err(LayerError::Config {
-                layer: Self::NAME,
-                reason: "plane too large for an i32 sum",
-            });
-        }
+        let (c, _, _) = chw(Self::NAME, inputs[0])?;
         Ok(TensorSpec::new(vec![c, 1, 1], inputs[0].dtype, inputs[0].quant))
     }
     fn units(&self, inputs: &[&TensorSpec]) -> usize {
@@ -46,8 +40,11 @@ impl Op for GlobalAvgPool {
         let x = i8_data(Self::NAME, inputs[0])?;
         let y = i8_data_mut(Self::NAME, out)?;
         for c in units {
-            let s: i32 = x[c * plane..(c + 1) * plane].iter().map(|&v| v as i32 - zp).sum();
-            y[c] = (zp + mean_round(s, plane as i32)).clamp(-128, 127) as i8;
+            let s: i64 = x[c * plane..(c + 1) * plane]
+                .iter()
+                .map(|&v| (v as i32 - zp) as i64)
+                .sum();
+            y[c] = (zp as i64 + mean_round(s, plane as i64)).clamp(-128, 127) as i8;
         }
         Ok(())
     }

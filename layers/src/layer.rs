@@ -179,6 +179,17 @@ impl Layer {
         out: &mut QTensor,
         state: &mut [i32],
     ) -> Result<()> {
+        // QTensor's fields are public: refuse one whose data does not fill its shape.
+        for t in inputs.iter().copied().chain(core::iter::once(&*out)) {
+            if TensorSpec::of(t).numel() != Some(t.len()) {
+                let shape = t.shape.clone();
+                return Err(LayerError::InputShape {
+                    layer: self.name(),
+                    expected: shape,
+                    actual: alloc::vec![t.len()],
+                });
+            }
+        }
         let specs: Vec<TensorSpec> = inputs.iter().map(|t| TensorSpec::of(t)).collect();
         let refs: Vec<&TensorSpec> = specs.iter().collect();
         let plan = self.plan(&refs)?;

@@ -8,13 +8,15 @@ fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Directory of the Wasm builds: `$CWNN_WASM_DIR`, else the workspace's
-/// `target/wasm32-unknown-unknown/release` (where `scripts/build-wasm.sh` writes them).
+/// Directory of the Wasm builds: `$CWNN_WASM_DIR`, else `wasm32-unknown-unknown/release` in
+/// the target directory (`$CARGO_TARGET_DIR` or the workspace's `target`), where
+/// `scripts/build-wasm.sh` writes them.
 pub fn wasm_dir() -> PathBuf {
-    match std::env::var_os("CWNN_WASM_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => workspace().join("target/wasm32-unknown-unknown/release"),
+    if let Some(d) = std::env::var_os("CWNN_WASM_DIR") {
+        return PathBuf::from(d);
     }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace().join("target"), PathBuf::from);
+    target.join("wasm32-unknown-unknown/release")
 }
 
 /// Brings the Wasm builds up to date with the sources (`scripts/build-wasm.sh --no-check`, a
