@@ -19,6 +19,8 @@ use crate::{LayerError, Op, Result, TensorSpec};
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Affine {
     /// 1 for one `(a, b)` over the whole tensor, else the size of the first axis.
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::dim"))]
+    #[cfg_attr(feature = "schema", schemars(with = "u32"))]
     pub channels: usize,
     pub output: QuantParams,
 }

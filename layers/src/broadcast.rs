@@ -78,6 +78,8 @@ mod tests {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Constant {
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::list"))]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<u32>"))]
     pub shape: Vec<usize>,
     pub quant: cwnn_tensor::QuantParams,
 }

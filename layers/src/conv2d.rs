@@ -19,12 +19,24 @@ use crate::{LayerError, Op, Result, TensorSpec};
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Conv2d {
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::dim"))]
+    #[cfg_attr(feature = "schema", schemars(with = "u32"))]
     pub out_channels: usize,
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::list"))]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<u32>"))]
     pub kernel: [usize; 2],
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::list"))]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<u32>"))]
     pub strides: [usize; 2],
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::list"))]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<u32>"))]
     pub dilations: [usize; 2],
     /// `[top, left, bottom, right]`.
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::list"))]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<u32>"))]
     pub pads: [usize; 4],
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::dim"))]
+    #[cfg_attr(feature = "schema", schemars(with = "u32"))]
     pub groups: usize,
     pub clamp: Clamp,
     pub output: QuantParams,

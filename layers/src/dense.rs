@@ -21,7 +21,11 @@ use crate::{LayerError, Op, Result, TensorSpec};
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Dense {
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::dim"))]
+    #[cfg_attr(feature = "schema", schemars(with = "u32"))]
     pub in_features: usize,
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::dim"))]
+    #[cfg_attr(feature = "schema", schemars(with = "u32"))]
     pub out_features: usize,
     /// Output clamp in the quantized domain: a fused ReLU or ReLU6.
     pub clamp: Clamp,

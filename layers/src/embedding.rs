@@ -14,7 +14,11 @@ use crate::{LayerError, Op, Result, TensorSpec};
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Embedding {
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::dim"))]
+    #[cfg_attr(feature = "schema", schemars(with = "u32"))]
     pub vocab: usize,
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::dim"))]
+    #[cfg_attr(feature = "schema", schemars(with = "u32"))]
     pub dim: usize,
     /// The table's quantization, which the output keeps.
     pub output: QuantParams,

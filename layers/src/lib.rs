@@ -6,7 +6,9 @@
 //! split of the units gives the same bits as one pass, which is how the contract spreads a big
 //! layer over several transactions. Error bounds are in each layer's docs and in
 //! `docs/LAYERS.md`; every bound is checked by a property test.
-#![cfg_attr(not(feature = "std"), no_std)]
+// no_std unless `std` (host helpers) or `schema` (schemars' derive needs the std prelude;
+// contracts have std anyway).
+#![cfg_attr(not(any(feature = "std", feature = "schema")), no_std)]
 #![cfg_attr(not(feature = "std"), deny(clippy::float_arithmetic))]
 
 extern crate alloc;
@@ -22,6 +24,8 @@ mod avgpool2d;
 mod broadcast;
 mod conv2d;
 mod dense;
+#[cfg(feature = "serde")]
+mod dims;
 mod embedding;
 mod global_avgpool;
 mod gru;

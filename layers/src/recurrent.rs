@@ -43,7 +43,11 @@ const CELL_LIMIT: i32 = 512 * ONE;
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Recurrent {
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::dim"))]
+    #[cfg_attr(feature = "schema", schemars(with = "u32"))]
     pub input_size: usize,
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::dim"))]
+    #[cfg_attr(feature = "schema", schemars(with = "u32"))]
     pub hidden: usize,
     /// Read the sequence from its end (ONNX `direction = "reverse"`).
     pub reverse: bool,

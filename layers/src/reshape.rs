@@ -13,6 +13,8 @@ use crate::{LayerError, Op, Result, TensorSpec};
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Reshape {
     /// The output shape (the importer resolves `-1` and `0` before this point).
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::list"))]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<u32>"))]
     pub shape: Vec<usize>,
 }
 

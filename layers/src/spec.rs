@@ -12,6 +12,8 @@ use crate::{LayerError, Result};
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TensorSpec {
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::list"))]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<u32>"))]
     pub shape: Vec<usize>,
     pub dtype: DType,
     pub quant: QuantParams,

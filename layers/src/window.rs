@@ -12,9 +12,17 @@ use crate::{LayerError, Result};
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Window2d {
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::list"))]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<u32>"))]
     pub kernel: [usize; 2],
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::list"))]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<u32>"))]
     pub strides: [usize; 2],
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::list"))]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<u32>"))]
     pub dilations: [usize; 2],
+    #[cfg_attr(feature = "serde", serde(with = "crate::dims::list"))]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<u32>"))]
     pub pads: [usize; 4],
 }
 

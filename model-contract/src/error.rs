@@ -1,4 +1,5 @@
 use cosmwasm_std::StdError;
+use cwnn_layers::LayerError;
 use thiserror::Error;
 
 /// Every way a message can be refused. A refused message changes no state.
@@ -9,4 +10,71 @@ pub enum ContractError {
 
     #[error("unauthorized: only the model owner may do this")]
     Unauthorized {},
+
+    #[error("invalid model config: {0}")]
+    InvalidConfig(&'static str),
+
+    #[error("layer {index}: {source}")]
+    Layer { index: usize, source: LayerError },
+
+    #[error("layer {index} reads tensor {input}, which is not computed before it")]
+    LayerInput { index: usize, input: u32 },
+
+    #[error("weights_sha256 must be 32 bytes, got {0}")]
+    HashLength(usize),
+
+    #[error("unknown layer {layer}: the model has {layers}")]
+    UnknownLayer { layer: u32, layers: usize },
+
+    #[error("out-of-order upload: expected layer {expected_layer} at offset {expected_offset}, got layer {layer} at offset {offset}")]
+    OutOfOrder {
+        expected_layer: u32,
+        expected_offset: u64,
+        layer: u32,
+        offset: u64,
+    },
+
+    #[error("chunk of layer {layer} at offset {offset} must be {expected} bytes, got {actual}")]
+    ChunkSize {
+        layer: u32,
+        offset: u64,
+        expected: u64,
+        actual: u64,
+    },
+
+    #[error("all weights are already uploaded")]
+    UploadComplete {},
+
+    #[error("the model is finalized: its weights are immutable")]
+    Finalized {},
+
+    #[error("weights incomplete: the next upload expected is layer {layer} at offset {offset}")]
+    Incomplete { layer: u32, offset: u64 },
+
+    #[error("weights hash mismatch: expected {expected}, the uploaded weights hash to {actual}")]
+    HashMismatch { expected: String, actual: String },
+
+    #[error("the model is not finalized yet")]
+    NotFinalized {},
+
+    #[error("query budget exceeded: the model needs {macs} MACs and {weight_bytes} weight bytes, a query may use {max_macs} and {max_weight_bytes}")]
+    QueryBudget {
+        macs: u64,
+        weight_bytes: u64,
+        max_macs: u64,
+        max_weight_bytes: u64,
+    },
+
+    #[error("invalid input: {0}")]
+    Input(&'static str),
+}
+
+impl From<ContractError> for StdError {
+    /// Queries answer with `StdError`; the message keeps the named error's text.
+    fn from(e: ContractError) -> Self {
+        match e {
+            ContractError::Std(s) => s,
+            other => StdError::generic_err(other.to_string()),
+        }
+    }
 }

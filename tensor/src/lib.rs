@@ -33,7 +33,9 @@
 //! assert!((dequantize(y[0] as i32, &y_qp) + 0.625).abs() < 0.02);
 //! # Ok::<(), cwnn_tensor::TensorError>(())
 //! ```
-#![cfg_attr(not(feature = "std"), no_std)]
+// no_std unless `std` (host helpers) or `schema` (schemars' derive needs the std prelude;
+// contracts have std anyway).
+#![cfg_attr(not(any(feature = "std", feature = "schema")), no_std)]
 #![cfg_attr(not(feature = "std"), deny(clippy::float_arithmetic))]
 
 extern crate alloc;
