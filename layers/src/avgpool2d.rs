@@ -9,7 +9,6 @@ use core::ops::Range;
 
 use cwnn_tensor::QTensor;
 
-use crate::spec::{chw, i8_data, i8_data_mut};
 use crate::{Op, Result, TensorSpec, Window2d};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,36 +41,15 @@ impl Op for AvgPool2d {
         out: &mut QTensor,
         _: &mut [i32],
     ) -> Result<()> {
-        let g = self
-            .window
-            .geometry(Self::NAME, chw(Self::NAME, &TensorSpec::of(inputs[0]))?)?;
-        let zp = inputs[0].quant.zero_point;
-        let x = i8_data(Self::NAME, inputs[0])?;
-        let y = i8_data_mut(Self::NAME, out)?;
-        let (oh, ow, hw) = (g.out_h(), g.out_w(), g.in_h * g.in_w);
-        let full = (g.kernel_h * g.kernel_w) as i64;
-        for c in units {
-            let xc = &x[c * hw..(c + 1) * hw];
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let (ky, kx) = Window2d::taps(&g, oy, ox);
-                    let n = if self.count_include_pad {
-                        full
-                    } else {
-                        (ky.len() * kx.len()) as i64
-                    };
-                    let mut s = 0i64;
-                    for ky in ky {
-                        let row = (oy * g.stride_h + ky * g.dilation_h - g.pad_top) * g.in_w;
-                        for kx in kx.clone() {
-                            s += (xc[row + ox * g.stride_w + kx * g.dilation_w - g.pad_left] as i32 - zp) as i64;
-                        }
-                    }
-                    y[(c * oh + oy) * ow + ox] = (zp as i64 + mean_round(s, n.max(1))).clamp(-128, 127) as i8;
-                }
-            }
-        }
-        Ok(())
+        let zp = inputs[0].quant.zero_point as i64;
+        let full = self.window.kernel[0] * self.window.kernel[1];
+        let count_pad = self.count_include_pad;
+        let step = |s: i64, v: i8| s + v as i64 - zp;
+        let finish = |s: i64, taps: usize| {
+            let n = if count_pad { full } else { taps };
+            (zp + mean_round(s, n.max(1) as i64)).clamp(-128, 127) as i8
+        };
+        self.window.pool(Self::NAME, inputs[0], units, out, 0i64, step, finish)
     }
 }
 

@@ -9,11 +9,11 @@
 use alloc::vec;
 use core::ops::Range;
 
-use cwnn_tensor::kernels::{centered, conv2d_centered, requantize_one, Clamp, Conv2dGeometry};
+use cwnn_tensor::kernels::{accumulator_fits, centered, conv2d_centered, requantize_one, Clamp, Conv2dGeometry};
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
 use crate::spec::{chw, expect_i8, i8_data, i8_data_mut, WeightReader, DYADIC_BYTES};
-use crate::{LayerError, Op, Result, TensorSpec};
+use crate::{LayerError, Op, Result, TensorSpec, Window2d};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -22,19 +22,8 @@ pub struct Conv2d {
     #[cfg_attr(feature = "serde", serde(with = "crate::dims::dim"))]
     #[cfg_attr(feature = "schema", schemars(with = "u32"))]
     pub out_channels: usize,
-    #[cfg_attr(feature = "serde", serde(with = "crate::dims::list"))]
-    #[cfg_attr(feature = "schema", schemars(with = "Vec<u32>"))]
-    pub kernel: [usize; 2],
-    #[cfg_attr(feature = "serde", serde(with = "crate::dims::list"))]
-    #[cfg_attr(feature = "schema", schemars(with = "Vec<u32>"))]
-    pub strides: [usize; 2],
-    #[cfg_attr(feature = "serde", serde(with = "crate::dims::list"))]
-    #[cfg_attr(feature = "schema", schemars(with = "Vec<u32>"))]
-    pub dilations: [usize; 2],
-    /// `[top, left, bottom, right]`.
-    #[cfg_attr(feature = "serde", serde(with = "crate::dims::list"))]
-    #[cfg_attr(feature = "schema", schemars(with = "Vec<u32>"))]
-    pub pads: [usize; 4],
+    /// Kernel, strides, dilations and padding `[top, left, bottom, right]`.
+    pub window: Window2d,
     #[cfg_attr(feature = "serde", serde(with = "crate::dims::dim"))]
     #[cfg_attr(feature = "schema", schemars(with = "u32"))]
     pub groups: usize,
@@ -45,55 +34,11 @@ pub struct Conv2d {
 impl Conv2d {
     /// The geometry over an input spec, validated.
     pub fn geometry(&self, x: &TensorSpec) -> Result<Conv2dGeometry> {
-        let (c, h, w) = chw(Self::NAME, x)?;
-        let g = Conv2dGeometry {
-            in_channels: c,
-            in_h: h,
-            in_w: w,
-            out_channels: self.out_channels,
-            kernel_h: self.kernel[0],
-            kernel_w: self.kernel[1],
-            stride_h: self.strides[0],
-            stride_w: self.strides[1],
-            dilation_h: self.dilations[0],
-            dilation_w: self.dilations[1],
-            pad_top: self.pads[0],
-            pad_left: self.pads[1],
-            pad_bottom: self.pads[2],
-            pad_right: self.pads[3],
-            groups: self.groups,
-        };
-        g.validate().map_err(|e| match e {
-            cwnn_tensor::TensorError::InvalidShape(reason) => LayerError::Config {
-                layer: Self::NAME,
-                reason,
-            },
-            other => other.into(),
-        })?;
-        Ok(g)
+        self.window
+            .conv_geometry(Self::NAME, chw(Self::NAME, x)?, self.out_channels, self.groups)
     }
     fn unit_bytes(g: &Conv2dGeometry) -> usize {
         g.weights_per_channel() + 4 + DYADIC_BYTES
-    }
-    fn geometry_unchecked(&self, x: &TensorSpec) -> Conv2dGeometry {
-        // Only called after output_spec accepted `x`.
-        self.geometry(x).unwrap_or(Conv2dGeometry {
-            in_channels: 1,
-            in_h: 1,
-            in_w: 1,
-            out_channels: 1,
-            kernel_h: 1,
-            kernel_w: 1,
-            stride_h: 1,
-            stride_w: 1,
-            dilation_h: 1,
-            dilation_w: 1,
-            pad_top: 0,
-            pad_left: 0,
-            pad_bottom: 0,
-            pad_right: 0,
-            groups: 1,
-        })
     }
 }
 
@@ -104,6 +49,12 @@ impl Op for Conv2d {
         expect_i8(Self::NAME, inputs[0])?;
         let g = self.geometry(inputs[0])?;
         self.clamp.check()?;
+        if !accumulator_fits(g.weights_per_channel(), 128, 255, 0) {
+            return Err(LayerError::Config {
+                layer: Self::NAME,
+                reason: "too many taps per output for an exact i32 sum",
+            });
+        }
         Ok(TensorSpec::new(
             vec![g.out_channels, g.out_h(), g.out_w()],
             DType::I8,
@@ -111,17 +62,18 @@ impl Op for Conv2d {
         ))
     }
     fn weight_len(&self, inputs: &[&TensorSpec]) -> usize {
-        self.out_channels * Self::unit_bytes(&self.geometry_unchecked(inputs[0]))
+        self.geometry(inputs[0])
+            .map_or(0, |g| self.out_channels * Self::unit_bytes(&g))
     }
     fn macs(&self, inputs: &[&TensorSpec]) -> u64 {
-        let g = self.geometry_unchecked(inputs[0]);
-        g.macs_per_channel() as u64 * g.out_channels as u64
+        self.geometry(inputs[0])
+            .map_or(0, |g| g.macs_per_channel() as u64 * g.out_channels as u64)
     }
     fn units(&self, _: &[&TensorSpec]) -> usize {
         self.out_channels
     }
     fn weight_range(&self, inputs: &[&TensorSpec], units: Range<usize>) -> Range<usize> {
-        let u = Self::unit_bytes(&self.geometry_unchecked(inputs[0]));
+        let u = self.geometry(inputs[0]).map_or(0, |g| Self::unit_bytes(&g));
         units.start * u..units.end * u
     }
     fn forward(
@@ -235,10 +187,12 @@ mod host {
             }
             let layer = Conv2d {
                 out_channels: oc,
-                kernel: [kh, kw],
-                strides: self.strides,
-                dilations: self.dilations,
-                pads: self.pads,
+                window: crate::Window2d {
+                    kernel: [kh, kw],
+                    strides: self.strides,
+                    dilations: self.dilations,
+                    pads: self.pads,
+                },
                 groups: self.groups,
                 clamp: real_clamp(self.clamp, y_qp),
                 output: *y_qp,
@@ -373,10 +327,12 @@ mod tests {
         let qp = QuantParams::asymmetric(-1.0, 1.0, DType::I8).unwrap();
         let conv = Conv2d {
             out_channels: 3,
-            kernel: [3, 3],
-            strides: [1, 1],
-            dilations: [1, 1],
-            pads: [0; 4],
+            window: Window2d {
+                kernel: [3, 3],
+                strides: [1, 1],
+                dilations: [1, 1],
+                pads: [0; 4],
+            },
             groups: 2,
             clamp: Clamp::full::<i8>(),
             output: qp,

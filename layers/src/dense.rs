@@ -11,7 +11,7 @@
 
 use core::ops::Range;
 
-use cwnn_tensor::kernels::{centered, dot, requantize_one, Clamp};
+use cwnn_tensor::kernels::{accumulator_fits, centered, dot, requantize_one, Clamp};
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
 use crate::spec::{expect_i8, i8_data, i8_data_mut, WeightReader, DYADIC_BYTES};
@@ -63,6 +63,12 @@ impl Op for Dense {
             });
         }
         self.clamp.check()?;
+        if !accumulator_fits(self.in_features, 128, 255, 0) {
+            return Err(LayerError::Config {
+                layer: Self::NAME,
+                reason: "too many inputs per output for an exact i32 sum",
+            });
+        }
         let mut shape = x.shape.clone();
         *shape.last_mut().unwrap_or(&mut 0) = self.out_features;
         Ok(TensorSpec::new(shape, DType::I8, self.output))
@@ -300,6 +306,17 @@ mod tests {
             layer.forward(&[&x], &weights, 2..4, &mut out, &mut []),
             Err(LayerError::Units { .. })
         ));
+        let wide = Layer::Dense(Dense {
+            in_features: 70_000,
+            out_features: 1,
+            clamp: Clamp::full::<i8>(),
+            output: qp,
+        });
+        let wide_x = TensorSpec::new(vec![70_000], DType::I8, qp);
+        assert!(
+            matches!(wide.output_spec(&[&wide_x]), Err(LayerError::Config { .. })),
+            "i32 sum could overflow"
+        );
         let mut torn = x.clone();
         torn.shape = vec![2, 4]; // data of 4 under a shape of 8: refused, not a panic
         assert!(matches!(

@@ -1,5 +1,5 @@
 //! Global average pooling (ONNX GlobalAveragePool): `[C, H, W] → [C, 1, 1]`, the mean of each
-//! channel with the rounding rule of [`AvgPool2d`](crate::AvgPool2d). **Bound**: ½ LSB from
+//! channel: an [`AvgPool2d`](crate::AvgPool2d) whose window is the whole plane. **Bound**: ½ LSB from
 //! the mean of the quantized inputs. Units: channels; no weights.
 
 use alloc::vec;
@@ -7,9 +7,8 @@ use core::ops::Range;
 
 use cwnn_tensor::QTensor;
 
-use crate::avgpool2d::mean_round;
-use crate::spec::{chw, expect_i8, i8_data, i8_data_mut};
-use crate::{Op, Result, TensorSpec};
+use crate::spec::{chw, expect_i8};
+use crate::{AvgPool2d, Op, Result, TensorSpec, Window2d};
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -35,18 +34,18 @@ impl Op for GlobalAvgPool {
         out: &mut QTensor,
         _: &mut [i32],
     ) -> Result<()> {
-        let plane = inputs[0].shape[1] * inputs[0].shape[2];
-        let zp = inputs[0].quant.zero_point;
-        let x = i8_data(Self::NAME, inputs[0])?;
-        let y = i8_data_mut(Self::NAME, out)?;
-        for c in units {
-            let s: i64 = x[c * plane..(c + 1) * plane]
-                .iter()
-                .map(|&v| (v as i32 - zp) as i64)
-                .sum();
-            y[c] = (zp as i64 + mean_round(s, plane as i64)).clamp(-128, 127) as i8;
+        let (h, w) = (inputs[0].shape[1], inputs[0].shape[2]);
+        let window = Window2d {
+            kernel: [h, w],
+            strides: [1, 1],
+            dilations: [1, 1],
+            pads: [0; 4],
+        };
+        AvgPool2d {
+            window,
+            count_include_pad: false,
         }
-        Ok(())
+        .forward(inputs, &[], units, out, &mut [])
     }
 }
 

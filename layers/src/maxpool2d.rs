@@ -6,7 +6,6 @@ use core::ops::Range;
 
 use cwnn_tensor::QTensor;
 
-use crate::spec::{chw, i8_data, i8_data_mut};
 use crate::{Op, Result, TensorSpec, Window2d};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,29 +32,8 @@ impl Op for MaxPool2d {
         out: &mut QTensor,
         _: &mut [i32],
     ) -> Result<()> {
-        let g = self
-            .window
-            .geometry(Self::NAME, chw(Self::NAME, &TensorSpec::of(inputs[0]))?)?;
-        let x = i8_data(Self::NAME, inputs[0])?;
-        let y = i8_data_mut(Self::NAME, out)?;
-        let (oh, ow, hw) = (g.out_h(), g.out_w(), g.in_h * g.in_w);
-        for c in units {
-            let xc = &x[c * hw..(c + 1) * hw];
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let (ky, kx) = Window2d::taps(&g, oy, ox);
-                    let mut m = i8::MIN;
-                    for ky in ky {
-                        let row = (oy * g.stride_h + ky * g.dilation_h - g.pad_top) * g.in_w;
-                        for kx in kx.clone() {
-                            m = m.max(xc[row + ox * g.stride_w + kx * g.dilation_w - g.pad_left]);
-                        }
-                    }
-                    y[(c * oh + oy) * ow + ox] = m;
-                }
-            }
-        }
-        Ok(())
+        self.window
+            .pool(Self::NAME, inputs[0], units, out, i8::MIN, i8::max, |m, _| m)
     }
 }
 

@@ -18,7 +18,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use cwnn_tensor::kernels::{centered, dot};
+use cwnn_tensor::kernels::{accumulator_fits, centered, dot};
 use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams};
 
 use crate::spec::{expect_i8, i8_data, i8_data_mut, WeightReader, DYADIC_BYTES};
@@ -108,6 +108,12 @@ impl Recurrent {
                 reason: "input_size and hidden must be ≥ 1",
             });
         }
+        if !accumulator_fits(self.input_size.max(self.hidden), 128, 255, 0) {
+            return Err(LayerError::Config {
+                layer,
+                reason: "too many inputs per gate for an exact i32 sum",
+            });
+        }
         match x.shape[..] {
             [t, i] if t > 0 && i == self.input_size => {
                 let shape = if self.sequence_output {
@@ -185,6 +191,7 @@ impl Recurrent {
         let (hs, cs) = state.split_at_mut(h);
         let mut h8 = vec![0i32; h];
         let mut pre = vec![0i32; cell.gates() * h];
+        let mut rh = vec![0i32; if matches!(cell, Cell::Gru { .. }) { h } else { 0 }];
         for k in units {
             let t = if self.reverse { steps - 1 - k } else { k };
             let xt = &xs[t * n_in..(t + 1) * n_in];
@@ -202,7 +209,6 @@ impl Recurrent {
                 }
                 Cell::Gru { linear_before_reset } => {
                     // Gate order z, r, h.
-                    let mut rh = vec![0i32; h];
                     for j in 0..h {
                         let r = lut(&sigmoid, pre[h + j]);
                         rh[j] = to_h8(mul15(r, hs[j])) as i32;

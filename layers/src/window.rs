@@ -3,8 +3,10 @@
 use core::ops::Range;
 
 use cwnn_tensor::kernels::Conv2dGeometry;
+use cwnn_tensor::{QTensor, TensorError};
 
-use crate::{LayerError, Result};
+use crate::spec::{chw, i8_data, i8_data_mut};
+use crate::{LayerError, Result, TensorSpec};
 
 /// A pooling window: kernel, strides, dilations and padding `[top, left, bottom, right]`
 /// (ONNX `pads` order is `[top, left, bottom, right]` too). No ceil mode.
@@ -27,14 +29,20 @@ pub struct Window2d {
 }
 
 impl Window2d {
-    /// The window over a `c × h × w` input as a depthwise convolution geometry (same output
-    /// size rules), after checking padding is smaller than the window, as ONNX requires.
-    pub(crate) fn geometry(&self, layer: &'static str, (c, h, w): (usize, usize, usize)) -> Result<Conv2dGeometry> {
+    /// The window over a `c × h × w` input, producing `out_channels` in `groups`: the
+    /// convolution geometry Conv2d and the pooling layers share, validated.
+    pub(crate) fn conv_geometry(
+        &self,
+        layer: &'static str,
+        (c, h, w): (usize, usize, usize),
+        out_channels: usize,
+        groups: usize,
+    ) -> Result<Conv2dGeometry> {
         let g = Conv2dGeometry {
             in_channels: c,
             in_h: h,
             in_w: w,
-            out_channels: c,
+            out_channels,
             kernel_h: self.kernel[0],
             kernel_w: self.kernel[1],
             stride_h: self.strides[0],
@@ -45,12 +53,19 @@ impl Window2d {
             pad_left: self.pads[1],
             pad_bottom: self.pads[2],
             pad_right: self.pads[3],
-            groups: c,
+            groups,
         };
-        g.validate().map_err(|_| LayerError::Config {
-            layer,
-            reason: "window does not fit the input (or a size is 0)",
+        g.validate().map_err(|e| match e {
+            TensorError::InvalidShape(reason) => LayerError::Config { layer, reason },
+            other => other.into(),
         })?;
+        Ok(g)
+    }
+
+    /// The window as a pooling (depthwise) geometry, after checking padding is smaller than
+    /// the window, as ONNX requires.
+    pub(crate) fn geometry(&self, layer: &'static str, chw: (usize, usize, usize)) -> Result<Conv2dGeometry> {
+        let g = self.conv_geometry(layer, chw, chw.0, chw.0)?;
         let span = |k: usize, d: usize| (k - 1) * d + 1;
         let (sh, sw) = (span(g.kernel_h, g.dilation_h), span(g.kernel_w, g.dilation_w));
         if self.pads[0].max(self.pads[2]) >= sh || self.pads[1].max(self.pads[3]) >= sw {
@@ -71,6 +86,44 @@ impl Window2d {
             x.dtype,
             x.quant,
         ))
+    }
+
+    /// Pools channels `units` of `x` into `out`: for each output, folds `step` over the taps
+    /// inside the image starting from `init`, then `finish(acc, taps)` gives the value.
+    /// Generic, so each pooling layer gets its own inlined loop (no indirect call per tap).
+    #[allow(clippy::too_many_arguments)] // the Op::forward arguments plus the fold's three parts
+    pub(crate) fn pool<A: Copy>(
+        &self,
+        layer: &'static str,
+        x: &QTensor,
+        units: Range<usize>,
+        out: &mut QTensor,
+        init: A,
+        step: impl Fn(A, i8) -> A,
+        finish: impl Fn(A, usize) -> i8,
+    ) -> Result<()> {
+        let g = self.geometry(layer, chw(layer, &TensorSpec::of(x))?)?;
+        let xd = i8_data(layer, x)?;
+        let y = i8_data_mut(layer, out)?;
+        let (oh, ow, hw) = (g.out_h(), g.out_w(), g.in_h * g.in_w);
+        for c in units {
+            let xc = &xd[c * hw..(c + 1) * hw];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (ky, kx) = Window2d::taps(&g, oy, ox);
+                    let taps = ky.len() * kx.len();
+                    let mut acc = init;
+                    for ky in ky {
+                        let row = (oy * g.stride_h + ky * g.dilation_h - g.pad_top) * g.in_w;
+                        for kx in kx.clone() {
+                            acc = step(acc, xc[row + ox * g.stride_w + kx * g.dilation_w - g.pad_left]);
+                        }
+                    }
+                    y[(c * oh + oy) * ow + ox] = finish(acc, taps);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Kernel offsets `(ky, kx)` of output `(oy, ox)` whose taps land inside the image: two

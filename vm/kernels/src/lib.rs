@@ -346,15 +346,17 @@ fn layer_case(kind: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerE
             let groups = r.dim(2);
             let conv = Conv2d {
                 out_channels: groups * r.dim(3),
-                kernel: [r.dim(3), r.dim(3)],
-                strides: [r.dim(2), r.dim(2)],
-                dilations: [r.dim(2), 1],
-                pads: [
-                    r.u8() as usize % 2,
-                    r.u8() as usize % 2,
-                    r.u8() as usize % 2,
-                    r.u8() as usize % 2,
-                ],
+                window: Window2d {
+                    kernel: [r.dim(3), r.dim(3)],
+                    strides: [r.dim(2), r.dim(2)],
+                    dilations: [r.dim(2), 1],
+                    pads: [
+                        r.u8() as usize % 2,
+                        r.u8() as usize % 2,
+                        r.u8() as usize % 2,
+                        r.u8() as usize % 2,
+                    ],
+                },
                 groups,
                 clamp: Clamp::full::<i8>(),
                 output: out_qp,
