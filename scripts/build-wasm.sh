@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 
 CONTRACTS=(cwnn-model-contract)
 MODULES=(cwnn-wasm-kernels)
+# Example contracts build on their own: they enable the model contract's `library` feature,
+# which would strip its entry points if built in the same invocation.
+EXAMPLES=(cwnn-digit-oracle)
 TARGET=${CARGO_TARGET_DIR:-target}
 OUT=$TARGET/wasm32-unknown-unknown/release
 
@@ -57,8 +60,9 @@ echo "== building Wasm (MVP): ${CONTRACTS[*]} ${MODULES[*]}"
 args=()
 for c in "${CONTRACTS[@]}" "${MODULES[@]}"; do args+=(-p "$c"); done
 wasm_build "${args[@]}"
+for c in "${EXAMPLES[@]}"; do wasm_build -p "$c"; done
 
 checks=()
-for c in "${CONTRACTS[@]}"; do checks+=(--contract "$OUT/$(name "$c").wasm"); done
+for c in "${CONTRACTS[@]}" "${EXAMPLES[@]}"; do checks+=(--contract "$OUT/$(name "$c").wasm"); done
 for m in "${MODULES[@]}"; do checks+=(--module "$OUT/$(name "$m").wasm"); done
 "$CHECK" "${checks[@]}"

@@ -1,16 +1,23 @@
 #[cfg(not(feature = "library"))]
 use cosmwasm_std::entry_point;
-use cosmwasm_std::{to_json_binary, Binary, Deps, DepsMut, Env, HexBinary, MessageInfo, Response, StdResult, Storage};
+use cosmwasm_std::{
+    to_json_binary, Addr, BankMsg, Binary, Coin, Deps, DepsMut, Env, Event, HexBinary, MessageInfo, Order, Response,
+    StdResult, Storage,
+};
 use cwnn_layers::{LayerPlan, TensorSpec};
-use cwnn_tensor::{DType, QTensor, TensorData};
+use cwnn_tensor::QTensor;
 use sha2::{Digest, Sha256};
 
 use crate::error::ContractError;
+use crate::eval::{advance, input_ids, input_tensor, read_weights, response_of, run_model, unit_macs, Budget};
 use crate::msg::{
-    ExecuteMsg, InstantiateMsg, LayerConfig, LayerInfo, ModelConfig, ModelInfoResponse, OwnerResponse, PredictResponse,
-    QueryMsg, WorkBudget,
+    EvaluateResponse, ExecuteMsg, InstantiateMsg, JobResponse, JobsResponse, LayerInfo, ModelConfig, ModelInfoResponse,
+    OwnerResponse, PredictResponse, QueryMsg, WorkBudget,
 };
-use crate::state::{Model, CHUNK_BYTES, CURSOR, MODEL, OWNER, WEIGHTS};
+use crate::state::{
+    Job, Model, CHUNK_BYTES, CURSOR, JOBS, JOBS_BY_CREATOR, JOB_COUNT, JOB_STATE, JOB_TENSORS, MAX_JOBS_PER_SENDER,
+    MODEL, NEXT_JOB_ID, OWNER, WEIGHTS,
+};
 
 const MAX_NAME_BYTES: usize = 128;
 
@@ -28,20 +35,38 @@ pub fn instantiate(
     if msg.weights_sha256.len() != 32 {
         return Err(ContractError::HashLength(msg.weights_sha256.len()));
     }
+    if msg
+        .fee
+        .as_ref()
+        .is_some_and(|f| f.amount.is_zero() || f.denom.is_empty())
+    {
+        return Err(ContractError::InvalidConfig(
+            "a fee needs a denom and a non-zero amount",
+        ));
+    }
+    let query_budget = msg.query_budget.unwrap_or_else(WorkBudget::default_query);
+    let execute_budget = msg.execute_budget.unwrap_or_else(WorkBudget::default_execute);
+    if execute_budget.max_segments == 0 || query_budget.max_segments == 0 {
+        return Err(ContractError::InvalidConfig("a work budget needs max_segments ≥ 1"));
+    }
     let plans = validate_model(&msg.model)?;
     let model = Model {
         config: msg.model,
         weights_sha256: msg.weights_sha256,
-        query_budget: msg.query_budget.unwrap_or_else(WorkBudget::default_query),
+        query_budget,
+        execute_budget,
+        fee: msg.fee,
         weight_bytes: plans.iter().map(|p| p.weight_len as u64).collect(),
         macs: plans.iter().map(|p| p.macs).collect(),
         units: plans.iter().map(|p| p.units as u64).collect(),
         outputs: plans.into_iter().map(|p| p.output).collect(),
         finalized: false,
     };
+    check_segments_fit(&model)?;
     CURSOR.save(deps.storage, &next_cursor(&model, 0, 0))?;
     MODEL.save(deps.storage, &model)?;
     OWNER.save(deps.storage, &owner)?;
+    NEXT_JOB_ID.save(deps.storage, &1)?;
     Ok(Response::new()
         .add_attribute("action", "instantiate")
         .add_attribute("owner", owner)
@@ -66,6 +91,14 @@ fn validate_model(config: &ModelConfig) -> Result<Vec<LayerPlan>, ContractError>
             "input spec: empty shape, invalid scale or zero point out of range",
         ));
     }
+    let fits = |tensor: u32, bytes: Option<usize>| match bytes {
+        Some(b) if b as u64 <= CHUNK_BYTES => Ok(()),
+        b => Err(ContractError::TensorTooLarge {
+            tensor,
+            bytes: b.map_or(u64::MAX, |b| b as u64),
+        }),
+    };
+    fits(0, input.bytes())?;
     let mut specs = vec![input.clone()];
     let mut plans = Vec::with_capacity(config.layers.len());
     for (index, lc) in config.layers.iter().enumerate() {
@@ -78,15 +111,40 @@ fn validate_model(config: &ModelConfig) -> Result<Vec<LayerPlan>, ContractError>
             .layer
             .plan(&refs)
             .map_err(|source| ContractError::Layer { index, source })?;
+        fits(index as u32 + 1, Some(plan.output_bytes))?;
+        fits(index as u32 + 1, plan.state_len.checked_mul(4))?;
+        if plan.units == 0 {
+            return Err(ContractError::InvalidConfig("a layer has no output units"));
+        }
         specs.push(plan.output.clone());
         plans.push(plan);
     }
     Ok(plans)
 }
 
-/// Tensors layer `index` reads: 0 is the model input, `k` the output of layer `k − 1`.
-fn input_ids(lc: &LayerConfig, index: usize) -> Vec<u32> {
-    lc.inputs.clone().unwrap_or_else(|| vec![index as u32])
+/// Every layer's smallest segment (its first unit) must fit one call, or a job could stall.
+fn check_segments_fit(model: &Model) -> Result<(), ContractError> {
+    let b = &model.execute_budget;
+    for (index, lc) in model.config.layers.iter().enumerate() {
+        let specs: Vec<&TensorSpec> = input_ids(lc, index)
+            .iter()
+            .map(|&id| crate::eval::tensor_spec(model, id))
+            .collect();
+        let weight_bytes = lc
+            .layer
+            .weight_range(&specs, 0..1)
+            .map_err(|source| ContractError::Layer { index, source })?
+            .len() as u64;
+        let macs = unit_macs(model, index);
+        if macs > b.max_macs || weight_bytes > b.max_weight_bytes {
+            return Err(ContractError::SegmentOverBudget {
+                index,
+                macs,
+                weight_bytes,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The first `(layer, offset)` at or after the given one that still needs weights.
@@ -103,19 +161,47 @@ fn next_cursor(model: &Model, mut layer: u32, mut offset: u64) -> (u32, u64) {
 
 #[cfg_attr(not(feature = "library"), entry_point)]
 pub fn execute(deps: DepsMut, _env: Env, info: MessageInfo, msg: ExecuteMsg) -> Result<Response, ContractError> {
-    if info.sender != OWNER.load(deps.storage)? {
-        return Err(ContractError::Unauthorized {});
-    }
     match msg {
-        ExecuteMsg::UploadWeights { layer, offset, data } => upload_weights(deps, layer, offset, data),
-        ExecuteMsg::Finalize {} => finalize(deps),
+        ExecuteMsg::Evaluate { input, steps } => evaluate(deps, info, input, steps),
+        ExecuteMsg::Continue { job_id, steps } => {
+            nonpayable(&info)?;
+            continue_job(deps, job_id, steps)
+        }
+        ExecuteMsg::CancelJob { job_id } => {
+            nonpayable(&info)?;
+            cancel_job(deps, info.sender, job_id)
+        }
+        ExecuteMsg::UploadWeights { layer, offset, data } => {
+            owner_only(deps.as_ref(), &info)?;
+            upload_weights(deps, layer, offset, data)
+        }
+        ExecuteMsg::Finalize {} => {
+            owner_only(deps.as_ref(), &info)?;
+            finalize(deps)
+        }
         ExecuteMsg::TransferOwnership { new_owner } => {
+            owner_only(deps.as_ref(), &info)?;
             let new_owner = deps.api.addr_validate(&new_owner)?;
             OWNER.save(deps.storage, &new_owner)?;
             Ok(Response::new()
                 .add_attribute("action", "transfer_ownership")
                 .add_attribute("owner", new_owner))
         }
+    }
+}
+
+/// Owner-only messages take no funds either.
+fn owner_only(deps: Deps, info: &MessageInfo) -> Result<(), ContractError> {
+    if info.sender != OWNER.load(deps.storage)? {
+        return Err(ContractError::Unauthorized {});
+    }
+    nonpayable(info)
+}
+
+fn nonpayable(info: &MessageInfo) -> Result<(), ContractError> {
+    match info.funds.is_empty() {
+        true => Ok(()),
+        false => Err(ContractError::UnexpectedFunds {}),
     }
 }
 
@@ -173,7 +259,7 @@ fn finalize(deps: DepsMut) -> Result<Response, ContractError> {
     }
     let mut hasher = Sha256::new();
     for (l, &len) in model.weight_bytes.iter().enumerate() {
-        hasher.update(load_weights(deps.storage, l as u32, len)?);
+        hasher.update(read_weights(deps.storage, l as u32, 0..len)?);
     }
     let actual = HexBinary::from(hasher.finalize().to_vec());
     if actual != model.weights_sha256 {
@@ -189,14 +275,195 @@ fn finalize(deps: DepsMut) -> Result<Response, ContractError> {
         .add_attribute("weights_sha256", actual.to_hex()))
 }
 
-/// A layer's weights, chunk by chunk: the number of reads follows from the config, never from
-/// iterating storage.
-fn load_weights(storage: &dyn Storage, layer: u32, len: u64) -> StdResult<Vec<u8>> {
-    let mut w = Vec::with_capacity(len as usize);
-    for k in 0..len.div_ceil(CHUNK_BYTES) {
-        w.extend(WEIGHTS.load(storage, (layer, k as u32))?);
+/// The fee check: with no fee, no funds; with one, at least the fee in its denom and nothing else.
+fn paid_fee(model: &Model, info: &MessageInfo) -> Result<(), ContractError> {
+    let Some(fee) = &model.fee else {
+        return nonpayable(info);
+    };
+    let paid = info.funds.iter().find(|c| c.denom == fee.denom);
+    if info.funds.iter().any(|c| c.denom != fee.denom) || paid.is_none_or(|c| c.amount < fee.amount) {
+        let paid: Vec<String> = info.funds.iter().map(Coin::to_string).collect();
+        return Err(ContractError::InsufficientFee {
+            required: fee.to_string(),
+            paid: if paid.is_empty() {
+                "nothing".into()
+            } else {
+                paid.join(",")
+            },
+        });
     }
-    Ok(w)
+    Ok(())
+}
+
+fn evaluate(deps: DepsMut, info: MessageInfo, input: Vec<i32>, steps: Option<u32>) -> Result<Response, ContractError> {
+    let model = MODEL.load(deps.storage)?;
+    if !model.finalized {
+        return Err(ContractError::NotFinalized {});
+    }
+    paid_fee(&model, &info)?;
+    if steps == Some(0) {
+        return Err(ContractError::ZeroSteps {});
+    }
+    let input = input_tensor(&model.config.input, input)?;
+    let creator = info.sender;
+    let pruned = make_room(deps.storage, &creator)?;
+    let job_id = NEXT_JOB_ID.load(deps.storage)?;
+    NEXT_JOB_ID.save(deps.storage, &(job_id + 1))?;
+    let input_bytes = input.data.to_le_bytes();
+    let mut job = Job {
+        creator: creator.clone(),
+        input_sha256: HexBinary::from(Sha256::digest(&input_bytes).to_vec()),
+        layer: 0,
+        unit: 0,
+        stored: Vec::new(),
+        segments: 0,
+        has_state: false,
+    };
+    JOBS_BY_CREATOR.save(deps.storage, (&creator, job_id), &())?;
+    JOB_COUNT.update(deps.storage, &creator, |n| StdResult::Ok(n.unwrap_or(0) + 1))?;
+    let started = Event::new("cwnn_evaluate")
+        .add_attribute("job_id", job_id.to_string())
+        .add_attribute("creator", creator.as_str())
+        .add_attribute("input_sha256", job.input_sha256.to_hex())
+        .add_attribute("input", Binary::from(input_bytes).to_base64());
+    let mut res = run_job(deps.storage, &model, job_id, &mut job, steps, Some(input))?
+        .add_attribute("action", "evaluate")
+        .add_event(started);
+    if let Some(old) = pruned {
+        res = res.add_attribute("pruned_job", old.to_string());
+    }
+    if let Some(fee) = model.fee.as_ref() {
+        res = res.add_message(BankMsg::Send {
+            to_address: OWNER.load(deps.storage)?.into_string(),
+            amount: info.funds,
+        });
+        res = res.add_attribute("fee", fee.to_string());
+    }
+    Ok(res)
+}
+
+/// Keeps `creator` within `MAX_JOBS_PER_SENDER`: at the limit, drops its oldest finished job.
+fn make_room(storage: &mut dyn Storage, creator: &Addr) -> Result<Option<u64>, ContractError> {
+    if JOB_COUNT.may_load(storage, creator)?.unwrap_or(0) < MAX_JOBS_PER_SENDER {
+        return Ok(None);
+    }
+    let n = model_layers(storage)?;
+    let ids: Vec<u64> = JOBS_BY_CREATOR
+        .prefix(creator)
+        .keys(storage, None, None, Order::Ascending)
+        .take(MAX_JOBS_PER_SENDER as usize)
+        .collect::<StdResult<_>>()?;
+    for id in ids {
+        let job = JOBS.load(storage, id)?;
+        if job.layer == n {
+            delete_job(storage, id, &job)?;
+            return Ok(Some(id));
+        }
+    }
+    Err(ContractError::TooManyJobs {
+        max: MAX_JOBS_PER_SENDER,
+    })
+}
+
+fn model_layers(storage: &dyn Storage) -> StdResult<u32> {
+    Ok(MODEL.load(storage)?.config.layers.len() as u32)
+}
+
+fn delete_job(storage: &mut dyn Storage, id: u64, job: &Job) -> StdResult<()> {
+    for &k in &job.stored {
+        JOB_TENSORS.remove(storage, (id, k));
+    }
+    if job.has_state {
+        JOB_STATE.remove(storage, id);
+    }
+    JOBS.remove(storage, id);
+    JOBS_BY_CREATOR.remove(storage, (&job.creator, id));
+    JOB_COUNT.update(storage, &job.creator, |n| StdResult::Ok(n.unwrap_or(0).saturating_sub(1)))?;
+    Ok(())
+}
+
+/// Runs a job as far as the call's budget goes and saves it; a finished job emits
+/// `cwnn_inference` with what `cwnn verify` needs to reproduce it.
+fn run_job(
+    storage: &mut dyn Storage,
+    model: &Model,
+    job_id: u64,
+    job: &mut Job,
+    steps: Option<u32>,
+    input: Option<QTensor>,
+) -> Result<Response, ContractError> {
+    let before = job.segments;
+    let output = advance(
+        storage,
+        model,
+        job_id,
+        job,
+        Budget::new(&model.execute_budget, steps),
+        input,
+    )?;
+    JOBS.save(storage, job_id, job)?;
+    let output = output.as_ref().map(response_of);
+    let mut res = Response::new()
+        .add_attribute("job_id", job_id.to_string())
+        .add_attribute("segments", (job.segments - before).to_string())
+        .add_attribute("layer", job.layer.to_string())
+        .add_attribute("unit", job.unit.to_string())
+        .add_attribute("finished", output.is_some().to_string());
+    if let Some(out) = &output {
+        let bytes: Vec<u8> = out_bytes(out);
+        res = res.add_event(
+            Event::new("cwnn_inference")
+                .add_attribute("job_id", job_id.to_string())
+                .add_attribute("weights_sha256", model.weights_sha256.to_hex())
+                .add_attribute("input_sha256", job.input_sha256.to_hex())
+                .add_attribute(
+                    "output_sha256",
+                    HexBinary::from(Sha256::digest(&bytes).to_vec()).to_hex(),
+                )
+                .add_attribute("output", Binary::from(bytes).to_base64()),
+        );
+    }
+    Ok(res.set_data(to_json_binary(&EvaluateResponse {
+        job_id,
+        finished: output.is_some(),
+        output,
+    })?))
+}
+
+/// The output's little-endian bytes at its quantized width, as events carry it.
+fn out_bytes(out: &PredictResponse) -> Vec<u8> {
+    let w = out.output.dtype.bytes();
+    out.data
+        .iter()
+        .flat_map(|v| v.to_le_bytes().into_iter().take(w))
+        .collect()
+}
+
+fn continue_job(deps: DepsMut, job_id: u64, steps: Option<u32>) -> Result<Response, ContractError> {
+    if steps == Some(0) {
+        return Err(ContractError::ZeroSteps {});
+    }
+    let model = MODEL.load(deps.storage)?;
+    let mut job = JOBS
+        .may_load(deps.storage, job_id)?
+        .ok_or(ContractError::JobNotFound { id: job_id })?;
+    if job.layer as usize == model.config.layers.len() {
+        return Err(ContractError::JobFinished { id: job_id });
+    }
+    Ok(run_job(deps.storage, &model, job_id, &mut job, steps, None)?.add_attribute("action", "continue"))
+}
+
+fn cancel_job(deps: DepsMut, sender: Addr, job_id: u64) -> Result<Response, ContractError> {
+    let job = JOBS
+        .may_load(deps.storage, job_id)?
+        .ok_or(ContractError::JobNotFound { id: job_id })?;
+    if job.creator != sender {
+        return Err(ContractError::NotJobCreator { id: job_id });
+    }
+    delete_job(deps.storage, job_id, &job)?;
+    Ok(Response::new()
+        .add_attribute("action", "cancel_job")
+        .add_attribute("job_id", job_id.to_string()))
 }
 
 #[cfg_attr(not(feature = "library"), entry_point)]
@@ -207,6 +474,16 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
         }),
         QueryMsg::ModelInfo {} => to_json_binary(&model_info(deps)?),
         QueryMsg::Predict { input } => to_json_binary(&predict(deps, input)?),
+        QueryMsg::Job { id } => to_json_binary(&job_info(deps, id)?),
+        QueryMsg::Jobs { creator } => {
+            let creator = deps.api.addr_validate(&creator)?;
+            let ids = JOBS_BY_CREATOR
+                .prefix(&creator)
+                .keys(deps.storage, None, None, Order::Ascending)
+                .take(MAX_JOBS_PER_SENDER as usize)
+                .collect::<StdResult<_>>()?;
+            to_json_binary(&JobsResponse { ids })
+        }
     }
 }
 
@@ -237,7 +514,41 @@ fn model_info(deps: Deps) -> StdResult<ModelInfoResponse> {
         weights_sha256: model.weights_sha256,
         finalized: model.finalized,
         query_budget: model.query_budget,
+        execute_budget: model.execute_budget,
+        fee: model.fee,
         layers,
+    })
+}
+
+fn job_info(deps: Deps, id: u64) -> Result<JobResponse, ContractError> {
+    let model = MODEL.load(deps.storage)?;
+    let job = JOBS
+        .may_load(deps.storage, id)?
+        .ok_or(ContractError::JobNotFound { id })?;
+    let n = model.config.layers.len() as u32;
+    let output = match job.layer == n {
+        true => {
+            let spec = &model.outputs[n as usize - 1];
+            let bytes = JOB_TENSORS.load(deps.storage, (id, n))?;
+            let data = cwnn_tensor::TensorData::from_le_bytes(spec.dtype, &bytes)
+                .map_err(|_| ContractError::Input("stored tensor"))?;
+            Some(PredictResponse {
+                output: spec.clone(),
+                data: (0..data.len()).map(|i| data.get(i).unwrap_or(0)).collect(),
+            })
+        }
+        false => None,
+    };
+    Ok(JobResponse {
+        id,
+        creator: job.creator,
+        input_sha256: job.input_sha256,
+        finished: output.is_some(),
+        layer: job.layer,
+        unit: job.unit,
+        layers: n,
+        segments: job.segments,
+        output,
     })
 }
 
@@ -247,54 +558,11 @@ fn predict(deps: Deps, input: Vec<i32>) -> Result<PredictResponse, ContractError
     if !model.finalized {
         return Err(ContractError::NotFinalized {});
     }
-    let (macs, weight_bytes) = (model.macs.iter().sum::<u64>(), model.weight_bytes.iter().sum::<u64>());
-    let b = &model.query_budget;
-    if macs > b.max_macs || weight_bytes > b.max_weight_bytes {
-        return Err(ContractError::QueryBudget {
-            macs,
-            weight_bytes,
-            max_macs: b.max_macs,
-            max_weight_bytes: b.max_weight_bytes,
-        });
-    }
-    let mut tensors = vec![input_tensor(&model.config.input, input)?];
-    for (index, lc) in model.config.layers.iter().enumerate() {
-        let weights = load_weights(deps.storage, index as u32, model.weight_bytes[index])?;
-        let inputs: Vec<&QTensor> = input_ids(lc, index).iter().map(|&id| &tensors[id as usize]).collect();
-        let out = lc
-            .layer
-            .run(&inputs, &weights)
-            .map_err(|source| ContractError::Layer { index, source })?;
-        tensors.push(out);
-    }
-    let last = tensors
-        .pop()
-        .ok_or(ContractError::InvalidConfig("a model needs at least one layer"))?;
-    let data = (0..last.len()).map(|i| last.data.get(i).unwrap_or(0)).collect();
-    Ok(PredictResponse {
-        output: TensorSpec::of(&last),
-        data,
-    })
-}
-
-/// The model input from a caller's integers: right length, every value in the input's type.
-fn input_tensor(spec: &TensorSpec, values: Vec<i32>) -> Result<QTensor, ContractError> {
-    if Some(values.len()) != spec.numel() {
-        return Err(ContractError::Input(
-            "length differs from the input shape's element count",
-        ));
-    }
-    if values
-        .iter()
-        .any(|v| !(spec.dtype.min()..=spec.dtype.max()).contains(v))
-    {
-        return Err(ContractError::Input("a value lies outside the input's integer type"));
-    }
-    let data = match spec.dtype {
-        DType::I8 => TensorData::I8(values.into_iter().map(|v| v as i8).collect()),
-        DType::I16 => TensorData::I16(values.into_iter().map(|v| v as i16).collect()),
-        DType::I32 => TensorData::I32(values),
-    };
-    QTensor::new(spec.shape.clone(), data, spec.quant)
-        .map_err(|_| ContractError::Input("does not match the input spec"))
+    let input = input_tensor(&model.config.input, input)?;
+    Ok(response_of(&run_model(
+        deps.storage,
+        &model,
+        input,
+        &model.query_budget,
+    )?))
 }

@@ -67,6 +67,33 @@ pub enum ContractError {
 
     #[error("invalid input: {0}")]
     Input(&'static str),
+
+    #[error("tensor {tensor} takes {bytes} bytes; activations must fit one 128 KiB storage value")]
+    TensorTooLarge { tensor: u32, bytes: u64 },
+
+    #[error("layer {index}: one unit needs {macs} MACs and {weight_bytes} weight bytes, more than the execute budget allows")]
+    SegmentOverBudget { index: usize, macs: u64, weight_bytes: u64 },
+
+    #[error("this message takes no funds")]
+    UnexpectedFunds {},
+
+    #[error("fee not paid: {required} required, {paid} sent")]
+    InsufficientFee { required: String, paid: String },
+
+    #[error("steps must be at least 1")]
+    ZeroSteps {},
+
+    #[error("job {id} not found")]
+    JobNotFound { id: u64 },
+
+    #[error("job {id} is already finished")]
+    JobFinished { id: u64 },
+
+    #[error("only job {id}'s creator may cancel it")]
+    NotJobCreator { id: u64 },
+
+    #[error("too many jobs: an address may hold {max}, none of them finished; cancel one first")]
+    TooManyJobs { max: u32 },
 }
 
 impl From<ContractError> for StdError {

@@ -4,8 +4,11 @@
 
 pub mod contract;
 pub mod error;
+mod eval;
 pub mod msg;
 pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use crate::error::ContractError;
 

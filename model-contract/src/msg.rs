@@ -1,5 +1,5 @@
 use cosmwasm_schema::{cw_serde, QueryResponses};
-use cosmwasm_std::{Binary, HexBinary};
+use cosmwasm_std::{Addr, Binary, Coin, HexBinary};
 use cwnn_layers::{Layer, TensorSpec};
 
 #[cw_serde]
@@ -9,6 +9,11 @@ pub struct InstantiateMsg {
     pub weights_sha256: HexBinary,
     /// Work a `Predict` query may do; defaults to [`WorkBudget::default_query`].
     pub query_budget: Option<WorkBudget>,
+    /// Work one `Evaluate` / `Continue` call may do; defaults to [`WorkBudget::default_execute`].
+    /// Every layer's smallest segment (one unit) must fit it.
+    pub execute_budget: Option<WorkBudget>,
+    /// Paid with each `Evaluate`, sent on to the owner at once; none by default.
+    pub fee: Option<Coin>,
     /// Owner of the model; defaults to the instantiating address.
     pub owner: Option<String>,
 }
@@ -29,19 +34,34 @@ pub struct LayerConfig {
     pub inputs: Option<Vec<u32>>,
 }
 
-/// Limits on the work of one call. Weight bytes read dominate gas on chain (3 SDK gas a byte).
+/// Limits on the work of one call. Weight bytes read dominate gas on chain (3 SDK gas a byte);
+/// a MAC costs about 1,000 CosmWasm gas, i.e. ~0.007 SDK gas.
 #[cw_serde]
 pub struct WorkBudget {
     pub max_macs: u64,
+    /// Weight bytes the call's segments read (a recurrent layer reads its weights per segment).
     pub max_weight_bytes: u64,
+    /// Layer segments per call; a whole-model `Predict` runs one per layer.
+    pub max_segments: u32,
 }
 
 impl WorkBudget {
-    /// Fits a 3,000,000 SDK-gas smart query: 512 KiB of weights cost ~1.6M SDK gas to read.
+    /// Fits a 3,000,000 SDK-gas smart query: 512 KiB of weights cost ~1.6M SDK gas to read,
+    /// 20M MACs ~0.15M.
     pub fn default_query() -> Self {
         WorkBudget {
-            max_macs: 4_000_000,
+            max_macs: 20_000_000,
             max_weight_bytes: 512 * 1024,
+            max_segments: 256,
+        }
+    }
+
+    /// About 3.5M SDK gas per call: 1 MiB of weights (~3.2M) and 20M MACs (~0.15M).
+    pub fn default_execute() -> Self {
+        WorkBudget {
+            max_macs: 20_000_000,
+            max_weight_bytes: 1024 * 1024,
+            max_segments: 64,
         }
     }
 }
@@ -57,6 +77,14 @@ pub enum ExecuteMsg {
     Finalize {},
     /// Hands the model to another address (owner only).
     TransferOwnership { new_owner: String },
+    /// Starts a job on a quantized input (as in `Predict`) and runs up to `steps` layer
+    /// segments within the execute budget (all it may, if `steps` is absent). Pays the fee.
+    /// The response data is an [`EvaluateResponse`].
+    Evaluate { input: Vec<i32>, steps: Option<u32> },
+    /// Runs more of a job. Anyone may continue any job, so relayers can finish it.
+    Continue { job_id: u64, steps: Option<u32> },
+    /// Deletes a job, running or finished, with everything it stored (its creator only).
+    CancelJob { job_id: u64 },
 }
 
 #[cw_serde]
@@ -69,6 +97,12 @@ pub enum QueryMsg {
     /// Runs the whole model on a quantized input (values in the input's integer type, row-major).
     #[returns(PredictResponse)]
     Predict { input: Vec<i32> },
+    /// A job's progress, and its output once finished.
+    #[returns(JobResponse)]
+    Job { id: u64 },
+    /// The ids of a creator's jobs (at most `MAX_JOBS_PER_SENDER`).
+    #[returns(JobsResponse)]
+    Jobs { creator: String },
 }
 
 #[cw_serde]
@@ -93,6 +127,8 @@ pub struct ModelInfoResponse {
     pub weights_sha256: HexBinary,
     pub finalized: bool,
     pub query_budget: WorkBudget,
+    pub execute_budget: WorkBudget,
+    pub fee: Option<Coin>,
     pub layers: Vec<LayerInfo>,
 }
 
@@ -101,4 +137,32 @@ pub struct PredictResponse {
     /// The last layer's output, quantized (dequantize with `output`'s parameters).
     pub output: TensorSpec,
     pub data: Vec<i32>,
+}
+
+#[cw_serde]
+pub struct JobResponse {
+    pub id: u64,
+    pub creator: Addr,
+    pub input_sha256: HexBinary,
+    pub finished: bool,
+    /// Next layer to compute (the layer count once finished) and next unit in it.
+    pub layer: u32,
+    pub unit: u64,
+    pub layers: u32,
+    pub segments: u64,
+    /// The last layer's output once finished, as in [`PredictResponse`].
+    pub output: Option<PredictResponse>,
+}
+
+#[cw_serde]
+pub struct JobsResponse {
+    pub ids: Vec<u64>,
+}
+
+/// Data of an `Evaluate` / `Continue` response, for contracts that call them as sub-messages.
+#[cw_serde]
+pub struct EvaluateResponse {
+    pub job_id: u64,
+    pub finished: bool,
+    pub output: Option<PredictResponse>,
 }

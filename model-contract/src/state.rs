@@ -1,11 +1,16 @@
 use cosmwasm_schema::cw_serde;
-use cosmwasm_std::{Addr, HexBinary};
+use cosmwasm_std::{Addr, Coin, HexBinary};
 use cw_storage_plus::{Item, Map};
 
 use crate::msg::{ModelConfig, WorkBudget};
 
 /// Weights are stored in values of at most this many bytes (the chain's limit is 128 KiB).
+/// Activations and recurrent state must fit one such value too.
 pub const CHUNK_BYTES: u64 = 128 * 1024;
+
+/// Jobs one address may hold at once (running, or finished and not yet cancelled). An
+/// `Evaluate` past the limit first drops the sender's oldest finished job.
+pub const MAX_JOBS_PER_SENDER: u32 = 8;
 
 /// Who controls the model.
 pub const OWNER: Item<Addr> = Item::new("owner");
@@ -15,6 +20,9 @@ pub struct Model {
     pub config: ModelConfig,
     pub weights_sha256: HexBinary,
     pub query_budget: WorkBudget,
+    pub execute_budget: WorkBudget,
+    /// Paid with each `Evaluate` and sent on to the owner at once.
+    pub fee: Option<Coin>,
     /// Per layer, from `Layer::plan` at instantiation: weight bytes, MACs and units.
     pub weight_bytes: Vec<u64>,
     pub macs: Vec<u64>,
@@ -31,3 +39,31 @@ pub const CURSOR: Item<(u32, u64)> = Item::new("cursor");
 
 /// Weight chunks keyed by `(layer, chunk index)`: a segment of a layer reads only its chunks.
 pub const WEIGHTS: Map<(u32, u32), Vec<u8>> = Map::new("w");
+
+/// A layer-by-layer evaluation spread over several transactions.
+#[cw_serde]
+pub struct Job {
+    pub creator: Addr,
+    /// sha256 of the input's little-endian bytes at its quantized width.
+    pub input_sha256: HexBinary,
+    /// Next layer to compute; equal to the layer count once finished.
+    pub layer: u32,
+    /// Next unit of that layer (units below it are already in the stored partial output).
+    pub unit: u64,
+    /// Tensors held in [`JOB_TENSORS`] (0 = input, k = output of layer k − 1).
+    pub stored: Vec<u32>,
+    /// Layer segments run so far, over all calls.
+    pub segments: u64,
+    /// Whether [`JOB_STATE`] holds a recurrent layer's state for this job.
+    pub has_state: bool,
+}
+
+pub const NEXT_JOB_ID: Item<u64> = Item::new("next_job");
+pub const JOBS: Map<u64, Job> = Map::new("job");
+/// `(creator, job id)`: bounds and lists each sender's jobs.
+pub const JOBS_BY_CREATOR: Map<(&Addr, u64), ()> = Map::new("job_by");
+pub const JOB_COUNT: Map<&Addr, u32> = Map::new("job_n");
+/// A job's tensors at their quantized width, only those a later layer (or the caller) reads.
+pub const JOB_TENSORS: Map<(u64, u32), Vec<u8>> = Map::new("jt");
+/// A recurrent layer's carried state between two segments, as little-endian i32.
+pub const JOB_STATE: Map<u64, Vec<u8>> = Map::new("js");

@@ -1,0 +1,306 @@
+//! The evaluation engine: whole models for `Predict`, budgeted layer segments for jobs.
+
+use std::ops::Range;
+
+use cosmwasm_std::{StdResult, Storage};
+use cwnn_layers::{Layer, LayerError, TensorSpec};
+use cwnn_tensor::{DType, QTensor, TensorData};
+
+use crate::error::ContractError;
+use crate::msg::{LayerConfig, PredictResponse, WorkBudget};
+use crate::state::{Job, Model, CHUNK_BYTES, JOB_STATE, JOB_TENSORS, WEIGHTS};
+
+/// Tensors layer `index` reads: 0 is the model input, `k` the output of layer `k − 1`.
+pub(crate) fn input_ids(lc: &LayerConfig, index: usize) -> Vec<u32> {
+    lc.inputs.clone().unwrap_or_else(|| vec![index as u32])
+}
+
+/// Spec of tensor `id` (0 = input, k = output of layer k − 1).
+pub(crate) fn tensor_spec(model: &Model, id: u32) -> &TensorSpec {
+    match id {
+        0 => &model.config.input,
+        k => &model.outputs[k as usize - 1],
+    }
+}
+
+/// MACs of one unit of layer `index`: the layer's MACs spread evenly over its units.
+pub(crate) fn unit_macs(model: &Model, index: usize) -> u64 {
+    model.macs[index].div_ceil(model.units[index].max(1))
+}
+
+/// The model input from a caller's integers: right length, every value in the input's type.
+pub(crate) fn input_tensor(spec: &TensorSpec, values: Vec<i32>) -> Result<QTensor, ContractError> {
+    if Some(values.len()) != spec.numel() {
+        return Err(ContractError::Input(
+            "length differs from the input shape's element count",
+        ));
+    }
+    if values
+        .iter()
+        .any(|v| !(spec.dtype.min()..=spec.dtype.max()).contains(v))
+    {
+        return Err(ContractError::Input("a value lies outside the input's integer type"));
+    }
+    let data = match spec.dtype {
+        DType::I8 => TensorData::I8(values.into_iter().map(|v| v as i8).collect()),
+        DType::I16 => TensorData::I16(values.into_iter().map(|v| v as i16).collect()),
+        DType::I32 => TensorData::I32(values),
+    };
+    QTensor::new(spec.shape.clone(), data, spec.quant)
+        .map_err(|_| ContractError::Input("does not match the input spec"))
+}
+
+/// A tensor as the caller sees it: spec and values widened to i32.
+pub(crate) fn response_of(t: &QTensor) -> PredictResponse {
+    PredictResponse {
+        output: TensorSpec::of(t),
+        data: (0..t.len()).map(|i| t.data.get(i).unwrap_or(0)).collect(),
+    }
+}
+
+/// Weight bytes `range` of layer `layer`, reading only the chunks that overlap it.
+pub(crate) fn read_weights(storage: &dyn Storage, layer: u32, range: Range<u64>) -> StdResult<Vec<u8>> {
+    if range.is_empty() {
+        return Ok(Vec::new());
+    }
+    let first = range.start / CHUNK_BYTES;
+    let mut w = Vec::with_capacity((range.end - first * CHUNK_BYTES) as usize);
+    for k in first..range.end.div_ceil(CHUNK_BYTES) {
+        w.extend(WEIGHTS.load(storage, (layer, k as u32))?);
+    }
+    let skip = (range.start - first * CHUNK_BYTES) as usize;
+    w.truncate(skip + (range.end - range.start) as usize);
+    w.drain(..skip);
+    Ok(w)
+}
+
+/// The whole model in one go, refused up front when it exceeds `budget`.
+pub(crate) fn run_model(
+    storage: &dyn Storage,
+    model: &Model,
+    input: QTensor,
+    budget: &WorkBudget,
+) -> Result<QTensor, ContractError> {
+    let (macs, weight_bytes) = (model.macs.iter().sum::<u64>(), model.weight_bytes.iter().sum::<u64>());
+    let segments = model.config.layers.len() as u64;
+    if macs > budget.max_macs || weight_bytes > budget.max_weight_bytes || segments > budget.max_segments as u64 {
+        return Err(ContractError::QueryBudget {
+            macs,
+            weight_bytes,
+            max_macs: budget.max_macs,
+            max_weight_bytes: budget.max_weight_bytes,
+        });
+    }
+    let mut tensors = vec![input];
+    for (index, lc) in model.config.layers.iter().enumerate() {
+        let weights = read_weights(storage, index as u32, 0..model.weight_bytes[index])?;
+        let inputs: Vec<&QTensor> = input_ids(lc, index).iter().map(|&id| &tensors[id as usize]).collect();
+        let out = lc
+            .layer
+            .run(&inputs, &weights)
+            .map_err(|source| ContractError::Layer { index, source })?;
+        tensors.push(out);
+    }
+    tensors
+        .pop()
+        .ok_or(ContractError::InvalidConfig("a model needs at least one layer"))
+}
+
+/// What one call may still do.
+pub(crate) struct Budget {
+    macs: u64,
+    bytes: u64,
+    segments: u32,
+}
+
+impl Budget {
+    /// A call's budget: the model's, further capped by the caller's `steps`.
+    pub(crate) fn new(b: &WorkBudget, steps: Option<u32>) -> Self {
+        Budget {
+            macs: b.max_macs,
+            bytes: b.max_weight_bytes,
+            segments: steps.map_or(b.max_segments, |s| s.min(b.max_segments)),
+        }
+    }
+}
+
+/// The longest run of units from `start` that fits `budget` (None when not even one does).
+fn fit(
+    layer: &Layer,
+    specs: &[&TensorSpec],
+    start: usize,
+    total: usize,
+    unit_macs: u64,
+    budget: &Budget,
+) -> Result<Option<Range<usize>>, LayerError> {
+    let by_macs = match unit_macs {
+        0 => total - start,
+        m => (total - start).min((budget.macs / m).try_into().unwrap_or(usize::MAX)),
+    };
+    let bytes = |n: usize| layer.weight_range(specs, start..start + n).map(|r| r.len() as u64);
+    if budget.segments == 0 || by_macs == 0 || bytes(1)? > budget.bytes {
+        return Ok(None);
+    }
+    // Weight bytes grow with the unit count: binary search the largest count that fits.
+    let (mut lo, mut hi) = (1, by_macs);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if bytes(mid)? <= budget.bytes {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Ok(Some(start..start + lo))
+}
+
+fn load_tensor(storage: &dyn Storage, model: &Model, job_id: u64, id: u32) -> Result<QTensor, ContractError> {
+    let spec = tensor_spec(model, id);
+    let bytes = JOB_TENSORS.load(storage, (job_id, id))?;
+    let data = TensorData::from_le_bytes(spec.dtype, &bytes).map_err(|_| ContractError::Input("stored tensor"))?;
+    QTensor::new(spec.shape.clone(), data, spec.quant).map_err(|_| ContractError::Input("stored tensor"))
+}
+
+fn i32s_to_bytes(v: &[i32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn bytes_to_i32s(b: &[u8]) -> Vec<i32> {
+    b.chunks_exact(4)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// Runs as many segments of job `job_id` as `budget` allows, then stores what later calls
+/// need: tensors a remaining layer reads, the partial output of an unfinished layer and a
+/// recurrent layer's state. Intermediate tensors used up within the call are never written.
+/// `input` is the fresh input of a job that starts now. Gives the output once finished.
+pub(crate) fn advance(
+    storage: &mut dyn Storage,
+    model: &Model,
+    job_id: u64,
+    job: &mut Job,
+    mut budget: Budget,
+    input: Option<QTensor>,
+) -> Result<Option<QTensor>, ContractError> {
+    let layers = &model.config.layers;
+    let n = layers.len() as u32;
+    // Tensors of this call by id (0 = input, k = output of layer k − 1), and which of them
+    // the call computed (and so may need to write).
+    let mut cache: Vec<Option<QTensor>> = vec![None; n as usize + 1];
+    let mut computed = vec![false; n as usize + 1];
+    if let Some(t) = input {
+        cache[0] = Some(t);
+        computed[0] = true;
+    }
+    let mut carried: Option<Vec<i32>> = None;
+    while job.layer < n {
+        let index = job.layer as usize;
+        let lc = &layers[index];
+        let layer_err = |source| ContractError::Layer { index, source };
+        let ids = input_ids(lc, index);
+        for &id in &ids {
+            if cache[id as usize].is_none() {
+                cache[id as usize] = Some(load_tensor(storage, model, job_id, id)?);
+            }
+        }
+        let specs: Vec<&TensorSpec> = ids.iter().map(|&id| tensor_spec(model, id)).collect();
+        let total = model.units[index] as usize;
+        let Some(mut units) = fit(
+            &lc.layer,
+            &specs,
+            job.unit as usize,
+            total,
+            unit_macs(model, index),
+            &budget,
+        )
+        .map_err(layer_err)?
+        else {
+            break;
+        };
+        let plan = lc.layer.plan(&specs).map_err(layer_err)?;
+        let out_id = job.layer + 1;
+        let mut out = if job.unit > 0 {
+            load_tensor(storage, model, job_id, out_id)?
+        } else {
+            plan.output.zeros().map_err(layer_err)?
+        };
+        let mut state = match (plan.state_len, job.unit) {
+            (0, _) => Vec::new(),
+            (len, 0) => vec![0; len],
+            _ => bytes_to_i32s(&JOB_STATE.load(storage, job_id)?),
+        };
+        let inputs: Vec<&QTensor> = ids.iter().filter_map(|&id| cache[id as usize].as_ref()).collect();
+        loop {
+            let range = lc.layer.weight_range(&specs, units.clone()).map_err(layer_err)?;
+            let weights = read_weights(storage, job.layer, range.start as u64..range.end as u64)?;
+            lc.layer
+                .forward(&inputs, &weights, units.clone(), &mut out, &mut state)
+                .map_err(layer_err)?;
+            budget.macs -= unit_macs(model, index) * units.len() as u64;
+            budget.bytes -= range.len() as u64;
+            budget.segments -= 1;
+            job.segments += 1;
+            job.unit = units.end as u64;
+            match fit(&lc.layer, &specs, units.end, total, unit_macs(model, index), &budget).map_err(layer_err)? {
+                Some(next) if units.end < total => units = next,
+                _ => break,
+            }
+        }
+        cache[out_id as usize] = Some(out);
+        computed[out_id as usize] = true;
+        if (job.unit as usize) < total {
+            carried = (!state.is_empty()).then_some(state);
+            break;
+        }
+        job.layer += 1;
+        job.unit = 0;
+    }
+    save_job_tensors(storage, model, job_id, job, &cache, &computed)?;
+    match &carried {
+        Some(state) => JOB_STATE.save(storage, job_id, &i32s_to_bytes(state))?,
+        None if job.has_state => JOB_STATE.remove(storage, job_id),
+        None => {}
+    }
+    job.has_state = carried.is_some();
+    Ok(cache.pop().flatten().filter(|_| job.layer == n))
+}
+
+/// Writes the computed tensors later calls need and drops stored ones no layer reads any more.
+fn save_job_tensors(
+    storage: &mut dyn Storage,
+    model: &Model,
+    job_id: u64,
+    job: &mut Job,
+    cache: &[Option<QTensor>],
+    computed: &[bool],
+) -> StdResult<()> {
+    let layers = &model.config.layers;
+    let n = layers.len() as u32;
+    let needed = |k: u32| {
+        if job.layer >= n {
+            return k == n;
+        }
+        (job.unit > 0 && k == job.layer + 1)
+            || (job.layer..n).any(|j| input_ids(&layers[j as usize], j as usize).contains(&k))
+    };
+    let mut stored = Vec::new();
+    for &k in &job.stored {
+        if needed(k) {
+            stored.push(k);
+        } else {
+            JOB_TENSORS.remove(storage, (job_id, k));
+        }
+    }
+    for (k, t) in cache.iter().enumerate() {
+        let k = k as u32;
+        if let (Some(t), true) = (t, computed[k as usize] && needed(k)) {
+            JOB_TENSORS.save(storage, (job_id, k), &t.data.to_le_bytes())?;
+            if let Err(at) = stored.binary_search(&k) {
+                stored.insert(at, k);
+            }
+        }
+    }
+    job.stored = stored;
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! Test models and a cw-multi-test harness (feature `testing`): the contract's own tests and
+//! contracts that call it (examples/digit-oracle) deploy models with these.
+
+use crate::contract::{execute, instantiate, query};
+use crate::msg::*;
+use crate::state::CHUNK_BYTES;
+use crate::ContractError;
+use cosmwasm_std::{Addr, Binary, Coin, HexBinary};
+use cw_multi_test::{App, AppResponse, ContractWrapper, Executor};
+use cwnn_layers::testing::quantize_input;
+use cwnn_layers::{AddF64, CellF64, DenseF64, Layer, RecurrentF64, SoftmaxF64, TensorSpec, HIDDEN_QUANT};
+use cwnn_tensor::{DType, QTensor, QuantParams};
+use ndarray::{Array1, Array2, ArrayD};
+use sha2::{Digest, Sha256};
+
+/// The denom fees are paid in.
+pub const DENOM: &str = "ucosm";
+
+/// A quantized model, its weights per layer and a sample input.
+pub struct TestModel {
+    pub config: ModelConfig,
+    pub weights: Vec<Vec<u8>>,
+    pub sample: QTensor,
+}
+
+/// Deterministic values in ±0.3 for weights.
+fn values(seed: usize, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| (((i * 7919 + seed * 104729) % 2001) as f64 / 1000.0 - 1.0) * 0.3)
+        .collect()
+}
+
+fn dense_f64(seed: usize, n_out: usize, n_in: usize, relu: bool) -> DenseF64 {
+    DenseF64 {
+        w: Array2::from_shape_vec((n_out, n_in), values(seed, n_out * n_in)).unwrap(),
+        b: Array1::from(values(seed + 1, n_out)),
+        clamp: relu.then_some((0.0, f64::INFINITY)),
+    }
+}
+
+fn sequential(name: &str, sample: &QTensor, layers: Vec<Layer>) -> ModelConfig {
+    ModelConfig {
+        name: name.into(),
+        input: TensorSpec::of(sample),
+        layers: layers
+            .into_iter()
+            .map(|layer| LayerConfig { layer, inputs: None })
+            .collect(),
+    }
+}
+
+/// An MLP `in → hidden (ReLU) → out → softmax`.
+pub fn mlp(n_in: usize, hidden: usize, n_out: usize) -> TestModel {
+    let x = ArrayD::from_shape_vec(vec![n_in], values(5, n_in).iter().map(|v| v * 3.0).collect()).unwrap();
+    let (sample, x_qp) = quantize_input(&x);
+    let h_qp = QuantParams::asymmetric(0.0, 8.0, DType::I8).unwrap();
+    let y_qp = QuantParams::asymmetric(-8.0, 8.0, DType::I8).unwrap();
+    let (l1, w1) = dense_f64(1, hidden, n_in, true).quantize(&x_qp, &h_qp).unwrap();
+    let (l2, w2) = dense_f64(3, n_out, hidden, false).quantize(&h_qp, &y_qp).unwrap();
+    let (l3, w3) = SoftmaxF64.quantize(&y_qp);
+    TestModel {
+        config: sequential(
+            "mlp",
+            &sample,
+            vec![Layer::Dense(l1), Layer::Dense(l2), Layer::Softmax(l3)],
+        ),
+        weights: vec![w1, w2, w3],
+        sample,
+    }
+}
+
+/// Not a chain: `x [6, 4]` → LSTM (sequence of 8) → Dense 8→16 per step, plus a skip branch
+/// Dense 4→16 on `x`, summed by Add. Jobs must keep `x` for the skip branch and carry the
+/// LSTM's state between segments.
+pub fn skip_lstm() -> TestModel {
+    let (t, n_in, hidden, n_out) = (6, 4, 8, 16);
+    let x = ArrayD::from_shape_vec(vec![t, n_in], values(7, t * n_in).iter().map(|v| v * 5.0).collect()).unwrap();
+    let (sample, x_qp) = quantize_input(&x);
+    let lstm = RecurrentF64 {
+        cell: CellF64::Lstm,
+        w: Array2::from_shape_vec((4 * hidden, n_in), values(11, 4 * hidden * n_in)).unwrap(),
+        r: Array2::from_shape_vec((4 * hidden, hidden), values(12, 4 * hidden * hidden)).unwrap(),
+        bw: Array1::from(values(13, 4 * hidden)),
+        br: Array1::from(values(14, 4 * hidden)),
+        peepholes: None,
+        h0: None,
+        c0: None,
+        reverse: false,
+        sequence_output: true,
+    };
+    let (l0, w0) = lstm.quantize(&x_qp).unwrap();
+    let y_qp = QuantParams::asymmetric(-4.0, 4.0, DType::I8).unwrap();
+    let z_qp = QuantParams::asymmetric(-8.0, 8.0, DType::I8).unwrap();
+    let (l1, w1) = dense_f64(21, n_out, hidden, false)
+        .quantize(&HIDDEN_QUANT, &y_qp)
+        .unwrap();
+    let (l2, w2) = dense_f64(23, n_out, n_in, false).quantize(&x_qp, &y_qp).unwrap();
+    let (l3, w3) = AddF64::default().quantize(&y_qp, Some(&y_qp), &z_qp).unwrap();
+    let layers = [
+        (l0, None),
+        (Layer::Dense(l1), None),
+        (Layer::Dense(l2), Some(vec![0])),
+        (Layer::Add(l3), Some(vec![2, 3])),
+    ];
+    TestModel {
+        config: ModelConfig {
+            name: "skip-lstm".into(),
+            input: TensorSpec::of(&sample),
+            layers: layers
+                .into_iter()
+                .map(|(layer, inputs)| LayerConfig { layer, inputs })
+                .collect(),
+        },
+        weights: vec![w0, w1, w2, w3],
+        sample,
+    }
+}
+
+impl TestModel {
+    pub fn sha256(&self) -> HexBinary {
+        let mut h = Sha256::new();
+        self.weights.iter().for_each(|w| h.update(w));
+        HexBinary::from(h.finalize().to_vec())
+    }
+
+    pub fn sample_values(&self) -> Vec<i32> {
+        (0..self.sample.len())
+            .map(|i| self.sample.data.get(i).unwrap())
+            .collect()
+    }
+
+    /// The model run natively through the layers crate.
+    pub fn native(&self) -> Vec<i32> {
+        let mut tensors = vec![self.sample.clone()];
+        for (index, (lc, w)) in self.config.layers.iter().zip(&self.weights).enumerate() {
+            let ids = lc.inputs.clone().unwrap_or(vec![index as u32]);
+            let inputs: Vec<&QTensor> = ids.iter().map(|&i| &tensors[i as usize]).collect();
+            let out = lc.layer.run(&inputs, w).unwrap();
+            tensors.push(out);
+        }
+        let y = tensors.pop().unwrap();
+        (0..y.len()).map(|i| y.data.get(i).unwrap()).collect()
+    }
+
+    /// An instantiate message with every option at its default.
+    pub fn instantiate_msg(&self) -> InstantiateMsg {
+        InstantiateMsg {
+            model: self.config.clone(),
+            weights_sha256: self.sha256(),
+            query_budget: None,
+            execute_budget: None,
+            fee: None,
+            owner: None,
+        }
+    }
+}
+
+pub struct Env {
+    pub app: App,
+    pub owner: Addr,
+    pub model: Addr,
+}
+
+/// Deploys `msg` from "owner"; `funds` are given to "alice" for fees.
+pub fn deploy(msg: &InstantiateMsg, funds: &[Coin]) -> Env {
+    let alice_funds = funds.to_vec();
+    let mut app = App::new(|router, api, storage| {
+        if !alice_funds.is_empty() {
+            router
+                .bank
+                .init_balance(storage, &api.addr_make("alice"), alice_funds)
+                .unwrap();
+        }
+    });
+    let owner = app.api().addr_make("owner");
+    let model = instantiate_in(&mut app, &owner, msg).unwrap();
+    Env { app, owner, model }
+}
+
+/// Stores the contract's code in `app` and instantiates it from `sender`.
+pub fn instantiate_in(app: &mut App, sender: &Addr, msg: &InstantiateMsg) -> Result<Addr, ContractError> {
+    let code = app.store_code(Box::new(ContractWrapper::new(execute, instantiate, query)));
+    app.instantiate_contract(code, sender.clone(), msg, &[], "model", None)
+        .map_err(|e| e.downcast().unwrap())
+}
+
+/// Deploys, uploads and finalizes.
+pub fn ready(m: &TestModel, msg: &InstantiateMsg, funds: &[Coin]) -> Env {
+    let mut env = deploy(msg, funds);
+    env.upload_all(&m.weights);
+    let owner = env.owner.clone();
+    env.exec(&owner, ExecuteMsg::Finalize {}).unwrap();
+    env
+}
+
+impl Env {
+    pub fn addr(&self, name: &str) -> Addr {
+        self.app.api().addr_make(name)
+    }
+    pub fn exec_with(&mut self, sender: &Addr, msg: ExecuteMsg, funds: &[Coin]) -> Result<AppResponse, ContractError> {
+        self.app
+            .execute_contract(sender.clone(), self.model.clone(), &msg, funds)
+            .map_err(|e| e.downcast().unwrap())
+    }
+    pub fn exec(&mut self, sender: &Addr, msg: ExecuteMsg) -> Result<AppResponse, ContractError> {
+        self.exec_with(sender, msg, &[])
+    }
+    pub fn upload(&mut self, layer: u32, offset: u64, data: &[u8]) -> Result<AppResponse, ContractError> {
+        let owner = self.owner.clone();
+        self.exec(
+            &owner,
+            ExecuteMsg::UploadWeights {
+                layer,
+                offset,
+                data: Binary::from(data),
+            },
+        )
+    }
+    pub fn upload_all(&mut self, weights: &[Vec<u8>]) {
+        for (l, w) in weights.iter().enumerate() {
+            for (k, chunk) in w.chunks(CHUNK_BYTES as usize).enumerate() {
+                self.upload(l as u32, k as u64 * CHUNK_BYTES, chunk).unwrap();
+            }
+        }
+    }
+    pub fn info(&self) -> ModelInfoResponse {
+        self.app
+            .wrap()
+            .query_wasm_smart(&self.model, &QueryMsg::ModelInfo {})
+            .unwrap()
+    }
+    pub fn predict(&self, input: Vec<i32>) -> Result<PredictResponse, String> {
+        self.app
+            .wrap()
+            .query_wasm_smart(&self.model, &QueryMsg::Predict { input })
+            .map_err(|e| e.to_string())
+    }
+    pub fn job(&self, id: u64) -> Result<JobResponse, String> {
+        self.app
+            .wrap()
+            .query_wasm_smart(&self.model, &QueryMsg::Job { id })
+            .map_err(|e| e.to_string())
+    }
+    pub fn balance(&self, who: &Addr) -> u128 {
+        self.app.wrap().query_balance(who, DENOM).unwrap().amount.u128()
+    }
+    /// Raw storage keys of the model contract that start with `namespace` (cw-storage-plus
+    /// prefixes a map's keys with its 2-byte length and name).
+    pub fn keys_in(&self, namespace: &str) -> usize {
+        let mut prefix = (namespace.len() as u16).to_be_bytes().to_vec();
+        prefix.extend(namespace.as_bytes());
+        self.app
+            .dump_wasm_raw(&self.model)
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .count()
+    }
+    /// Asserts a refused message left every storage key (and the sender's balance) as it was.
+    pub fn refused_with(&mut self, sender: &Addr, msg: ExecuteMsg, funds: &[Coin]) -> ContractError {
+        let before = self.app.dump_wasm_raw(&self.model);
+        let balance = self.app.wrap().query_balance(sender, DENOM).unwrap();
+        let err = self.exec_with(sender, msg, funds).unwrap_err();
+        assert_eq!(
+            self.app.dump_wasm_raw(&self.model),
+            before,
+            "state changed by a refused message: {err}"
+        );
+        assert_eq!(self.app.wrap().query_balance(sender, DENOM).unwrap(), balance);
+        err
+    }
+    pub fn refused(&mut self, sender: &Addr, msg: ExecuteMsg) -> ContractError {
+        self.refused_with(sender, msg, &[])
+    }
+}
+
+/// The `EvaluateResponse` a call put in its data.
+pub fn evaluate_data(res: &AppResponse) -> EvaluateResponse {
+    cosmwasm_std::from_json(res.data.as_ref().expect("evaluate sets data")).unwrap()
+}
