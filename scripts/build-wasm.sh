@@ -22,8 +22,11 @@ rustup component add rust-src >/dev/null 2>&1 || rustup component add rust-src
 
 # Rust ≥ 1.82 emits bulk-memory, reference types, etc. by default; target-cpu=mvp with a rebuilt
 # std turns them off. RUSTC_BOOTSTRAP lets stable cargo use -Zbuild-std.
+# -disable-lsr: LLVM's loop strength reduction rewrites the unrolled kernels' addresses into
+# separate adds, which the Wasm backend cannot fold into load offsets; without it an unrolled
+# multiply-add is 6 Wasm operators instead of 10 (CosmWasm meters each one; benches/RESULTS.md).
 wasm_build() {
-  RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C target-cpu=mvp" \
+  RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C target-cpu=mvp -C llvm-args=-disable-lsr" \
     cargo build --release --lib --target wasm32-unknown-unknown \
     -Zbuild-std=std,panic_abort "$@"
 }

@@ -7,9 +7,12 @@
 //! **Bound**: as Dense, with the sum over the `C/groups·KH·KW` taps inside the image.
 
 use alloc::vec;
+use alloc::vec::Vec;
 use core::ops::Range;
 
-use cwnn_tensor::kernels::{accumulator_fits, centered, conv2d_centered, requantize_one, Clamp, Conv2dGeometry};
+use cwnn_tensor::kernels::{
+    accumulator_fits, centered, dot_packed, pack_weights, requantize_one, Clamp, Conv2dGeometry, Im2col,
+};
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
 use crate::spec::{chw, expect_i8, i8_data, i8_data_mut, WeightReader, DYADIC_BYTES};
@@ -84,20 +87,32 @@ impl Op for Conv2d {
         out: &mut QTensor,
         _: &mut [i32],
     ) -> Result<()> {
+        // As dot products over packed pairs (cwnn_tensor's pairs.rs): each channel's weights
+        // are packed once and reused at every output position, each row of input patches
+        // once and reused by every channel of its group.
         let g = self.geometry(&TensorSpec::of(inputs[0]))?;
         let xs = centered(i8_data(Self::NAME, inputs[0])?, inputs[0].quant.zero_point);
-        let plane = g.out_h() * g.out_w();
-        let per = g.weights_per_channel();
-        let y = i8_data_mut(Self::NAME, out)?;
-        let mut acc = vec![0i32; plane];
+        let (oh, ow) = (g.out_h(), g.out_w());
+        let (per, cout_g) = (g.weights_per_channel(), g.out_channels / g.groups);
+        let im2col = Im2col::new(&g, &xs)?;
+        let pairs = im2col.pairs();
         let mut w = WeightReader::new(Self::NAME, weights);
+        let mut channels = Vec::with_capacity(units.len());
         for o in units {
-            let wo = w.i8s(per)?;
-            let bias = w.i32()?;
-            let m = w.dyadic()?;
-            conv2d_centered(&g, &xs, wo, Some(&[bias]), o..o + 1, &mut acc)?;
-            for (yi, &a) in y[o * plane..(o + 1) * plane].iter_mut().zip(&acc) {
-                *yi = requantize_one(a, m, self.output.zero_point, self.clamp);
+            let (wo, bias, m) = w.unit(per)?;
+            channels.push((o, pack_weights(wo), bias, m));
+        }
+        let y = i8_data_mut(Self::NAME, out)?;
+        let mut patches = vec![0i64; g.groups * ow * pairs];
+        for oy in 0..oh {
+            im2col.row(oy, &mut patches)?;
+            for (o, wo, bias, m) in &channels {
+                let group = &patches[o / cout_g * ow * pairs..][..ow * pairs];
+                let yo = &mut y[(o * oh + oy) * ow..][..ow];
+                for (yi, patch) in yo.iter_mut().zip(group.chunks_exact(pairs)) {
+                    let acc = bias.wrapping_add(dot_packed(wo, patch));
+                    *yi = requantize_one(acc, *m, self.output.zero_point, self.clamp);
+                }
             }
         }
         Ok(())

@@ -131,6 +131,23 @@ impl<'a> WeightReader<'a> {
         a.copy_from_slice(b);
         Ok(i64::from_le_bytes(a))
     }
+    /// One output unit of Dense / Conv: `n` int8 weights, an i32 bias and a multiplier, read
+    /// with two length tests rather than one per field (each test is a metered Wasm branch).
+    pub(crate) fn unit(&mut self, n: usize) -> Result<(&'a [i8], i32, Dyadic)> {
+        let bytes = self.take(n.saturating_add(4 + DYADIC_BYTES))?;
+        let Some((w, t)) = bytes.split_last_chunk::<{ 4 + DYADIC_BYTES }>() else {
+            return Err(LayerError::Weights {
+                layer: self.layer,
+                reason: "weights end early",
+            });
+        };
+        let bias = i32::from_le_bytes([t[0], t[1], t[2], t[3]]);
+        let m = Dyadic::new(i32::from_le_bytes([t[4], t[5], t[6], t[7]]), t[8]).map_err(|_| LayerError::Weights {
+            layer: self.layer,
+            reason: "multiplier shift outside 1..=62",
+        })?;
+        Ok((as_i8(w), bias, m))
+    }
     /// A requantization multiplier (`mantissa: i32 LE`, `shift: u8`), validated.
     pub(crate) fn dyadic(&mut self) -> Result<Dyadic> {
         let (mantissa, shift) = (self.i32()?, self.u8()?);

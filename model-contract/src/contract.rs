@@ -1,8 +1,8 @@
 #[cfg(not(feature = "library"))]
 use cosmwasm_std::entry_point;
 use cosmwasm_std::{
-    to_json_binary, Addr, BankMsg, Binary, Coin, Deps, DepsMut, Env, Event, HexBinary, MessageInfo, Order, Response,
-    StdResult, Storage,
+    to_json_binary, Addr, Api, BankMsg, Binary, Coin, Deps, DepsMut, Env, Event, HexBinary, MessageInfo, Order,
+    Response, StdResult, Storage,
 };
 use cwnn_layers::{LayerPlan, TensorSpec};
 use cwnn_tensor::QTensor;
@@ -15,8 +15,8 @@ use crate::msg::{
     OwnerResponse, PredictResponse, QueryMsg, WorkBudget,
 };
 use crate::state::{
-    Job, Model, CHUNK_BYTES, CURSOR, JOBS, JOBS_BY_CREATOR, JOB_COUNT, JOB_STATE, JOB_TENSORS, MAX_JOBS_PER_SENDER,
-    MODEL, NEXT_JOB_ID, OWNER, WEIGHTS,
+    load_bytes, save_bytes, Job, Model, CHUNK_BYTES, CURSOR, JOBS, JOBS_BY_CREATOR, JOB_COUNT, JOB_STATE, JOB_TENSORS,
+    MAX_JOBS_PER_SENDER, MODEL, NEXT_JOB_ID, OWNER, WEIGHTS,
 };
 
 const MAX_NAME_BYTES: usize = 128;
@@ -237,7 +237,7 @@ fn upload_weights(deps: DepsMut, layer: u32, offset: u64, data: Binary) -> Resul
             actual: data.len() as u64,
         });
     }
-    WEIGHTS.save(deps.storage, (layer, (offset / CHUNK_BYTES) as u32), &data.to_vec())?;
+    save_bytes(deps.storage, &WEIGHTS, (layer, (offset / CHUNK_BYTES) as u32), &data);
     let (next_layer, next_offset) = next_cursor(&model, layer, offset + expected);
     CURSOR.save(deps.storage, &(next_layer, next_offset))?;
     Ok(Response::new()
@@ -259,7 +259,7 @@ fn finalize(deps: DepsMut) -> Result<Response, ContractError> {
     }
     let mut hasher = Sha256::new();
     for (l, &len) in model.weight_bytes.iter().enumerate() {
-        hasher.update(read_weights(deps.storage, l as u32, 0..len)?);
+        hasher.update(read_weights(deps.storage, l as u32, 0..len)?.as_slice());
     }
     let actual = HexBinary::from(hasher.finalize().to_vec());
     if actual != model.weights_sha256 {
@@ -326,7 +326,7 @@ fn evaluate(deps: DepsMut, info: MessageInfo, input: Vec<i32>, steps: Option<u32
         .add_attribute("creator", creator.as_str())
         .add_attribute("input_sha256", job.input_sha256.to_hex())
         .add_attribute("input", Binary::from(input_bytes).to_base64());
-    let mut res = run_job(deps.storage, &model, job_id, &mut job, steps, Some(input))?
+    let mut res = run_job(deps.storage, deps.api, &model, job_id, &mut job, steps, Some(input))?
         .add_attribute("action", "evaluate")
         .add_event(started);
     if let Some(old) = pruned {
@@ -378,7 +378,9 @@ fn delete_job(storage: &mut dyn Storage, id: u64, job: &Job) -> StdResult<()> {
     }
     JOBS.remove(storage, id);
     JOBS_BY_CREATOR.remove(storage, (&job.creator, id));
-    JOB_COUNT.update(storage, &job.creator, |n| StdResult::Ok(n.unwrap_or(0).saturating_sub(1)))?;
+    JOB_COUNT.update(storage, &job.creator, |n| {
+        StdResult::Ok(n.unwrap_or(0).saturating_sub(1))
+    })?;
     Ok(())
 }
 
@@ -386,6 +388,7 @@ fn delete_job(storage: &mut dyn Storage, id: u64, job: &Job) -> StdResult<()> {
 /// `cwnn_inference` with what `cwnn verify` needs to reproduce it.
 fn run_job(
     storage: &mut dyn Storage,
+    api: &dyn Api,
     model: &Model,
     job_id: u64,
     job: &mut Job,
@@ -395,6 +398,7 @@ fn run_job(
     let before = job.segments;
     let output = advance(
         storage,
+        api,
         model,
         job_id,
         job,
@@ -450,7 +454,7 @@ fn continue_job(deps: DepsMut, job_id: u64, steps: Option<u32>) -> Result<Respon
     if job.layer as usize == model.config.layers.len() {
         return Err(ContractError::JobFinished { id: job_id });
     }
-    Ok(run_job(deps.storage, &model, job_id, &mut job, steps, None)?.add_attribute("action", "continue"))
+    Ok(run_job(deps.storage, deps.api, &model, job_id, &mut job, steps, None)?.add_attribute("action", "continue"))
 }
 
 fn cancel_job(deps: DepsMut, sender: Addr, job_id: u64) -> Result<Response, ContractError> {
@@ -529,7 +533,7 @@ fn job_info(deps: Deps, id: u64) -> Result<JobResponse, ContractError> {
     let output = match job.layer == n {
         true => {
             let spec = &model.outputs[n as usize - 1];
-            let bytes = JOB_TENSORS.load(deps.storage, (id, n))?;
+            let bytes = load_bytes(deps.storage, &JOB_TENSORS, (id, n))?;
             let data = cwnn_tensor::TensorData::from_le_bytes(spec.dtype, &bytes)
                 .map_err(|_| ContractError::Input("stored tensor"))?;
             Some(PredictResponse {
@@ -561,6 +565,7 @@ fn predict(deps: Deps, input: Vec<i32>) -> Result<PredictResponse, ContractError
     let input = input_tensor(&model.config.input, input)?;
     Ok(response_of(&run_model(
         deps.storage,
+        deps.api,
         &model,
         input,
         &model.query_budget,

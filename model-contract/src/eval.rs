@@ -2,13 +2,13 @@
 
 use std::ops::Range;
 
-use cosmwasm_std::{StdResult, Storage};
+use cosmwasm_std::{Api, StdResult, Storage};
 use cwnn_layers::{Layer, LayerError, TensorSpec};
 use cwnn_tensor::{DType, QTensor, TensorData};
 
 use crate::error::ContractError;
 use crate::msg::{LayerConfig, PredictResponse, WorkBudget};
-use crate::state::{Job, Model, CHUNK_BYTES, JOB_STATE, JOB_TENSORS, WEIGHTS};
+use crate::state::{load_bytes, save_bytes, Job, Model, CHUNK_BYTES, JOB_STATE, JOB_TENSORS, WEIGHTS};
 
 /// Tensors layer `index` reads: 0 is the model input, `k` the output of layer `k − 1`.
 pub(crate) fn input_ids(lc: &LayerConfig, index: usize) -> Vec<u32> {
@@ -58,25 +58,55 @@ pub(crate) fn response_of(t: &QTensor) -> PredictResponse {
     }
 }
 
-/// Weight bytes `range` of layer `layer`, reading only the chunks that overlap it.
-pub(crate) fn read_weights(storage: &dyn Storage, layer: u32, range: Range<u64>) -> StdResult<Vec<u8>> {
+/// Weight bytes `range` of layer `layer`, reading only the chunks that overlap it. A range
+/// inside one chunk is that chunk's buffer, not a copy: without bulk memory a Wasm copy costs
+/// hundreds of gas per byte.
+pub(crate) fn read_weights(storage: &dyn Storage, layer: u32, range: Range<u64>) -> StdResult<Weights> {
     if range.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Weights::default());
     }
     let first = range.start / CHUNK_BYTES;
-    let mut w = Vec::with_capacity((range.end - first * CHUNK_BYTES) as usize);
-    for k in first..range.end.div_ceil(CHUNK_BYTES) {
-        w.extend(WEIGHTS.load(storage, (layer, k as u32))?);
+    let last = range.end.div_ceil(CHUNK_BYTES);
+    let mut buf = load_bytes(storage, &WEIGHTS, (layer, first as u32))?;
+    for k in first + 1..last {
+        buf.extend(load_bytes(storage, &WEIGHTS, (layer, k as u32))?);
     }
-    let skip = (range.start - first * CHUNK_BYTES) as usize;
-    w.truncate(skip + (range.end - range.start) as usize);
-    w.drain(..skip);
-    Ok(w)
+    let start = (range.start - first * CHUNK_BYTES) as usize;
+    let end = start + (range.end - range.start) as usize;
+    if end > buf.len() {
+        return Err(cosmwasm_std::StdError::generic_err(
+            "stored weights shorter than the layer",
+        ));
+    }
+    Ok(Weights { buf, range: start..end })
+}
+
+/// Bytes read by [`read_weights`].
+#[derive(Default)]
+pub(crate) struct Weights {
+    buf: Vec<u8>,
+    range: Range<usize>,
+}
+
+impl Weights {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.buf[self.range.clone()]
+    }
+}
+
+/// Tells a debugging host (cwnn's gas report, on cosmwasm-vm) where each layer starts, so it
+/// can attribute gas per layer within one call. A chain ignores it; each costs a host call.
+fn mark(api: &dyn Api, layer: Option<usize>) {
+    match layer {
+        Some(i) => api.debug(&format!("cwnn:layer:{i}")),
+        None => api.debug("cwnn:end"),
+    }
 }
 
 /// The whole model in one go, refused up front when it exceeds `budget`.
 pub(crate) fn run_model(
     storage: &dyn Storage,
+    api: &dyn Api,
     model: &Model,
     input: QTensor,
     budget: &WorkBudget,
@@ -93,14 +123,16 @@ pub(crate) fn run_model(
     }
     let mut tensors = vec![input];
     for (index, lc) in model.config.layers.iter().enumerate() {
+        mark(api, Some(index));
         let weights = read_weights(storage, index as u32, 0..model.weight_bytes[index])?;
         let inputs: Vec<&QTensor> = input_ids(lc, index).iter().map(|&id| &tensors[id as usize]).collect();
         let out = lc
             .layer
-            .run(&inputs, &weights)
+            .run(&inputs, weights.as_slice())
             .map_err(|source| ContractError::Layer { index, source })?;
         tensors.push(out);
     }
+    mark(api, None);
     tensors
         .pop()
         .ok_or(ContractError::InvalidConfig("a model needs at least one layer"))
@@ -156,7 +188,7 @@ fn fit(
 
 fn load_tensor(storage: &dyn Storage, model: &Model, job_id: u64, id: u32) -> Result<QTensor, ContractError> {
     let spec = tensor_spec(model, id);
-    let bytes = JOB_TENSORS.load(storage, (job_id, id))?;
+    let bytes = load_bytes(storage, &JOB_TENSORS, (job_id, id))?;
     let data = TensorData::from_le_bytes(spec.dtype, &bytes).map_err(|_| ContractError::Input("stored tensor"))?;
     QTensor::new(spec.shape.clone(), data, spec.quant).map_err(|_| ContractError::Input("stored tensor"))
 }
@@ -177,6 +209,7 @@ fn bytes_to_i32s(b: &[u8]) -> Vec<i32> {
 /// `input` is the fresh input of a job that starts now. Gives the output once finished.
 pub(crate) fn advance(
     storage: &mut dyn Storage,
+    api: &dyn Api,
     model: &Model,
     job_id: u64,
     job: &mut Job,
@@ -228,14 +261,15 @@ pub(crate) fn advance(
         let mut state = match (plan.state_len, job.unit) {
             (0, _) => Vec::new(),
             (len, 0) => vec![0; len],
-            _ => bytes_to_i32s(&JOB_STATE.load(storage, job_id)?),
+            _ => bytes_to_i32s(&load_bytes(storage, &JOB_STATE, job_id)?),
         };
         let inputs: Vec<&QTensor> = ids.iter().filter_map(|&id| cache[id as usize].as_ref()).collect();
         loop {
+            mark(api, Some(index));
             let range = lc.layer.weight_range(&specs, units.clone()).map_err(layer_err)?;
             let weights = read_weights(storage, job.layer, range.start as u64..range.end as u64)?;
             lc.layer
-                .forward(&inputs, &weights, units.clone(), &mut out, &mut state)
+                .forward(&inputs, weights.as_slice(), units.clone(), &mut out, &mut state)
                 .map_err(layer_err)?;
             budget.macs -= unit_macs(model, index) * units.len() as u64;
             budget.bytes -= range.len() as u64;
@@ -256,9 +290,10 @@ pub(crate) fn advance(
         job.layer += 1;
         job.unit = 0;
     }
+    mark(api, None);
     save_job_tensors(storage, model, job_id, job, &cache, &computed)?;
     match &carried {
-        Some(state) => JOB_STATE.save(storage, job_id, &i32s_to_bytes(state))?,
+        Some(state) => save_bytes(storage, &JOB_STATE, job_id, &i32s_to_bytes(state)),
         None if job.has_state => JOB_STATE.remove(storage, job_id),
         None => {}
     }
@@ -295,7 +330,7 @@ fn save_job_tensors(
     for (k, t) in cache.iter().enumerate() {
         let k = k as u32;
         if let (Some(t), true) = (t, computed[k as usize] && needed(k)) {
-            JOB_TENSORS.save(storage, (job_id, k), &t.data.to_le_bytes())?;
+            save_bytes(storage, &JOB_TENSORS, (job_id, k), &t.data.to_le_bytes());
             if let Err(at) = stored.binary_search(&k) {
                 stored.insert(at, k);
             }

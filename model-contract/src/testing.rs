@@ -8,9 +8,9 @@ use crate::ContractError;
 use cosmwasm_std::{Addr, Binary, Coin, HexBinary};
 use cw_multi_test::{App, AppResponse, ContractWrapper, Executor};
 use cwnn_layers::testing::quantize_input;
-use cwnn_layers::{AddF64, CellF64, DenseF64, Layer, RecurrentF64, SoftmaxF64, TensorSpec, HIDDEN_QUANT};
+use cwnn_layers::{AddF64, CellF64, Conv2dF64, DenseF64, Layer, RecurrentF64, SoftmaxF64, TensorSpec, HIDDEN_QUANT};
 use cwnn_tensor::{DType, QTensor, QuantParams};
-use ndarray::{Array1, Array2, ArrayD};
+use ndarray::{Array1, Array2, Array4, ArrayD};
 use sha2::{Digest, Sha256};
 
 /// The denom fees are paid in.
@@ -65,6 +65,47 @@ pub fn mlp(n_in: usize, hidden: usize, n_out: usize) -> TestModel {
             vec![Layer::Dense(l1), Layer::Dense(l2), Layer::Softmax(l3)],
         ),
         weights: vec![w1, w2, w3],
+        sample,
+    }
+}
+
+/// One int8 Dense layer `n_in → n_out` (no activation).
+pub fn dense_only(n_in: usize, n_out: usize) -> TestModel {
+    let x = ArrayD::from_shape_vec(vec![n_in], values(5, n_in).iter().map(|v| v * 3.0).collect()).unwrap();
+    let (sample, x_qp) = quantize_input(&x);
+    let y_qp = QuantParams::asymmetric(-8.0, 8.0, DType::I8).unwrap();
+    let (l, w) = dense_f64(1, n_out, n_in, false).quantize(&x_qp, &y_qp).unwrap();
+    TestModel {
+        config: sequential("dense", &sample, vec![Layer::Dense(l)]),
+        weights: vec![w],
+        sample,
+    }
+}
+
+/// One int8 Conv2D layer, `c_in → c_out` channels, `k × k` kernel, "same" padding, over a
+/// `c_in × hw × hw` input.
+pub fn conv_only(c_in: usize, c_out: usize, k: usize, hw: usize) -> TestModel {
+    let x = ArrayD::from_shape_vec(
+        vec![c_in, hw, hw],
+        values(9, c_in * hw * hw).iter().map(|v| v * 3.0).collect(),
+    )
+    .unwrap();
+    let (sample, x_qp) = quantize_input(&x);
+    let y_qp = QuantParams::asymmetric(-8.0, 8.0, DType::I8).unwrap();
+    let p = k / 2;
+    let conv = Conv2dF64 {
+        w: Array4::from_shape_vec((c_out, c_in, k, k), values(3, c_out * c_in * k * k)).unwrap(),
+        b: Array1::from(values(4, c_out)),
+        strides: [1, 1],
+        dilations: [1, 1],
+        pads: [p, p, p, p],
+        groups: 1,
+        clamp: None,
+    };
+    let (l, w) = conv.quantize(&x_qp, &y_qp).unwrap();
+    TestModel {
+        config: sequential("conv", &sample, vec![Layer::Conv2d(l)]),
+        weights: vec![w],
         sample,
     }
 }

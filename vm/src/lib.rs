@@ -5,9 +5,12 @@
 //!   float instruction anywhere and the MVP feature set.
 //! - [`floats`]: the float scan on its own.
 //! - [`kernels`]: the kernel module (`cwnn-wasm-kernels`) in wasmtime, for determinism checks.
+//! - [`runner`]: contracts in cosmwasm-vm with [`chain`]'s storage billing: gas per call, per layer.
 //! - [`artifacts`]: where the build script puts the Wasm files.
 
 pub mod artifacts;
+pub mod chain;
 pub mod check;
 pub mod floats;
 pub mod kernels;
+pub mod runner;

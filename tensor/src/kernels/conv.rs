@@ -1,3 +1,4 @@
+use alloc::vec::Vec;
 use core::ops::Range;
 
 use super::{centered, expect_len};
@@ -190,6 +191,100 @@ pub fn conv2d_centered<W: Quantized>(
         }
     }
     Ok(())
+}
+
+/// A convolution's input prepared for dot products over packed pairs (see `pairs.rs`):
+/// centered, zero-padded (0 is the zero point once centered), with the offset of every tap
+/// from a window's origin. Each output row's patches are then gathered without any bounds
+/// test on the padding, and each patch is reused by every output channel of its group.
+pub struct Im2col {
+    g: Conv2dGeometry,
+    padded: Vec<i32>,
+    /// Padded width, and the padded size of one channel.
+    wp: usize,
+    plane: usize,
+    /// Offsets of taps `(ic, ky, kx)` of one group (the weights' order), even count.
+    offsets: Vec<usize>,
+    /// The largest offset: every read stays below `origin + span`.
+    span: usize,
+}
+
+impl Im2col {
+    pub fn new(g: &Conv2dGeometry, xs: &[i32]) -> Result<Self> {
+        g.validate()?;
+        expect_len("conv2d input", g.input_len().unwrap_or(0), xs.len())?;
+        let (hp, wp) = (g.in_h + g.pad_top + g.pad_bottom, g.in_w + g.pad_left + g.pad_right);
+        let plane = hp.checked_mul(wp).ok_or(TensorError::ShapeOverflow)?;
+        let len = plane.checked_mul(g.in_channels).ok_or(TensorError::ShapeOverflow)?;
+        let mut padded = alloc::vec![0i32; len];
+        for (c, xc) in xs.chunks_exact(g.in_h * g.in_w).enumerate() {
+            for (y, row) in xc.chunks_exact(g.in_w).enumerate() {
+                let at = c * plane + (y + g.pad_top) * wp + g.pad_left;
+                padded[at..at + g.in_w].copy_from_slice(row);
+            }
+        }
+        let cin_g = g.in_channels / g.groups;
+        let mut offsets = Vec::with_capacity(g.weights_per_channel() + 1);
+        for icg in 0..cin_g {
+            for ky in 0..g.kernel_h {
+                for kx in 0..g.kernel_w {
+                    offsets.push(icg * plane + ky * g.dilation_h * wp + kx * g.dilation_w);
+                }
+            }
+        }
+        let span = offsets.iter().max().map_or(0, |m| m + 1);
+        if offsets.len() % 2 == 1 {
+            // The odd tail pairs with any in-window value: its weight pair's upper half is 0.
+            offsets.push(0);
+        }
+        Ok(Im2col {
+            g: *g,
+            padded,
+            wp,
+            plane,
+            offsets,
+            span,
+        })
+    }
+
+    /// Packed pairs per patch: `ceil(weights_per_channel / 2)`.
+    pub fn pairs(&self) -> usize {
+        self.offsets.len() / 2
+    }
+
+    /// The patches of output row `oy`: `out[(group · out_w + ox) · pairs + j]` holds taps
+    /// `2j` and `2j + 1` of the window at `(oy, ox)`. `out` holds `groups · out_w · pairs`.
+    pub fn row(&self, oy: usize, out: &mut [i64]) -> Result<()> {
+        let g = &self.g;
+        let (ow, pairs) = (g.out_w(), self.pairs());
+        expect_len("im2col row", g.groups * ow * pairs, out.len())?;
+        if oy >= g.out_h() {
+            return Err(TensorError::InvalidShape("im2col: output row outside the output"));
+        }
+        let cin_g = g.in_channels / g.groups;
+        let mut cells = out.chunks_exact_mut(pairs);
+        for group in 0..g.groups {
+            for ox in 0..ow {
+                let origin = group * cin_g * self.plane + oy * g.stride_h * self.wp + ox * g.stride_w;
+                let Some(cell) = cells.next() else { break };
+                let window = &self.padded[origin..origin + self.span];
+                // SAFETY: `Im2col::new` built every offset below `span`, and `window` is `span`
+                // long. Unchecked, because a bounds test is a metered Wasm branch and this is
+                // the innermost gather of a convolution.
+                let at = |i: usize| unsafe { *window.get_unchecked(i) as i64 };
+                let (cell2, cell1) = cell.as_chunks_mut::<2>();
+                let (offsets4, offsets2) = self.offsets.as_chunks::<4>();
+                for (d, o) in cell2.iter_mut().zip(offsets4) {
+                    d[0] = (at(o[0]) << 32).wrapping_add(at(o[1]));
+                    d[1] = (at(o[2]) << 32).wrapping_add(at(o[3]));
+                }
+                if let (Some(d), Some(o)) = (cell1.first_mut(), offsets2.get(..2)) {
+                    *d = (at(o[0]) << 32).wrapping_add(at(o[1]));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Output columns `[lo, hi)` whose tap `kx` lands inside the input, and the input column of `lo`.

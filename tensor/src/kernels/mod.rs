@@ -10,14 +10,16 @@ mod cast;
 mod conv;
 mod lut;
 mod matmul;
+mod pairs;
 mod reduce;
 mod requant;
 mod softmax;
 
 pub use cast::saturating_cast;
-pub use conv::{conv2d, conv2d_centered, Conv2dGeometry};
+pub use conv::{conv2d, conv2d_centered, Conv2dGeometry, Im2col};
 pub use lut::lut;
 pub use matmul::{dot, matmul, matvec};
+pub use pairs::{dot2_i8, dot_i8_packed, dot_packed, pack_activations, pack_weights};
 pub use reduce::{argmax, max};
 pub use requant::{requantize, requantize_one, requantize_per_channel, Clamp};
 pub use softmax::{reciprocal, softmax_i8, validate_exp_table, EXP_ONE};

@@ -31,7 +31,8 @@ impl Clamp {
 /// (checked once by the caller; an unchecked one still cannot trap, see [`Dyadic::apply`]).
 #[inline(always)]
 pub fn requantize_one<T: Quantized>(acc: i32, m: Dyadic, zp: i32, c: Clamp) -> T {
-    T::saturate((zp as i64 + m.apply(acc)).clamp(c.lo as i64, c.hi as i64))
+    // max/min rather than `clamp`, whose lo ≤ hi assertion would be a metered branch per value.
+    T::saturate((zp as i64 + m.apply(acc)).max(c.lo as i64).min(c.hi as i64))
 }
 
 /// `out[i] = saturate(clamp(zp + round_half_up(acc[i] · m), lo, hi))`: one multiplier for the

@@ -1,0 +1,201 @@
+//! Runs a contract's Wasm in cosmwasm-vm 2.2 (the VM wasmd embeds, with its validation and
+//! operator metering) over a [`ChainStorage`], and records what each call cost.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{anyhow, Context, Result};
+use cosmwasm_std::{Addr, Binary, Checksum, Coin, ContractResult, Env, MessageInfo, Response};
+use cosmwasm_vm::testing::{mock_env, MockApi, MockQuerier};
+use cosmwasm_vm::{
+    call_execute, call_instantiate, call_query, capabilities_from_csv, Backend, Cache, CacheOptions, InstanceOptions,
+    Size,
+};
+use serde::Serialize;
+
+use crate::chain::{ChainStorage, GasRecord, GAS_MULTIPLIER};
+
+/// Capabilities of a current wasmd chain (what cosmwasm-check 2.2 assumes by default).
+const CAPABILITIES: &str = "iterator,staking,stargate,cosmwasm_1_1,cosmwasm_1_2,cosmwasm_1_3,cosmwasm_1_4,cosmwasm_2_0,cosmwasm_2_1,cosmwasm_2_2";
+
+/// Gas limit of one call: 100M SDK gas, more than any block allows, so the figures are never
+/// cut short; limits are compared afterwards.
+pub const CALL_GAS_LIMIT: u64 = 100_000_000 * GAS_MULTIPLIER;
+
+/// A point inside a call where the contract said `deps.api.debug(label)`: the gas used up to
+/// there. The model contract marks each layer (`cwnn:layer:<i>`) and the end (`cwnn:end`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Marker {
+    pub label: String,
+    pub vm_gas: u64,
+    pub storage_sdk_gas: u64,
+}
+
+/// One call's result with its gas.
+#[derive(Debug)]
+pub struct Call<T> {
+    /// The contract's answer, or its error message.
+    pub result: std::result::Result<T, String>,
+    pub gas: GasRecord,
+    pub markers: Vec<Marker>,
+}
+
+/// One contract deployed in an in-process cosmwasm-vm, storage kept between calls. A call
+/// that fails leaves storage as it was, as a failed transaction does.
+pub struct ChainVm {
+    cache: Cache<MockApi, ChainStorage, MockQuerier>,
+    checksum: Checksum,
+    storage: ChainStorage,
+    querier: Option<MockQuerier>,
+    api: MockApi,
+    env: Env,
+    _dir: tempfile::TempDir,
+}
+
+impl ChainVm {
+    /// Stores `wasm` after the same checks a chain's `StoreCode` runs.
+    pub fn new(wasm: &[u8]) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let options = CacheOptions::new(
+            dir.path(),
+            capabilities_from_csv(CAPABILITIES),
+            Size::mebi(64),
+            Size::mebi(32),
+        );
+        // SAFETY: the cache directory is ours alone (a fresh temporary directory).
+        let cache = unsafe { Cache::new(options) }.map_err(|e| anyhow!("{e}"))?;
+        let checksum = cache
+            .store_code(wasm, true, true)
+            .map_err(|e| anyhow!("the chain would refuse this Wasm: {e}"))?;
+        Ok(ChainVm {
+            cache,
+            checksum,
+            storage: ChainStorage::default(),
+            querier: Some(MockQuerier::new(&[])),
+            api: MockApi::default(),
+            env: mock_env(),
+            _dir: dir,
+        })
+    }
+
+    /// A valid address for `name` (bech32, the VM's mock prefix).
+    pub fn addr(&self, name: &str) -> String {
+        self.api.addr_make(name)
+    }
+
+    /// The contract's address.
+    pub fn contract(&self) -> &Addr {
+        &self.env.contract.address
+    }
+
+    /// The contract's storage as it stands.
+    pub fn storage(&self) -> &ChainStorage {
+        &self.storage
+    }
+
+    pub fn instantiate(&mut self, sender: &str, msg: &impl Serialize, funds: &[Coin]) -> Result<Call<Response>> {
+        let info = self.info(sender, funds);
+        let msg = serde_json::to_vec(msg)?;
+        self.call(true, |instance, env| call_instantiate(instance, env, &info, &msg))
+    }
+
+    pub fn execute(&mut self, sender: &str, msg: &impl Serialize, funds: &[Coin]) -> Result<Call<Response>> {
+        let info = self.info(sender, funds);
+        let msg = serde_json::to_vec(msg)?;
+        self.call(true, |instance, env| call_execute(instance, env, &info, &msg))
+    }
+
+    pub fn query(&mut self, msg: &impl Serialize) -> Result<Call<Binary>> {
+        let msg = serde_json::to_vec(msg)?;
+        self.call(false, |instance, env| call_query(instance, env, &msg))
+    }
+
+    fn info(&self, sender: &str, funds: &[Coin]) -> MessageInfo {
+        MessageInfo {
+            sender: Addr::unchecked(sender),
+            funds: funds.to_vec(),
+        }
+    }
+
+    fn call<T: ResultBytes>(
+        &mut self,
+        writes: bool,
+        f: impl FnOnce(
+            &mut cosmwasm_vm::Instance<MockApi, ChainStorage, MockQuerier>,
+            &Env,
+        ) -> cosmwasm_vm::VmResult<ContractResult<T>>,
+    ) -> Result<Call<T>> {
+        let before = self.storage.clone();
+        let meter = self.storage.meter();
+        let start = meter.load(Ordering::Relaxed);
+        let backend = Backend {
+            api: self.api.clone(),
+            storage: self.storage.clone(),
+            querier: self.querier.take().unwrap_or_else(|| MockQuerier::new(&[])),
+        };
+        let options = InstanceOptions {
+            gas_limit: CALL_GAS_LIMIT,
+        };
+        let mut instance = self
+            .cache
+            .get_instance(&self.checksum, backend, options)
+            .map_err(|e| anyhow!("{e}"))?;
+        let markers = Arc::new(Mutex::new(Vec::new()));
+        let (sink, marker_meter) = (markers.clone(), meter.clone());
+        instance.set_debug_handler(move |label, info| {
+            if let Ok(mut m) = sink.lock() {
+                let storage = marker_meter.load(Ordering::Relaxed) - start;
+                let used = CALL_GAS_LIMIT - info.gas_remaining;
+                m.push(Marker {
+                    label: label.to_string(),
+                    vm_gas: used - storage * GAS_MULTIPLIER,
+                    storage_sdk_gas: storage,
+                });
+            }
+        });
+        let outcome = f(&mut instance, &self.env);
+        let report = instance.create_gas_report();
+        let backend = instance.recycle().context("the VM kept the backend")?;
+        self.querier = Some(backend.querier);
+        let storage_sdk_gas = meter.load(Ordering::Relaxed) - start;
+        let result = match outcome {
+            Ok(ContractResult::Ok(r)) => Ok(r),
+            Ok(ContractResult::Err(e)) => Err(e),
+            Err(e) => Err(format!("VM error: {e}")),
+        };
+        self.storage = match (&result, writes) {
+            (Ok(_), true) => backend.storage,
+            _ => before,
+        };
+        let result_bytes = result.as_ref().map_or(0, ResultBytes::len);
+        let markers = markers.lock().map(|m| m.clone()).unwrap_or_default();
+        Ok(Call {
+            result,
+            gas: GasRecord::new(report.used_internally, storage_sdk_gas, result_bytes),
+            markers,
+        })
+    }
+}
+
+/// Bytes of a call's JSON result, which wasmd bills per byte.
+trait ResultBytes {
+    fn len(&self) -> usize;
+}
+
+impl ResultBytes for Binary {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+}
+
+impl ResultBytes for Response {
+    fn len(&self) -> usize {
+        serde_json::to_vec(self).map_or(0, |v| v.len())
+    }
+}
+
+/// Capabilities this runner offers, for tests.
+pub fn capabilities() -> HashSet<String> {
+    capabilities_from_csv(CAPABILITIES)
+}

@@ -1,0 +1,151 @@
+//! Gas on the real VM: the model contract's Wasm in cosmwasm-vm with the chain's storage
+//! billing. Gas counts are deterministic, so the bounds here are exact checks, not timings.
+
+use cosmwasm_std::{from_json, Binary};
+use cwnn_model_contract::msg::{ExecuteMsg, InstantiateMsg, PredictResponse, QueryMsg, WorkBudget};
+use cwnn_model_contract::state::CHUNK_BYTES;
+use cwnn_model_contract::testing::{conv_only, dense_only, mlp, TestModel};
+use cwnn_vm::artifacts::read_wasm;
+use cwnn_vm::chain::{ChainStorage, GasRecord, INSTANCE_COST, READ_COST_FLAT, READ_COST_PER_BYTE};
+use cwnn_vm::runner::{Call, ChainVm, Marker};
+
+/// Deploys `m` with no budget limits, uploads its weights and finalizes.
+fn deploy(m: &TestModel) -> ChainVm {
+    let mut vm = ChainVm::new(&read_wasm("cwnn_model_contract").unwrap()).unwrap();
+    let owner = vm.addr("owner");
+    let unlimited = WorkBudget {
+        max_macs: u64::MAX,
+        max_weight_bytes: u64::MAX,
+        max_segments: u32::MAX,
+    };
+    let msg = InstantiateMsg {
+        query_budget: Some(unlimited.clone()),
+        execute_budget: Some(unlimited),
+        ..m.instantiate_msg()
+    };
+    vm.instantiate(&owner, &msg, &[]).unwrap().result.unwrap();
+    for (l, w) in m.weights.iter().enumerate() {
+        for (k, chunk) in w.chunks(CHUNK_BYTES as usize).enumerate() {
+            let up = ExecuteMsg::UploadWeights {
+                layer: l as u32,
+                offset: k as u64 * CHUNK_BYTES,
+                data: Binary::from(chunk),
+            };
+            vm.execute(&owner, &up, &[]).unwrap().result.unwrap();
+        }
+    }
+    vm.execute(&owner, &ExecuteMsg::Finalize {}, &[])
+        .unwrap()
+        .result
+        .unwrap();
+    vm
+}
+
+fn predict(vm: &mut ChainVm, m: &TestModel) -> Call<Binary> {
+    let call = vm
+        .query(&QueryMsg::Predict {
+            input: m.sample_values(),
+        })
+        .unwrap();
+    let out: PredictResponse = from_json(call.result.as_ref().unwrap()).unwrap();
+    assert_eq!(out.data, m.native(), "the Wasm contract differs from the native layers");
+    call
+}
+
+/// VM gas and storage SDK gas of each layer, from the contract's `cwnn:layer:<i>` markers.
+fn per_layer(markers: &[Marker]) -> Vec<(u64, u64)> {
+    markers
+        .windows(2)
+        .map(|w| (w[1].vm_gas - w[0].vm_gas, w[1].storage_sdk_gas - w[0].storage_sdk_gas))
+        .collect()
+}
+
+fn vm_gas_per_mac(m: &TestModel) -> (u64, u64) {
+    let mut vm = deploy(m);
+    let call = predict(&mut vm, m);
+    let layers = per_layer(&call.markers);
+    assert_eq!(layers.len(), 1, "{:?}", call.markers);
+    let macs = m.config.layers[0].layer.plan(&[&m.config.input]).unwrap().macs;
+    (layers[0].0, macs)
+}
+
+#[test]
+fn dense_256x256_costs_at_most_900_vm_gas_per_mac() {
+    let (gas, macs) = vm_gas_per_mac(&dense_only(256, 256));
+    assert_eq!(macs, 65_536);
+    eprintln!("dense 256→256: {gas} VM gas, {} per MAC", gas / macs);
+    assert!(gas <= 900 * macs, "{} VM gas per MAC", gas as f64 / macs as f64);
+}
+
+#[test]
+fn conv_16x16_3x3_costs_at_most_900_vm_gas_per_mac() {
+    let (gas, macs) = vm_gas_per_mac(&conv_only(16, 16, 3, 16));
+    assert_eq!(macs, 16 * 16 * 9 * 16 * 16);
+    eprintln!("conv 16→16 3×3 16×16: {gas} VM gas, {} per MAC", gas / macs);
+    assert!(gas <= 900 * macs, "{} VM gas per MAC", gas as f64 / macs as f64);
+}
+
+/// The storage floor of one inference: every weight chunk read once at its flat cost plus
+/// 3 SDK gas per weight byte (keys not even counted).
+fn storage_floor(m: &TestModel) -> u64 {
+    m.weights
+        .iter()
+        .flat_map(|w| w.chunks(CHUNK_BYTES as usize))
+        .map(|c| READ_COST_FLAT + READ_COST_PER_BYTE * c.len() as u64)
+        .sum()
+}
+
+#[test]
+fn a_whole_mlp_inference_is_within_10_percent_of_the_storage_floor() {
+    let m = mlp(784, 128, 10);
+    let mut vm = deploy(&m);
+    let floor = INSTANCE_COST + storage_floor(&m);
+    let call = predict(&mut vm, &m);
+    eprintln!("MLP 784→128→10 Predict: {:?}, floor {floor}", call.gas);
+    assert!(
+        call.gas.total_sdk_gas * 100 <= floor * 110,
+        "{} SDK gas against a floor of {floor}",
+        call.gas.total_sdk_gas
+    );
+
+    // The same inference as a one-call job pays for its bookkeeping writes too.
+    let alice = vm.addr("alice");
+    let eval = ExecuteMsg::Evaluate {
+        input: m.sample_values(),
+        steps: None,
+    };
+    let call = vm.execute(&alice, &eval, &[]).unwrap();
+    assert!(call.result.is_ok());
+    eprintln!("MLP 784→128→10 Evaluate (one call): {:?}", call.gas);
+}
+
+/// Predict reads exactly the model record and each weight chunk once, and the backend bills
+/// each read at 1,000 + 3 per byte of key (with wasmd's 33-byte contract prefix) and value.
+#[test]
+fn storage_is_billed_as_the_sdk_gas_kv_store_does() {
+    let m = mlp(300, 200, 10);
+    let mut vm = deploy(&m);
+    let data = vm.storage().data().clone();
+    let cost = |key: &[u8]| ChainStorage::read_cost(key.len(), data[key].len());
+    let model_key = b"model".to_vec();
+    let mut expected = cost(&model_key);
+    for (l, w) in m.weights.iter().enumerate() {
+        for k in 0..(w.len() as u64).div_ceil(CHUNK_BYTES) {
+            // cw-storage-plus: 2-byte namespace length, "w", 2-byte length of the first key
+            // part, then both u32 parts big-endian.
+            let mut key = vec![0, 1, b'w', 0, 4];
+            key.extend((l as u32).to_be_bytes());
+            key.extend((k as u32).to_be_bytes());
+            expected += cost(&key);
+        }
+    }
+    assert_eq!(ChainStorage::read_cost(10, 100), 1_000 + 3 * (33 + 10 + 100));
+    assert_eq!(ChainStorage::write_cost(10, 100), 2_000 + 30 * (33 + 10 + 100));
+    let call = predict(&mut vm, &m);
+    assert_eq!(call.gas.storage_sdk_gas, expected);
+    assert_eq!(
+        call.gas,
+        GasRecord::new(call.gas.vm_gas, expected, call.result.unwrap().len())
+    );
+    assert_eq!(call.gas.instance_sdk_gas, 60_000);
+}
