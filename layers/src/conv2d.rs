@@ -279,7 +279,9 @@ mod tests {
             for (i, (&got, &want)) in dequant(&y).iter().zip(reference.iter()).enumerate() {
                 let o = i / (reference.len() / oc);
                 let wo = conv.w.index_axis(ndarray::Axis(0), o);
-                let sw = wo.iter().fold(0f64, |a, v| a.max(v.abs())) / 127.0;
+                // The weight scale the quantizer chose (widened for a bias that needs it).
+                let max_w = wo.iter().fold(0f64, |a, v| a.max(v.abs()));
+                let sw = max_w.max(conv.b[o].abs() * 127.0 / (sx * 2f64.powi(30))) / 127.0;
                 // Σ over at most cg·kh·kw taps, bounded with the largest |x|.
                 let taps = (cg * kh * kw) as f64;
                 let input = wo.iter().map(|w| w.abs() * sx / 2.0).sum::<f64>() + taps * (xmax * sw / 2.0 + sx * sw / 4.0);

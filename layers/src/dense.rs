@@ -257,7 +257,9 @@ mod tests {
             let (sx, sy) = (x_qp.scale_f64(), y_qp.scale_f64());
             for (i, (&got, &want)) in dequant(&y).iter().zip(reference.iter()).enumerate() {
                 let (r, row) = (i / d.w.nrows(), i % d.w.nrows());
-                let sw = d.w.row(row).iter().fold(0f64, |a, v| a.max(v.abs())) / 127.0;
+                // The weight scale the quantizer chose (widened for a bias that needs it).
+                let max_w = d.w.row(row).iter().fold(0f64, |a, v| a.max(v.abs()));
+                let sw = max_w.max(d.b[row].abs() * 127.0 / (sx * 2f64.powi(30))) / 127.0;
                 let xs = xf.as_slice().unwrap();
                 let input: f64 = (0..n_in).map(|c| d.w[[row, c]].abs() * sx / 2.0 + xs[r * n_in + c].abs() * sw / 2.0 + sx * sw / 4.0).sum();
                 let bound = sy / 2.0 + sx * sw / 2.0 + input + 1e-9;

@@ -206,7 +206,11 @@ pub(crate) fn push_channel<'a>(
     sx: f64,
     sy: f64,
 ) -> Result<()> {
-    let w_qp = QuantParams::symmetric(w.clone().into_iter().fold(0f64, |a, v| a.max(v.abs())), DType::I8)?;
+    let max_w = w.clone().into_iter().fold(0f64, |a, v| a.max(v.abs()));
+    // The bias is stored at scale s_x·s_w and must fit i32: a channel of (near-)zero weights
+    // with a bias (a dead unit) gets a wider weight scale rather than a refusal.
+    let max_w = max_w.max(bias.abs() * 127.0 / (sx * 2f64.powi(30)));
+    let w_qp = QuantParams::symmetric(max_w, DType::I8)?;
     let sw = w_qp.scale_f64();
     out.extend(quantize_i8(w, &w_qp));
     let b = (bias / (sx * sw)).round();

@@ -36,6 +36,16 @@ fn upload_finalize_predict_matches_native() {
 
     env.upload_all(&m.weights);
     assert!(env.info().layers.iter().all(|l| l.uploaded_bytes == l.weight_bytes));
+    // Chunks are stored as raw bytes, not as JSON arrays.
+    let raw = env.app.dump_wasm_raw(&env.model);
+    let chunk = |l: u32, k: u32| {
+        let mut key = vec![0, 1, b'w', 0, 4];
+        key.extend(l.to_be_bytes());
+        key.extend(k.to_be_bytes());
+        raw.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()).unwrap()
+    };
+    assert_eq!(chunk(0, 1), m.weights[0][CHUNK_BYTES as usize..]);
+    assert_eq!(chunk(1, 0), m.weights[1]);
     let owner = env.owner.clone();
     env.exec(&owner, ExecuteMsg::Finalize {}).unwrap();
     assert!(env.info().finalized);

@@ -42,12 +42,17 @@ pub struct ChainStorage {
     data: BTreeMap<Vec<u8>, Vec<u8>>,
     iterators: HashMap<u32, (Vec<Record>, usize)>,
     meter: Arc<AtomicU64>,
+    reads: Arc<AtomicU64>,
 }
 
 impl ChainStorage {
     /// SDK gas charged since this storage was created (shared by its clones).
     pub fn meter(&self) -> Arc<AtomicU64> {
         self.meter.clone()
+    }
+    /// Reads (`get`) since this storage was created (shared by its clones).
+    pub fn reads(&self) -> Arc<AtomicU64> {
+        self.reads.clone()
     }
     /// The stored key-value pairs.
     pub fn data(&self) -> &BTreeMap<Vec<u8>, Vec<u8>> {
@@ -76,6 +81,7 @@ impl ChainStorage {
 impl Storage for ChainStorage {
     fn get(&self, key: &[u8]) -> BackendResult<Option<Vec<u8>>> {
         let value = self.data.get(key).cloned();
+        self.reads.fetch_add(1, Ordering::Relaxed);
         let gas = self.charge(Self::read_cost(key.len(), value.as_ref().map_or(0, Vec::len)));
         (Ok(value), gas)
     }

@@ -6,6 +6,7 @@
 //! - [`floats`]: the float scan on its own.
 //! - [`kernels`]: the kernel module (`cwnn-wasm-kernels`) in wasmtime, for determinism checks.
 //! - [`runner`]: contracts in cosmwasm-vm with [`chain`]'s storage billing: gas per call, per layer.
+//! - [`report`]: the per-layer gas report and the call planner.
 //! - [`artifacts`]: where the build script puts the Wasm files.
 
 pub mod artifacts;
@@ -13,4 +14,5 @@ pub mod chain;
 pub mod check;
 pub mod floats;
 pub mod kernels;
+pub mod report;
 pub mod runner;

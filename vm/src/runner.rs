@@ -30,6 +30,7 @@ pub struct Marker {
     pub label: String,
     pub vm_gas: u64,
     pub storage_sdk_gas: u64,
+    pub storage_reads: u64,
 }
 
 /// One call's result with its gas.
@@ -127,10 +128,10 @@ impl ChainVm {
         ) -> cosmwasm_vm::VmResult<ContractResult<T>>,
     ) -> Result<Call<T>> {
         let before = self.storage.clone();
-        let meter = self.storage.meter();
-        let start = meter.load(Ordering::Relaxed);
+        let (meter, reads) = (self.storage.meter(), self.storage.reads());
+        let (start, reads_start) = (meter.load(Ordering::Relaxed), reads.load(Ordering::Relaxed));
         let backend = Backend {
-            api: self.api.clone(),
+            api: self.api,
             storage: self.storage.clone(),
             querier: self.querier.take().unwrap_or_else(|| MockQuerier::new(&[])),
         };
@@ -142,7 +143,7 @@ impl ChainVm {
             .get_instance(&self.checksum, backend, options)
             .map_err(|e| anyhow!("{e}"))?;
         let markers = Arc::new(Mutex::new(Vec::new()));
-        let (sink, marker_meter) = (markers.clone(), meter.clone());
+        let (sink, marker_meter, marker_reads) = (markers.clone(), meter.clone(), reads.clone());
         instance.set_debug_handler(move |label, info| {
             if let Ok(mut m) = sink.lock() {
                 let storage = marker_meter.load(Ordering::Relaxed) - start;
@@ -151,6 +152,7 @@ impl ChainVm {
                     label: label.to_string(),
                     vm_gas: used - storage * GAS_MULTIPLIER,
                     storage_sdk_gas: storage,
+                    storage_reads: marker_reads.load(Ordering::Relaxed) - reads_start,
                 });
             }
         });

@@ -149,3 +149,29 @@ fn storage_is_billed_as_the_sdk_gas_kv_store_does() {
     );
     assert_eq!(call.gas.instance_sdk_gas, 60_000);
 }
+
+/// The report splits one `Predict` into its layers exactly, and plans calls for a block limit.
+#[test]
+fn report_attributes_gas_per_layer_and_plans_calls() {
+    use cwnn_vm::report::{measure, plan_calls};
+    let m = mlp(784, 128, 10);
+    let msg = serde_json::to_value(m.instantiate_msg()).unwrap();
+    let wasm = read_wasm("cwnn_model_contract").unwrap();
+    let r = measure(&wasm, &msg, &m.weights, &m.sample_values(), 10_000_000).unwrap();
+    eprintln!("{}", r.table());
+    let kinds: Vec<&str> = r.layers.iter().map(|l| l.kind.as_str()).collect();
+    assert_eq!(kinds, ["dense", "dense", "softmax"]);
+    assert_eq!(r.layers[0].macs, 784 * 128);
+    for (l, w) in r.layers.iter().zip(&m.weights) {
+        // One chunk per layer, read once, with its 13-byte key.
+        assert_eq!(l.storage_reads, 1);
+        assert_eq!(l.storage_sdk_gas, ChainStorage::read_cost(13, w.len()));
+        assert_eq!(l.weight_bytes, w.len() as u64);
+    }
+    let layers: u64 = r.layers.iter().map(|l| l.sdk_gas).sum();
+    assert_eq!(r.total_sdk_gas, r.instance_sdk_gas + r.overhead_sdk_gas + layers);
+    assert!(r.fits_query);
+    assert_eq!(r.calls, 1);
+    // Layer 0 alone reads ~300k SDK gas of weights: 150k per call needs at least 3 calls.
+    assert!(plan_calls(&r.layers, r.overhead_sdk_gas, 150_000 + 60_000 + r.overhead_sdk_gas) >= 3);
+}

@@ -1,0 +1,186 @@
+//! The per-layer gas report: a model contract deployed in cosmwasm-vm, one `Predict` with the
+//! contract's layer markers, and a plan of how many calls a block gas limit allows.
+//!
+//! Per-layer figures come from debug markers inside a single call (`cwnn:layer:<i>` before
+//! each layer, `cwnn:end` after the last) rather than from evaluating layer by layer across
+//! calls: one call has no job bookkeeping between layers, so each layer's VM gas and storage
+//! reads are its own, and the call's remaining cost (loading the model, parsing the input,
+//! answering) is reported once as overhead.
+
+use anyhow::{anyhow, bail, Context, Result};
+use cosmwasm_std::Binary;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::chain::{GAS_MULTIPLIER, INSTANCE_COST, SMART_QUERY_GAS_LIMIT};
+use crate::runner::ChainVm;
+
+/// Weights go up in values of this size (the model contract's chunk).
+const CHUNK_BYTES: usize = 128 * 1024;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerGas {
+    pub index: usize,
+    pub kind: String,
+    pub macs: u64,
+    pub weight_bytes: u64,
+    pub storage_reads: u64,
+    pub vm_gas: u64,
+    /// `vm_gas / macs`; absent for layers without MACs.
+    pub vm_gas_per_mac: Option<f64>,
+    pub storage_sdk_gas: u64,
+    /// `vm_gas / 140,000 + storage_sdk_gas`.
+    pub sdk_gas: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GasReport {
+    pub layers: Vec<LayerGas>,
+    pub instance_sdk_gas: u64,
+    /// The call's gas outside its layers: model record, input, response.
+    pub overhead_sdk_gas: u64,
+    /// The whole `Predict` (one call): layers, overhead and instance cost.
+    pub total_sdk_gas: u64,
+    pub block_gas: u64,
+    /// Execute calls (`Evaluate` + `Continue`) needed if each may use `block_gas`.
+    pub calls: u64,
+    /// Whether `Predict` fits wasmd's 3,000,000 SDK-gas smart-query limit.
+    pub fits_query: bool,
+}
+
+/// Deploys `wasm` (the model contract) with `instantiate` (its JSON message; budgets lifted so
+/// the whole model runs in one call), uploads `weights` (one byte string per layer), finalizes
+/// and measures one `Predict` on `input`.
+pub fn measure(
+    wasm: &[u8],
+    instantiate: &Value,
+    weights: &[Vec<u8>],
+    input: &[i32],
+    block_gas: u64,
+) -> Result<GasReport> {
+    let mut vm = ChainVm::new(wasm)?;
+    let owner = vm.addr("owner");
+    let unlimited = json!({"max_macs": u64::MAX, "max_weight_bytes": u64::MAX, "max_segments": u32::MAX});
+    let mut msg = instantiate.clone();
+    let obj = msg
+        .as_object_mut()
+        .context("the instantiate message is not a JSON object")?;
+    obj.insert("query_budget".into(), unlimited.clone());
+    obj.insert("execute_budget".into(), unlimited);
+    vm.instantiate(&owner, &msg, &[])?
+        .result
+        .map_err(|e| anyhow!("instantiate refused: {e}"))?;
+    for (layer, w) in weights.iter().enumerate() {
+        for (k, chunk) in w.chunks(CHUNK_BYTES).enumerate() {
+            let up =
+                json!({"upload_weights": {"layer": layer, "offset": k * CHUNK_BYTES, "data": Binary::from(chunk)}});
+            vm.execute(&owner, &up, &[])?
+                .result
+                .map_err(|e| anyhow!("upload of layer {layer} refused: {e}"))?;
+        }
+    }
+    vm.execute(&owner, &json!({"finalize": {}}), &[])?
+        .result
+        .map_err(|e| anyhow!("finalize refused: {e}"))?;
+    let info: Value = serde_json::from_slice(
+        &vm.query(&json!({"model_info": {}}))?
+            .result
+            .map_err(|e| anyhow!("model_info: {e}"))?,
+    )?;
+    let call = vm.query(&json!({"predict": {"input": input}}))?;
+    call.result.map_err(|e| anyhow!("predict refused: {e}"))?;
+
+    let infos = info["layers"].as_array().context("model_info has no layers")?;
+    let markers = &call.markers;
+    if markers.len() != infos.len() + 1 {
+        bail!(
+            "expected {} layer markers, the contract emitted {}",
+            infos.len() + 1,
+            markers.len()
+        );
+    }
+    let mut layers = Vec::with_capacity(infos.len());
+    for (index, (li, m)) in infos.iter().zip(markers.windows(2)).enumerate() {
+        let (vm_gas, storage) = (m[1].vm_gas - m[0].vm_gas, m[1].storage_sdk_gas - m[0].storage_sdk_gas);
+        let macs = li["macs"].as_u64().unwrap_or(0);
+        layers.push(LayerGas {
+            index,
+            kind: li["kind"].as_str().unwrap_or("?").to_string(),
+            macs,
+            weight_bytes: li["weight_bytes"].as_u64().unwrap_or(0),
+            storage_reads: m[1].storage_reads - m[0].storage_reads,
+            vm_gas,
+            vm_gas_per_mac: (macs > 0).then(|| vm_gas as f64 / macs as f64),
+            storage_sdk_gas: storage,
+            sdk_gas: vm_gas / GAS_MULTIPLIER + storage,
+        });
+    }
+    let in_layers: u64 = layers.iter().map(|l| l.sdk_gas).sum();
+    let total = call.gas.total_sdk_gas;
+    let overhead = total.saturating_sub(in_layers + INSTANCE_COST);
+    Ok(GasReport {
+        calls: plan_calls(&layers, overhead, block_gas),
+        layers,
+        instance_sdk_gas: INSTANCE_COST,
+        overhead_sdk_gas: overhead,
+        total_sdk_gas: total,
+        block_gas,
+        fits_query: total <= SMART_QUERY_GAS_LIMIT,
+    })
+}
+
+/// Calls needed when each may spend `block_gas`: layers packed in order, each call paying the
+/// instance cost and the per-call overhead; a layer larger than what is left is split into
+/// segments across calls (as `Evaluate` / `Continue` do). An estimate: job bookkeeping
+/// writes are not counted.
+pub fn plan_calls(layers: &[LayerGas], overhead: u64, block_gas: u64) -> u64 {
+    let cap = block_gas.saturating_sub(INSTANCE_COST + overhead).max(1);
+    let (mut calls, mut used) = (1u64, 0u64);
+    for l in layers {
+        let mut g = l.sdk_gas;
+        while used + g > cap {
+            g -= cap - used;
+            calls += 1;
+            used = 0;
+        }
+        used += g;
+    }
+    calls
+}
+
+impl GasReport {
+    /// The report as a text table.
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "{:>5}  {:<16} {:>12} {:>12} {:>6} {:>15} {:>9} {:>12} {:>12}\n",
+            "layer", "kind", "MACs", "weight B", "reads", "VM gas", "gas/MAC", "storage SDK", "SDK gas"
+        );
+        for l in &self.layers {
+            s += &format!(
+                "{:>5}  {:<16} {:>12} {:>12} {:>6} {:>15} {:>9} {:>12} {:>12}\n",
+                l.index,
+                l.kind,
+                l.macs,
+                l.weight_bytes,
+                l.storage_reads,
+                l.vm_gas,
+                l.vm_gas_per_mac.map_or("-".into(), |g| format!("{g:.0}")),
+                l.storage_sdk_gas,
+                l.sdk_gas
+            );
+        }
+        s += &format!(
+            "\nPredict in one query: {} SDK gas ({} instance + {} overhead + layers); {} the {} SDK-gas query limit.\n",
+            self.total_sdk_gas,
+            self.instance_sdk_gas,
+            self.overhead_sdk_gas,
+            if self.fits_query { "fits" } else { "exceeds" },
+            SMART_QUERY_GAS_LIMIT
+        );
+        s += &format!(
+            "At {} SDK gas per transaction: {} Evaluate/Continue call(s).\n",
+            self.block_gas, self.calls
+        );
+        s
+    }
+}
