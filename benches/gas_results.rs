@@ -5,7 +5,9 @@
 use std::fmt::Write;
 
 use cwnn_model_contract::testing::{conv_only, dense_only, mlp, skip_lstm, TestModel};
+use cwnn_vm::kernels::KernelModule;
 use cwnn_vm::report::measure;
+use cwnn_wasm_kernels::{bench_input, op};
 
 fn main() -> anyhow::Result<()> {
     let wasm = cwnn_vm::artifacts::read_wasm("cwnn_model_contract")?;
@@ -46,6 +48,23 @@ fn main() -> anyhow::Result<()> {
              measured {:.1} % above it.",
             (r.total_sdk_gas as f64 / floor as f64 - 1.0) * 100.0
         )?;
+    }
+    out += "\n## Other Wasm hosts: wasmtime fuel\n\n\
+        The same layers in the kernel module (`cwnn-wasm-kernels`, MVP build) under wasmtime with\n\
+        fuel metering (about one unit per Wasm operator). Time per MAC: `cargo bench -p cwnn-benches\n\
+        --bench wasm` (native vs wasmtime).\n\n| layer | MACs | fuel | fuel per MAC |\n|---|---:|---:|---:|\n";
+    let mut module = KernelModule::new(&cwnn_vm::artifacts::read_wasm("cwnn_wasm_kernels")?)?;
+    for (name, code, dims, macs) in [
+        ("Dense 256→256", op::BENCH_DENSE, [256, 256, 0, 0], 256 * 256u64),
+        (
+            "Conv2D 16→16 3×3 16×16",
+            op::BENCH_CONV,
+            [16, 16, 3, 16],
+            16 * 16 * 9 * 256,
+        ),
+    ] {
+        let (_, fuel) = module.run(code, &bench_input(code, dims))?;
+        writeln!(out, "| {name} | {macs} | {fuel} | {:.2} |", fuel as f64 / macs as f64)?;
     }
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/RESULTS.md");
     std::fs::write(path, out)?;

@@ -59,17 +59,13 @@ fn oracle_classifies_through_the_model_contract() {
         .unwrap();
     let data: Classification = cosmwasm_std::from_json(res.data.unwrap()).unwrap();
     assert_eq!(data, q);
-    let last: Option<Classification> = env
-        .app
-        .wrap()
-        .query_wasm_smart(
-            &oracle,
-            &QueryMsg::Last {
-                address: alice.to_string(),
-            },
-        )
-        .unwrap();
-    assert_eq!(last, Some(q));
+    let last = |env: &Env, who: &Addr| -> Option<Classification> {
+        let msg = QueryMsg::Last {
+            address: who.to_string(),
+        };
+        env.app.wrap().query_wasm_smart(&oracle, &msg).unwrap()
+    };
+    assert_eq!(last(&env, &alice), Some(q));
 
     // The model's refusal reaches the caller, and nothing is recorded.
     let bob = env.addr("bob");
@@ -83,15 +79,5 @@ fn oracle_classifies_through_the_model_contract() {
         )
         .unwrap_err();
     assert!(format!("{err:#}").contains("length differs"), "{err:#}");
-    let last: Option<Classification> = env
-        .app
-        .wrap()
-        .query_wasm_smart(
-            &oracle,
-            &QueryMsg::Last {
-                address: bob.to_string(),
-            },
-        )
-        .unwrap();
-    assert_eq!(last, None);
+    assert_eq!(last(&env, &bob), None);
 }

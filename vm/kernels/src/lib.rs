@@ -52,6 +52,11 @@ pub mod op {
     ];
     /// Number of operations.
     pub const COUNT: u32 = LAYER + LAYER_NAMES.len() as u32;
+    /// Benchmark ops, outside the determinism range: one full-size layer with generated
+    /// weights. `BENCH_DENSE` reads `n_in: u16 LE, n_out: u16 LE`; `BENCH_CONV` reads
+    /// `channels_in, channels_out, kernel, size` (u8 each; "same" padding).
+    pub const BENCH_DENSE: u32 = 100;
+    pub const BENCH_CONV: u32 = 101;
     /// Name of an op code.
     pub fn name(op: u32) -> &'static str {
         const KERNELS: [&str; LAYER as usize] = [
@@ -72,6 +77,8 @@ pub mod op {
         match op {
             o if o < LAYER => KERNELS[o as usize],
             o if o < COUNT => LAYER_NAMES[(o - LAYER) as usize],
+            BENCH_DENSE => "bench_dense",
+            BENCH_CONV => "bench_conv",
             _ => "unknown",
         }
     }
@@ -267,9 +274,102 @@ pub fn dispatch(op: u32, input: &[u8]) -> Vec<u8> {
                 .map(|m| bytes_of(&xs, |x| m.apply(x).to_le_bytes().to_vec()))
         }
         o if (op::LAYER..op::COUNT).contains(&o) => return framed(layer_case(o - op::LAYER, &mut r)),
+        op::BENCH_DENSE | op::BENCH_CONV => return framed(bench_case(op, &mut r)),
         _ => Err(cwnn_tensor::TensorError::InvalidShape("unknown op")),
     };
     framed(res)
+}
+
+/// A full-size Dense or Conv2d layer run whole: the same code a contract runs, for fuel and
+/// time per MAC. After the header come the layer's weight bytes and then its int8 input, both
+/// used in place (so the fuel is the layer's, not the reading's). See `bench_input`.
+fn bench_case(op: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerError> {
+    let qp = QuantParams {
+        scale: Dyadic {
+            mantissa: 1 << 30,
+            shift: 30,
+        },
+        zero_point: 0,
+    };
+    let clamp = Clamp { lo: -128, hi: 127 };
+    let (layer, x_shape) = if op == op::BENCH_DENSE {
+        let n_in = u16::from_le_bytes([r.u8(), r.u8()]).max(1) as usize;
+        let n_out = u16::from_le_bytes([r.u8(), r.u8()]).max(1) as usize;
+        let d = Dense {
+            in_features: n_in,
+            out_features: n_out,
+            clamp,
+            output: qp,
+        };
+        (Layer::Dense(d), alloc::vec![n_in])
+    } else {
+        let (c_in, c_out, k, hw) = (r.dim(64), r.dim(64), r.dim(7), r.dim(64));
+        let p = k / 2;
+        let window = Window2d {
+            kernel: [k, k],
+            strides: [1, 1],
+            dilations: [1, 1],
+            pads: [p, p, k - 1 - p, k - 1 - p],
+        };
+        let conv = Conv2d {
+            out_channels: c_out,
+            window,
+            groups: 1,
+            clamp,
+            output: qp,
+        };
+        (Layer::Conv2d(conv), alloc::vec![c_in, hw, hw])
+    };
+    let spec = TensorSpec::new(x_shape.clone(), cwnn_tensor::DType::I8, qp);
+    let plan = layer.plan(&[&spec])?;
+    let rest = r.bytes.get(r.pos..).unwrap_or_default();
+    let n: usize = x_shape.iter().product();
+    if rest.len() != plan.weight_len + n {
+        return Err(LayerError::WeightLength {
+            layer: "bench",
+            expected: plan.weight_len + n,
+            actual: rest.len(),
+        });
+    }
+    let (weights, x) = rest.split_at(plan.weight_len);
+    let x = QTensor {
+        shape: x_shape,
+        data: TensorData::I8(x.iter().map(|&b| b as i8).collect()),
+        quant: qp,
+    };
+    let y = layer.run(&[&x], &weights)?;
+    Ok((0..y.len()).map(|i| y.data.get(i).unwrap_or(0) as u8).collect())
+}
+
+/// An input for `BENCH_DENSE` (`header = [n_in, n_out]`) or `BENCH_CONV`
+/// (`[c_in, c_out, kernel, size]`): pseudo-random int8 weights and input, small biases, valid
+/// multipliers, deterministic.
+pub fn bench_input(op: u32, dims: [usize; 4]) -> Vec<u8> {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut byte = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed as u8
+    };
+    let (mut out, unit, units, n) = if op == op::BENCH_DENSE {
+        let [n_in, n_out, ..] = dims;
+        let mut h = (n_in as u16).to_le_bytes().to_vec();
+        h.extend((n_out as u16).to_le_bytes());
+        (h, n_in, n_out, n_in)
+    } else {
+        let [c_in, c_out, k, hw] = dims;
+        let h = alloc::vec![(c_in - 1) as u8, (c_out - 1) as u8, (k - 1) as u8, (hw - 1) as u8];
+        (h, c_in * k * k, c_out, c_in * hw * hw)
+    };
+    for _ in 0..units {
+        out.extend((0..unit).map(|_| byte()));
+        out.extend((byte() as i32 - 128).to_le_bytes());
+        out.extend((1i32 << 30).to_le_bytes());
+        out.push(40);
+    }
+    out.extend((0..n).map(|_| byte()));
+    out
 }
 
 /// Status byte (0 ok, 1 refused) then the output bytes.
