@@ -75,32 +75,6 @@ pub fn dot_packed(w: &[i64], x: &[i64]) -> i32 {
     unpack(acc)
 }
 
-/// `Σ w·x` over plain int8 weights and packed activations (`x` holds at least
-/// `ceil(w.len() / 2)` pairs): weights read once, as in a Dense layer, are paired on the fly.
-/// Unrolled ×16 pairs: each loop iteration costs a metered branch.
-#[inline(always)]
-pub fn dot_i8_packed(w: &[i8], x: &[i64]) -> i32 {
-    let (wp, wt) = w.as_chunks::<2>();
-    let n = wp.len().min(x.len());
-    let (w16, wr) = wp[..n].as_chunks::<16>();
-    let (x16, xr) = x[..n].as_chunks::<16>();
-    let mut acc = 0i64;
-    for (a, b) in w16.iter().zip(x16) {
-        let mut s = 0i64;
-        for k in 0..16 {
-            s = s.wrapping_add(pair(a[k][0], a[k][1]).wrapping_mul(b[k]));
-        }
-        acc = acc.wrapping_add(s);
-    }
-    for (a, b) in wr.iter().zip(xr) {
-        acc = acc.wrapping_add(pair(a[0], a[1]).wrapping_mul(*b));
-    }
-    if let ([a], Some(b)) = (wt, x.get(wp.len())) {
-        acc = acc.wrapping_add((*a as i64).wrapping_mul(*b));
-    }
-    unpack(acc)
-}
-
 /// Two rows at once: `(Σ w0·x, Σ w1·x)`, with each weight pair `w0[c] + w1[c]·2^32` in one
 /// i64 multiplied by the plain activation `x[c]` (widened to i64). The sum is
 /// `A0 + A1·2^32` exactly while both dot products fit i32 ([`accumulator_fits`](super::accumulator_fits)),
@@ -154,7 +128,6 @@ mod tests {
             let expected = naive(&w, &x);
             let xp = pack_activations(&x);
             prop_assert_eq!(dot_packed(&pack_weights(&w), &xp), expected);
-            prop_assert_eq!(dot_i8_packed(&w, &xp), expected);
             let w1: Vec<i8> = w.iter().rev().copied().collect();
             let xw: Vec<i64> = x.iter().map(|&v| v as i64).collect();
             prop_assert_eq!(dot2_i8(&w, &w1, &xw), (expected, naive(&w1, &x)));
@@ -175,7 +148,6 @@ mod tests {
                 let x: Vec<i32> = (0..n).map(|i| if i % 2 == 0 { b } else { xv }).collect();
                 let xp = pack_activations(&x);
                 assert_eq!(dot_packed(&pack_weights(&w), &xp), naive(&w, &x));
-                assert_eq!(dot_i8_packed(&w, &xp), naive(&w, &x));
                 let xw: Vec<i64> = x.iter().map(|&v| v as i64).collect();
                 let w1: Vec<i8> = w.iter().map(|v| v.saturating_neg()).collect();
                 assert_eq!(dot2_i8(&w, &w1, &xw), (naive(&w, &x), naive(&w1, &x)));
