@@ -1,6 +1,14 @@
-//! cwnn's importer side: model packages (what `cwnn import` will write) and the commands of
-//! the `cwnn` CLI that read them.
+//! cwnn's importer: ONNX models to quantized model packages for the cwnn model contract, and
+//! the commands of the `cwnn` CLI.
 
+pub mod demo;
+pub mod float;
+pub mod import;
+pub mod onnx;
 pub mod package;
+pub mod progress;
+pub mod quantize;
+pub mod samples;
+pub mod verify;
 
 pub use package::{Package, PackageError};

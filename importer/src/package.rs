@@ -19,10 +19,10 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum PackageError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: not valid JSON for this file: {source}")]
-    Json { path: PathBuf, source: serde_json::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
+    #[error("{path}: not valid JSON for this file: {error}")]
+    Json { path: PathBuf, error: serde_json::Error },
     #[error("weights hash mismatch: instantiate.json says {expected}, the weight files hash to {actual}")]
     HashMismatch { expected: String, actual: String },
     #[error("sample input has {actual} values, the model input has {expected}")]
@@ -44,9 +44,9 @@ struct Sample {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackageError + '_ {
-    move |source| PackageError::Io {
+    move |error| PackageError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -65,9 +65,9 @@ impl Package {
     pub fn write(&self, dir: &Path) -> Result<(), PackageError> {
         fs::create_dir_all(dir.join("weights")).map_err(io(dir))?;
         let path = dir.join("instantiate.json");
-        let json = serde_json::to_vec_pretty(&self.instantiate).map_err(|source| PackageError::Json {
+        let json = serde_json::to_vec_pretty(&self.instantiate).map_err(|error| PackageError::Json {
             path: path.clone(),
-            source,
+            error,
         })?;
         fs::write(&path, json).map_err(io(&path))?;
         for (i, w) in self.weights.iter().enumerate() {
@@ -76,9 +76,9 @@ impl Package {
         }
         if let Some(input) = &self.sample {
             let path = dir.join("sample.json");
-            let json = serde_json::to_vec(&Sample { input: input.clone() }).map_err(|source| PackageError::Json {
+            let json = serde_json::to_vec(&Sample { input: input.clone() }).map_err(|error| PackageError::Json {
                 path: path.clone(),
-                source,
+                error,
             })?;
             fs::write(&path, json).map_err(io(&path))?;
         }
@@ -90,7 +90,7 @@ impl Package {
         let path = dir.join("instantiate.json");
         let bytes = fs::read(&path).map_err(io(&path))?;
         let instantiate: InstantiateMsg =
-            serde_json::from_slice(&bytes).map_err(|source| PackageError::Json { path, source })?;
+            serde_json::from_slice(&bytes).map_err(|error| PackageError::Json { path, error })?;
         let weights = (0..instantiate.model.layers.len())
             .map(|i| {
                 let path = layer_file(dir, i);
@@ -105,7 +105,7 @@ impl Package {
         let sample = match fs::read(&path) {
             Ok(bytes) => Some(
                 serde_json::from_slice::<Sample>(&bytes)
-                    .map_err(|source| PackageError::Json { path, source })?
+                    .map_err(|error| PackageError::Json { path, error })?
                     .input,
             ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,

@@ -75,3 +75,166 @@ fn gas_reports_layers_and_plans_calls() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("instantiate.json"));
 }
+
+fn digits() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/digits-mlp")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = cwnn(args);
+    assert!(
+        out.status.success(),
+        "cwnn {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Imports the bundled digits MLP into a fresh package directory.
+fn import_digits() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = digits();
+    let text = ok(&[
+        "import",
+        d.join("model.onnx").to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--calibration",
+        d.join("calibration.csv").to_str().unwrap(),
+        "--eval",
+        d.join("test.csv").to_str().unwrap(),
+    ]);
+    assert!(text.contains("top-1 on 359 samples"), "{text}");
+    dir
+}
+
+#[test]
+fn import_writes_a_package_with_messages_and_reports() {
+    let dir = import_digits();
+    let p = dir.path();
+    let package = Package::read(p).unwrap();
+    assert_eq!(package.weights.len(), 3);
+    let manifest: Value = serde_json::from_slice(&std::fs::read(p.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["input"]["name"], "pixels");
+    assert_eq!(manifest["output"]["name"], "probabilities");
+    assert_eq!(manifest["weights_sha256"], package.instantiate.weights_sha256.to_hex());
+    let report: Value = serde_json::from_slice(&std::fs::read(p.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["layers"].as_array().unwrap().len(), 3);
+    let acc: Value = serde_json::from_slice(&std::fs::read(p.join("accuracy.json")).unwrap()).unwrap();
+    assert!(acc["int8_top1"].as_f64().unwrap() >= 0.96, "{acc}");
+    // The wasmd messages: instantiate, uploads in contract order, finalize.
+    let msgs = p.join("messages");
+    let inst: Value = serde_json::from_slice(&std::fs::read(msgs.join("instantiate.json")).unwrap()).unwrap();
+    assert_eq!(inst["weights_sha256"], manifest["weights_sha256"]);
+    let up: Value = serde_json::from_slice(&std::fs::read(msgs.join("upload-000.json")).unwrap()).unwrap();
+    assert_eq!(up["upload_weights"]["layer"], 0);
+    assert!(msgs.join("upload-002.json").exists() && msgs.join("finalize.json").exists());
+
+    let text = ok(&["inspect", p.to_str().unwrap()]);
+    assert!(text.contains("dense1") && text.contains("total: 3 layers"), "{text}");
+}
+
+#[test]
+fn run_gives_batched_json_and_scores_labelled_rows() {
+    let dir = import_digits();
+    let p = dir.path().to_str().unwrap();
+    let test = digits().join("test.csv");
+    let out = cwnn(&["run", p, "--input", &format!("pixels={}", test.display()), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let o = &v["outputs"][0];
+    assert_eq!(o["name"], "probabilities");
+    assert_eq!(o["shape"], serde_json::json!([359, 10]));
+    assert_eq!(o["data"].as_array().unwrap().len(), 3590);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("top-1: 350/359"));
+    let wrong = cwnn(&["run", p, "--input", "x=/dev/null"]);
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("'pixels', not 'x'"));
+}
+
+/// Events as a chain reports them, from the contract run in cw-multi-test.
+fn chain_events(package: &Package, inputs: &[Vec<i32>]) -> Value {
+    use cwnn_model_contract::msg::ExecuteMsg;
+    use cwnn_model_contract::testing::deploy;
+    let mut env = deploy(&package.instantiate, &[]);
+    env.upload_all(&package.weights);
+    let owner = env.owner.clone();
+    env.exec(&owner, ExecuteMsg::Finalize {}).unwrap();
+    let user = env.addr("user");
+    let mut events = Vec::new();
+    for input in inputs {
+        let res = env
+            .exec(
+                &user,
+                ExecuteMsg::Evaluate {
+                    input: input.clone(),
+                    steps: None,
+                },
+            )
+            .unwrap();
+        events.extend(res.events.iter().map(|e| serde_json::to_value(e).unwrap()));
+    }
+    serde_json::json!({ "events": events })
+}
+
+#[test]
+fn verify_confirms_chain_results_and_catches_tampering() {
+    let dir = import_digits();
+    let package = Package::read(dir.path()).unwrap();
+    let n = package.instantiate.model.input.numel().unwrap();
+    let inputs = vec![package.input(), vec![-128; n], vec![127; n]];
+    let events = chain_events(&package, &inputs);
+    let file = dir.path().join("events.json");
+    std::fs::write(&file, serde_json::to_vec(&events).unwrap()).unwrap();
+    let text = ok(&[
+        "verify",
+        dir.path().to_str().unwrap(),
+        "--events",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(text.matches("matches bit for bit").count(), 3, "{text}");
+
+    // Flip one output byte of the second inference.
+    let mut tampered = events.clone();
+    let inference = tampered["events"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .filter(|e| e["type"] == "wasm-cwnn_inference")
+        .nth(1)
+        .unwrap();
+    let attr = inference["attributes"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|a| a["key"] == "output")
+        .unwrap();
+    let mut bytes = cosmwasm_std::Binary::from_base64(attr["value"].as_str().unwrap())
+        .unwrap()
+        .to_vec();
+    bytes[3] ^= 1;
+    attr["value"] = Value::String(cosmwasm_std::Binary::from(bytes).to_base64());
+    std::fs::write(&file, serde_json::to_vec(&tampered).unwrap()).unwrap();
+    let out = cwnn(&[
+        "verify",
+        dir.path().to_str().unwrap(),
+        "--events",
+        file.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("MISMATCH: output_sha256 does not hash the output"),
+        "{text}"
+    );
+}
+
+#[test]
+fn demo_runs_the_bundled_model_on_chain() {
+    let text = ok(&["demo", "--limit", "25"]);
+    assert!(
+        text.contains("25/25 on-chain outputs equal the native ones bit for bit"),
+        "{text}"
+    );
+    assert!(text.contains("25/25 verified from events"), "{text}");
+    assert!(text.contains("fits the 3000000 SDK-gas query limit"), "{text}");
+}

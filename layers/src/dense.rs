@@ -277,6 +277,25 @@ mod tests {
     }
 
     #[test]
+    fn near_zero_rows_quantize() {
+        // A unit that training left with ~1e-12 weights (and one with a large bias) still
+        // gets representable multipliers; its output is its bias.
+        let d = DenseF64 {
+            w: ndarray::arr2(&[[1e-12, -1e-12], [0.5, -0.25], [0.0, 0.0]]),
+            b: ndarray::arr1(&[0.1, 0.0, 3.0]),
+            clamp: None,
+        };
+        let x_qp = QuantParams::asymmetric(0.0, 16.0, DType::I8).unwrap();
+        let y_qp = QuantParams::asymmetric(-4.0, 4.0, DType::I8).unwrap();
+        let (layer, w) = d.quantize(&x_qp, &y_qp).unwrap();
+        let x = quantize_with(&ndarray::arr1(&[16.0, 8.0]).into_dyn(), &x_qp);
+        let y = dequant(&Layer::Dense(layer).run(&[&x], &w).unwrap());
+        for (got, want) in y.iter().zip([0.1f64, 6.0, 3.0]) {
+            assert!((got - want.min(4.0)).abs() <= y_qp.scale_f64(), "{y:?}");
+        }
+    }
+
+    #[test]
     fn batch_norm_folds_into_dense() {
         let d = DenseF64 {
             w: Array2::from_shape_fn((2, 3), |(r, c)| (r * 3 + c) as f64 * 0.1),

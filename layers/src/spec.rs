@@ -210,6 +210,9 @@ pub(crate) fn push_channel<'a>(
     // The bias is stored at scale s_x·s_w and must fit i32: a channel of (near-)zero weights
     // with a bias (a dead unit) gets a wider weight scale rather than a refusal.
     let max_w = max_w.max(bias.abs() * 127.0 / (sx * 2f64.powi(30)));
+    // Likewise a channel of near-zero weights would need a multiplier s_x·s_w/s_y below what a
+    // Dyadic holds (2^-31): its weights get the scale of the smallest multiplier instead.
+    let max_w = max_w.max(127.0 * 2f64.powi(-30) * sy / sx);
     let w_qp = QuantParams::symmetric(max_w, DType::I8)?;
     let sw = w_qp.scale_f64();
     out.extend(quantize_i8(w, &w_qp));

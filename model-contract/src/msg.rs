@@ -87,6 +87,25 @@ pub enum ExecuteMsg {
     CancelJob { job_id: u64 },
 }
 
+impl ExecuteMsg {
+    /// The `UploadWeights` messages for a model's weights (one byte string per layer), in the
+    /// order the contract accepts them.
+    pub fn uploads(weights: &[Vec<u8>]) -> Vec<ExecuteMsg> {
+        let chunk = crate::state::CHUNK_BYTES as usize;
+        let mut msgs = Vec::new();
+        for (layer, w) in weights.iter().enumerate() {
+            for (k, data) in w.chunks(chunk).enumerate() {
+                msgs.push(ExecuteMsg::UploadWeights {
+                    layer: layer as u32,
+                    offset: (k * chunk) as u64,
+                    data: Binary::from(data),
+                });
+            }
+        }
+        msgs
+    }
+}
+
 #[cw_serde]
 #[derive(QueryResponses)]
 pub enum QueryMsg {

@@ -1,12 +1,18 @@
 //! The `cwnn` command line.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
-use cwnn_importer::Package;
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use cwnn_importer::import::{self, ImportArgs};
+use cwnn_importer::onnx::Options;
+use cwnn_importer::quantize::{dequantize_all, quantize_input, run_all};
+use cwnn_importer::{samples, Package};
 use cwnn_vm::report::measure;
+use ndarray::{ArrayD, Axis, IxDyn};
+use serde_json::json;
 
 #[derive(Parser)]
 #[command(name = "cwnn", version, about = "Quantized neural networks for CosmWasm")]
@@ -15,8 +21,70 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum Precision {
+    /// int8 weights (per output channel) and int8 activations.
+    Int8,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Imports an ONNX model: calibrates, quantizes and writes a model package.
+    Import {
+        /// The ONNX model.
+        model: PathBuf,
+        /// The package directory to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Sample inputs for calibration (.npy, .pb, .csv, .json; N samples stacked on the
+        /// batch axis or one per CSV row). Repeatable.
+        #[arg(long, required = true)]
+        calibration: Vec<PathBuf>,
+        /// Labelled samples (CSV with a `label` column): reports float vs int8 top-1 accuracy.
+        #[arg(long)]
+        eval: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "int8")]
+        precision: Precision,
+        /// Binds a graph input to a constant read from FILE (weights passed as inputs).
+        #[arg(long = "const", value_name = "NAME=FILE")]
+        consts: Vec<String>,
+        /// Keeps only this graph output (the contract returns one tensor).
+        #[arg(long)]
+        output: Vec<String>,
+        /// The model's name on chain (default: the file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// The whole input is one sample (no batch axis), for graphs that reshape across it.
+        #[arg(long)]
+        no_batch: bool,
+    },
+    /// Layers, parameters, bytes, MACs and quantization of a package.
+    Inspect { dir: PathBuf },
+    /// Runs a package natively, bit for bit as the contract does, on input files.
+    Run {
+        dir: PathBuf,
+        /// Input samples, as `FILE` or `NAME=FILE` (NAME: the model's input).
+        #[arg(long, required = true)]
+        input: Vec<String>,
+        /// Print `{"outputs":[{"name","shape","data"}]}` with dequantized values.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recomputes on-chain inferences from their events (a tx result as JSON) and says whether
+    /// each matches bit for bit.
+    Verify {
+        dir: PathBuf,
+        /// The events: `wasmd query tx HASH -o json`, or a list of events.
+        #[arg(long)]
+        events: PathBuf,
+    },
+    /// Imports the bundled digits model, runs it in an in-process chain (cosmwasm-vm) and
+    /// prints float vs on-chain accuracy and the per-layer gas.
+    Demo {
+        /// Evaluate only the first N test digits.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
     /// Per-layer gas of a model package on cosmwasm-vm with the chain's gas schedule, and the
     /// number of calls it needs.
     Gas {
@@ -32,6 +100,223 @@ enum Command {
         #[arg(long)]
         wasm: Option<PathBuf>,
     },
+}
+
+/// Reads `NAME=FILE` constants: the file's whole tensor is the value.
+fn consts(specs: &[String]) -> Result<HashMap<String, ArrayD<f64>>> {
+    let mut out = HashMap::new();
+    for s in specs {
+        let Some((name, file)) = s.split_once('=') else {
+            bail!("--const {s}: expected NAME=FILE");
+        };
+        let path = Path::new(file);
+        let t = samples::read_tensor(path).with_context(|| format!("--const {name}"))?;
+        out.insert(name.to_string(), t);
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)] // one per command-line flag
+fn import_cmd(
+    model: PathBuf,
+    out: PathBuf,
+    calibration: Vec<PathBuf>,
+    eval: Option<PathBuf>,
+    consts_spec: Vec<String>,
+    output: Vec<String>,
+    name: Option<String>,
+    no_batch: bool,
+) -> Result<()> {
+    let args = ImportArgs {
+        model,
+        calibration,
+        options: Options {
+            outputs: output,
+            consts: consts(&consts_spec)?,
+            no_batch,
+        },
+        name,
+    };
+    let imported = import::import(&args)?;
+    imported.write(&out)?;
+    let m = &imported.manifest;
+    println!(
+        "{}: {} layers, {} params, {} weight bytes, {} MACs; input {:?}, output {:?}",
+        m.name,
+        m.layers.len(),
+        m.params,
+        m.layers.iter().map(|l| l.bytes).sum::<usize>(),
+        m.macs,
+        m.input.spec.shape,
+        m.output.spec.shape
+    );
+    print!("{}", import::report_table(&imported.quant.report));
+    if let Some(eval) = eval {
+        let s = import::read_samples(&imported.float, std::slice::from_ref(&eval))?;
+        let Some(labels) = s.labels else {
+            bail!("{}: no `label` column", eval.display());
+        };
+        let acc = import::accuracy(&imported.float, &imported.quant, &s.inputs, &labels)?;
+        std::fs::write(out.join("accuracy.json"), serde_json::to_vec_pretty(&acc)?)?;
+        println!(
+            "top-1 on {} samples: float {:.2} %, int8 {:.2} % ({:+.2} points)",
+            acc.samples,
+            acc.float_top1 * 100.0,
+            acc.int8_top1 * 100.0,
+            (acc.int8_top1 - acc.float_top1) * 100.0
+        );
+    }
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+fn inspect(dir: PathBuf) -> Result<()> {
+    let package = Package::read(&dir)?;
+    let manifest = import::read_manifest(&dir).ok();
+    let model = &package.instantiate.model;
+    println!("{} (weights sha256 {})", model.name, package.instantiate.weights_sha256);
+    if let Some(m) = &manifest {
+        println!(
+            "from {} ({}), {} precision, {} params",
+            m.source, m.source_sha256, m.precision, m.params
+        );
+    }
+    let q = |s: &cwnn_layers::TensorSpec| {
+        format!(
+            "{} scale {:.6} zp {}",
+            s.dtype.name(),
+            s.quant.scale_f64(),
+            s.quant.zero_point
+        )
+    };
+    println!("input  {:?} {}", model.input.shape, q(&model.input));
+    println!(
+        "{:>5}  {:<16} {:<24} {:<16} {:>10} {:>12}  output quantization",
+        "layer", "kind", "node", "output", "weight B", "MACs"
+    );
+    let mut specs = vec![model.input.clone()];
+    let (mut bytes, mut macs) = (0, 0);
+    for (i, lc) in model.layers.iter().enumerate() {
+        let ids: Vec<usize> = match &lc.inputs {
+            Some(ids) => ids.iter().map(|&j| j as usize).collect(),
+            None => vec![i],
+        };
+        let refs: Vec<&cwnn_layers::TensorSpec> = ids.iter().map(|&j| &specs[j]).collect();
+        let plan = lc.layer.plan(&refs)?;
+        let node = manifest
+            .as_ref()
+            .and_then(|m| m.layers.get(i))
+            .map_or("", |l| l.node.as_str());
+        println!(
+            "{:>5}  {:<16} {:<24} {:<16} {:>10} {:>12}  {}",
+            i,
+            lc.layer.name(),
+            node,
+            format!("{:?}", plan.output.shape),
+            plan.weight_len,
+            plan.macs,
+            q(&plan.output)
+        );
+        bytes += plan.weight_len;
+        macs += plan.macs;
+        specs.push(plan.output);
+    }
+    println!(
+        "total: {} layers, {bytes} weight bytes, {macs} MACs",
+        model.layers.len()
+    );
+    Ok(())
+}
+
+fn run(dir: PathBuf, inputs: Vec<String>, json_out: bool) -> Result<()> {
+    let package = Package::read(&dir)?;
+    let manifest = import::read_manifest(&dir)?;
+    let spec = &package.instantiate.model.input;
+    let mut xs = Vec::new();
+    let mut labels: Option<Vec<i64>> = None;
+    for arg in &inputs {
+        let file = match arg.split_once('=') {
+            Some((name, file)) if name == manifest.input.name => file,
+            Some((name, _)) => bail!(
+                "--input {arg}: the model's input is '{}', not '{name}'",
+                manifest.input.name
+            ),
+            None => arg.as_str(),
+        };
+        let s = samples::read(Path::new(file), &spec.shape, manifest.input.batch_axis)?;
+        xs.extend(s.inputs);
+        if let Some(l) = s.labels {
+            labels.get_or_insert_with(Vec::new).extend(l);
+        }
+    }
+    let bar = cwnn_importer::progress::bar(xs.len() as u64, "running");
+    let mut ys = Vec::with_capacity(xs.len());
+    for x in &xs {
+        let t = run_all(&package.instantiate.model, &package.weights, quantize_input(spec, x))?;
+        let y = t.last().expect("output");
+        ys.push(ArrayD::from_shape_vec(IxDyn(&y.shape), dequantize_all(y))?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    // Samples are stacked back along the output's batch axis (or a new first axis).
+    let views: Vec<_> = ys.iter().map(|y| y.view()).collect();
+    let out = ndarray::stack(Axis(manifest.output.batch_axis.unwrap_or(0)), &views)?;
+    if json_out {
+        let data: Vec<f64> = out.iter().copied().collect();
+        let v = json!({"outputs": [{"name": manifest.output.name, "shape": out.shape(), "data": data}]});
+        println!("{}", serde_json::to_string(&v)?);
+    } else {
+        for (i, y) in ys.iter().enumerate() {
+            let row: Vec<String> = y.iter().map(|v| format!("{v:.4}")).collect();
+            println!("{i}: [{}]", row.join(", "));
+        }
+    }
+    if let Some(labels) = labels {
+        let right = ys
+            .iter()
+            .zip(&labels)
+            .filter(|(y, &l)| import::argmax(y.iter().copied()) as i64 == l)
+            .count();
+        eprintln!(
+            "top-1: {right}/{} = {:.2} %",
+            ys.len(),
+            100.0 * right as f64 / ys.len().max(1) as f64
+        );
+    }
+    Ok(())
+}
+
+fn verify(dir: PathBuf, events: PathBuf) -> Result<()> {
+    let package = Package::read(&dir)?;
+    let text = std::fs::read(&events).with_context(|| format!("reading {}", events.display()))?;
+    let tx: serde_json::Value =
+        serde_json::from_slice(&text).with_context(|| format!("parsing {}", events.display()))?;
+    let verdicts = cwnn_importer::verify::verify(&package, &tx)?;
+    for v in &verdicts {
+        match v.matches {
+            true => println!("job {}: matches bit for bit", v.job_id),
+            false => println!("job {}: MISMATCH: {}", v.job_id, v.reason),
+        }
+    }
+    if verdicts.iter().any(|v| !v.matches) {
+        bail!(
+            "{} of {} inferences do not match",
+            verdicts.iter().filter(|v| !v.matches).count(),
+            verdicts.len()
+        );
+    }
+    Ok(())
+}
+
+fn demo(limit: Option<usize>) -> Result<()> {
+    let started = std::time::Instant::now();
+    cwnn_importer::demo::run(limit, &mut std::io::stdout())?;
+    println!(
+        "
+done in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 fn gas(dir: PathBuf, json: bool, block_gas: u64, wasm: Option<PathBuf>) -> Result<()> {
@@ -52,6 +337,21 @@ fn gas(dir: PathBuf, json: bool, block_gas: u64, wasm: Option<PathBuf>) -> Resul
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
+        Command::Import {
+            model,
+            out,
+            calibration,
+            eval,
+            precision: Precision::Int8,
+            consts,
+            output,
+            name,
+            no_batch,
+        } => import_cmd(model, out, calibration, eval, consts, output, name, no_batch),
+        Command::Inspect { dir } => inspect(dir),
+        Command::Run { dir, input, json } => run(dir, input, json),
+        Command::Verify { dir, events } => verify(dir, events),
+        Command::Demo { limit } => demo(limit),
         Command::Gas {
             dir,
             json,

@@ -1,0 +1,203 @@
+//! The imported model in f64: one node per contract layer, on single samples (no batch axis).
+//!
+//! This is what the ONNX front end produces and what calibration, the accuracy report and
+//! `cwnn run --float` evaluate. Every op's math lives in the layers crate (`DenseF64`, ...);
+//! only pooling and reshape, which have no weights to quantize, are evaluated here.
+
+use cwnn_layers::{
+    ActivationF64, AddF64, AffineF64, Conv2dF64, DenseF64, EmbeddingF64, MulF64, RecurrentF64, SoftmaxF64, Window2d,
+};
+use ndarray::{Array3, ArrayD, Axis, IxDyn};
+
+/// What the model's input holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    /// Real values, quantized to int8 by calibration.
+    Real,
+    /// Integer indices (an Embedding reads them), passed as i32.
+    Indices,
+}
+
+/// One node's computation.
+#[derive(Clone, Debug)]
+pub enum FloatOp {
+    Dense(DenseF64),
+    Conv2d(Conv2dF64),
+    Activation(ActivationF64),
+    Softmax,
+    MaxPool(Window2d),
+    AvgPool {
+        window: Window2d,
+        count_include_pad: bool,
+    },
+    GlobalAvgPool,
+    Reshape(Vec<usize>),
+    Affine(AffineF64),
+    /// Sum with a constant, or of two inputs when the constant is `None`.
+    Add(AddF64),
+    Mul(MulF64),
+    Embedding(EmbeddingF64),
+    Recurrent(RecurrentF64),
+}
+
+impl FloatOp {
+    /// The layer kind this op becomes (the contract's name for it).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FloatOp::Dense(_) => "dense",
+            FloatOp::Conv2d(_) => "conv2d",
+            FloatOp::Activation(_) => "activation",
+            FloatOp::Softmax => "softmax",
+            FloatOp::MaxPool(_) => "max_pool2d",
+            FloatOp::AvgPool { .. } => "avg_pool2d",
+            FloatOp::GlobalAvgPool => "global_avg_pool",
+            FloatOp::Reshape(_) => "reshape",
+            FloatOp::Affine(_) => "affine",
+            FloatOp::Add(_) => "add",
+            FloatOp::Mul(_) => "mul",
+            FloatOp::Embedding(_) => "embedding",
+            FloatOp::Recurrent(r) => match r.cell {
+                cwnn_layers::CellF64::Rnn => "simple_rnn",
+                cwnn_layers::CellF64::Gru { .. } => "gru",
+                cwnn_layers::CellF64::Lstm => "lstm",
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct FloatNode {
+    /// The ONNX node(s) it came from, for reports and errors.
+    pub name: String,
+    pub op: FloatOp,
+    /// Tensor ids: 0 is the model input, `i + 1` the output of node `i`.
+    pub inputs: Vec<usize>,
+    /// Output shape of one sample.
+    pub shape: Vec<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FloatModel {
+    pub name: String,
+    pub input_name: String,
+    pub input_kind: InputKind,
+    /// Shape of one sample of the input.
+    pub input_shape: Vec<usize>,
+    /// Where the batch axis sits in the ONNX input and output (samples are stacked along it).
+    pub input_batch_axis: Option<usize>,
+    pub output_name: String,
+    pub output_batch_axis: Option<usize>,
+    pub nodes: Vec<FloatNode>,
+}
+
+impl FloatModel {
+    /// Every tensor of one evaluation: the input, then each node's output.
+    pub fn forward_all(&self, x: &ArrayD<f64>) -> Vec<ArrayD<f64>> {
+        let mut tensors = vec![x.clone()];
+        for node in &self.nodes {
+            let y = node
+                .op
+                .forward(&tensors[node.inputs[0]], node.inputs.get(1).map(|&i| &tensors[i]));
+            tensors.push(y);
+        }
+        tensors
+    }
+
+    /// The model's output for one sample.
+    pub fn forward(&self, x: &ArrayD<f64>) -> ArrayD<f64> {
+        self.forward_all(x).pop().expect("input")
+    }
+
+    /// Parameters (weights and biases) of each node.
+    pub fn params(&self) -> usize {
+        self.nodes.iter().map(|n| n.op.params()).sum()
+    }
+}
+
+impl FloatOp {
+    /// Weights and biases (what the f64 model holds).
+    pub fn params(&self) -> usize {
+        match self {
+            FloatOp::Dense(d) => d.w.len() + d.b.len(),
+            FloatOp::Conv2d(c) => c.w.len() + c.b.len(),
+            FloatOp::Affine(a) => a.a.len() + a.b.len(),
+            FloatOp::Add(AddF64 { constant }) | FloatOp::Mul(MulF64 { constant }) => {
+                constant.as_ref().map_or(0, |c| c.len())
+            }
+            FloatOp::Embedding(e) => e.table.len(),
+            FloatOp::Recurrent(r) => {
+                r.w.len() + r.r.len() + r.bw.len() + r.br.len() + r.peepholes.as_ref().map_or(0, |p| p.len())
+            }
+            _ => 0,
+        }
+    }
+
+    /// Evaluates the op on one sample.
+    pub fn forward(&self, x: &ArrayD<f64>, b: Option<&ArrayD<f64>>) -> ArrayD<f64> {
+        match self {
+            FloatOp::Dense(d) => d.forward(x),
+            FloatOp::Conv2d(c) => c.forward(x),
+            FloatOp::Activation(a) => a.forward(x),
+            FloatOp::Softmax => SoftmaxF64.forward(x),
+            FloatOp::MaxPool(w) => pool(x, w, f64::NEG_INFINITY, f64::max, |acc, _, _| acc),
+            FloatOp::AvgPool {
+                window,
+                count_include_pad,
+            } => pool(
+                x,
+                window,
+                0.0,
+                |a, v| a + v,
+                |acc, taps, full| acc / if *count_include_pad { full } else { taps } as f64,
+            ),
+            FloatOp::GlobalAvgPool => {
+                let c = x.shape()[0];
+                let means: Vec<f64> = x.axis_iter(Axis(0)).map(|lane| lane.mean().unwrap_or(0.0)).collect();
+                ArrayD::from_shape_vec(IxDyn(&[c, 1, 1]), means).expect("C values")
+            }
+            FloatOp::Reshape(shape) => x
+                .as_standard_layout()
+                .to_owned()
+                .into_shape_with_order(IxDyn(shape))
+                .expect("same element count"),
+            FloatOp::Affine(a) => a.forward(x),
+            FloatOp::Add(a) => a.forward(x, b),
+            FloatOp::Mul(m) => m.forward(x, b),
+            FloatOp::Embedding(e) => e.forward(&x.mapv(|v| v as i64)),
+            FloatOp::Recurrent(r) => r.forward(x),
+        }
+    }
+}
+
+/// 2-D pooling over a `[C, H, W]` sample: `step` folds the taps inside the image, `finish`
+/// gets the fold, the number of taps inside and the full window size.
+fn pool(
+    x: &ArrayD<f64>,
+    w: &Window2d,
+    init: f64,
+    step: impl Fn(f64, f64) -> f64,
+    finish: impl Fn(f64, usize, usize) -> f64,
+) -> ArrayD<f64> {
+    let (c, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+    let [kh, kw] = w.kernel;
+    let [sh, sw] = w.strides;
+    let [dh, dw] = w.dilations;
+    let [pt, pl, pb, pr] = w.pads;
+    let oh = (h + pt + pb - dh * (kh - 1) - 1) / sh + 1;
+    let ow = (wd + pl + pr - dw * (kw - 1) - 1) / sw + 1;
+    Array3::from_shape_fn((c, oh, ow), |(ch, oy, ox)| {
+        let (mut acc, mut taps) = (init, 0);
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let iy = (oy * sh + ky * dh) as isize - pt as isize;
+                let ix = (ox * sw + kx * dw) as isize - pl as isize;
+                if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd {
+                    acc = step(acc, x[[ch, iy as usize, ix as usize]]);
+                    taps += 1;
+                }
+            }
+        }
+        finish(acc, taps, kh * kw)
+    })
+    .into_dyn()
+}

@@ -1,0 +1,281 @@
+//! `cwnn import`: ONNX file → f64 graph → calibrated int8 model → package directory with the
+//! manifest, wasmd messages and quantization report.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use cosmwasm_std::HexBinary;
+use cwnn_layers::TensorSpec;
+use cwnn_model_contract::msg::{ExecuteMsg, InstantiateMsg};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::float::FloatModel;
+use crate::onnx::{self, Options};
+use crate::package::{weights_sha256, Package};
+use crate::quantize::{quantize, QuantModel, QuantReport};
+use crate::samples;
+
+/// What `cwnn import` is asked to do.
+#[derive(Clone, Debug, Default)]
+pub struct ImportArgs {
+    pub model: PathBuf,
+    pub calibration: Vec<PathBuf>,
+    pub options: Options,
+    /// The model's name on chain (default: the file's stem).
+    pub name: Option<String>,
+}
+
+/// One side of the model's interface, as the manifest records it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Port {
+    /// Its ONNX name.
+    pub name: String,
+    pub spec: TensorSpec,
+    /// Where the ONNX tensor has its batch axis (samples are stacked along it in files).
+    pub batch_axis: Option<usize>,
+}
+
+/// `manifest.json`: what the package is and where it came from.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub name: String,
+    pub source: String,
+    pub source_sha256: String,
+    pub precision: String,
+    pub weights_sha256: String,
+    pub params: usize,
+    pub macs: u64,
+    pub input: Port,
+    pub output: Port,
+    pub layers: Vec<ManifestLayer>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ManifestLayer {
+    pub index: usize,
+    pub kind: String,
+    pub node: String,
+    pub file: String,
+    pub bytes: usize,
+    pub sha256: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The f64 model of an ONNX file.
+pub fn load(path: &Path, options: &Options) -> Result<FloatModel> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    onnx::import(&bytes, options).with_context(|| format!("importing {}", path.display()))
+}
+
+/// Reads calibration samples for `model` from each file.
+pub fn read_samples(model: &FloatModel, files: &[PathBuf]) -> Result<samples::Samples> {
+    let mut all = samples::Samples::default();
+    for f in files {
+        let s = samples::read(f, &model.input_shape, model.input_batch_axis)?;
+        all.inputs.extend(s.inputs);
+        if let Some(l) = s.labels {
+            all.labels.get_or_insert_with(Vec::new).extend(l);
+        }
+    }
+    Ok(all)
+}
+
+/// An imported model: the f64 graph, its int8 form, and the package and manifest to write.
+pub struct Imported {
+    pub float: FloatModel,
+    pub quant: QuantModel,
+    pub package: Package,
+    pub manifest: Manifest,
+}
+
+pub fn import(args: &ImportArgs) -> Result<Imported> {
+    let float = load(&args.model, &args.options)?;
+    let samples = read_samples(&float, &args.calibration)?;
+    let name = args.name.clone().unwrap_or_else(|| {
+        args.model
+            .file_stem()
+            .map_or("model".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let quant = quantize(&float, &samples.inputs, &name)?;
+    let source = std::fs::read(&args.model)?;
+    let sha = weights_sha256(&quant.weights);
+    let instantiate = InstantiateMsg {
+        model: quant.config.clone(),
+        weights_sha256: HexBinary::from_hex(&sha)?,
+        query_budget: None,
+        execute_budget: None,
+        fee: None,
+        owner: None,
+    };
+    let sample = samples
+        .inputs
+        .first()
+        .map(|x| crate::quantize::quantize_input(&quant.config.input, x))
+        .map(|t| (0..t.len()).map(|i| t.data.get(i).unwrap_or(0)).collect());
+    let output_spec = quant_output(&quant)?;
+    let manifest = Manifest {
+        name: name.clone(),
+        source: args
+            .model
+            .file_name()
+            .map_or(String::new(), |f| f.to_string_lossy().into_owned()),
+        source_sha256: hex(&source),
+        precision: quant.report.precision.into(),
+        weights_sha256: sha,
+        params: float.params(),
+        macs: quant.report.layers.iter().map(|l| l.macs).sum(),
+        input: Port {
+            name: float.input_name.clone(),
+            spec: quant.config.input.clone(),
+            batch_axis: float.input_batch_axis,
+        },
+        output: Port {
+            name: float.output_name.clone(),
+            spec: output_spec,
+            batch_axis: float.output_batch_axis,
+        },
+        layers: quant
+            .report
+            .layers
+            .iter()
+            .zip(&quant.weights)
+            .map(|(l, w)| ManifestLayer {
+                index: l.index,
+                kind: l.kind.into(),
+                node: l.node.clone(),
+                file: format!("weights/layer-{:03}.bin", l.index),
+                bytes: w.len(),
+                sha256: hex(w),
+            })
+            .collect(),
+    };
+    let package = Package {
+        instantiate,
+        weights: quant.weights.clone(),
+        sample,
+    };
+    Ok(Imported {
+        float,
+        quant,
+        package,
+        manifest,
+    })
+}
+
+/// The output spec of the last layer.
+fn quant_output(q: &QuantModel) -> Result<TensorSpec> {
+    let mut specs = vec![q.config.input.clone()];
+    for (i, lc) in q.config.layers.iter().enumerate() {
+        let ids: Vec<usize> = match &lc.inputs {
+            Some(ids) => ids.iter().map(|&j| j as usize).collect(),
+            None => vec![i],
+        };
+        let refs: Vec<&TensorSpec> = ids.iter().map(|&j| &specs[j]).collect();
+        specs.push(lc.layer.output_spec(&refs)?);
+    }
+    Ok(specs.pop().expect("input"))
+}
+
+fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
+    std::fs::write(path, serde_json::to_vec_pretty(v)?).with_context(|| format!("writing {}", path.display()))
+}
+
+impl Imported {
+    /// Writes the package, `manifest.json`, `report.json` and `messages/` (the wasmd messages:
+    /// instantiate, each upload in order, finalize).
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        self.package.write(dir)?;
+        write_json(&dir.join("manifest.json"), &self.manifest)?;
+        write_json(&dir.join("report.json"), &self.quant.report)?;
+        let msgs = dir.join("messages");
+        std::fs::create_dir_all(&msgs)?;
+        write_json(&msgs.join("instantiate.json"), &self.package.instantiate)?;
+        for (k, m) in ExecuteMsg::uploads(&self.package.weights).iter().enumerate() {
+            write_json(&msgs.join(format!("upload-{k:03}.json")), m)?;
+        }
+        write_json(&msgs.join("finalize.json"), &ExecuteMsg::Finalize {})?;
+        Ok(())
+    }
+}
+
+/// Reads `manifest.json` of a package.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let path = dir.join("manifest.json");
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// The report as a table.
+pub fn report_table(r: &QuantReport) -> String {
+    let mut s = format!(
+        "{:>5}  {:<16} {:<14} {:>9} {:>9} {:>22} {:>6} {:>10} {:>10}\n",
+        "layer", "kind", "shape", "params", "weight B", "range", "sat %", "max err", "mean err"
+    );
+    for l in &r.layers {
+        s += &format!(
+            "{:>5}  {:<16} {:<14} {:>9} {:>9} {:>22} {:>6.2} {:>10.4} {:>10.4}\n",
+            l.index,
+            l.kind,
+            format!("{:?}", l.shape),
+            l.params,
+            l.weight_bytes,
+            format!("[{:.3}, {:.3}]", l.range[0], l.range[1]),
+            l.saturated * 100.0,
+            l.max_abs_error,
+            l.mean_abs_error
+        );
+    }
+    s
+}
+
+/// Top-1 accuracy of the f64 and the int8 model on labelled samples.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Accuracy {
+    pub samples: usize,
+    pub float_top1: f64,
+    pub int8_top1: f64,
+}
+
+/// Index of the largest value (the predicted class).
+pub fn argmax(v: impl IntoIterator<Item = f64>) -> usize {
+    v.into_iter()
+        .enumerate()
+        .fold(
+            (0, f64::NEG_INFINITY),
+            |best, (i, x)| if x > best.1 { (i, x) } else { best },
+        )
+        .0
+}
+
+/// Accuracy of both models on `inputs` against `labels`.
+pub fn accuracy(
+    float: &FloatModel,
+    quant: &QuantModel,
+    inputs: &[ndarray::ArrayD<f64>],
+    labels: &[i64],
+) -> Result<Accuracy> {
+    let bar = crate::progress::bar(inputs.len() as u64, "evaluating");
+    let (mut f, mut q) = (0usize, 0usize);
+    for (x, &label) in inputs.iter().zip(labels) {
+        f += usize::from(argmax(float.forward(x).iter().copied()) as i64 == label);
+        let t = crate::quantize::run_all(
+            &quant.config,
+            &quant.weights,
+            crate::quantize::quantize_input(&quant.config.input, x),
+        )?;
+        let y = crate::quantize::dequantize_all(t.last().expect("output"));
+        q += usize::from(argmax(y) as i64 == label);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let n = inputs.len().min(labels.len());
+    Ok(Accuracy {
+        samples: n,
+        float_top1: f as f64 / n.max(1) as f64,
+        int8_top1: q as f64 / n.max(1) as f64,
+    })
+}

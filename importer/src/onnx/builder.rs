@@ -1,0 +1,231 @@
+//! State of one import: the ONNX tensors seen so far (constants or per-sample tensors with
+//! their batch axis) and the float nodes emitted.
+
+use std::collections::HashMap;
+
+use ndarray::ArrayD;
+use onnx_protobuf::NodeProto;
+
+use super::ImportError;
+use crate::float::{FloatNode, FloatOp};
+
+/// A tensor computed per sample. `shape` is one sample's shape; the ONNX tensor has the batch
+/// axis inserted at `batch` (none for a tensor without one). `id` names the float tensor that
+/// holds the data, whose own shape may differ: Reshape, Squeeze, Flatten and batch-only
+/// Transpose change only `shape`, and a Reshape node is emitted only where a layer needs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dyn {
+    pub id: usize,
+    pub shape: Vec<usize>,
+    pub batch: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Value {
+    Const(ArrayD<f64>),
+    Dyn(Dyn),
+}
+
+pub struct Builder {
+    pub opset: i64,
+    /// Size of the batch axis in the declared input (1 where it is symbolic): shape
+    /// arithmetic (Shape, Reshape targets) sees it.
+    pub batch_size: usize,
+    pub consumers: HashMap<String, usize>,
+    values: HashMap<String, Value>,
+    pub nodes: Vec<FloatNode>,
+    /// Shape of each float tensor (0: the input).
+    shapes: Vec<Vec<usize>>,
+}
+
+impl Builder {
+    pub fn new(opset: i64) -> Self {
+        Builder {
+            opset,
+            batch_size: 1,
+            consumers: HashMap::new(),
+            values: HashMap::new(),
+            nodes: Vec::new(),
+            shapes: Vec::new(),
+        }
+    }
+
+    pub fn set_const(&mut self, name: &str, v: ArrayD<f64>) {
+        self.values.insert(name.to_string(), Value::Const(v));
+    }
+    pub fn is_const(&self, name: &str) -> bool {
+        matches!(self.values.get(name), Some(Value::Const(_)))
+    }
+    pub fn set_input(&mut self, name: &str, shape: Vec<usize>, batch: Option<usize>, batch_size: usize) {
+        self.batch_size = batch_size;
+        self.shapes = vec![shape.clone()];
+        self.values
+            .insert(name.to_string(), Value::Dyn(Dyn { id: 0, shape, batch }));
+    }
+    pub fn set(&mut self, name: &str, v: Value) {
+        if !name.is_empty() {
+            self.values.insert(name.to_string(), v);
+        }
+    }
+
+    /// Input `i` of `node`, `None` where it is absent or named "" (an omitted optional input).
+    pub fn input(&self, node: &NodeProto, i: usize) -> Result<Option<&Value>, ImportError> {
+        match node.input.get(i).map(String::as_str) {
+            None | Some("") => Ok(None),
+            Some(name) => self
+                .values
+                .get(name)
+                .map(Some)
+                .ok_or_else(|| ImportError::DanglingInput {
+                    node: ImportError::name_of(node),
+                    op: node.op_type.clone(),
+                    input: name.to_string(),
+                }),
+        }
+    }
+    pub fn required(&self, node: &NodeProto, i: usize) -> Result<&Value, ImportError> {
+        self.input(node, i)?
+            .ok_or_else(|| ImportError::node(node, format!("input {i} is missing")))
+    }
+    /// Input `i` as a constant; a per-sample tensor there is unsupported (weights must be known).
+    pub fn constant(&self, node: &NodeProto, i: usize) -> Result<Option<&ArrayD<f64>>, ImportError> {
+        match self.input(node, i)? {
+            None => Ok(None),
+            Some(Value::Const(c)) => Ok(Some(c)),
+            Some(Value::Dyn(_)) => Err(ImportError::unsupported(
+                node,
+                format!(
+                    "input {i} ('{}') must be a constant (an initializer, or a graph input bound with --const)",
+                    node.input[i]
+                ),
+            )),
+        }
+    }
+    pub fn required_const(&self, node: &NodeProto, i: usize) -> Result<&ArrayD<f64>, ImportError> {
+        self.constant(node, i)?
+            .ok_or_else(|| ImportError::node(node, format!("input {i} is missing")))
+    }
+    /// Input `i` as a per-sample tensor.
+    pub fn dynamic(&self, node: &NodeProto, i: usize) -> Result<Dyn, ImportError> {
+        match self.required(node, i)? {
+            Value::Dyn(d) => Ok(d.clone()),
+            Value::Const(_) => Err(ImportError::unsupported(
+                node,
+                format!("input {i} is a constant where a per-sample tensor is expected"),
+            )),
+        }
+    }
+
+    /// The ONNX shape of `d`: its sample shape with the batch axis put back.
+    pub fn full_shape(&self, d: &Dyn) -> Vec<usize> {
+        let mut s = d.shape.clone();
+        if let Some(b) = d.batch {
+            s.insert(b, self.batch_size);
+        }
+        s
+    }
+    /// A per-sample tensor from an ONNX shape with the batch axis at `batch`.
+    pub fn from_full(id: usize, full: &[usize], batch: Option<usize>) -> Dyn {
+        let shape = full
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| Some(i) != batch)
+            .map(|(_, &d)| d)
+            .collect();
+        Dyn { id, shape, batch }
+    }
+
+    /// Appends a node; its output has sample shape `shape` and its ONNX batch axis at `batch`.
+    pub fn push(
+        &mut self,
+        name: &str,
+        op: FloatOp,
+        inputs: Vec<usize>,
+        shape: Vec<usize>,
+        batch: Option<usize>,
+    ) -> Dyn {
+        self.nodes.push(FloatNode {
+            name: name.to_string(),
+            op,
+            inputs,
+            shape: shape.clone(),
+        });
+        self.shapes.push(shape.clone());
+        Dyn {
+            id: self.nodes.len(),
+            shape,
+            batch,
+        }
+    }
+
+    /// The float tensor holding `d` at its own shape, emitting a Reshape where it differs.
+    pub fn materialize(&mut self, d: &Dyn) -> usize {
+        if self.shapes[d.id] == d.shape {
+            return d.id;
+        }
+        let name = format!("reshape of tensor {}", d.id);
+        self.push(
+            &name,
+            FloatOp::Reshape(d.shape.clone()),
+            vec![d.id],
+            d.shape.clone(),
+            d.batch,
+        )
+        .id
+    }
+
+    /// The node whose output `name` (input `i` of `node`) is, if that node can absorb what
+    /// `node` does: nothing else reads the tensor and it is not reshaped.
+    pub fn fusable(&self, node: &NodeProto, i: usize, d: &Dyn) -> Option<usize> {
+        let name = node.input.get(i)?;
+        let single = self.consumers.get(name).copied() == Some(1);
+        (single && d.id > 0 && self.shapes[d.id] == d.shape).then(|| d.id - 1)
+    }
+
+    /// Ends the import at graph output `output`: drops nodes it does not need and renumbers.
+    /// Returns the nodes and the output's batch axis.
+    pub fn finish(mut self, output: &str) -> Result<(Vec<FloatNode>, Option<usize>), ImportError> {
+        let d = match self.values.get(output) {
+            Some(Value::Dyn(d)) => d.clone(),
+            Some(Value::Const(_)) => {
+                return Err(ImportError::Output(format!(
+                    "'{output}' is a constant: it does not depend on the input"
+                )))
+            }
+            None => return Err(ImportError::Output(format!("no node produces '{output}'"))),
+        };
+        let mut id = self.materialize(&d);
+        if id == 0 {
+            // The output is the input (an Identity graph): one no-op layer, as a model needs one.
+            id = self
+                .push(
+                    "identity",
+                    FloatOp::Reshape(d.shape.clone()),
+                    vec![0],
+                    d.shape.clone(),
+                    d.batch,
+                )
+                .id;
+        }
+        let mut keep = vec![false; id + 1];
+        keep[id] = true;
+        for t in (1..=id).rev() {
+            if keep[t] {
+                for &i in &self.nodes[t - 1].inputs {
+                    keep[i] = true;
+                }
+            }
+        }
+        let mut new_id = vec![0; id + 1];
+        let mut nodes = Vec::new();
+        for t in 1..=id {
+            if keep[t] {
+                let mut n = self.nodes[t - 1].clone();
+                n.inputs.iter_mut().for_each(|i| *i = new_id[*i]);
+                nodes.push(n);
+                new_id[t] = nodes.len();
+            }
+        }
+        Ok((nodes, d.batch))
+    }
+}

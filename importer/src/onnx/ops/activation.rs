@@ -1,0 +1,104 @@
+//! Relu, LeakyRelu, Sigmoid, Tanh, Clip → fused into the Dense/Conv before, or an Activation
+//! table; Softmax.
+
+use cwnn_layers::ActivationF64;
+use onnx_protobuf::NodeProto;
+
+use super::axis;
+use crate::float::FloatOp;
+use crate::onnx::builder::{Builder, Dyn, Value};
+use crate::onnx::proto::Attrs;
+use crate::onnx::ImportError;
+
+/// Clip's bounds: attributes before opset 11, optional constant inputs from 11 on.
+fn clip_bounds(b: &Builder, node: &NodeProto) -> Result<(f64, f64), ImportError> {
+    if b.opset < 11 {
+        let a = Attrs::new(node);
+        return Ok((a.float("min", f64::NEG_INFINITY)?, a.float("max", f64::INFINITY)?));
+    }
+    let bound = |i: usize, default: f64| -> Result<f64, ImportError> {
+        match b.constant(node, i)? {
+            None => Ok(default),
+            Some(c) if c.len() == 1 => Ok(c.iter().copied().next().unwrap_or(default)),
+            Some(_) => Err(ImportError::node(node, format!("input {i} must be a scalar"))),
+        }
+    };
+    Ok((bound(1, f64::NEG_INFINITY)?, bound(2, f64::INFINITY)?))
+}
+
+pub fn activation(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
+    let x = b.dynamic(node, 0)?;
+    let f = match node.op_type.as_str() {
+        "Relu" => ActivationF64::Relu,
+        "LeakyRelu" => ActivationF64::LeakyRelu {
+            alpha: Attrs::new(node).float("alpha", 0.01)?,
+        },
+        "Sigmoid" => ActivationF64::Sigmoid,
+        "Tanh" => ActivationF64::Tanh,
+        _ => {
+            let (min, max) = clip_bounds(b, node)?;
+            // ONNX: with min > max every value becomes max.
+            ActivationF64::Clip { min: min.min(max), max }
+        }
+    };
+    // ReLU and Clip become the output clamp of a Dense / Conv that only feeds them.
+    let clamp = match f {
+        ActivationF64::Relu => Some((0.0, f64::INFINITY)),
+        ActivationF64::Clip { min, max } => Some((min, max)),
+        _ => None,
+    };
+    if let (Some(range), Some(i)) = (clamp, b.fusable(node, 0, &x)) {
+        let slot = match &mut b.nodes[i].op {
+            FloatOp::Dense(d) => Some(&mut d.clamp),
+            FloatOp::Conv2d(c) => Some(&mut c.clamp),
+            _ => None,
+        };
+        if let Some(slot) = slot.filter(|s| s.is_none()) {
+            *slot = Some(range);
+            return Ok(Value::Dyn(x));
+        }
+    }
+    let id = b.materialize(&x);
+    Ok(Value::Dyn(b.push(
+        &node.name,
+        FloatOp::Activation(f),
+        vec![id],
+        x.shape.clone(),
+        x.batch,
+    )))
+}
+
+/// Softmax over the last axis of a sample. Before opset 13 ONNX flattens from `axis` on, which
+/// is the same as a softmax over all of a sample's values when `axis` is the first after the
+/// batch; that case is reshaped to one row and back.
+pub fn softmax(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
+    let x = b.dynamic(node, 0)?;
+    let full = b.full_shape(&x);
+    let default = if b.opset < 13 { 1 } else { -1 };
+    let ax = axis(node, Attrs::new(node).int("axis", default)?, full.len())?;
+    if Some(ax) == x.batch {
+        return Err(ImportError::unsupported(node, "softmax across the batch axis"));
+    }
+    let last = full.len() - 1;
+    // Before opset 13: everything from `axis` on is one row; fine when nothing but the batch
+    // comes before it.
+    let flat = b.opset < 13 && full[..ax].iter().product::<usize>() == b.batch_size;
+    if ax == last || flat {
+        let n = x.shape.iter().product::<usize>();
+        let row = if ax == last {
+            x.clone()
+        } else {
+            Dyn {
+                shape: vec![n],
+                ..x.clone()
+            }
+        };
+        let id = b.materialize(&row);
+        let y = b.push(&node.name, FloatOp::Softmax, vec![id], row.shape.clone(), row.batch);
+        return Ok(Value::Dyn(Dyn { shape: x.shape, ..y }));
+    }
+    Err(ImportError::unsupported(
+        node,
+        format!("softmax over axis {ax} of {full:?}; only the last axis is supported"),
+    ))
+}

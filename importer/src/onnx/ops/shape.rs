@@ -1,0 +1,427 @@
+//! Ops that only move data: Reshape, Flatten, Squeeze, Unsqueeze, Transpose (per sample a new
+//! shape over the same bytes), Identity, Dropout, Cast; shape arithmetic on constants (Shape,
+//! Gather, Concat, Slice, ConstantOfShape), folded at import; Gather of a table by the input's
+//! indices → Embedding.
+
+use cwnn_layers::EmbeddingF64;
+use ndarray::{ArrayD, Axis, Ix2, IxDyn, Slice};
+use onnx_protobuf::NodeProto;
+
+use super::{axis, dims};
+use crate::float::FloatOp;
+use crate::onnx::builder::{Builder, Value};
+use crate::onnx::proto::{dtype, to_array, Attrs};
+use crate::onnx::ImportError;
+
+fn ints(c: &ArrayD<f64>) -> Vec<i64> {
+    c.iter().map(|&v| v as i64).collect()
+}
+
+fn full_of(b: &Builder, v: &Value) -> Vec<usize> {
+    match v {
+        Value::Const(c) => c.shape().to_vec(),
+        Value::Dyn(d) => b.full_shape(d),
+    }
+}
+
+pub fn pass_through(b: &mut Builder, node: &NodeProto) -> Result<Vec<Value>, ImportError> {
+    if node
+        .output
+        .get(1)
+        .is_some_and(|o| !o.is_empty() && b.consumers.contains_key(o))
+    {
+        return Err(ImportError::unsupported(node, "the mask output"));
+    }
+    if node.op_type == "Dropout" {
+        let training = b.constant(node, 2)?.is_some_and(|t| t.iter().any(|&v| v != 0.0));
+        if training {
+            return Err(ImportError::unsupported(node, "training_mode = true"));
+        }
+    }
+    Ok(vec![b.required(node, 0)?.clone()])
+}
+
+pub fn cast(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
+    let to = Attrs::new(node).int("to", 0)? as i32;
+    match b.required(node, 0)?.clone() {
+        Value::Const(c) if dtype::is_integer(to) => Ok(Value::Const(if to == dtype::BOOL {
+            c.mapv(|v| (v != 0.0) as u8 as f64)
+        } else {
+            c.mapv(f64::trunc)
+        })),
+        v @ Value::Const(_) => Ok(v),
+        // Float to float (or 16-bit float) changes nothing the int8 layers see.
+        v @ Value::Dyn(_) if matches!(to, dtype::FLOAT | dtype::DOUBLE | 10 | 16) => Ok(v),
+        Value::Dyn(_) => Err(ImportError::unsupported(
+            node,
+            format!("cast of a per-sample tensor to type {to}"),
+        )),
+    }
+}
+
+pub fn constant(node: &NodeProto) -> Result<Value, ImportError> {
+    let a = Attrs::new(node);
+    if let Some(t) = a.tensor("value")? {
+        return Ok(Value::Const(to_array(t)?));
+    }
+    let scalar = |v: f64| ArrayD::from_elem(IxDyn(&[]), v);
+    let vector = |v: Vec<f64>| ArrayD::from_shape_vec(IxDyn(&[v.len()]), v).expect("1-D");
+    if a.has("value_float") {
+        return Ok(Value::Const(scalar(a.float("value_float", 0.0)?)));
+    }
+    if a.has("value_int") {
+        return Ok(Value::Const(scalar(a.int("value_int", 0)? as f64)));
+    }
+    if let Some(v) = a.ints("value_ints")? {
+        return Ok(Value::Const(vector(v.into_iter().map(|x| x as f64).collect())));
+    }
+    if a.has("value_floats") {
+        let floats = node
+            .attribute
+            .iter()
+            .find(|x| x.name == "value_floats")
+            .map(|x| x.floats.iter().map(|&f| f as f64).collect())
+            .unwrap_or_default();
+        return Ok(Value::Const(vector(floats)));
+    }
+    Err(ImportError::unsupported(
+        node,
+        "a Constant without a dense numeric value",
+    ))
+}
+
+/// The ONNX shape after Reshape / Flatten / Squeeze / Unsqueeze / Transpose, and Transpose's
+/// permutation. Squeeze without axes keeps the batch axis `batch`.
+fn target(
+    b: &Builder,
+    node: &NodeProto,
+    full: &[usize],
+    batch: Option<usize>,
+) -> Result<(Vec<usize>, Option<Vec<usize>>), ImportError> {
+    let a = Attrs::new(node);
+    let rank = full.len();
+    let numel: usize = full.iter().product();
+    Ok(match node.op_type.as_str() {
+        "Reshape" => {
+            let spec = if b.opset < 5 {
+                a.ints("shape")?
+                    .ok_or_else(|| ImportError::node(node, "shape is required"))?
+            } else {
+                ints(b.required_const(node, 1)?)
+            };
+            let allow_zero = a.int("allowzero", 0)? != 0;
+            let mut out = Vec::with_capacity(spec.len());
+            let mut infer = None;
+            for (i, &s) in spec.iter().enumerate() {
+                match s {
+                    0 if !allow_zero => out.push(
+                        *full
+                            .get(i)
+                            .ok_or_else(|| ImportError::node(node, format!("0 at axis {i} copies no input axis")))?,
+                    ),
+                    -1 if infer.is_none() => {
+                        infer = Some(i);
+                        out.push(1);
+                    }
+                    s if s >= 0 => out.push(s as usize),
+                    s => return Err(ImportError::node(node, format!("bad target dimension {s}"))),
+                }
+            }
+            let known: usize = out.iter().product();
+            if let Some(i) = infer {
+                if known == 0 || !numel.is_multiple_of(known) {
+                    return Err(ImportError::node(
+                        node,
+                        format!("cannot infer -1 of {spec:?} from {full:?}"),
+                    ));
+                }
+                out[i] = numel / known;
+            }
+            if out.iter().product::<usize>() != numel {
+                return Err(ImportError::node(node, format!("{full:?} cannot become {spec:?}")));
+            }
+            (out, None)
+        }
+        "Flatten" => {
+            let ax = a.int("axis", 1)?;
+            let ax = if ax == rank as i64 { rank } else { axis(node, ax, rank)? };
+            (vec![full[..ax].iter().product(), full[ax..].iter().product()], None)
+        }
+        "Squeeze" => {
+            let axes = if b.opset < 13 {
+                a.ints("axes")?
+            } else {
+                b.constant(node, 1)?.map(ints)
+            };
+            let axes: Vec<usize> = match axes {
+                Some(v) => v.iter().map(|&x| axis(node, x, rank)).collect::<Result<_, _>>()?,
+                None => (0..rank).filter(|&i| full[i] == 1 && Some(i) != batch).collect(),
+            };
+            if let Some(&bad) = axes.iter().find(|&&i| full[i] != 1) {
+                return Err(ImportError::node(node, format!("axis {bad} of {full:?} is not 1")));
+            }
+            ((0..rank).filter(|i| !axes.contains(i)).map(|i| full[i]).collect(), None)
+        }
+        "Unsqueeze" => {
+            let axes = if b.opset < 13 {
+                a.ints("axes")?
+            } else {
+                b.constant(node, 1)?.map(ints)
+            };
+            let axes = axes.ok_or_else(|| ImportError::node(node, "axes are required"))?;
+            let out_rank = rank + axes.len();
+            let axes: Vec<usize> = axes
+                .iter()
+                .map(|&x| axis(node, x, out_rank))
+                .collect::<Result<_, _>>()?;
+            let mut rest = full.iter();
+            let out = (0..out_rank)
+                .map(|i| {
+                    if axes.contains(&i) {
+                        1
+                    } else {
+                        *rest.next().unwrap_or(&1)
+                    }
+                })
+                .collect();
+            (out, None)
+        }
+        _ => {
+            let perm = match a.ints("perm")? {
+                Some(p) => dims(node, &p)?,
+                None => (0..rank).rev().collect(),
+            };
+            let mut sorted = perm.clone();
+            sorted.sort_unstable();
+            if sorted != (0..rank).collect::<Vec<_>>() {
+                return Err(ImportError::node(
+                    node,
+                    format!("perm {perm:?} is not a permutation of {rank} axes"),
+                ));
+            }
+            (perm.iter().map(|&p| full[p]).collect(), Some(perm))
+        }
+    })
+}
+
+pub fn reshape(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
+    let x = b.required(node, 0)?.clone();
+    let full = full_of(b, &x);
+    let batch = match &x {
+        Value::Dyn(d) => d.batch,
+        Value::Const(_) => None,
+    };
+    let (out, perm) = target(b, node, &full, batch)?;
+    let d = match x {
+        Value::Const(c) => {
+            let c = match &perm {
+                Some(p) => c.permuted_axes(IxDyn(p)).as_standard_layout().to_owned(),
+                None => c,
+            };
+            let c = c.as_standard_layout().to_owned().into_shape_with_order(IxDyn(&out));
+            return Ok(Value::Const(c.map_err(|e| ImportError::node(node, e.to_string()))?));
+        }
+        Value::Dyn(d) => d,
+    };
+    if let Some(p) = &perm {
+        // Data order is kept when the axes other than the batch and size-1 axes keep their
+        // order (e.g. [N, T, F] → [T, N, F] before an LSTM).
+        let real: Vec<usize> = p
+            .iter()
+            .copied()
+            .filter(|&i| Some(i) != d.batch && full[i] != 1)
+            .collect();
+        if real.windows(2).any(|w| w[0] > w[1]) {
+            return Err(ImportError::unsupported(
+                node,
+                format!("perm {p:?} reorders the data of a sample"),
+            ));
+        }
+    }
+    let batch = match (d.batch, &perm) {
+        (None, _) => None,
+        (Some(bt), Some(p)) => p.iter().position(|&i| i == bt),
+        (Some(bt), None) if node.op_type == "Squeeze" => Some(bt - squeezed_before(b, node, &full, bt)?),
+        (Some(bt), None) if node.op_type == "Unsqueeze" => {
+            // The bt-th axis that was not inserted.
+            let a = Attrs::new(node);
+            let axes = if b.opset < 13 {
+                a.ints("axes")?
+            } else {
+                b.constant(node, 1)?.map(ints)
+            };
+            let axes: Vec<usize> = axes
+                .unwrap_or_default()
+                .iter()
+                .map(|&x| axis(node, x, out.len()))
+                .collect::<Result<_, _>>()?;
+            (0..out.len()).filter(|i| !axes.contains(i)).nth(bt)
+        }
+        (Some(0), None) if out.first() == Some(&b.batch_size) => Some(0),
+        (Some(_), None) => {
+            return Err(ImportError::unsupported(
+                node,
+                format!("{full:?} → {out:?} does not keep the batch as the first axis"),
+            ))
+        }
+    };
+    let d = Builder::from_full(d.id, &out, batch);
+    if let Some(bt) = batch {
+        if out[bt] != b.batch_size {
+            return Err(ImportError::unsupported(node, "the batch axis would change size"));
+        }
+    }
+    Ok(Value::Dyn(d))
+}
+
+/// How many squeezed axes come before the batch axis `bt` (which may not be squeezed).
+fn squeezed_before(b: &Builder, node: &NodeProto, full: &[usize], bt: usize) -> Result<usize, ImportError> {
+    let a = Attrs::new(node);
+    let axes = if b.opset < 13 {
+        a.ints("axes")?
+    } else {
+        b.constant(node, 1)?.map(ints)
+    };
+    let axes: Vec<usize> = match axes {
+        Some(v) => v.iter().map(|&x| axis(node, x, full.len())).collect::<Result<_, _>>()?,
+        None => (0..full.len()).filter(|&i| full[i] == 1 && i != bt).collect(),
+    };
+    if axes.contains(&bt) {
+        return Err(ImportError::unsupported(node, "squeezing the batch axis"));
+    }
+    Ok(axes.iter().filter(|&&i| i < bt).count())
+}
+
+pub fn gather(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
+    let ax = Attrs::new(node).int("axis", 0)?;
+    let data = b.required(node, 0)?.clone();
+    let idx = b.required(node, 1)?.clone();
+    match (data, idx) {
+        (Value::Const(data), Value::Const(idx)) => {
+            let ax = axis(node, ax, data.ndim())?;
+            let n = data.shape()[ax] as i64;
+            let rows = idx
+                .iter()
+                .map(|&i| {
+                    let i = i as i64;
+                    let j = if i < 0 { i + n } else { i };
+                    usize::try_from(j)
+                        .ok()
+                        .filter(|&j| (j as i64) < n)
+                        .ok_or_else(|| ImportError::node(node, format!("index {i} is outside {n}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let picked = data.select(Axis(ax), &rows);
+            let mut shape = data.shape()[..ax].to_vec();
+            shape.extend_from_slice(idx.shape());
+            shape.extend_from_slice(&data.shape()[ax + 1..]);
+            let picked = picked
+                .as_standard_layout()
+                .to_owned()
+                .into_shape_with_order(IxDyn(&shape));
+            Ok(Value::Const(
+                picked.map_err(|e| ImportError::node(node, e.to_string()))?,
+            ))
+        }
+        (Value::Const(table), Value::Dyn(d)) => {
+            if ax != 0 || d.id != 0 {
+                return Err(ImportError::unsupported(
+                    node,
+                    "Gather maps to Embedding only on axis 0 with the model's integer input as indices",
+                ));
+            }
+            let table = table
+                .into_dimensionality::<Ix2>()
+                .map_err(|_| ImportError::unsupported(node, "Embedding tables must be 2-D"))?;
+            let dim = table.ncols();
+            let mut shape = d.shape.clone();
+            shape.push(dim);
+            let id = b.materialize(&d);
+            Ok(Value::Dyn(b.push(
+                &node.name,
+                FloatOp::Embedding(EmbeddingF64 { table }),
+                vec![id],
+                shape,
+                d.batch,
+            )))
+        }
+        _ => Err(ImportError::unsupported(
+            node,
+            "Gather from a per-sample tensor (only a constant table indexed by the input maps to Embedding)",
+        )),
+    }
+}
+
+/// Shape, Concat, Slice, ConstantOfShape: shape arithmetic, folded to constants.
+pub fn fold(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
+    let a = Attrs::new(node);
+    let vector = |v: Vec<f64>| ArrayD::from_shape_vec(IxDyn(&[v.len()]), v).expect("1-D");
+    match node.op_type.as_str() {
+        "Shape" => {
+            let full = full_of(b, b.required(node, 0)?);
+            let r = full.len() as i64;
+            let clampi = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
+            let (s, e) = (clampi(a.int("start", 0)?), clampi(a.int("end", r)?));
+            Ok(Value::Const(vector(
+                full[s..e.max(s)].iter().map(|&d| d as f64).collect(),
+            )))
+        }
+        "ConstantOfShape" => {
+            let shape = dims(node, &ints(b.required_const(node, 0)?))?;
+            super::check_size(node, &shape)?;
+            let v = match a.tensor("value")? {
+                Some(t) => to_array(t)?.iter().next().copied().unwrap_or(0.0),
+                None => 0.0,
+            };
+            Ok(Value::Const(ArrayD::from_elem(IxDyn(&shape), v)))
+        }
+        "Concat" => {
+            let mut parts = Vec::new();
+            for i in 0..node.input.len() {
+                parts.push(b.required_const(node, i)?.clone());
+            }
+            let rank = parts.first().map_or(1, |p| p.ndim());
+            if parts.iter().any(|p| p.ndim() != rank) {
+                return Err(ImportError::node(node, "inputs of different ranks"));
+            }
+            let ax = axis(node, a.int("axis", 0)?, rank)?;
+            let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+            Ok(Value::Const(
+                ndarray::concatenate(Axis(ax), &views).map_err(|e| ImportError::node(node, e.to_string()))?,
+            ))
+        }
+        _ => {
+            let data = b.required_const(node, 0)?.clone();
+            let rank = data.ndim();
+            let (starts, ends, axes, steps) = if b.opset < 10 {
+                (
+                    a.ints("starts")?.unwrap_or_default(),
+                    a.ints("ends")?.unwrap_or_default(),
+                    a.ints("axes")?,
+                    None,
+                )
+            } else {
+                (
+                    ints(b.required_const(node, 1)?),
+                    ints(b.required_const(node, 2)?),
+                    b.constant(node, 3)?.map(ints),
+                    b.constant(node, 4)?.map(ints),
+                )
+            };
+            let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+            let mut out = data.view();
+            for (k, &ax) in axes.iter().enumerate() {
+                let ax = axis(node, ax, rank)?;
+                let step = steps.as_ref().and_then(|s| s.get(k).copied()).unwrap_or(1);
+                if step != 1 {
+                    return Err(ImportError::unsupported(node, "Slice with a step other than 1"));
+                }
+                let n = out.shape()[ax] as i64;
+                let clampi = |v: i64| (if v < 0 { v + n } else { v }).clamp(0, n) as isize;
+                let (s, e) = (clampi(*starts.get(k).unwrap_or(&0)), clampi(*ends.get(k).unwrap_or(&n)));
+                out.slice_axis_inplace(Axis(ax), Slice::from(s..e.max(s)));
+            }
+            Ok(Value::Const(out.to_owned()))
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Calibration and quantization: runs the f64 model on sample inputs, takes each tensor's
+//! observed range as its int8 range, quantizes every layer with the layers crate, and reports
+//! per layer how far the int8 model strays from f64.
+
+use cwnn_layers::{Layer, LayerError, SoftmaxF64, TensorSpec};
+use cwnn_model_contract::msg::{LayerConfig, ModelConfig};
+use cwnn_tensor::host::{dequantize, quantize as quantize_value, RangeObserver};
+use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams, TensorData};
+use ndarray::ArrayD;
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::float::{FloatModel, FloatOp, InputKind};
+
+#[derive(Debug, Error)]
+pub enum QuantizeError {
+    #[error("calibration needs at least one sample input (--calibration FILE)")]
+    NoSamples,
+    #[error("sample {index} has shape {actual:?}, the model input is {expected:?}")]
+    SampleShape {
+        index: usize,
+        expected: Vec<usize>,
+        actual: Vec<usize>,
+    },
+    #[error("layer {index} ({node}): {error}")]
+    Layer {
+        index: usize,
+        node: String,
+        error: LayerError,
+    },
+}
+
+/// Quantization of one layer and its error against f64, over the samples given.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerReport {
+    pub index: usize,
+    /// The ONNX node it came from.
+    pub node: String,
+    pub kind: &'static str,
+    pub shape: Vec<usize>,
+    pub params: usize,
+    pub weight_bytes: usize,
+    pub macs: u64,
+    /// The real range the int8 output covers.
+    pub range: [f64; 2],
+    /// Share of f64 output values outside that range (they saturate).
+    pub saturated: f64,
+    /// |int8 model − f64 model| of this layer's output, end to end from the input.
+    pub max_abs_error: f64,
+    pub mean_abs_error: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct QuantReport {
+    pub precision: &'static str,
+    pub samples: usize,
+    pub layers: Vec<LayerReport>,
+}
+
+/// A quantized model: the contract's config, each layer's weight bytes, and the report.
+#[derive(Clone, Debug)]
+pub struct QuantModel {
+    pub config: ModelConfig,
+    pub weights: Vec<Vec<u8>>,
+    pub report: QuantReport,
+}
+
+fn layer_err(index: usize, node: &str) -> impl FnOnce(LayerError) -> QuantizeError + '_ {
+    move |error| QuantizeError::Layer {
+        index,
+        node: node.to_string(),
+        error,
+    }
+}
+
+/// Int8 parameters covering an observed range (and 0).
+fn covering(obs: &RangeObserver) -> QuantParams {
+    let (lo, hi) = obs.range();
+    QuantParams::asymmetric(lo, hi, DType::I8).expect("finite observed range")
+}
+
+/// Quantization of an index input: the values are the indices.
+pub const INDEX_QUANT: QuantParams = QuantParams {
+    scale: Dyadic::ONE,
+    zero_point: 0,
+};
+
+/// Quantizes `model` with ranges from `samples` (each one sample of the input).
+pub fn quantize(model: &FloatModel, samples: &[ArrayD<f64>], name: &str) -> Result<QuantModel, QuantizeError> {
+    if samples.is_empty() {
+        return Err(QuantizeError::NoSamples);
+    }
+    for (index, s) in samples.iter().enumerate() {
+        if s.shape() != model.input_shape.as_slice() {
+            return Err(QuantizeError::SampleShape {
+                index,
+                expected: model.input_shape.clone(),
+                actual: s.shape().to_vec(),
+            });
+        }
+    }
+    let mut observers = vec![RangeObserver::default(); model.nodes.len() + 1];
+    let bar = crate::progress::bar(samples.len() as u64, "calibrating");
+    let reference: Vec<Vec<ArrayD<f64>>> = samples
+        .iter()
+        .map(|s| {
+            let all = model.forward_all(s);
+            for (o, t) in observers.iter_mut().zip(&all) {
+                o.observe(t.as_slice().unwrap_or(&t.iter().copied().collect::<Vec<_>>()));
+            }
+            bar.inc(1);
+            all
+        })
+        .collect();
+    bar.finish_and_clear();
+
+    let input = match model.input_kind {
+        InputKind::Real => TensorSpec::new(model.input_shape.clone(), DType::I8, covering(&observers[0])),
+        InputKind::Indices => TensorSpec::new(model.input_shape.clone(), DType::I32, INDEX_QUANT),
+    };
+    let mut specs = vec![input.clone()];
+    let mut layers = Vec::new();
+    let mut weights = Vec::new();
+    for (index, node) in model.nodes.iter().enumerate() {
+        let x = &specs[node.inputs[0]];
+        let x_qp = x.quant;
+        let y_qp = covering(&observers[index + 1]);
+        let err = layer_err(index, &node.name);
+        let (layer, bytes) = match &node.op {
+            FloatOp::Dense(d) => d.quantize(&x_qp, &y_qp).map(|(l, w)| (Layer::Dense(l), w)),
+            FloatOp::Conv2d(c) => c.quantize(&x_qp, &y_qp).map(|(l, w)| (Layer::Conv2d(l), w)),
+            FloatOp::Activation(a) => {
+                let (l, w) = a.quantize(&x_qp, &y_qp);
+                Ok((Layer::Activation(l), w))
+            }
+            FloatOp::Softmax => {
+                let (l, w) = SoftmaxF64.quantize(&x_qp);
+                Ok((Layer::Softmax(l), w))
+            }
+            FloatOp::MaxPool(w) => Ok((Layer::MaxPool2d(cwnn_layers::MaxPool2d { window: w.clone() }), vec![])),
+            FloatOp::AvgPool {
+                window,
+                count_include_pad,
+            } => Ok((
+                Layer::AvgPool2d(cwnn_layers::AvgPool2d {
+                    window: window.clone(),
+                    count_include_pad: *count_include_pad,
+                }),
+                vec![],
+            )),
+            FloatOp::GlobalAvgPool => Ok((Layer::GlobalAvgPool(cwnn_layers::GlobalAvgPool {}), vec![])),
+            FloatOp::Reshape(shape) => Ok((Layer::Reshape(cwnn_layers::Reshape { shape: shape.clone() }), vec![])),
+            FloatOp::Affine(a) => a.quantize(&x_qp, &y_qp).map(|(l, w)| (Layer::Affine(l), w)),
+            FloatOp::Add(a) => {
+                let b_qp = node.inputs.get(1).map(|&i| specs[i].quant);
+                a.quantize(&x_qp, b_qp.as_ref(), &y_qp).map(|(l, w)| (Layer::Add(l), w))
+            }
+            FloatOp::Mul(m) => {
+                let b_qp = node.inputs.get(1).map(|&i| specs[i].quant);
+                m.quantize(&x_qp, b_qp.as_ref(), &y_qp).map(|(l, w)| (Layer::Mul(l), w))
+            }
+            FloatOp::Embedding(e) => e.quantize().map(|(l, w)| (Layer::Embedding(l), w)),
+            FloatOp::Recurrent(r) => r.quantize(&x_qp),
+        }
+        .map_err(err)?;
+        let refs: Vec<&TensorSpec> = node.inputs.iter().map(|&i| &specs[i]).collect();
+        let out = layer.output_spec(&refs).map_err(layer_err(index, &node.name))?;
+        specs.push(out);
+        let sequential = node.inputs == [index];
+        layers.push(LayerConfig {
+            layer,
+            inputs: (!sequential).then(|| node.inputs.iter().map(|&i| i as u32).collect()),
+        });
+        weights.push(bytes);
+    }
+    let config = ModelConfig {
+        name: name.to_string(),
+        input,
+        layers,
+    };
+    let report = report(model, &config, &weights, samples, &reference)?;
+    Ok(QuantModel {
+        config,
+        weights,
+        report,
+    })
+}
+
+/// A sample quantized to the model's input spec.
+pub fn quantize_input(spec: &TensorSpec, x: &ArrayD<f64>) -> QTensor {
+    let data = match spec.dtype {
+        DType::I32 => TensorData::I32(x.iter().map(|&v| v as i32).collect()),
+        _ => TensorData::I8(
+            x.iter()
+                .map(|&v| quantize_value(v, &spec.quant, DType::I8) as i8)
+                .collect(),
+        ),
+    };
+    QTensor::new(spec.shape.clone(), data, spec.quant).expect("shape checked by the caller")
+}
+
+/// Every tensor of one quantized evaluation, natively: the same layer code as the contract,
+/// so the same bits.
+pub fn run_all(config: &ModelConfig, weights: &[Vec<u8>], x: QTensor) -> Result<Vec<QTensor>, QuantizeError> {
+    let mut tensors = vec![x];
+    for (index, (lc, w)) in config.layers.iter().zip(weights).enumerate() {
+        let ids: Vec<usize> = match &lc.inputs {
+            Some(ids) => ids.iter().map(|&i| i as usize).collect(),
+            None => vec![index],
+        };
+        let inputs: Vec<&QTensor> = ids.iter().filter_map(|&i| tensors.get(i)).collect();
+        let y = lc.layer.run(&inputs, w).map_err(layer_err(index, lc.layer.name()))?;
+        tensors.push(y);
+    }
+    Ok(tensors)
+}
+
+/// The real values of a quantized tensor.
+pub fn dequantize_all(t: &QTensor) -> Vec<f64> {
+    (0..t.len())
+        .map(|i| dequantize(t.data.get(i).unwrap_or(0), &t.quant))
+        .collect()
+}
+
+fn report(
+    model: &FloatModel,
+    config: &ModelConfig,
+    weights: &[Vec<u8>],
+    samples: &[ArrayD<f64>],
+    reference: &[Vec<ArrayD<f64>>],
+) -> Result<QuantReport, QuantizeError> {
+    let n = model.nodes.len();
+    let (mut max_err, mut sum_err, mut count) = (vec![0f64; n], vec![0f64; n], vec![0usize; n]);
+    let mut outside = vec![0usize; n];
+    let mut ranges = vec![[0.0, 0.0]; n];
+    for (s, refs) in samples.iter().zip(reference) {
+        let q = run_all(config, weights, quantize_input(&config.input, s))?;
+        for i in 0..n {
+            let (t, r) = (&q[i + 1], &refs[i + 1]);
+            let (lo, hi) = match t.dtype() {
+                DType::I8 => (dequantize(-128, &t.quant), dequantize(127, &t.quant)),
+                _ => (f64::NEG_INFINITY, f64::INFINITY),
+            };
+            ranges[i] = [lo, hi];
+            for (a, b) in dequantize_all(t).iter().zip(r.iter()) {
+                let e = (a - b).abs();
+                max_err[i] = max_err[i].max(e);
+                sum_err[i] += e;
+                count[i] += 1;
+                outside[i] += usize::from(*b < lo || *b > hi);
+            }
+        }
+    }
+    let mut specs = vec![config.input.clone()];
+    let mut layers = Vec::with_capacity(n);
+    for (i, (node, lc)) in model.nodes.iter().zip(&config.layers).enumerate() {
+        let refs: Vec<&TensorSpec> = node.inputs.iter().map(|&j| &specs[j]).collect();
+        let plan = lc.layer.plan(&refs).map_err(layer_err(i, &node.name))?;
+        layers.push(LayerReport {
+            index: i,
+            node: node.name.clone(),
+            kind: lc.layer.name(),
+            shape: plan.output.shape.clone(),
+            params: node.op.params(),
+            weight_bytes: plan.weight_len,
+            macs: plan.macs,
+            range: ranges[i],
+            saturated: outside[i] as f64 / count[i].max(1) as f64,
+            max_abs_error: max_err[i],
+            mean_abs_error: sum_err[i] / count[i].max(1) as f64,
+        });
+        specs.push(plan.output);
+    }
+    Ok(QuantReport {
+        precision: "int8",
+        samples: samples.len(),
+        layers,
+    })
+}

@@ -1,0 +1,222 @@
+//! The importer on whole graphs: exporter-style graphs against ONNX's reference evaluator
+//! (scripts/onnx-graphs.py), the bundled digits MLP's accuracy after int8 import, and named
+//! errors (never a panic) on malformed files.
+
+use std::path::{Path, PathBuf};
+
+use cwnn_importer::import::{self, ImportArgs};
+use cwnn_importer::onnx::{self, ImportError, Options};
+use cwnn_importer::quantize::{dequantize_all, quantize, quantize_input, run_all};
+use cwnn_importer::samples::{read_tensor, split};
+use ndarray::{ArrayD, Axis};
+use onnx_protobuf::{Message, ModelProto};
+use proptest::prelude::*;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn graph(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/graphs")
+        .join(name)
+}
+
+/// Imports graph `name`, calibrates on its input, and checks f64 and int8 against ONNX's
+/// reference output. Returns the layer kinds.
+fn differential(name: &str, options: Options) -> Vec<&'static str> {
+    let dir = graph(name);
+    let model = onnx::import(&std::fs::read(dir.join("model.onnx")).unwrap(), &options).unwrap();
+    let x = read_tensor(&dir.join("input.npy")).unwrap();
+    let expected = read_tensor(&dir.join("expected.npy")).unwrap();
+    let samples = split(&dir, x, &model.input_shape, model.input_batch_axis).unwrap();
+    let q = quantize(&model, &samples, name).unwrap();
+    let max_ref = expected.iter().fold(0f64, |a, v| a.max(v.abs()));
+    for (i, s) in samples.iter().enumerate() {
+        let want = expected.index_axis(Axis(0), i);
+        let f = model.forward(s);
+        let t = run_all(&q.config, &q.weights, quantize_input(&q.config.input, s)).unwrap();
+        let int8 = dequantize_all(t.last().unwrap());
+        assert_eq!(f.len(), want.len(), "{name}");
+        for ((a, b), w) in f.iter().zip(&int8).zip(want.iter()) {
+            assert!((a - w).abs() <= 1e-4 * max_ref.max(1.0), "{name} f64 {a} vs {w}");
+            assert!((b - w).abs() <= 0.03 * max_ref, "{name} int8 {b} vs {w}");
+        }
+    }
+    q.config.layers.iter().map(|l| l.layer.name()).collect()
+}
+
+#[test]
+fn pytorch_style_cnn_fuses_batch_norm_relu_and_bias() {
+    // Conv+BN+ReLU is one conv2d; the Shape/Gather/Concat flatten folds to a reshape;
+    // MatMul+Add is one dense; Dropout and Identity vanish.
+    assert_eq!(
+        differential("cnn_bn", Options::default()),
+        ["conv2d", "max_pool2d", "reshape", "dense", "softmax"]
+    );
+}
+
+#[test]
+fn lstm_over_image_rows_drops_the_batch_transpose() {
+    assert_eq!(differential("lstm_rows", Options::default()), ["lstm", "dense"]);
+}
+
+#[test]
+fn gather_of_a_table_by_integer_input_is_an_embedding() {
+    assert_eq!(
+        differential("embedding", Options::default()),
+        ["embedding", "reshape", "dense", "activation"]
+    );
+}
+
+#[test]
+fn output_selection_drops_an_unmappable_label_branch() {
+    let bytes = std::fs::read(graph("classifier_label").join("model.onnx")).unwrap();
+    // Two outputs: the contract returns one, so the importer asks which.
+    let err = onnx::import(&bytes, &Options::default()).unwrap_err();
+    assert!(
+        matches!(err, ImportError::Output(ref m) if m.contains("--output")),
+        "{err}"
+    );
+    // The label branch alone hits ArgMax, named with its node.
+    let label = Options {
+        outputs: vec!["label".into()],
+        ..Default::default()
+    };
+    let err = onnx::import(&bytes, &label).unwrap_err();
+    assert!(
+        matches!(err, ImportError::Unsupported { ref op, .. } if op == "ArgMax"),
+        "{err}"
+    );
+    let probs = Options {
+        outputs: vec!["probabilities".into()],
+        ..Default::default()
+    };
+    assert_eq!(differential("classifier_label", probs), ["dense", "softmax"]);
+    let unknown = Options {
+        outputs: vec!["nope".into()],
+        ..Default::default()
+    };
+    assert!(matches!(onnx::import(&bytes, &unknown), Err(ImportError::Output(_))));
+}
+
+#[test]
+fn digits_mlp_keeps_its_accuracy_in_int8() {
+    let dir = root().join("models/digits-mlp");
+    let imported = import::import(&ImportArgs {
+        model: dir.join("model.onnx"),
+        calibration: vec![dir.join("calibration.csv")],
+        ..Default::default()
+    })
+    .unwrap();
+    let test = import::read_samples(&imported.float, &[dir.join("test.csv")]).unwrap();
+    let labels = test.labels.unwrap();
+    assert_eq!(test.inputs.len(), 359);
+    let acc = import::accuracy(&imported.float, &imported.quant, &test.inputs, &labels).unwrap();
+    assert!(acc.float_top1 >= 0.96, "{acc:?}");
+    assert!((acc.int8_top1 - acc.float_top1).abs() <= 0.005, "{acc:?}");
+    // ReLU is fused into the first Dense.
+    let kinds: Vec<_> = imported.quant.config.layers.iter().map(|l| l.layer.name()).collect();
+    assert_eq!(kinds, ["dense", "dense", "softmax"]);
+}
+
+fn digits_bytes() -> Vec<u8> {
+    std::fs::read(root().join("models/digits-mlp/model.onnx")).unwrap()
+}
+
+fn edit(f: impl FnOnce(&mut ModelProto)) -> Vec<u8> {
+    let mut m = ModelProto::parse_from_bytes(&digits_bytes()).unwrap();
+    f(&mut m);
+    m.write_to_bytes().unwrap()
+}
+
+#[test]
+fn malformed_files_are_named_errors() {
+    let bytes = digits_bytes();
+    let truncated = onnx::import(&bytes[..bytes.len() / 2], &Options::default()).unwrap_err();
+    assert!(matches!(truncated, ImportError::Malformed(_)), "{truncated}");
+    let noise: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let err = onnx::import(&noise, &Options::default()).unwrap_err();
+    assert!(matches!(err, ImportError::Malformed(_) | ImportError::NoGraph), "{err}");
+
+    let unknown = edit(|m| m.graph.as_mut().unwrap().node[1].op_type = "Swish".into());
+    match onnx::import(&unknown, &Options::default()).unwrap_err() {
+        ImportError::Unsupported { node, op, reason } => {
+            assert_eq!((node.as_str(), op.as_str()), ("relu1", "Swish"));
+            assert!(reason.contains("no cwnn layer"), "{reason}");
+        }
+        other => panic!("{other}"),
+    }
+    let dangling = edit(|m| m.graph.as_mut().unwrap().node[2].input[0] = "nowhere".into());
+    match onnx::import(&dangling, &Options::default()).unwrap_err() {
+        ImportError::DanglingInput { node, input, .. } => {
+            assert_eq!((node.as_str(), input.as_str()), ("dense2", "nowhere"))
+        }
+        other => panic!("{other}"),
+    }
+    let old_ir = edit(|m| m.ir_version = 2);
+    assert_eq!(
+        onnx::import(&old_ir, &Options::default()).unwrap_err(),
+        ImportError::IrVersion(2)
+    );
+    let new_opset = edit(|m| m.opset_import[0].version = 99);
+    assert!(matches!(
+        onnx::import(&new_opset, &Options::default()),
+        Err(ImportError::Opset { version: 99, .. })
+    ));
+    let bad_weights = edit(|m| m.graph.as_mut().unwrap().initializer[0].raw_data.truncate(10));
+    assert!(matches!(
+        onnx::import(&bad_weights, &Options::default()),
+        Err(ImportError::Tensor { .. })
+    ));
+    // Found by the fuzzer: Concat of a scalar and a vector (PyTorch's flatten, one Unsqueeze
+    // short) panicked inside ndarray.
+    let mut cnn = ModelProto::parse_from_bytes(&std::fs::read(graph("cnn_bn").join("model.onnx")).unwrap()).unwrap();
+    let concat = cnn
+        .graph
+        .as_mut()
+        .unwrap()
+        .node
+        .iter_mut()
+        .find(|n| n.op_type == "Concat")
+        .unwrap();
+    concat.input[0] = "n".into();
+    let err = onnx::import(&cnn.write_to_bytes().unwrap(), &Options::default()).unwrap_err();
+    assert!(
+        matches!(err, ImportError::BadNode { ref op, .. } if op == "Concat"),
+        "{err}"
+    );
+    let wrong_shape = edit(|m| m.graph.as_mut().unwrap().initializer[0].dims = vec![7, 7]);
+    assert!(onnx::import(&wrong_shape, &Options::default()).is_err());
+}
+
+#[test]
+fn a_missing_calibration_or_a_wrong_sample_is_a_named_error() {
+    let model = onnx::import(&digits_bytes(), &Options::default()).unwrap();
+    assert!(matches!(
+        quantize(&model, &[], "m"),
+        Err(cwnn_importer::quantize::QuantizeError::NoSamples)
+    ));
+    let wrong = ArrayD::zeros(ndarray::IxDyn(&[63]));
+    assert!(matches!(
+        quantize(&model, &[wrong], "m"),
+        Err(cwnn_importer::quantize::QuantizeError::SampleShape { index: 0, .. })
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Any corruption of a valid model gives a model or an error, never a panic.
+    #[test]
+    fn corrupted_models_never_panic(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8), cut in any::<prop::sample::Index>()) {
+        let mut bytes = digits_bytes();
+        for (at, v) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] ^= v;
+        }
+        let keep = cut.index(bytes.len() + 1);
+        bytes.truncate(keep.max(bytes.len() / 2));
+        let _ = onnx::import(&bytes, &Options::default());
+    }
+}

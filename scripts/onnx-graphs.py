@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Regenerates importer/tests/data/graphs/: whole graphs the way exporters write them, with
+outputs from ONNX's reference evaluator, for the importer's differential tests (graph cleaning
+and fusion: BatchNorm into Conv, MatMul+Add into Dense, PyTorch's Shape/Gather/Concat flatten,
+Dropout/Identity, an LSTM over image rows, an Embedding, an skl2onnx-style label branch).
+
+    python3 -m venv /tmp/v && /tmp/v/bin/pip install numpy onnx==1.22.0
+    /tmp/v/bin/python scripts/onnx-graphs.py
+"""
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+root = os.path.join(os.path.dirname(__file__), "..", "importer/tests/data/graphs")
+rng = np.random.default_rng(11)
+f32 = lambda a: np.asarray(a, dtype=np.float32)
+init = lambda name, a: numpy_helper.from_array(a, name)
+
+
+def save(name, nodes, inputs, outputs, inits, x, opset=13):
+    graph = helper.make_graph(nodes, name, inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    out = os.path.join(root, name)
+    os.makedirs(out, exist_ok=True)
+    onnx.save(model, os.path.join(out, "model.onnx"))
+    np.save(os.path.join(out, "input.npy"), x)
+    y = ReferenceEvaluator(model).run(None, {inputs[0].name: x})[0]
+    np.save(os.path.join(out, "expected.npy"), y.astype(np.float32))
+    print(name, x.shape, "->", y.shape)
+
+
+# A CNN as PyTorch exports it: Conv, BatchNorm, Relu, MaxPool, x.view(x.size(0), -1),
+# MatMul + Add, Dropout, Identity, Softmax.
+save(
+    "cnn_bn",
+    [
+        helper.make_node("Conv", ["x", "cw", "cb"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+        helper.make_node("BatchNormalization", ["c", "g", "be", "mu", "var"], ["bn"], epsilon=1e-5, name="bn"),
+        helper.make_node("Relu", ["bn"], ["r"], name="relu"),
+        helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2], name="pool"),
+        helper.make_node("Shape", ["p"], ["s"]),
+        helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+        helper.make_node("Unsqueeze", ["n", "axes0"], ["n1"]),
+        helper.make_node("Concat", ["n1", "minus1"], ["shape"], axis=0),
+        helper.make_node("Reshape", ["p", "shape"], ["flat"], name="flatten"),
+        helper.make_node("MatMul", ["flat", "fw"], ["mm"], name="fc"),
+        helper.make_node("Add", ["mm", "fb"], ["logits"], name="fc_bias"),
+        helper.make_node("Dropout", ["logits"], ["d"], name="dropout"),
+        helper.make_node("Identity", ["d"], ["i"]),
+        helper.make_node("Softmax", ["i"], ["y"], axis=1, name="softmax"),
+    ],
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])],
+    [
+        init("cw", f32(rng.normal(0, 0.4, (4, 1, 3, 3)))),
+        init("cb", f32(rng.normal(0, 0.1, 4))),
+        init("g", f32(rng.uniform(0.5, 1.5, 4))),
+        init("be", f32(rng.normal(0, 0.2, 4))),
+        init("mu", f32(rng.normal(0, 0.2, 4))),
+        init("var", f32(rng.uniform(0.5, 2.0, 4))),
+        init("zero", np.array(0, dtype=np.int64)),
+        init("axes0", np.array([0], dtype=np.int64)),
+        init("minus1", np.array([-1], dtype=np.int64)),
+        init("fw", f32(rng.normal(0, 0.3, (64, 10)))),
+        init("fb", f32(rng.normal(0, 0.1, 10))),
+    ],
+    f32(rng.uniform(0, 1, (6, 1, 8, 8))),
+    # Opset 15: the reference evaluator runs BatchNormalization 9 to 14 with batch statistics.
+    opset=15,
+)
+
+# An LSTM reading one image row per step: [N, T, F] -> Transpose -> LSTM -> Y_h -> Squeeze -> Gemm.
+H = 12
+save(
+    "lstm_rows",
+    [
+        helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0, 2]),
+        helper.make_node("LSTM", ["t", "W", "R", "B"], ["", "h"], hidden_size=H, name="lstm"),
+        helper.make_node("Squeeze", ["h", "axes0"], ["hs"]),
+        helper.make_node("Gemm", ["hs", "fw", "fb"], ["y"], transB=1, name="fc"),
+    ],
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8, 8])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])],
+    [
+        init("W", f32(rng.normal(0, 0.3, (1, 4 * H, 8)))),
+        init("R", f32(rng.normal(0, 0.3, (1, 4 * H, H)))),
+        init("B", f32(rng.normal(0, 0.1, (1, 8 * H)))),
+        init("axes0", np.array([0], dtype=np.int64)),
+        init("fw", f32(rng.normal(0, 0.4, (10, H)))),
+        init("fb", f32(rng.normal(0, 0.1, 10))),
+    ],
+    f32(rng.uniform(0, 1, (5, 8, 8))),
+)
+
+# Token ids through a Gather table (Embedding), Flatten, Gemm, Tanh.
+save(
+    "embedding",
+    [
+        helper.make_node("Gather", ["table", "ids"], ["e"], axis=0, name="embed"),
+        helper.make_node("Flatten", ["e"], ["f"], axis=1),
+        helper.make_node("Gemm", ["f", "fw", "fb"], ["z"], name="fc"),
+        helper.make_node("Tanh", ["z"], ["y"]),
+    ],
+    [helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", 5])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+    [
+        init("table", f32(rng.normal(0, 1, (20, 4)))),
+        init("fw", f32(rng.normal(0, 0.3, (20, 3)))),
+        init("fb", f32(rng.normal(0, 0.1, 3))),
+    ],
+    rng.integers(-20, 20, (7, 5)).astype(np.int64),
+)
+
+# An skl2onnx-style classifier: probabilities plus an ArgMax label branch (not mappable, so
+# the test keeps only `probabilities` with --output). Opset 9 attributes (Squeeze axes).
+save(
+    "classifier_label",
+    [
+        helper.make_node("MatMul", ["x", "w"], ["z0"]),
+        helper.make_node("Add", ["z0", "b"], ["z"]),
+        helper.make_node("Softmax", ["z"], ["probabilities"], axis=1),
+        helper.make_node("ArgMax", ["probabilities"], ["a"], axis=1, keepdims=1),
+        helper.make_node("Squeeze", ["a"], ["label"], axes=[1]),
+    ],
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+    [
+        helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 3]),
+        helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
+    ],
+    [init("w", f32(rng.normal(0, 1, (6, 3)))), init("b", f32(rng.normal(0, 0.5, 3)))],
+    f32(rng.normal(0, 1, (8, 6))),
+    opset=9,
+)
