@@ -31,7 +31,26 @@ fn main() -> anyhow::Result<()> {
          900 VM gas per MAC, and a whole MLP inference to within 10 % of 60,000 + the storage\n\
          floor of reading every weight once.\n",
     );
-    for (name, m) in models {
+    // The bundled demo model, imported as `cwnn import` does.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/digits-mlp");
+    let digits = cwnn_importer::import::import(&cwnn_importer::import::ImportArgs {
+        model: format!("{dir}/model.onnx").into(),
+        calibration: vec![format!("{dir}/calibration.csv").into()],
+        ..Default::default()
+    })?;
+    let bundled = TestModel {
+        config: digits.quant.config.clone(),
+        weights: digits.package.weights.clone(),
+        sample: cwnn_importer::quantize::quantize_input(
+            &digits.quant.config.input,
+            &ndarray::ArrayD::zeros(digits.float.input_shape.clone()),
+        ),
+    };
+    let all = models.into_iter().chain([(
+        "Bundled demo model: models/digits-mlp (64 → 32 ReLU → 10 → softmax)",
+        bundled,
+    )]);
+    for (name, m) in all {
         let msg = serde_json::to_value(m.instantiate_msg())?;
         let r = measure(&wasm, &msg, &m.weights, &m.sample_values(), 30_000_000)?;
         let floor: u64 = m

@@ -14,6 +14,9 @@ MODULES=(cwnn-wasm-kernels)
 # Example contracts build on their own: they enable the model contract's `library` feature,
 # which would strip its entry points if built in the same invocation.
 EXAMPLES=(cwnn-digit-oracle)
+# Built at opt-level "z" on their own: cw721 alone is 881 KB at opt-level 3, over the chain's
+# 800 KiB MaxWasmSize (657 KB at "z").
+SMALL=(cwnn-collection)
 TARGET=${CARGO_TARGET_DIR:-target}
 OUT=$TARGET/wasm32-unknown-unknown/release
 
@@ -32,10 +35,15 @@ wasm_build() {
 }
 name() { echo "${1//-/_}"; }
 
+small_build() {
+  for c in "${SMALL[@]}"; do CARGO_PROFILE_RELEASE_OPT_LEVEL=z wasm_build "$@" -p "$c"; done
+}
+
 if [[ "${1:-}" == "--no-check" ]]; then
   args=()
   for c in "${CONTRACTS[@]}" "${MODULES[@]}"; do args+=(-p "$c"); done
   wasm_build -q "${args[@]}"
+  small_build -q
   exit 0
 fi
 
@@ -64,8 +72,9 @@ args=()
 for c in "${CONTRACTS[@]}" "${MODULES[@]}"; do args+=(-p "$c"); done
 wasm_build "${args[@]}"
 for c in "${EXAMPLES[@]}"; do wasm_build -p "$c"; done
+small_build
 
 checks=()
-for c in "${CONTRACTS[@]}" "${EXAMPLES[@]}"; do checks+=(--contract "$OUT/$(name "$c").wasm"); done
+for c in "${CONTRACTS[@]}" "${EXAMPLES[@]}" "${SMALL[@]}"; do checks+=(--contract "$OUT/$(name "$c").wasm"); done
 for m in "${MODULES[@]}"; do checks+=(--module "$OUT/$(name "$m").wasm"); done
 "$CHECK" "${checks[@]}"

@@ -61,7 +61,7 @@ pub fn run(limit: Option<usize>, out: &mut impl Write) -> Result<DemoSummary> {
     };
     let imported = import::import(&args)?;
     let package_dir = dir.path().join("package");
-    imported.write(&package_dir)?;
+    imported.write(&package_dir, &Default::default())?;
     write!(out, "{}", import::report_table(&imported.quant.report))?;
 
     let test = import::read_samples(&imported.float, &[dir.path().join("test.csv")])?;

@@ -78,6 +78,7 @@ pub struct FloatNode {
 
 #[derive(Clone, Debug)]
 pub struct FloatModel {
+    /// The ONNX graph's name (may be empty).
     pub name: String,
     pub input_name: String,
     pub input_kind: InputKind,

@@ -95,11 +95,13 @@ pub struct Imported {
 pub fn import(args: &ImportArgs) -> Result<Imported> {
     let float = load(&args.model, &args.options)?;
     let samples = read_samples(&float, &args.calibration)?;
-    let name = args.name.clone().unwrap_or_else(|| {
-        args.model
-            .file_stem()
-            .map_or("model".into(), |s| s.to_string_lossy().into_owned())
-    });
+    // --name, else the graph's name, else the file's.
+    let stem = args.model.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let name = match (&args.name, float.name.as_str(), stem) {
+        (Some(n), _, _) => n.clone(),
+        (None, "" | "model", Some(stem)) => stem,
+        (None, graph, _) => graph.to_string(),
+    };
     let quant = quantize(&float, &samples.inputs, &name)?;
     let source = std::fs::read(&args.model)?;
     let sha = weights_sha256(&quant.weights);
@@ -184,10 +186,37 @@ fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
     std::fs::write(path, serde_json::to_vec_pretty(v)?).with_context(|| format!("writing {}", path.display()))
 }
 
+/// What `messages/mint.json` says: the model's `MintNft`, which its owner sends after
+/// `Finalize` to mint it into a cwnn-collection.
+#[derive(Clone, Debug, Default)]
+pub struct MintArgs {
+    /// The collection's address (a placeholder when not known yet).
+    pub collection: Option<String>,
+    /// The token id (default: the model's name).
+    pub token_id: Option<String>,
+    /// Docs / license of the model.
+    pub token_uri: Option<String>,
+    /// Measured int8 top-1 accuracy, claimed in the token.
+    pub accuracy: Option<Accuracy>,
+}
+
+/// Where `messages/mint.json` has no collection address yet.
+pub const COLLECTION_PLACEHOLDER: &str = "<collection address>";
+
 impl Imported {
+    /// The model's `MintNft` message.
+    pub fn mint_msg(&self, mint: &MintArgs) -> ExecuteMsg {
+        ExecuteMsg::MintNft {
+            collection: mint.collection.clone().unwrap_or_else(|| COLLECTION_PLACEHOLDER.into()),
+            token_id: mint.token_id.clone().unwrap_or_else(|| self.manifest.name.clone()),
+            token_uri: mint.token_uri.clone(),
+            claimed_accuracy_bps: mint.accuracy.map(|a| (a.int8_top1 * 10_000.0).round() as u16),
+        }
+    }
+
     /// Writes the package, `manifest.json`, `report.json` and `messages/` (the wasmd messages:
-    /// instantiate, each upload in order, finalize).
-    pub fn write(&self, dir: &Path) -> Result<()> {
+    /// instantiate, each upload in order, finalize, and the mint into a collection).
+    pub fn write(&self, dir: &Path, mint: &MintArgs) -> Result<()> {
         self.package.write(dir)?;
         write_json(&dir.join("manifest.json"), &self.manifest)?;
         write_json(&dir.join("report.json"), &self.quant.report)?;
@@ -198,6 +227,10 @@ impl Imported {
             write_json(&msgs.join(format!("upload-{k:03}.json")), m)?;
         }
         write_json(&msgs.join("finalize.json"), &ExecuteMsg::Finalize {})?;
+        write_json(&msgs.join("mint.json"), &self.mint_msg(mint))?;
+        if let Some(acc) = &mint.accuracy {
+            write_json(&dir.join("accuracy.json"), acc)?;
+        }
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 use cosmwasm_std::entry_point;
 use cosmwasm_std::{
     to_json_binary, Addr, Api, BankMsg, Binary, Coin, Deps, DepsMut, Env, Event, HexBinary, MessageInfo, Order,
-    Response, StdResult, Storage,
+    Response, StdResult, Storage, WasmMsg,
 };
 use cwnn_layers::{LayerPlan, TensorSpec};
 use cwnn_tensor::QTensor;
@@ -11,12 +11,13 @@ use sha2::{Digest, Sha256};
 use crate::error::ContractError;
 use crate::eval::{advance, input_ids, input_tensor, read_weights, response_of, run_model, unit_macs, Budget};
 use crate::msg::{
-    EvaluateResponse, ExecuteMsg, InstantiateMsg, JobResponse, JobsResponse, LayerInfo, ModelConfig, ModelInfoResponse,
-    OwnerResponse, PredictResponse, QueryMsg, WorkBudget,
+    CollectionExecuteMsg, CollectionQueryMsg, EvaluateResponse, ExecuteMsg, InstantiateMsg, JobResponse, JobsResponse,
+    LayerInfo, ModelConfig, ModelInfoResponse, OwnerResponse, PredictResponse, ProceedsResponse, QueryMsg, TokenOwner,
+    WorkBudget,
 };
 use crate::state::{
-    load_bytes, save_bytes, Job, Model, CHUNK_BYTES, CURSOR, JOBS, JOBS_BY_CREATOR, JOB_COUNT, JOB_STATE, JOB_TENSORS,
-    MAX_JOBS_PER_SENDER, MODEL, NEXT_JOB_ID, OWNER, WEIGHTS,
+    load_bytes, save_bytes, Job, Model, NftBinding, CHUNK_BYTES, CURSOR, JOBS, JOBS_BY_CREATOR, JOB_COUNT, JOB_STATE,
+    JOB_TENSORS, MAX_JOBS_PER_SENDER, MAX_PROCEEDS_DENOMS, MODEL, NEXT_JOB_ID, NFT, OWNER, PROCEEDS, WEIGHTS,
 };
 
 const MAX_NAME_BYTES: usize = 128;
@@ -35,20 +36,10 @@ pub fn instantiate(
     if msg.weights_sha256.len() != 32 {
         return Err(ContractError::HashLength(msg.weights_sha256.len()));
     }
-    if msg
-        .fee
-        .as_ref()
-        .is_some_and(|f| f.amount.is_zero() || f.denom.is_empty())
-    {
-        return Err(ContractError::InvalidConfig(
-            "a fee needs a denom and a non-zero amount",
-        ));
-    }
+    check_fee(&msg.fee)?;
     let query_budget = msg.query_budget.unwrap_or_else(WorkBudget::default_query);
     let execute_budget = msg.execute_budget.unwrap_or_else(WorkBudget::default_execute);
-    if execute_budget.max_segments == 0 || query_budget.max_segments == 0 {
-        return Err(ContractError::InvalidConfig("a work budget needs max_segments ≥ 1"));
-    }
+    check_budgets(&query_budget, &execute_budget)?;
     let plans = validate_model(&msg.model)?;
     let model = Model {
         config: msg.model,
@@ -61,6 +52,7 @@ pub fn instantiate(
         units: plans.iter().map(|p| p.units as u64).collect(),
         outputs: plans.into_iter().map(|p| p.output).collect(),
         finalized: false,
+        paused: false,
     };
     check_segments_fit(&model)?;
     CURSOR.save(deps.storage, &next_cursor(&model, 0, 0))?;
@@ -75,6 +67,22 @@ pub fn instantiate(
 }
 
 /// Checks the model's input and that every layer accepts what it reads; gives each layer's plan.
+fn check_fee(fee: &Option<Coin>) -> Result<(), ContractError> {
+    match fee {
+        Some(f) if f.amount.is_zero() || f.denom.is_empty() => Err(ContractError::InvalidConfig(
+            "a fee needs a denom and a non-zero amount",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_budgets(query: &WorkBudget, execute: &WorkBudget) -> Result<(), ContractError> {
+    match execute.max_segments == 0 || query.max_segments == 0 {
+        true => Err(ContractError::InvalidConfig("a work budget needs max_segments ≥ 1")),
+        false => Ok(()),
+    }
+}
+
 fn validate_model(config: &ModelConfig) -> Result<Vec<LayerPlan>, ContractError> {
     if config.layers.is_empty() {
         return Err(ContractError::InvalidConfig("a model needs at least one layer"));
@@ -181,21 +189,170 @@ pub fn execute(deps: DepsMut, _env: Env, info: MessageInfo, msg: ExecuteMsg) -> 
         }
         ExecuteMsg::TransferOwnership { new_owner } => {
             owner_only(deps.as_ref(), &info)?;
+            if NFT.exists(deps.storage) {
+                return Err(ContractError::OwnedByNft {});
+            }
             let new_owner = deps.api.addr_validate(&new_owner)?;
             OWNER.save(deps.storage, &new_owner)?;
             Ok(Response::new()
                 .add_attribute("action", "transfer_ownership")
                 .add_attribute("owner", new_owner))
         }
+        ExecuteMsg::MintNft {
+            collection,
+            token_id,
+            token_uri,
+            claimed_accuracy_bps,
+        } => {
+            let owner = owner_only(deps.as_ref(), &info)?;
+            mint_nft(deps, owner, collection, token_id, token_uri, claimed_accuracy_bps)
+        }
+        ExecuteMsg::SetFee { fee } => {
+            owner_only(deps.as_ref(), &info)?;
+            check_fee(&fee)?;
+            let mut model = MODEL.load(deps.storage)?;
+            model.fee = fee;
+            MODEL.save(deps.storage, &model)?;
+            let shown = model.fee.map_or("none".into(), |f| f.to_string());
+            Ok(Response::new()
+                .add_attribute("action", "set_fee")
+                .add_attribute("fee", shown))
+        }
+        ExecuteMsg::Withdraw {} => {
+            let owner = owner_only(deps.as_ref(), &info)?;
+            withdraw(deps, owner)
+        }
+        ExecuteMsg::SetPaused { paused } => {
+            owner_only(deps.as_ref(), &info)?;
+            MODEL.update(deps.storage, |mut m| {
+                m.paused = paused;
+                StdResult::Ok(m)
+            })?;
+            Ok(Response::new()
+                .add_attribute("action", "set_paused")
+                .add_attribute("paused", paused.to_string()))
+        }
+        ExecuteMsg::SetBudgets {
+            query_budget,
+            execute_budget,
+        } => {
+            owner_only(deps.as_ref(), &info)?;
+            check_budgets(&query_budget, &execute_budget)?;
+            let mut model = MODEL.load(deps.storage)?;
+            model.query_budget = query_budget;
+            model.execute_budget = execute_budget;
+            check_segments_fit(&model)?;
+            MODEL.save(deps.storage, &model)?;
+            Ok(Response::new().add_attribute("action", "set_budgets"))
+        }
     }
 }
 
-/// Owner-only messages take no funds either.
-fn owner_only(deps: Deps, info: &MessageInfo) -> Result<(), ContractError> {
-    if info.sender != OWNER.load(deps.storage)? {
+/// Who controls the model: the holder of its NFT (one CW721 `OwnerOf` query) once minted,
+/// else the owner of record.
+fn current_owner(deps: Deps) -> Result<Addr, ContractError> {
+    match NFT.may_load(deps.storage)? {
+        Some(nft) => {
+            let q = CollectionQueryMsg::OwnerOf {
+                token_id: nft.token_id,
+                include_expired: None,
+            };
+            let res: TokenOwner = deps.querier.query_wasm_smart(nft.collection, &q)?;
+            Ok(deps.api.addr_validate(&res.owner)?)
+        }
+        None => Ok(OWNER.load(deps.storage)?),
+    }
+}
+
+/// Owner-only messages take no funds either. Returns the owner.
+fn owner_only(deps: Deps, info: &MessageInfo) -> Result<Addr, ContractError> {
+    let owner = current_owner(deps)?;
+    if info.sender != owner {
         return Err(ContractError::Unauthorized {});
     }
-    nonpayable(info)
+    nonpayable(info)?;
+    Ok(owner)
+}
+
+/// Binds the model to `token_id` of `collection` and asks the collection to mint it to
+/// `owner`. The binding is written here, by the model, before the collection runs: if the
+/// collection refuses, the whole transaction (binding included) is reverted.
+fn mint_nft(
+    deps: DepsMut,
+    owner: Addr,
+    collection: String,
+    token_id: String,
+    token_uri: Option<String>,
+    claimed_accuracy_bps: Option<u16>,
+) -> Result<Response, ContractError> {
+    if let Some(nft) = NFT.may_load(deps.storage)? {
+        return Err(ContractError::AlreadyMinted {
+            collection: nft.collection.into_string(),
+            token_id: nft.token_id,
+        });
+    }
+    if !MODEL.load(deps.storage)?.finalized {
+        return Err(ContractError::NotFinalized {});
+    }
+    if claimed_accuracy_bps.is_some_and(|a| a > 10_000) {
+        return Err(ContractError::InvalidConfig(
+            "claimed accuracy is at most 10,000 basis points",
+        ));
+    }
+    let collection = deps.api.addr_validate(&collection)?;
+    NFT.save(
+        deps.storage,
+        &NftBinding {
+            collection: collection.clone(),
+            token_id: token_id.clone(),
+        },
+    )?;
+    let mint = WasmMsg::Execute {
+        contract_addr: collection.to_string(),
+        msg: to_json_binary(&CollectionExecuteMsg::MintModel {
+            token_id: token_id.clone(),
+            owner: owner.to_string(),
+            token_uri,
+            claimed_accuracy_bps,
+        })?,
+        funds: vec![],
+    };
+    Ok(Response::new()
+        .add_message(mint)
+        .add_attribute("action", "mint_nft")
+        .add_attribute("collection", collection)
+        .add_attribute("token_id", token_id))
+}
+
+/// Pays the accrued fees (up to `MAX_PROCEEDS_DENOMS` denoms a call) to `owner`.
+fn withdraw(deps: DepsMut, owner: Addr) -> Result<Response, ContractError> {
+    let amount: Vec<Coin> = PROCEEDS
+        .range(deps.storage, None, None, Order::Ascending)
+        .take(MAX_PROCEEDS_DENOMS)
+        .map(|r| r.map(|(denom, amount)| Coin { denom, amount }))
+        .collect::<StdResult<_>>()?;
+    if amount.is_empty() {
+        return Err(ContractError::NothingToWithdraw {});
+    }
+    for c in &amount {
+        PROCEEDS.remove(deps.storage, &c.denom);
+    }
+    let shown: Vec<String> = amount.iter().map(Coin::to_string).collect();
+    Ok(Response::new()
+        .add_message(BankMsg::Send {
+            to_address: owner.to_string(),
+            amount,
+        })
+        .add_attribute("action", "withdraw")
+        .add_attribute("to", owner)
+        .add_attribute("amount", shown.join(",")))
+}
+
+fn check_running(model: &Model) -> Result<(), ContractError> {
+    match model.paused {
+        true => Err(ContractError::Paused {}),
+        false => Ok(()),
+    }
 }
 
 fn nonpayable(info: &MessageInfo) -> Result<(), ContractError> {
@@ -300,6 +457,7 @@ fn evaluate(deps: DepsMut, info: MessageInfo, input: Vec<i32>, steps: Option<u32
     if !model.finalized {
         return Err(ContractError::NotFinalized {});
     }
+    check_running(&model)?;
     paid_fee(&model, &info)?;
     if steps == Some(0) {
         return Err(ContractError::ZeroSteps {});
@@ -332,12 +490,12 @@ fn evaluate(deps: DepsMut, info: MessageInfo, input: Vec<i32>, steps: Option<u32
     if let Some(old) = pruned {
         res = res.add_attribute("pruned_job", old.to_string());
     }
-    if let Some(fee) = model.fee.as_ref() {
-        res = res.add_message(BankMsg::Send {
-            to_address: OWNER.load(deps.storage)?.into_string(),
-            amount: info.funds,
-        });
-        res = res.add_attribute("fee", fee.to_string());
+    // The fee stays with the model until the owner withdraws it (see `Withdraw`).
+    for c in &info.funds {
+        PROCEEDS.update(deps.storage, &c.denom, |a| {
+            StdResult::Ok(a.unwrap_or_default().checked_add(c.amount)?)
+        })?;
+        res = res.add_attribute("fee", c.to_string());
     }
     Ok(res)
 }
@@ -448,6 +606,7 @@ fn continue_job(deps: DepsMut, job_id: u64, steps: Option<u32>) -> Result<Respon
         return Err(ContractError::ZeroSteps {});
     }
     let model = MODEL.load(deps.storage)?;
+    check_running(&model)?;
     let mut job = JOBS
         .may_load(deps.storage, job_id)?
         .ok_or(ContractError::JobNotFound { id: job_id })?;
@@ -474,7 +633,17 @@ fn cancel_job(deps: DepsMut, sender: Addr, job_id: u64) -> Result<Response, Cont
 pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
     match msg {
         QueryMsg::Owner {} => to_json_binary(&OwnerResponse {
-            owner: OWNER.load(deps.storage)?.into_string(),
+            owner: current_owner(deps)
+                .map_err(|e| cosmwasm_std::StdError::generic_err(e.to_string()))?
+                .into_string(),
+            nft: NFT.may_load(deps.storage)?,
+        }),
+        QueryMsg::Proceeds {} => to_json_binary(&ProceedsResponse {
+            proceeds: PROCEEDS
+                .range(deps.storage, None, None, Order::Ascending)
+                .take(MAX_PROCEEDS_DENOMS)
+                .map(|r| r.map(|(denom, amount)| Coin { denom, amount }))
+                .collect::<StdResult<_>>()?,
         }),
         QueryMsg::ModelInfo {} => to_json_binary(&model_info(deps)?),
         QueryMsg::Predict { input } => to_json_binary(&predict(deps, input)?),
@@ -520,6 +689,8 @@ fn model_info(deps: Deps) -> StdResult<ModelInfoResponse> {
         query_budget: model.query_budget,
         execute_budget: model.execute_budget,
         fee: model.fee,
+        paused: model.paused,
+        nft: NFT.may_load(deps.storage)?,
         layers,
     })
 }
@@ -562,6 +733,7 @@ fn predict(deps: Deps, input: Vec<i32>) -> Result<PredictResponse, ContractError
     if !model.finalized {
         return Err(ContractError::NotFinalized {});
     }
+    check_running(&model)?;
     let input = input_tensor(&model.config.input, input)?;
     Ok(response_of(&run_model(
         deps.storage,

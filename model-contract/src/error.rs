@@ -77,6 +77,18 @@ pub enum ContractError {
     #[error("this message takes no funds")]
     UnexpectedFunds {},
 
+    #[error("the model is already minted as token {token_id} of {collection}")]
+    AlreadyMinted { collection: String, token_id: String },
+
+    #[error("the model's NFT holds its ownership: transfer the NFT instead")]
+    OwnedByNft {},
+
+    #[error("the model is paused by its owner")]
+    Paused {},
+
+    #[error("no fees to withdraw")]
+    NothingToWithdraw {},
+
     #[error("fee not paid: {required} required, {paid} sent")]
     InsufficientFee { required: String, paid: String },
 

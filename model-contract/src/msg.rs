@@ -2,6 +2,8 @@ use cosmwasm_schema::{cw_serde, QueryResponses};
 use cosmwasm_std::{Addr, Binary, Coin, HexBinary};
 use cwnn_layers::{Layer, TensorSpec};
 
+pub use crate::state::NftBinding;
+
 #[cw_serde]
 pub struct InstantiateMsg {
     pub model: ModelConfig,
@@ -85,6 +87,56 @@ pub enum ExecuteMsg {
     Continue { job_id: u64, steps: Option<u32> },
     /// Deletes a job, running or finished, with everything it stored (its creator only).
     CancelJob { job_id: u64 },
+    /// Mints the model's token in `collection` (a cwnn-collection) to the current owner and
+    /// binds the model to it: from then on whoever holds the token controls the model (owner
+    /// only, once, after `Finalize`). See the collection's README for the handshake.
+    MintNft {
+        collection: String,
+        token_id: String,
+        /// Docs / license of the model.
+        token_uri: Option<String>,
+        /// The author's claimed top-1 accuracy, in basis points (9,750 = 97.50 %).
+        claimed_accuracy_bps: Option<u16>,
+    },
+    /// Sets or removes the fee (owner only).
+    SetFee { fee: Option<Coin> },
+    /// Sends the fees received so far to the sender (owner only): with an NFT, to whoever holds
+    /// it now.
+    Withdraw {},
+    /// Stops or resumes `Evaluate`, `Continue` and `Predict` (owner only).
+    SetPaused { paused: bool },
+    /// Replaces both work budgets (owner only); each layer's smallest segment must still fit.
+    SetBudgets {
+        query_budget: WorkBudget,
+        execute_budget: WorkBudget,
+    },
+}
+
+/// What a model sends its collection in `MintNft` (cwnn-collection's `MintModel`).
+#[cw_serde]
+pub enum CollectionExecuteMsg {
+    MintModel {
+        token_id: String,
+        owner: String,
+        token_uri: Option<String>,
+        claimed_accuracy_bps: Option<u16>,
+    },
+}
+
+/// The CW721 query a bound model makes to learn who holds its token.
+#[cw_serde]
+pub enum CollectionQueryMsg {
+    OwnerOf {
+        token_id: String,
+        include_expired: Option<bool>,
+    },
+}
+
+/// The part of CW721's `OwnerOfResponse` the model reads (unknown fields are ignored).
+#[derive(cosmwasm_schema::serde::Deserialize)]
+#[serde(crate = "cosmwasm_schema::serde")]
+pub struct TokenOwner {
+    pub owner: String,
 }
 
 impl ExecuteMsg {
@@ -122,11 +174,21 @@ pub enum QueryMsg {
     /// The ids of a creator's jobs (at most `MAX_JOBS_PER_SENDER`).
     #[returns(JobsResponse)]
     Jobs { creator: String },
+    /// Fees received and not withdrawn yet.
+    #[returns(ProceedsResponse)]
+    Proceeds {},
 }
 
 #[cw_serde]
 pub struct OwnerResponse {
+    /// Who controls the model now: the NFT's holder once minted, else the owner of record.
     pub owner: String,
+    pub nft: Option<NftBinding>,
+}
+
+#[cw_serde]
+pub struct ProceedsResponse {
+    pub proceeds: Vec<Coin>,
 }
 
 #[cw_serde]
@@ -148,6 +210,8 @@ pub struct ModelInfoResponse {
     pub query_budget: WorkBudget,
     pub execute_budget: WorkBudget,
     pub fee: Option<Coin>,
+    pub paused: bool,
+    pub nft: Option<NftBinding>,
     pub layers: Vec<LayerInfo>,
 }
 

@@ -1,5 +1,5 @@
 use cosmwasm_schema::cw_serde;
-use cosmwasm_std::{Addr, Coin, HexBinary, StdError, StdResult, Storage};
+use cosmwasm_std::{Addr, Coin, HexBinary, StdError, StdResult, Storage, Uint128};
 use cw_storage_plus::{Item, Map, PrimaryKey};
 
 use crate::msg::{ModelConfig, WorkBudget};
@@ -12,8 +12,24 @@ pub const CHUNK_BYTES: u64 = 128 * 1024;
 /// `Evaluate` past the limit first drops the sender's oldest finished job.
 pub const MAX_JOBS_PER_SENDER: u32 = 8;
 
-/// Who controls the model.
+/// The owner of record: who controls the model until it is minted as an NFT.
 pub const OWNER: Item<Addr> = Item::new("owner");
+
+/// The NFT whose holder controls the model, once `MintNft` has run.
+pub const NFT: Item<NftBinding> = Item::new("nft");
+
+/// Fees received and not withdrawn yet, per denom.
+pub const PROCEEDS: Map<&str, Uint128> = Map::new("proceeds");
+
+/// Denoms one `Withdraw` pays out (and `Proceeds` lists); more wait for the next call.
+pub const MAX_PROCEEDS_DENOMS: usize = 16;
+
+/// A model's token: set once by the model itself in `MintNft`, so no other contract can claim it.
+#[cw_serde]
+pub struct NftBinding {
+    pub collection: Addr,
+    pub token_id: String,
+}
 
 #[cw_serde]
 pub struct Model {
@@ -21,7 +37,7 @@ pub struct Model {
     pub weights_sha256: HexBinary,
     pub query_budget: WorkBudget,
     pub execute_budget: WorkBudget,
-    /// Paid with each `Evaluate` and sent on to the owner at once.
+    /// Paid with each `Evaluate`; it accrues in [`PROCEEDS`] until the owner withdraws it.
     pub fee: Option<Coin>,
     /// Per layer, from `Layer::plan` at instantiation: weight bytes, MACs and units.
     pub weight_bytes: Vec<u64>,
@@ -30,6 +46,9 @@ pub struct Model {
     /// Per layer: its output spec.
     pub outputs: Vec<cwnn_layers::TensorSpec>,
     pub finalized: bool,
+    /// While set, `Evaluate`, `Continue` and `Predict` are refused. Kept in the model record,
+    /// which every inference reads anyway: a key of its own would cost each one a read.
+    pub paused: bool,
 }
 
 pub const MODEL: Item<Model> = Item::new("model");

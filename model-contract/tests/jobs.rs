@@ -111,7 +111,7 @@ fn many_calls_match_predict_for_any_cut() {
 }
 
 #[test]
-fn fees_go_to_the_owner_and_wrong_payments_are_refused() {
+fn fees_accrue_until_the_owner_withdraws_and_wrong_payments_are_refused() {
     let m = mlp(16, 8, 4);
     let msg = InstantiateMsg {
         fee: Some(coin(100, DENOM)),
@@ -139,7 +139,49 @@ fn fees_go_to_the_owner_and_wrong_payments_are_refused() {
         .exec_with(&alice, evaluate(input.clone(), None), &[coin(150, DENOM)])
         .unwrap();
     assert!(evaluate_data(&res).finished);
-    assert_eq!((env.balance(&alice), env.balance(&owner)), (850, 150));
+    // The fee stays in the model until the owner withdraws it; nobody else may.
+    assert_eq!(
+        (
+            env.balance(&alice),
+            env.balance(&owner),
+            env.balance(&env.model.clone())
+        ),
+        (850, 0, 150)
+    );
+    let proceeds: ProceedsResponse = env
+        .app
+        .wrap()
+        .query_wasm_smart(&env.model, &QueryMsg::Proceeds {})
+        .unwrap();
+    assert_eq!(proceeds.proceeds, vec![coin(150, DENOM)]);
+    assert_eq!(
+        env.refused(&alice, ExecuteMsg::Withdraw {}),
+        ContractError::Unauthorized {}
+    );
+    env.exec(&owner, ExecuteMsg::Withdraw {}).unwrap();
+    assert_eq!((env.balance(&owner), env.balance(&env.model.clone())), (150, 0));
+    assert_eq!(
+        env.refused(&owner, ExecuteMsg::Withdraw {}),
+        ContractError::NothingToWithdraw {}
+    );
+
+    // The owner changes the fee; a stranger may not.
+    let no_fee = ExecuteMsg::SetFee { fee: None };
+    assert_eq!(env.refused(&alice, no_fee.clone()), ContractError::Unauthorized {});
+    let zero = ExecuteMsg::SetFee {
+        fee: Some(coin(0, DENOM)),
+    };
+    assert!(matches!(env.refused(&owner, zero), ContractError::InvalidConfig(_)));
+    env.exec(
+        &owner,
+        ExecuteMsg::SetFee {
+            fee: Some(coin(10, "uother")),
+        },
+    )
+    .unwrap();
+    env.exec_with(&alice, evaluate(input.clone(), None), &[coin(10, "uother")])
+        .unwrap();
+    assert_eq!(env.info().fee, Some(coin(10, "uother")));
 
     // No fee: funds are refused rather than kept.
     let mut free = ready(&m, &m.instantiate_msg(), &[coin(1_000, DENOM)]);
@@ -332,4 +374,66 @@ fn budgets_and_activations_are_checked_at_instantiation() {
             bytes: 140_000
         }
     );
+}
+
+#[test]
+fn the_owner_pauses_and_sets_budgets_and_strangers_may_not() {
+    let m = mlp(16, 8, 4);
+    let mut env = ready(&m, &m.instantiate_msg(), &[]);
+    let (owner, alice) = (env.owner.clone(), env.addr("alice"));
+    let input = m.sample_values();
+    let id = evaluate_data(&env.exec(&alice, evaluate(input.clone(), Some(1))).unwrap()).job_id;
+
+    let pause = ExecuteMsg::SetPaused { paused: true };
+    assert_eq!(env.refused(&alice, pause.clone()), ContractError::Unauthorized {});
+    env.exec(&owner, pause).unwrap();
+    assert!(env.info().paused);
+    assert_eq!(
+        env.refused(&alice, evaluate(input.clone(), None)),
+        ContractError::Paused {}
+    );
+    let more = ExecuteMsg::Continue {
+        job_id: id,
+        steps: None,
+    };
+    assert_eq!(env.refused(&alice, more.clone()), ContractError::Paused {});
+    assert!(env.predict(input.clone()).unwrap_err().contains("paused"));
+    env.exec(&owner, ExecuteMsg::SetPaused { paused: false }).unwrap();
+    assert!(evaluate_data(&env.exec(&alice, more).unwrap()).finished);
+
+    let set = |execute_budget: WorkBudget| ExecuteMsg::SetBudgets {
+        query_budget: WorkBudget::default_query(),
+        execute_budget,
+    };
+    // Two units of the first layer (16 MACs, 25 bytes each) per segment; the softmax table
+    // (1,024 bytes) still fits.
+    let small = WorkBudget {
+        max_macs: 40,
+        max_weight_bytes: 1_100,
+        max_segments: 4,
+    };
+    assert_eq!(env.refused(&alice, set(small.clone())), ContractError::Unauthorized {});
+    // A budget no segment of layer 0 fits is refused, as at instantiation.
+    let tiny = WorkBudget {
+        max_weight_bytes: 10,
+        ..small.clone()
+    };
+    assert!(matches!(
+        env.refused(&owner, set(tiny)),
+        ContractError::SegmentOverBudget { index: 0, .. }
+    ));
+    let none = WorkBudget {
+        max_segments: 0,
+        ..small.clone()
+    };
+    assert!(matches!(
+        env.refused(&owner, set(none)),
+        ContractError::InvalidConfig(_)
+    ));
+    assert_eq!(env.info().execute_budget, WorkBudget::default_execute());
+    env.exec(&owner, set(small.clone())).unwrap();
+    assert_eq!(env.info().execute_budget, small);
+    // Jobs now take more calls, and still match Predict.
+    let res = env.exec(&alice, evaluate(input.clone(), None)).unwrap();
+    assert!(!evaluate_data(&res).finished);
 }

@@ -6,7 +6,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, Context, Result};
-use cosmwasm_std::{Addr, Binary, Checksum, Coin, ContractResult, Env, MessageInfo, Response};
+use cosmwasm_std::{
+    Addr, Binary, Checksum, Coin, ContractResult, Env, MessageInfo, QuerierResult, Response, WasmQuery,
+};
 use cosmwasm_vm::testing::{mock_env, MockApi, MockQuerier};
 use cosmwasm_vm::{
     call_execute, call_instantiate, call_query, capabilities_from_csv, Backend, Cache, CacheOptions, InstanceOptions,
@@ -88,6 +90,15 @@ impl ChainVm {
     /// The contract's address.
     pub fn contract(&self) -> &Addr {
         &self.env.contract.address
+    }
+
+    /// Answers the contract's queries to other contracts with `handler`. The VM charges only the
+    /// caller's side of such a query; on chain the callee's gas and an instance cost are added
+    /// (run the callee in its own `ChainVm` to measure them).
+    pub fn answer_wasm_queries(&mut self, handler: impl Fn(&WasmQuery) -> QuerierResult + 'static) {
+        let mut querier = self.querier.take().unwrap_or_else(|| MockQuerier::new(&[]));
+        querier.update_wasm(handler);
+        self.querier = Some(querier);
     }
 
     /// The contract's storage as it stands.

@@ -1,7 +1,7 @@
 //! Gas on the real VM: the model contract's Wasm in cosmwasm-vm with the chain's storage
 //! billing. Gas counts are deterministic, so the bounds here are exact checks, not timings.
 
-use cosmwasm_std::{from_json, Binary};
+use cosmwasm_std::{from_json, Addr, Binary};
 use cwnn_model_contract::msg::{ExecuteMsg, InstantiateMsg, PredictResponse, QueryMsg, WorkBudget};
 use cwnn_model_contract::state::CHUNK_BYTES;
 use cwnn_model_contract::testing::{conv_only, dense_only, mlp, TestModel};
@@ -174,4 +174,72 @@ fn report_attributes_gas_per_layer_and_plans_calls() {
     assert_eq!(r.calls, 1);
     // Layer 0 alone reads ~300k SDK gas of weights: 150k per call needs at least 3 calls.
     assert!(plan_calls(&r.layers, r.overhead_sdk_gas, 150_000 + 60_000 + r.overhead_sdk_gas) >= 3);
+}
+
+/// Owner-only actions of a model minted into a collection ask the collection who holds the
+/// token. On chain that query costs the caller's side (measured in the model's VM), an
+/// instance cost, and the collection's own execution (measured in the collection's VM).
+#[test]
+fn nft_bound_owner_actions_pay_for_the_ownership_query() {
+    use cosmwasm_std::{to_json_binary, ContractInfoResponse, ContractResult, SystemResult, WasmQuery};
+    let m = mlp(16, 8, 4);
+    let pause = ExecuteMsg::SetPaused { paused: true };
+
+    // Unbound: the owner of record is read from storage.
+    let mut plain = deploy(&m);
+    let owner = plain.addr("owner");
+    let unbound = plain.execute(&owner, &pause, &[]).unwrap();
+    unbound.result.unwrap();
+
+    // The collection, in its own VM, mints the model's token (the model's side of MintNft
+    // does not run here: its info and code id are answered directly).
+    let mut bound = deploy(&m);
+    let info = bound.query(&QueryMsg::ModelInfo {}).unwrap().result.unwrap();
+    let mut coll = ChainVm::new(&read_wasm("cwnn_collection").unwrap()).unwrap();
+    coll.answer_wasm_queries(move |q| {
+        SystemResult::Ok(ContractResult::Ok(match q {
+            WasmQuery::ContractInfo { .. } => {
+                to_json_binary(&ContractInfoResponse::new(1, Addr::unchecked("c"), None, false, None)).unwrap()
+            }
+            _ => info.clone(),
+        }))
+    });
+    let creator = coll.addr("creator");
+    let init = serde_json::json!({"name": "models", "symbol": "CWNN", "model_code_ids": [1]});
+    coll.instantiate(&creator, &init, &[]).unwrap().result.unwrap();
+    let model_addr = bound.contract().to_string();
+    let mint = serde_json::json!({"mint_model": {"token_id": "m", "owner": owner, "token_uri": null, "claimed_accuracy_bps": null}});
+    coll.execute(&model_addr, &mint, &[]).unwrap().result.unwrap();
+    let owner_of = serde_json::json!({"owner_of": {"token_id": "m", "include_expired": null}});
+    let query = coll.query(&owner_of).unwrap();
+    let answer = query.result.clone().unwrap();
+
+    // The model binds itself (its MintNft), then asks the collection on each owner action.
+    let collection_addr = coll.contract().to_string();
+    let mint_nft = ExecuteMsg::MintNft {
+        collection: collection_addr,
+        token_id: "m".into(),
+        token_uri: None,
+        claimed_accuracy_bps: None,
+    };
+    bound.execute(&owner, &mint_nft, &[]).unwrap().result.unwrap();
+    bound.answer_wasm_queries(move |_| SystemResult::Ok(ContractResult::Ok(answer.clone())));
+    let call = bound.execute(&owner, &pause, &[]).unwrap();
+    call.result.unwrap();
+    let stranger = bound.addr("stranger");
+    assert!(bound.execute(&stranger, &pause, &[]).unwrap().result.is_err());
+
+    let total = call.gas.total_sdk_gas + query.gas.total_sdk_gas;
+    println!(
+        "SetPaused: {} SDK gas by the owner of record; NFT-bound {total} = {} in the model + {} for the OwnerOf query ({} instance, {} collection execution)",
+        unbound.gas.total_sdk_gas,
+        call.gas.total_sdk_gas,
+        query.gas.total_sdk_gas,
+        INSTANCE_COST,
+        query.gas.total_sdk_gas - INSTANCE_COST
+    );
+    assert!(total > unbound.gas.total_sdk_gas + INSTANCE_COST);
+    assert!(query.gas.total_sdk_gas > INSTANCE_COST, "{:?}", query.gas);
+    // A whole OwnerOf costs less than a second contract call's instance cost twice over.
+    assert!(query.gas.total_sdk_gas < 2 * INSTANCE_COST, "{:?}", query.gas);
 }

@@ -57,6 +57,15 @@ enum Command {
         /// The whole input is one sample (no batch axis), for graphs that reshape across it.
         #[arg(long)]
         no_batch: bool,
+        /// The cwnn-collection to mint into (messages/mint.json; a placeholder otherwise).
+        #[arg(long)]
+        collection: Option<String>,
+        /// The model's token id (default: its name).
+        #[arg(long)]
+        token_id: Option<String>,
+        /// Docs / license URI recorded in the token.
+        #[arg(long)]
+        token_uri: Option<String>,
     },
     /// Layers, parameters, bytes, MACs and quantization of a package.
     Inspect { dir: PathBuf },
@@ -116,29 +125,31 @@ fn consts(specs: &[String]) -> Result<HashMap<String, ArrayD<f64>>> {
     Ok(out)
 }
 
-#[allow(clippy::too_many_arguments)] // one per command-line flag
-fn import_cmd(
+/// `cwnn import`'s flags.
+struct ImportFlags {
     model: PathBuf,
     out: PathBuf,
     calibration: Vec<PathBuf>,
     eval: Option<PathBuf>,
-    consts_spec: Vec<String>,
+    consts: Vec<String>,
     output: Vec<String>,
     name: Option<String>,
     no_batch: bool,
-) -> Result<()> {
+    mint: import::MintArgs,
+}
+
+fn import_cmd(f: ImportFlags) -> Result<()> {
     let args = ImportArgs {
-        model,
-        calibration,
+        model: f.model,
+        calibration: f.calibration,
         options: Options {
-            outputs: output,
-            consts: consts(&consts_spec)?,
-            no_batch,
+            outputs: f.output,
+            consts: consts(&f.consts)?,
+            no_batch: f.no_batch,
         },
-        name,
+        name: f.name,
     };
     let imported = import::import(&args)?;
-    imported.write(&out)?;
     let m = &imported.manifest;
     println!(
         "{}: {} layers, {} params, {} weight bytes, {} MACs; input {:?}, output {:?}",
@@ -151,13 +162,13 @@ fn import_cmd(
         m.output.spec.shape
     );
     print!("{}", import::report_table(&imported.quant.report));
-    if let Some(eval) = eval {
+    let mut mint = f.mint;
+    if let Some(eval) = f.eval {
         let s = import::read_samples(&imported.float, std::slice::from_ref(&eval))?;
         let Some(labels) = s.labels else {
             bail!("{}: no `label` column", eval.display());
         };
         let acc = import::accuracy(&imported.float, &imported.quant, &s.inputs, &labels)?;
-        std::fs::write(out.join("accuracy.json"), serde_json::to_vec_pretty(&acc)?)?;
         println!(
             "top-1 on {} samples: float {:.2} %, int8 {:.2} % ({:+.2} points)",
             acc.samples,
@@ -165,8 +176,10 @@ fn import_cmd(
             acc.int8_top1 * 100.0,
             (acc.int8_top1 - acc.float_top1) * 100.0
         );
+        mint.accuracy = Some(acc);
     }
-    println!("wrote {}", out.display());
+    imported.write(&f.out, &mint)?;
+    println!("wrote {}", f.out.display());
     Ok(())
 }
 
@@ -347,7 +360,25 @@ fn main() -> ExitCode {
             output,
             name,
             no_batch,
-        } => import_cmd(model, out, calibration, eval, consts, output, name, no_batch),
+            collection,
+            token_id,
+            token_uri,
+        } => import_cmd(ImportFlags {
+            model,
+            out,
+            calibration,
+            eval,
+            consts,
+            output,
+            name,
+            no_batch,
+            mint: import::MintArgs {
+                collection,
+                token_id,
+                token_uri,
+                accuracy: None,
+            },
+        }),
         Command::Inspect { dir } => inspect(dir),
         Command::Run { dir, input, json } => run(dir, input, json),
         Command::Verify { dir, events } => verify(dir, events),

@@ -239,11 +239,7 @@ pub fn import(bytes: &[u8], options: &Options) -> Result<FloatModel, ImportError
     }
     let (nodes, out_batch) = b.finish(&output)?;
     Ok(FloatModel {
-        name: if graph.name.is_empty() {
-            "model".into()
-        } else {
-            graph.name.clone()
-        },
+        name: graph.name.clone(),
         input_name: input.name.clone(),
         input_kind: kind,
         input_shape: shape,

@@ -1,0 +1,138 @@
+use cosmwasm_schema::{cw_serde, QueryResponses};
+use cosmwasm_std::Binary;
+use cw721::Expiration;
+
+use crate::state::ModelMetadata;
+
+#[cw_serde]
+pub struct InstantiateMsg {
+    pub name: String,
+    pub symbol: String,
+    /// Code ids of the cwnn model contract whose instances may mint tokens here.
+    pub model_code_ids: Vec<u64>,
+}
+
+/// CW721's messages (same JSON), less those that would break "one token per model, minted by
+/// the model": Mint, Burn, minter changes and metadata rewrites.
+#[cw_serde]
+pub enum ExecuteMsg {
+    /// Sent by a model contract from its `MintNft` (the model's owner asked it to): mints
+    /// `token_id` to `owner` with the model's metadata. Any other sender is refused.
+    MintModel {
+        token_id: String,
+        owner: String,
+        token_uri: Option<String>,
+        claimed_accuracy_bps: Option<u16>,
+    },
+    TransferNft {
+        recipient: String,
+        token_id: String,
+    },
+    SendNft {
+        contract: String,
+        token_id: String,
+        msg: Binary,
+    },
+    Approve {
+        spender: String,
+        token_id: String,
+        expires: Option<Expiration>,
+    },
+    Revoke {
+        spender: String,
+        token_id: String,
+    },
+    ApproveAll {
+        operator: String,
+        expires: Option<Expiration>,
+    },
+    RevokeAll {
+        operator: String,
+    },
+}
+
+/// CW721's queries (same JSON) and the collection's model queries. (Response types are named
+/// in full: they are only used for the schema, which Wasm builds leave out.)
+#[cw_serde]
+#[derive(QueryResponses)]
+pub enum QueryMsg {
+    #[returns(cw721::msg::OwnerOfResponse)]
+    OwnerOf {
+        token_id: String,
+        include_expired: Option<bool>,
+    },
+    #[returns(cw721::msg::ApprovalResponse)]
+    Approval {
+        token_id: String,
+        spender: String,
+        include_expired: Option<bool>,
+    },
+    #[returns(cw721::msg::ApprovalsResponse)]
+    Approvals {
+        token_id: String,
+        include_expired: Option<bool>,
+    },
+    #[returns(cw721::msg::OperatorResponse)]
+    Operator {
+        owner: String,
+        operator: String,
+        include_expired: Option<bool>,
+    },
+    #[returns(cw721::msg::OperatorsResponse)]
+    AllOperators {
+        owner: String,
+        include_expired: Option<bool>,
+        start_after: Option<String>,
+        limit: Option<u32>,
+    },
+    #[returns(cw721::msg::NumTokensResponse)]
+    NumTokens {},
+    #[returns(cw721::msg::CollectionInfoAndExtensionResponse<cw721::DefaultOptionalCollectionExtension>)]
+    GetCollectionInfoAndExtension {},
+    #[returns(cw721::msg::NftInfoResponse<cw721::DefaultOptionalNftExtension>)]
+    NftInfo { token_id: String },
+    #[returns(cw721::msg::AllNftInfoResponse<cw721::DefaultOptionalNftExtension>)]
+    AllNftInfo {
+        token_id: String,
+        include_expired: Option<bool>,
+    },
+    #[returns(cw721::msg::TokensResponse)]
+    Tokens {
+        owner: String,
+        start_after: Option<String>,
+        limit: Option<u32>,
+    },
+    #[returns(cw721::msg::TokensResponse)]
+    AllTokens {
+        start_after: Option<String>,
+        limit: Option<u32>,
+    },
+    /// Models in the collection, ordered by token id (`limit` defaults to 10, at most 30).
+    #[returns(ModelsResponse)]
+    Models {
+        start_after: Option<String>,
+        limit: Option<u32>,
+    },
+    /// A token's model.
+    #[returns(ModelMetadata)]
+    Model { token_id: String },
+    /// A model's token.
+    #[returns(TokenOfResponse)]
+    TokenOf { model: String },
+}
+
+#[cw_serde]
+pub struct ModelEntry {
+    pub token_id: String,
+    pub model: ModelMetadata,
+}
+
+#[cw_serde]
+pub struct ModelsResponse {
+    pub models: Vec<ModelEntry>,
+}
+
+#[cw_serde]
+pub struct TokenOfResponse {
+    pub token_id: String,
+}

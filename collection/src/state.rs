@@ -1,0 +1,32 @@
+use cosmwasm_schema::cw_serde;
+use cosmwasm_std::{Addr, HexBinary};
+use cw_storage_plus::{Item, Map};
+
+/// Code ids of the model contract whose instances may mint here: a `MintModel` from any
+/// other sender is refused, so a token always stands for a real cwnn model.
+pub const MODEL_CODE_IDS: Item<Vec<u64>> = Item::new("model_code_ids");
+
+/// What a model's token records about it, read from the model at mint time.
+#[cw_serde]
+pub struct ModelMetadata {
+    pub model: Addr,
+    pub name: String,
+    pub weights_sha256: HexBinary,
+    /// Layer kinds in order (`dense`, `conv2d`, ...).
+    pub layers: Vec<String>,
+    /// Bytes of weights on chain (int8 weights, plus per-unit biases and multipliers).
+    pub weight_bytes: u64,
+    /// Multiply-accumulates of one inference.
+    pub macs: u64,
+    pub input_shape: Vec<u32>,
+    pub output_shape: Vec<u32>,
+    /// The author's claim, in basis points (9,750 = 97.50 %).
+    pub claimed_accuracy_bps: Option<u16>,
+    /// Docs / license.
+    pub token_uri: Option<String>,
+}
+
+/// Token id → the model's metadata.
+pub const MODELS: Map<&str, ModelMetadata> = Map::new("models");
+/// Model address → its token id: one token per model.
+pub const TOKEN_BY_MODEL: Map<&Addr, String> = Map::new("token_by_model");
