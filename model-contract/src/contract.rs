@@ -66,7 +66,6 @@ pub fn instantiate(
         .add_attribute("weight_bytes", model.weight_bytes.iter().sum::<u64>().to_string()))
 }
 
-/// Checks the model's input and that every layer accepts what it reads; gives each layer's plan.
 fn check_fee(fee: &Option<Coin>) -> Result<(), ContractError> {
     match fee {
         Some(f) if f.amount.is_zero() || f.denom.is_empty() => Err(ContractError::InvalidConfig(
@@ -83,6 +82,7 @@ fn check_budgets(query: &WorkBudget, execute: &WorkBudget) -> Result<(), Contrac
     }
 }
 
+/// Checks the model's input and that every layer accepts what it reads; gives each layer's plan.
 fn validate_model(config: &ModelConfig) -> Result<Vec<LayerPlan>, ContractError> {
     if config.layers.is_empty() {
         return Err(ContractError::InvalidConfig("a model needs at least one layer"));
