@@ -47,7 +47,7 @@ fn main() -> anyhow::Result<()> {
         ),
     };
     let all = models.into_iter().chain([(
-        "Bundled demo model: models/digits-mlp (64 → 32 ReLU → 10 → softmax)",
+        "Bundled demo model: models/digits-mlp (64 → 64 ReLU → 10 → softmax, from cwnn-trainer)",
         bundled,
     )]);
     for (name, m) in all {

@@ -293,6 +293,18 @@ mod tests {
         for (got, want) in y.iter().zip([0.1f64, 6.0, 3.0]) {
             assert!((got - want.min(4.0)).abs() <= y_qp.scale_f64(), "{y:?}");
         }
+        // Weight decay's dead units: denormal weights into a narrow output range.
+        let d = DenseF64 {
+            w: ndarray::arr2(&[[4e-43, -4e-43], [0.05, 0.01]]),
+            b: ndarray::arr1(&[0.0, 0.1]),
+            clamp: None,
+        };
+        let y_qp = QuantParams::asymmetric(0.0, 0.5, DType::I8).unwrap();
+        let (layer, w) = d.quantize(&x_qp, &y_qp).unwrap();
+        let y = dequant(&Layer::Dense(layer).run(&[&x], &w).unwrap());
+        for (got, want) in y.iter().zip([0.0f64, 0.5]) {
+            assert!((got - want).abs() <= y_qp.scale_f64(), "{y:?}");
+        }
     }
 
     #[test]

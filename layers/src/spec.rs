@@ -213,6 +213,9 @@ pub(crate) fn push_channel<'a>(
     // Likewise a channel of near-zero weights would need a multiplier s_x·s_w/s_y below what a
     // Dyadic holds (2^-31): its weights get the scale of the smallest multiplier instead.
     let max_w = max_w.max(127.0 * 2f64.powi(-30) * sy / sx);
+    // And the weight scale itself must be a Dyadic (≥ 2^-31): weight decay leaves dead units
+    // with denormal weights (4e-43 seen), whose multiplier floor above can still be smaller.
+    let max_w = max_w.max(127.0 * 2f64.powi(-30));
     let w_qp = QuantParams::symmetric(max_w, DType::I8)?;
     let sw = w_qp.scale_f64();
     out.extend(quantize_i8(w, &w_qp));

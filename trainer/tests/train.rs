@@ -1,0 +1,126 @@
+//! The trainer against the importer: what it writes is the model it trained (f64 reference
+//! vs burn's own outputs), it imports in int8 without losing accuracy, and training on the
+//! CPU is deterministic.
+
+use std::path::Path;
+
+use cwnn_importer::import::{self, ImportArgs};
+use cwnn_importer::onnx::Options;
+use cwnn_trainer::{train, Arch, DatasetKind, DeviceChoice, TrainConfig, Trained};
+
+fn quick(arch: Arch, dataset: DatasetKind) -> TrainConfig {
+    let mut cfg = TrainConfig::new(arch, dataset);
+    cfg.device = DeviceChoice::Cpu;
+    cfg.epochs = 2;
+    cfg.hidden = Some(8);
+    cfg.train_limit = Some(300);
+    cfg
+}
+
+fn softmax(z: &[f32]) -> Vec<f64> {
+    let m = z.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v)) as f64;
+    let e: Vec<f64> = z.iter().map(|&v| (v as f64 - m).exp()).collect();
+    let s: f64 = e.iter().sum();
+    e.into_iter().map(|v| v / s).collect()
+}
+
+/// Writes the model, reads it back with the importer and checks its f64 outputs on every
+/// test image against the trainer's own; returns the layer kinds of the int8 import.
+fn round_trip(t: &Trained, dir: &Path) -> Vec<&'static str> {
+    let model = dir.join("model.onnx");
+    t.write(&model).unwrap();
+    let float = import::load(&model, &Options::default()).unwrap();
+    let test = import::read_samples(&float, &[dir.join("test.csv")]).unwrap();
+    assert_eq!(test.inputs.len(), t.test.len());
+    assert_eq!(test.labels.as_deref().unwrap(), t.test.labels.iter().map(|&l| l as i64).collect::<Vec<_>>());
+    for (i, x) in test.inputs.iter().enumerate() {
+        let want = softmax(&t.test_logits[i * 10..(i + 1) * 10]);
+        let got = float.forward(x);
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-4, "test image {i}: {got} vs {want:?}");
+        }
+    }
+    let imported = import::import(&ImportArgs {
+        model,
+        calibration: vec![dir.join("calibration.csv")],
+        ..Default::default()
+    })
+    .unwrap();
+    imported.quant.config.layers.iter().map(|l| l.layer.name()).collect()
+}
+
+/// The CI configuration: each architecture for two epochs on 300 digits (and the MNIST
+/// path once), written and read back.
+#[test]
+fn tiny_models_round_trip_through_the_importer() {
+    let cases = [
+        (Arch::Mlp, DatasetKind::Digits, &["dense", "dense", "softmax"][..]),
+        (Arch::Cnn, DatasetKind::Digits, &["conv2d", "max_pool2d", "reshape", "dense", "softmax"][..]),
+        (Arch::Lstm, DatasetKind::Digits, &["lstm", "dense", "softmax"][..]),
+        (Arch::Cnn, DatasetKind::Mnist5k, &["conv2d", "max_pool2d", "reshape", "dense", "softmax"][..]),
+    ];
+    for (arch, dataset, kinds) in cases {
+        let t = train(&quick(arch, dataset)).unwrap();
+        assert_eq!(t.epochs.len(), 2);
+        assert!(t.epochs[1].loss < t.epochs[0].loss, "{arch:?}: {:?}", t.epochs);
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(round_trip(&t, dir.path()), kinds, "{arch:?} on {dataset:?}");
+    }
+}
+
+#[test]
+fn cpu_training_is_deterministic_for_a_seed() {
+    for arch in [Arch::Mlp, Arch::Lstm] {
+        let mut cfg = quick(arch, DatasetKind::Digits);
+        cfg.qat = true;
+        let bytes = |cfg: &TrainConfig| {
+            use onnx_protobuf::Message;
+            train(cfg).unwrap().onnx.write_to_bytes().unwrap()
+        };
+        let a = bytes(&cfg);
+        assert_eq!(a, bytes(&cfg), "{arch:?}");
+        cfg.seed += 1;
+        assert_ne!(a, bytes(&cfg), "{arch:?}: the seed must matter");
+    }
+}
+
+/// The accuracy targets at the default settings, float and after int8 import.
+#[test]
+fn default_models_reach_their_digits_accuracy_in_int8() {
+    for (arch, target) in [(Arch::Mlp, 0.96), (Arch::Cnn, 0.97), (Arch::Lstm, 0.94)] {
+        let mut cfg = TrainConfig::new(arch, DatasetKind::Digits);
+        cfg.device = DeviceChoice::Cpu;
+        let t = train(&cfg).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("model.onnx");
+        t.write(&model).unwrap();
+        let imported = import::import(&ImportArgs {
+            model,
+            calibration: vec![dir.path().join("calibration.csv")],
+            ..Default::default()
+        })
+        .unwrap();
+        let test = import::read_samples(&imported.float, &[dir.path().join("test.csv")]).unwrap();
+        let acc = import::accuracy(&imported.float, &imported.quant, &test.inputs, &test.labels.unwrap()).unwrap();
+        eprintln!("{arch:?}: trainer {:.4}, {acc:?}", t.test_accuracy);
+        assert_eq!(acc.samples, 359);
+        assert!((acc.float_top1 - t.test_accuracy).abs() < 1e-9, "{arch:?}: {acc:?}");
+        assert!(acc.float_top1 >= target, "{arch:?}: {acc:?}");
+        assert!((acc.int8_top1 - acc.float_top1).abs() <= 0.005, "{arch:?}: {acc:?}");
+    }
+}
+
+/// `--device cuda` names why it cannot run; `auto` falls back to the CPU.
+#[test]
+fn device_choice_follows_the_cuda_probe() {
+    use cwnn_trainer::device::{choose, probe_cuda, Device};
+    match probe_cuda() {
+        Err(why) => {
+            let err = choose(DeviceChoice::Cuda).unwrap_err().to_string();
+            assert!(err.contains(&why), "{err}");
+            assert_eq!(choose(DeviceChoice::Auto).unwrap().0, Device::Cpu);
+        }
+        Ok(_) => assert_eq!(choose(DeviceChoice::Auto).unwrap().0, Device::Cuda),
+    }
+    assert_eq!(choose(DeviceChoice::Cpu).unwrap().0, Device::Cpu);
+}
