@@ -58,7 +58,12 @@ impl Dataset {
                 .collect::<Result<_, _>>()
                 .with_context(|| format!("bundled dataset row {}", row + 1))?;
             if values.len() != n + 1 {
-                bail!("bundled dataset row {} has {} columns, expected {}", row + 1, values.len(), n + 1);
+                bail!(
+                    "bundled dataset row {} has {} columns, expected {}",
+                    row + 1,
+                    values.len(),
+                    n + 1
+                );
             }
             pixels.extend_from_slice(&values[..n]);
             labels.push(values[n] as u8);
@@ -89,7 +94,10 @@ impl Dataset {
     pub fn subset(&self, idx: &[usize]) -> Dataset {
         let f = self.features();
         Dataset {
-            pixels: idx.iter().flat_map(|&i| self.pixels[i * f..(i + 1) * f].iter().copied()).collect(),
+            pixels: idx
+                .iter()
+                .flat_map(|&i| self.pixels[i * f..(i + 1) * f].iter().copied())
+                .collect(),
             labels: idx.iter().map(|&i| self.labels[i]).collect(),
             ..self.clone()
         }

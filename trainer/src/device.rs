@@ -35,7 +35,11 @@ pub fn probe_cuda() -> Result<i32, String> {
     if !cfg!(feature = "cuda") {
         return Err("built without the `cuda` feature".into());
     }
-    let names: &[&str] = if cfg!(windows) { &["nvcuda.dll"] } else { &["libcuda.so.1", "libcuda.so"] };
+    let names: &[&str] = if cfg!(windows) {
+        &["nvcuda.dll"]
+    } else {
+        &["libcuda.so.1", "libcuda.so"]
+    };
     let mut last = String::new();
     for name in names {
         // SAFETY: libcuda's initialisers have no preconditions; cuInit and cuDeviceGetCount are

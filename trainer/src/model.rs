@@ -57,7 +57,12 @@ fn param<B: Backend, const D: usize>(shape: [usize; D], values: Vec<f32>, device
 }
 
 /// He-uniform weights for a layer with `fan_in` inputs.
-fn weights<B: Backend, const D: usize>(rng: &mut SplitMix64, shape: [usize; D], fan_in: usize, device: &B::Device) -> Param<Tensor<B, D>> {
+fn weights<B: Backend, const D: usize>(
+    rng: &mut SplitMix64,
+    shape: [usize; D],
+    fan_in: usize,
+    device: &B::Device,
+) -> Param<Tensor<B, D>> {
     let n = shape.iter().product();
     param(shape, rng.uniform(n, (6.0 / fan_in as f32).sqrt()), device)
 }
@@ -93,8 +98,20 @@ fn head(g: &mut Graph, name: &str, input: &str, w: &[f32], b: &[f32], width: usi
     let (wn, bn) = (format!("{name}.weight"), format!("{name}.bias"));
     g.floats(&wn, &[CLASSES, width], w);
     g.floats(&bn, &[CLASSES], b);
-    g.node("Gemm", name, &[input, &wn, &bn], &["logits"], vec![Attr::Int("transB", 1)]);
-    g.node("Softmax", "softmax", &["logits"], &["probabilities"], vec![Attr::Int("axis", 1)]);
+    g.node(
+        "Gemm",
+        name,
+        &[input, &wn, &bn],
+        &["logits"],
+        vec![Attr::Int("transB", 1)],
+    );
+    g.node(
+        "Softmax",
+        "softmax",
+        &["logits"],
+        &["probabilities"],
+        vec![Attr::Int("axis", 1)],
+    );
 }
 
 #[derive(Module, Debug)]
@@ -133,9 +150,19 @@ impl<B: Backend> Classifier<B> for Mlp<B> {
     fn to_onnx(&self, data: &Dataset) -> ModelProto {
         let [hidden, features] = self.w1.dims();
         let mut g = Graph::default();
-        g.floats("dense1.weight", &[hidden, features], &scaled(host(&self.w1), 1.0 / data.pixel_max));
+        g.floats(
+            "dense1.weight",
+            &[hidden, features],
+            &scaled(host(&self.w1), 1.0 / data.pixel_max),
+        );
         g.floats("dense1.bias", &[hidden], &host(&self.b1));
-        g.node("Gemm", "dense1", &["pixels", "dense1.weight", "dense1.bias"], &["h"], vec![Attr::Int("transB", 1)]);
+        g.node(
+            "Gemm",
+            "dense1",
+            &["pixels", "dense1.weight", "dense1.bias"],
+            &["h"],
+            vec![Attr::Int("transB", 1)],
+        );
         g.node("Relu", "relu1", &["h"], &["a"], vec![]);
         head(&mut g, "dense2", "a", &host(&self.w2), &host(&self.b2), hidden);
         g.finish("digits_mlp", ("pixels", &[features]), ("probabilities", &[CLASSES]))
@@ -174,7 +201,12 @@ impl<B: Backend> Classifier<B> for Cnn<B> {
         let x = maybe_fq(x.reshape([n, 1, s, s]), self.qat);
         let w = self.conv_w.val();
         let w = if self.qat { qat::weights(w) } else { w };
-        let c = conv2d(x, w, Some(self.conv_b.val()), ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
+        let c = conv2d(
+            x,
+            w,
+            Some(self.conv_b.val()),
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        );
         let c = maybe_fq(relu(c), self.qat);
         let p = max_pool2d(c, [2, 2], [2, 2], [0, 0], [1, 1], false);
         let flat = p.reshape([n as i32, -1]);
@@ -190,14 +222,21 @@ impl<B: Backend> Classifier<B> for Cnn<B> {
         let s = self.side;
         let flat = channels * (s / 2) * (s / 2);
         let mut g = Graph::default();
-        g.floats("conv.weight", &[channels, 1, 3, 3], &scaled(host(&self.conv_w), 1.0 / data.pixel_max));
+        g.floats(
+            "conv.weight",
+            &[channels, 1, 3, 3],
+            &scaled(host(&self.conv_w), 1.0 / data.pixel_max),
+        );
         g.floats("conv.bias", &[channels], &host(&self.conv_b));
         g.node(
             "Conv",
             "conv",
             &["pixels", "conv.weight", "conv.bias"],
             &["c"],
-            vec![Attr::Ints("kernel_shape", vec![3, 3]), Attr::Ints("pads", vec![1, 1, 1, 1])],
+            vec![
+                Attr::Ints("kernel_shape", vec![3, 3]),
+                Attr::Ints("pads", vec![1, 1, 1, 1]),
+            ],
         );
         g.node("Relu", "relu", &["c"], &["r"], vec![]);
         g.node(
@@ -205,7 +244,10 @@ impl<B: Backend> Classifier<B> for Cnn<B> {
             "pool",
             &["r"],
             &["p"],
-            vec![Attr::Ints("kernel_shape", vec![2, 2]), Attr::Ints("strides", vec![2, 2])],
+            vec![
+                Attr::Ints("kernel_shape", vec![2, 2]),
+                Attr::Ints("strides", vec![2, 2]),
+            ],
         );
         g.node("Flatten", "flatten", &["p"], &["flat"], vec![Attr::Int("axis", 1)]);
         head(&mut g, "fc", "flat", &host(&self.fc_w), &host(&self.fc_b), flat);
@@ -285,13 +327,23 @@ impl<B: Backend> Classifier<B> for Lstm<B> {
         let hidden = self.r.dims()[1];
         let s = self.side;
         let mut g = Graph::default();
-        g.floats("lstm.W", &[1, 4 * hidden, s], &scaled(host(&self.w), 1.0 / data.pixel_max));
+        g.floats(
+            "lstm.W",
+            &[1, 4 * hidden, s],
+            &scaled(host(&self.w), 1.0 / data.pixel_max),
+        );
         g.floats("lstm.R", &[1, 4 * hidden, hidden], &host(&self.r));
         let b: Vec<f32> = host(&self.wb).into_iter().chain(host(&self.rb)).collect();
         g.floats("lstm.B", &[1, 8 * hidden], &b);
         g.ints("axes0", &[0]);
         // [N, rows, width] → [rows, N, width]: ONNX's LSTM reads time first.
-        g.node("Transpose", "time_major", &["pixels"], &["t"], vec![Attr::Ints("perm", vec![1, 0, 2])]);
+        g.node(
+            "Transpose",
+            "time_major",
+            &["pixels"],
+            &["t"],
+            vec![Attr::Ints("perm", vec![1, 0, 2])],
+        );
         g.node(
             "LSTM",
             "lstm",

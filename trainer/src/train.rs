@@ -101,13 +101,18 @@ impl Trained {
     /// Writes the model, and beside it `test.csv` (held-out images with `label`) and
     /// `calibration.csv` (200 training images) for `cwnn import --calibration … --eval …`.
     pub fn write(&self, model: &Path) -> Result<()> {
-        let dir = model.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = model
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let bytes = self.onnx.write_to_bytes().context("encoding ONNX")?;
         std::fs::write(model, bytes).with_context(|| format!("writing {}", model.display()))?;
         self.test.write_csv(&dir.join("test.csv"), true)?;
         let n = self.train.len().min(200);
-        self.train.subset(&(0..n).collect::<Vec<_>>()).write_csv(&dir.join("calibration.csv"), false)
+        self.train
+            .subset(&(0..n).collect::<Vec<_>>())
+            .write_csv(&dir.join("calibration.csv"), false)
     }
 }
 
@@ -180,7 +185,10 @@ impl Run<'_> {
                 let (x, onehot) = tensors::<B>(&self.train, batch, shifts.as_deref(), dev);
                 let logits = model.forward(x);
                 correct += hits(&logits, &self.train.labels, batch);
-                let loss = (log_softmax(logits, 1) * onehot).sum().neg().div_scalar(batch.len() as f32);
+                let loss = (log_softmax(logits, 1) * onehot)
+                    .sum()
+                    .neg()
+                    .div_scalar(batch.len() as f32);
                 loss_sum += loss.clone().into_scalar().elem::<f64>() * batch.len() as f64;
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 let lr = cosine(cfg.learning_rate, step, total as usize);
@@ -259,7 +267,11 @@ fn tensors<B: Backend>(
             for xx in 0..side {
                 let (sy, sx) = (y - dy, xx - dx);
                 let inside = (0..side).contains(&sy) && (0..side).contains(&sx);
-                x.push(if inside { img[(sy * side + sx) as usize] / data.pixel_max } else { 0.0 });
+                x.push(if inside {
+                    img[(sy * side + sx) as usize] / data.pixel_max
+                } else {
+                    0.0
+                });
             }
         }
     }
@@ -274,7 +286,12 @@ fn tensors<B: Backend>(
 }
 
 fn host_logits<B: Backend>(logits: &Tensor<B, 2>) -> Vec<f32> {
-    logits.clone().into_data().convert::<f32>().to_vec::<f32>().expect("f32 logits")
+    logits
+        .clone()
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .expect("f32 logits")
 }
 
 fn argmax(row: &[f32]) -> usize {

@@ -11,18 +11,36 @@ fn writes_the_model_and_its_splits_and_ends_with_the_accuracy() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m/model.onnx");
     let out = trainer()
-        .args(["--model", "mlp", "--epochs", "2", "--hidden", "8", "--train-limit", "200", "--device", "cpu", "--qat"])
+        .args([
+            "--model",
+            "mlp",
+            "--epochs",
+            "2",
+            "--hidden",
+            "8",
+            "--train-limit",
+            "200",
+            "--device",
+            "cpu",
+            "--qat",
+        ])
         .arg("--out")
         .arg(&model)
         .output()
         .unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
     assert!(out.status.success(), "{stderr}");
     let last = stdout.lines().last().unwrap();
     let acc: f64 = last.strip_prefix("test_accuracy=").expect(last).parse().unwrap();
     assert!((0.0..=1.0).contains(&acc));
     assert!(stdout.contains("fake_quant_test_accuracy="), "{stdout}");
-    assert!(stderr.contains("epoch   2/2") && stderr.contains("device: cpu"), "{stderr}");
+    assert!(
+        stderr.contains("epoch   2/2") && stderr.contains("device: cpu"),
+        "{stderr}"
+    );
     assert!(std::fs::metadata(&model).unwrap().len() > 1000);
     let test = std::fs::read_to_string(dir.path().join("m/test.csv")).unwrap();
     let mut lines = test.lines();
@@ -34,7 +52,10 @@ fn writes_the_model_and_its_splits_and_ends_with_the_accuracy() {
 
 #[test]
 fn bad_arguments_are_refused() {
-    let out = trainer().args(["--model", "transformer", "--out", "x.onnx"]).output().unwrap();
+    let out = trainer()
+        .args(["--model", "transformer", "--out", "x.onnx"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("transformer"));
     if cwnn_trainer::device::probe_cuda().is_err() {

@@ -34,7 +34,10 @@ fn fake_quant_rounds_like_the_importer() {
     let mut w = rng.uniform(rows * cols, 1.0);
     w[cols..2 * cols].iter_mut().for_each(|v| *v *= 1e-3); // a small row keeps its own scale
     w[2 * cols..3 * cols].fill(0.0);
-    let got = host(qat::weights(Tensor::<B, 2>::from_data(TensorData::new(w.clone(), [rows, cols]), &dev)));
+    let got = host(qat::weights(Tensor::<B, 2>::from_data(
+        TensorData::new(w.clone(), [rows, cols]),
+        &dev,
+    )));
     for r in 0..rows {
         let row = &w[r * cols..(r + 1) * cols];
         let amax = row.iter().fold(0f32, |a, v| a.max(v.abs())) as f64;
@@ -42,12 +45,18 @@ fn fake_quant_rounds_like_the_importer() {
         for (c, &v) in row.iter().enumerate() {
             let want = dequantize(quantize(v as f64, &qp, DType::I8), &qp);
             let g = got[r * cols + c] as f64;
-            assert!((g - want).abs() <= 1e-6 * (1.0 + want.abs()), "row {r} col {c}: {g} vs {want}");
+            assert!(
+                (g - want).abs() <= 1e-6 * (1.0 + want.abs()),
+                "row {r} col {c}: {g} vs {want}"
+            );
         }
     }
     // Activations: per tensor, asymmetric over the observed range.
     let x: Vec<f32> = rng.uniform(200, 3.0).into_iter().map(|v| v + 1.0).collect();
-    let got = host(qat::activations(Tensor::<B, 1>::from_data(TensorData::new(x.clone(), [200]), &dev)));
+    let got = host(qat::activations(Tensor::<B, 1>::from_data(
+        TensorData::new(x.clone(), [200]),
+        &dev,
+    )));
     let lo = x.iter().fold(f32::INFINITY, |a, &v| a.min(v)) as f64;
     let hi = x.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v)) as f64;
     let qp = QuantParams::asymmetric(lo, hi, DType::I8).unwrap();
@@ -61,7 +70,8 @@ fn fake_quant_rounds_like_the_importer() {
 fn fake_quant_passes_gradients_straight_through() {
     use burn::backend::Autodiff;
     let dev = NdArrayDevice::Cpu;
-    let w = Tensor::<Autodiff<B>, 2>::from_data(TensorData::new(vec![0.3f32, -0.7, 0.01, 0.5], [2, 2]), &dev).require_grad();
+    let w = Tensor::<Autodiff<B>, 2>::from_data(TensorData::new(vec![0.3f32, -0.7, 0.01, 0.5], [2, 2]), &dev)
+        .require_grad();
     let grads = qat::weights(w.clone()).mul_scalar(3.0).sum().backward();
     let g = w.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
     assert_eq!(g, vec![3.0; 4]);

@@ -32,7 +32,10 @@ fn round_trip(t: &Trained, dir: &Path) -> Vec<&'static str> {
     let float = import::load(&model, &Options::default()).unwrap();
     let test = import::read_samples(&float, &[dir.join("test.csv")]).unwrap();
     assert_eq!(test.inputs.len(), t.test.len());
-    assert_eq!(test.labels.as_deref().unwrap(), t.test.labels.iter().map(|&l| l as i64).collect::<Vec<_>>());
+    assert_eq!(
+        test.labels.as_deref().unwrap(),
+        t.test.labels.iter().map(|&l| l as i64).collect::<Vec<_>>()
+    );
     for (i, x) in test.inputs.iter().enumerate() {
         let want = softmax(&t.test_logits[i * 10..(i + 1) * 10]);
         let got = float.forward(x);
@@ -55,9 +58,17 @@ fn round_trip(t: &Trained, dir: &Path) -> Vec<&'static str> {
 fn tiny_models_round_trip_through_the_importer() {
     let cases = [
         (Arch::Mlp, DatasetKind::Digits, &["dense", "dense", "softmax"][..]),
-        (Arch::Cnn, DatasetKind::Digits, &["conv2d", "max_pool2d", "reshape", "dense", "softmax"][..]),
+        (
+            Arch::Cnn,
+            DatasetKind::Digits,
+            &["conv2d", "max_pool2d", "reshape", "dense", "softmax"][..],
+        ),
         (Arch::Lstm, DatasetKind::Digits, &["lstm", "dense", "softmax"][..]),
-        (Arch::Cnn, DatasetKind::Mnist5k, &["conv2d", "max_pool2d", "reshape", "dense", "softmax"][..]),
+        (
+            Arch::Cnn,
+            DatasetKind::Mnist5k,
+            &["conv2d", "max_pool2d", "reshape", "dense", "softmax"][..],
+        ),
     ];
     for (arch, dataset, kinds) in cases {
         let t = train(&quick(arch, dataset)).unwrap();

@@ -9,7 +9,11 @@ use clap::Parser;
 use cwnn_trainer::{train, Arch, DatasetKind, DeviceChoice, TrainConfig};
 
 #[derive(Parser)]
-#[command(name = "cwnn-trainer", version, about = "Train a digit classifier and write ONNX for `cwnn import`")]
+#[command(
+    name = "cwnn-trainer",
+    version,
+    about = "Train a digit classifier and write ONNX for `cwnn import`"
+)]
 struct Args {
     #[arg(long, value_enum)]
     model: Arch,
@@ -62,14 +66,25 @@ fn main() -> Result<()> {
     cfg.train_limit = a.train_limit;
     cfg.augment = a.augment;
     cfg.verbose = true;
-    eprintln!("{:?} on {:?}, {} epochs{}", a.model, a.dataset, cfg.epochs, if a.qat { ", QAT" } else { "" });
+    eprintln!(
+        "{:?} on {:?}, {} epochs{}",
+        a.model,
+        a.dataset,
+        cfg.epochs,
+        if a.qat { ", QAT" } else { "" }
+    );
     let t = train(&cfg)?;
     eprintln!("device: {}", t.device_note);
     t.write(&a.out)?;
     let secs: Vec<f64> = t.epochs.iter().map(|e| e.seconds).collect();
     let mean = secs.iter().sum::<f64>() / secs.len().max(1) as f64;
     eprintln!("mean epoch time on {}: {mean:.3} s", t.device);
-    let dir = a.out.parent().map(|d| d.display().to_string()).filter(|d| !d.is_empty()).unwrap_or(".".into());
+    let dir = a
+        .out
+        .parent()
+        .map(|d| d.display().to_string())
+        .filter(|d| !d.is_empty())
+        .unwrap_or(".".into());
     eprintln!(
         "wrote {} ({} train / {} test images; {dir}/test.csv, {dir}/calibration.csv)",
         a.out.display(),
