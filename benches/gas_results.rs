@@ -4,14 +4,18 @@
 
 use std::fmt::Write;
 
-use cwnn_model_contract::testing::{conv_only, dense_only, mlp, skip_lstm, TestModel};
+use cwnn_importer::quantize::Precision;
+use cwnn_model_contract::testing::{
+    conv_only, conv_only_as, dense_only, dense_only_as, mlp, skip_lstm, skip_lstm_as, TestModel,
+};
+use cwnn_tensor::DType;
 use cwnn_vm::kernels::KernelModule;
 use cwnn_vm::report::measure;
 use cwnn_wasm_kernels::{bench_input, op};
 
 fn main() -> anyhow::Result<()> {
     let wasm = cwnn_vm::artifacts::read_wasm("cwnn_model_contract")?;
-    let models: [(&str, TestModel); 4] = [
+    let models: [(&str, TestModel); 7] = [
         ("Dense int8 256→256", dense_only(256, 256)),
         (
             "Conv2D int8 16→16 channels, 3×3, 16×16 input, same padding",
@@ -19,6 +23,15 @@ fn main() -> anyhow::Result<()> {
         ),
         ("MLP 784→128 (ReLU) →10 → softmax", mlp(784, 128, 10)),
         ("LSTM 6×4 → 8, Dense per step, skip Dense, Add", skip_lstm()),
+        (
+            "Dense int16 (`high` precision) 256→256",
+            dense_only_as(256, 256, DType::I16),
+        ),
+        (
+            "Conv2D int16 (`high` precision) 16→16 channels, 3×3, 16×16 input, same padding",
+            conv_only_as(16, 16, 3, 16, DType::I16),
+        ),
+        ("LSTM graph above in int16 (`high` precision)", skip_lstm_as(DType::I16)),
     ];
     let mut out = String::from(
         "# Gas results\n\n\
@@ -28,28 +41,19 @@ fn main() -> anyhow::Result<()> {
          VM gas is CosmWasm gas (140,000 = 1 SDK gas); storage and totals are SDK gas. Gas counts\n\
          are deterministic for a given toolchain and contract build.\n\n\
          The gas tests (`vm/tests/gas.rs`) hold Dense 256→256 and Conv2D 16→16 3×3 to at most\n\
-         900 VM gas per MAC, and a whole MLP inference to within 10 % of 60,000 + the storage\n\
-         floor of reading every weight once.\n",
+         900 VM gas per MAC (int8), their int16 forms to 3,500 and 4,200, and a whole MLP\n\
+         inference to within 10 % of 60,000 + the storage floor of reading every weight once.\n",
     );
-    // The bundled demo model, imported as `cwnn import` does.
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/digits-mlp");
-    let digits = cwnn_importer::import::import(&cwnn_importer::import::ImportArgs {
-        model: format!("{dir}/model.onnx").into(),
-        calibration: vec![format!("{dir}/calibration.csv").into()],
-        ..Default::default()
-    })?;
-    let bundled = TestModel {
-        config: digits.quant.config.clone(),
-        weights: digits.package.weights.clone(),
-        sample: cwnn_importer::quantize::quantize_input(
-            &digits.quant.config.input,
-            &ndarray::ArrayD::zeros(digits.float.input_shape.clone()),
+    let all = models.into_iter().chain([
+        (
+            "Bundled demo model: models/digits-mlp (64 → 64 ReLU → 10 → softmax, from cwnn-trainer)",
+            bundled(Precision::Int8)?,
         ),
-    };
-    let all = models.into_iter().chain([(
-        "Bundled demo model: models/digits-mlp (64 → 64 ReLU → 10 → softmax, from cwnn-trainer)",
-        bundled,
-    )]);
+        (
+            "Bundled demo model in `high` precision (`cwnn import --precision high`)",
+            bundled(Precision::High)?,
+        ),
+    ]);
     for (name, m) in all {
         let msg = serde_json::to_value(m.instantiate_msg())?;
         let r = measure(&wasm, &msg, &m.weights, &m.sample_values(), 30_000_000)?;
@@ -89,4 +93,23 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(path, out)?;
     println!("wrote {path}");
     Ok(())
+}
+
+/// The bundled demo model, imported as `cwnn import` does, with an all-zero input.
+fn bundled(precision: Precision) -> anyhow::Result<TestModel> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/digits-mlp");
+    let digits = cwnn_importer::import::import(&cwnn_importer::import::ImportArgs {
+        model: format!("{dir}/model.onnx").into(),
+        calibration: vec![format!("{dir}/calibration.csv").into()],
+        precision,
+        ..Default::default()
+    })?;
+    Ok(TestModel {
+        config: digits.quant.config.clone(),
+        weights: digits.package.weights.clone(),
+        sample: cwnn_importer::quantize::quantize_input(
+            &digits.quant.config.input,
+            &ndarray::ArrayD::zeros(digits.float.input_shape.clone()),
+        ),
+    })
 }

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::import::{self, argmax, ImportArgs};
-use crate::quantize::{quantize_input, run_all};
+use crate::quantize::{quantize_input, run_all, Precision};
 
 /// The bundled model: ONNX, calibration digits and the labelled test split.
 const MODEL: &[u8] = include_bytes!("../../models/digits-mlp/model.onnx");
@@ -38,8 +38,9 @@ pub struct DemoSummary {
     pub predict_sdk_gas: u64,
 }
 
-/// Runs the demo on the first `limit` test digits (all by default), printing to `out`.
-pub fn run(limit: Option<usize>, out: &mut impl Write) -> Result<DemoSummary> {
+/// Runs the demo on the first `limit` test digits (all by default) at `precision`, printing
+/// to `out`.
+pub fn run(limit: Option<usize>, precision: Precision, out: &mut impl Write) -> Result<DemoSummary> {
     let dir = tempfile::tempdir()?;
     let files = [
         ("model.onnx", MODEL),
@@ -51,12 +52,14 @@ pub fn run(limit: Option<usize>, out: &mut impl Write) -> Result<DemoSummary> {
     }
     writeln!(
         out,
-        "1. import models/digits-mlp/model.onnx (calibrated on 200 training digits)"
+        "1. import models/digits-mlp/model.onnx in {} precision (calibrated on 200 training digits)",
+        precision.name()
     )?;
     let args = ImportArgs {
         model: dir.path().join("model.onnx"),
         calibration: vec![dir.path().join("calibration.csv")],
         name: Some("digits-mlp".into()),
+        precision,
         ..Default::default()
     };
     let imported = import::import(&args)?;
@@ -171,8 +174,17 @@ pub fn run(limit: Option<usize>, out: &mut impl Write) -> Result<DemoSummary> {
     };
     writeln!(out, "   top-1 accuracy on {n} held-out digits:")?;
     writeln!(out, "     float (f64 reference)  {:6.2} %", summary.float_top1 * 100.0)?;
-    writeln!(out, "     int8, native           {:6.2} %", summary.native_top1 * 100.0)?;
-    writeln!(out, "     int8, on chain         {:6.2} %", summary.chain_top1 * 100.0)?;
+    let p = precision.name();
+    writeln!(
+        out,
+        "     {p:<4}, native           {:6.2} %",
+        summary.native_top1 * 100.0
+    )?;
+    writeln!(
+        out,
+        "     {p:<4}, on chain         {:6.2} %",
+        summary.chain_top1 * 100.0
+    )?;
     writeln!(
         out,
         "   {identical}/{n} on-chain outputs equal the native ones bit for bit; {verified}/{} verified from events",

@@ -1,4 +1,4 @@
-//! `cwnn import`: ONNX file → f64 graph → calibrated int8 model → package directory with the
+//! `cwnn import`: ONNX file → f64 graph → calibrated int8 (or `high`) model → package directory with the
 //! manifest, wasmd messages and quantization report.
 
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::float::FloatModel;
 use crate::onnx::{self, Options};
 use crate::package::{weights_sha256, Package};
-use crate::quantize::{quantize, QuantModel, QuantReport};
+use crate::quantize::{quantize_as, Precision, QuantModel, QuantReport};
 use crate::samples;
 
 /// What `cwnn import` is asked to do.
@@ -24,6 +24,7 @@ pub struct ImportArgs {
     pub options: Options,
     /// The model's name on chain (default: the file's stem).
     pub name: Option<String>,
+    pub precision: Precision,
 }
 
 /// One side of the model's interface, as the manifest records it.
@@ -102,7 +103,7 @@ pub fn import(args: &ImportArgs) -> Result<Imported> {
         (None, "" | "model", Some(stem)) => stem,
         (None, graph, _) => graph.to_string(),
     };
-    let quant = quantize(&float, &samples.inputs, &name)?;
+    let quant = quantize_as(&float, &samples.inputs, &name, args.precision)?;
     let source = std::fs::read(&args.model)?;
     let sha = weights_sha256(&quant.weights);
     let instantiate = InstantiateMsg {

@@ -1,6 +1,6 @@
 //! Calibration and quantization: runs the f64 model on sample inputs, takes each tensor's
-//! observed range as its int8 range, quantizes every layer with the layers crate, and reports
-//! per layer how far the int8 model strays from f64.
+//! observed range as its int8 (or int16, `high`) range, quantizes every layer with the layers
+//! crate, and reports per layer how far the quantized model strays from f64.
 
 use cwnn_layers::{Layer, LayerError, SoftmaxF64, TensorSpec};
 use cwnn_model_contract::msg::{LayerConfig, ModelConfig};
@@ -22,12 +22,48 @@ pub enum QuantizeError {
         expected: Vec<usize>,
         actual: Vec<usize>,
     },
+    #[error(
+        "layer {index} ({node}): {kind} is not available in {precision} precision yet; import with --precision int8"
+    )]
+    Precision {
+        index: usize,
+        node: String,
+        kind: &'static str,
+        precision: &'static str,
+    },
     #[error("layer {index} ({node}): {error}")]
     Layer {
         index: usize,
         node: String,
         error: LayerError,
     },
+}
+
+/// How wide weights and activations are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// int8 activations, int8 weights per output channel, i32 sums: the fewest bytes (gas).
+    #[default]
+    Int8,
+    /// int16 activations, int16 weights per output channel, i64 sums: for accuracy-critical
+    /// models, at about twice the weight bytes.
+    High,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Int8 => "int8",
+            Precision::High => "high",
+        }
+    }
+    /// The activations' element type.
+    pub fn dtype(self) -> DType {
+        match self {
+            Precision::Int8 => DType::I8,
+            Precision::High => DType::I16,
+        }
+    }
 }
 
 /// Quantization of one layer and its error against f64, over the samples given.
@@ -41,7 +77,7 @@ pub struct LayerReport {
     pub params: usize,
     pub weight_bytes: usize,
     pub macs: u64,
-    /// The real range the int8 output covers.
+    /// The real range the quantized output covers.
     pub range: [f64; 2],
     /// Share of f64 output values outside that range (they saturate).
     pub saturated: f64,
@@ -73,10 +109,10 @@ fn layer_err(index: usize, node: &str) -> impl FnOnce(LayerError) -> QuantizeErr
     }
 }
 
-/// Int8 parameters covering an observed range (and 0).
-fn covering(obs: &RangeObserver) -> QuantParams {
+/// Parameters covering an observed range (and 0) in `dtype`.
+fn covering(obs: &RangeObserver, dtype: DType) -> QuantParams {
     let (lo, hi) = obs.range();
-    QuantParams::asymmetric(lo, hi, DType::I8).expect("finite observed range")
+    QuantParams::asymmetric(lo, hi, dtype).expect("finite observed range")
 }
 
 /// Quantization of an index input: the values are the indices.
@@ -85,8 +121,19 @@ pub const INDEX_QUANT: QuantParams = QuantParams {
     zero_point: 0,
 };
 
-/// Quantizes `model` with ranges from `samples` (each one sample of the input).
+/// Quantizes `model` to int8 with ranges from `samples` (each one sample of the input).
 pub fn quantize(model: &FloatModel, samples: &[ArrayD<f64>], name: &str) -> Result<QuantModel, QuantizeError> {
+    quantize_as(model, samples, name, Precision::Int8)
+}
+
+/// [`quantize`] at `precision`.
+pub fn quantize_as(
+    model: &FloatModel,
+    samples: &[ArrayD<f64>],
+    name: &str,
+    precision: Precision,
+) -> Result<QuantModel, QuantizeError> {
+    let dtype = precision.dtype();
     if samples.is_empty() {
         return Err(QuantizeError::NoSamples);
     }
@@ -115,7 +162,7 @@ pub fn quantize(model: &FloatModel, samples: &[ArrayD<f64>], name: &str) -> Resu
     bar.finish_and_clear();
 
     let input = match model.input_kind {
-        InputKind::Real => TensorSpec::new(model.input_shape.clone(), DType::I8, covering(&observers[0])),
+        InputKind::Real => TensorSpec::new(model.input_shape.clone(), dtype, covering(&observers[0], dtype)),
         InputKind::Indices => TensorSpec::new(model.input_shape.clone(), DType::I32, INDEX_QUANT),
     };
     let mut specs = vec![input.clone()];
@@ -124,19 +171,31 @@ pub fn quantize(model: &FloatModel, samples: &[ArrayD<f64>], name: &str) -> Resu
     for (index, node) in model.nodes.iter().enumerate() {
         let x = &specs[node.inputs[0]];
         let x_qp = x.quant;
-        let y_qp = covering(&observers[index + 1]);
+        let y_qp = covering(&observers[index + 1], dtype);
         let err = layer_err(index, &node.name);
+        if precision == Precision::High {
+            let kind = match &node.op {
+                FloatOp::Embedding(_) => Some("embedding"),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                return Err(QuantizeError::Precision {
+                    index,
+                    node: node.name.clone(),
+                    kind,
+                    precision: precision.name(),
+                });
+            }
+        }
         let (layer, bytes) = match &node.op {
-            FloatOp::Dense(d) => d.quantize(&x_qp, &y_qp).map(|(l, w)| (Layer::Dense(l), w)),
-            FloatOp::Conv2d(c) => c.quantize(&x_qp, &y_qp).map(|(l, w)| (Layer::Conv2d(l), w)),
-            FloatOp::Activation(a) => {
-                let (l, w) = a.quantize(&x_qp, &y_qp);
-                Ok((Layer::Activation(l), w))
-            }
-            FloatOp::Softmax => {
-                let (l, w) = SoftmaxF64.quantize(&x_qp);
-                Ok((Layer::Softmax(l), w))
-            }
+            FloatOp::Dense(d) => d.quantize_as(&x_qp, &y_qp, dtype).map(|(l, w)| (Layer::Dense(l), w)),
+            FloatOp::Conv2d(c) => c.quantize_as(&x_qp, &y_qp, dtype).map(|(l, w)| (Layer::Conv2d(l), w)),
+            FloatOp::Activation(a) => a
+                .quantize_as(&x_qp, &y_qp, dtype)
+                .map(|(l, w)| (Layer::Activation(l), w)),
+            FloatOp::Softmax => SoftmaxF64
+                .quantize_as(&x_qp, dtype)
+                .map(|(l, w)| (Layer::Softmax(l), w)),
             FloatOp::MaxPool(w) => Ok((Layer::MaxPool2d(cwnn_layers::MaxPool2d { window: w.clone() }), vec![])),
             FloatOp::AvgPool {
                 window,
@@ -153,14 +212,16 @@ pub fn quantize(model: &FloatModel, samples: &[ArrayD<f64>], name: &str) -> Resu
             FloatOp::Affine(a) => a.quantize(&x_qp, &y_qp).map(|(l, w)| (Layer::Affine(l), w)),
             FloatOp::Add(a) => {
                 let b_qp = node.inputs.get(1).map(|&i| specs[i].quant);
-                a.quantize(&x_qp, b_qp.as_ref(), &y_qp).map(|(l, w)| (Layer::Add(l), w))
+                let quantized = a.quantize_as(&x_qp, b_qp.as_ref(), &y_qp, dtype);
+                quantized.map(|(l, w)| (Layer::Add(l), w))
             }
             FloatOp::Mul(m) => {
                 let b_qp = node.inputs.get(1).map(|&i| specs[i].quant);
-                m.quantize(&x_qp, b_qp.as_ref(), &y_qp).map(|(l, w)| (Layer::Mul(l), w))
+                let quantized = m.quantize_as(&x_qp, b_qp.as_ref(), &y_qp, dtype);
+                quantized.map(|(l, w)| (Layer::Mul(l), w))
             }
             FloatOp::Embedding(e) => e.quantize().map(|(l, w)| (Layer::Embedding(l), w)),
-            FloatOp::Recurrent(r) => r.quantize(&x_qp),
+            FloatOp::Recurrent(r) => r.quantize_as(&x_qp, dtype),
         }
         .map_err(err)?;
         let refs: Vec<&TensorSpec> = node.inputs.iter().map(|&i| &specs[i]).collect();
@@ -178,7 +239,7 @@ pub fn quantize(model: &FloatModel, samples: &[ArrayD<f64>], name: &str) -> Resu
         input,
         layers,
     };
-    let report = report(model, &config, &weights, samples, &reference)?;
+    let report = report(model, &config, &weights, samples, &reference, precision)?;
     Ok(QuantModel {
         config,
         weights,
@@ -190,7 +251,12 @@ pub fn quantize(model: &FloatModel, samples: &[ArrayD<f64>], name: &str) -> Resu
 pub fn quantize_input(spec: &TensorSpec, x: &ArrayD<f64>) -> QTensor {
     let data = match spec.dtype {
         DType::I32 => TensorData::I32(x.iter().map(|&v| v as i32).collect()),
-        _ => TensorData::I8(
+        DType::I16 => TensorData::I16(
+            x.iter()
+                .map(|&v| quantize_value(v, &spec.quant, DType::I16) as i16)
+                .collect(),
+        ),
+        DType::I8 => TensorData::I8(
             x.iter()
                 .map(|&v| quantize_value(v, &spec.quant, DType::I8) as i8)
                 .collect(),
@@ -228,6 +294,7 @@ fn report(
     weights: &[Vec<u8>],
     samples: &[ArrayD<f64>],
     reference: &[Vec<ArrayD<f64>>],
+    precision: Precision,
 ) -> Result<QuantReport, QuantizeError> {
     let n = model.nodes.len();
     let (mut max_err, mut sum_err, mut count) = (vec![0f64; n], vec![0f64; n], vec![0usize; n]);
@@ -238,8 +305,8 @@ fn report(
         for i in 0..n {
             let (t, r) = (&q[i + 1], &refs[i + 1]);
             let (lo, hi) = match t.dtype() {
-                DType::I8 => (dequantize(-128, &t.quant), dequantize(127, &t.quant)),
-                _ => (f64::NEG_INFINITY, f64::INFINITY),
+                DType::I32 => (f64::NEG_INFINITY, f64::INFINITY),
+                d => (dequantize(d.min(), &t.quant), dequantize(d.max(), &t.quant)),
             };
             ranges[i] = [lo, hi];
             for (a, b) in dequantize_all(t).iter().zip(r.iter()) {
@@ -272,7 +339,7 @@ fn report(
         specs.push(plan.output);
     }
     Ok(QuantReport {
-        precision: "int8",
+        precision: precision.name(),
         samples: samples.len(),
         layers,
     })

@@ -92,6 +92,10 @@ fn ok(args: &[&str]) -> String {
 
 /// Imports the bundled digits MLP into a fresh package directory.
 fn import_digits() -> tempfile::TempDir {
+    import_digits_with("int8")
+}
+
+fn import_digits_with(precision: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let d = digits();
     let text = ok(&[
@@ -103,8 +107,11 @@ fn import_digits() -> tempfile::TempDir {
         d.join("calibration.csv").to_str().unwrap(),
         "--eval",
         d.join("test.csv").to_str().unwrap(),
+        "--precision",
+        precision,
     ]);
     assert!(text.contains("top-1 on 359 samples"), "{text}");
+    assert!(text.contains(&format!("{precision} ")), "{text}");
     dir
 }
 
@@ -181,22 +188,25 @@ fn chain_events(package: &Package, inputs: &[Vec<i32>]) -> Value {
     serde_json::json!({ "events": events })
 }
 
+/// Evaluates the package's sample and the input type's two extremes on the contract, writes
+/// the events to `DIR/events.json` and checks that `cwnn verify` confirms all three.
+fn verify_sample_and_extremes(dir: &std::path::Path, package: &Package) -> (Value, std::path::PathBuf) {
+    let spec = &package.instantiate.model.input;
+    let n = spec.numel().unwrap();
+    let inputs = vec![package.input(), vec![spec.dtype.min(); n], vec![spec.dtype.max(); n]];
+    let events = chain_events(package, &inputs);
+    let file = dir.join("events.json");
+    std::fs::write(&file, serde_json::to_vec(&events).unwrap()).unwrap();
+    let text = ok(&["verify", dir.to_str().unwrap(), "--events", file.to_str().unwrap()]);
+    assert_eq!(text.matches("matches bit for bit").count(), 3, "{text}");
+    (events, file)
+}
+
 #[test]
 fn verify_confirms_chain_results_and_catches_tampering() {
     let dir = import_digits();
     let package = Package::read(dir.path()).unwrap();
-    let n = package.instantiate.model.input.numel().unwrap();
-    let inputs = vec![package.input(), vec![-128; n], vec![127; n]];
-    let events = chain_events(&package, &inputs);
-    let file = dir.path().join("events.json");
-    std::fs::write(&file, serde_json::to_vec(&events).unwrap()).unwrap();
-    let text = ok(&[
-        "verify",
-        dir.path().to_str().unwrap(),
-        "--events",
-        file.to_str().unwrap(),
-    ]);
-    assert_eq!(text.matches("matches bit for bit").count(), 3, "{text}");
+    let (events, file) = verify_sample_and_extremes(dir.path(), &package);
 
     // Flip one output byte of the second inference.
     let mut tampered = events.clone();
@@ -229,6 +239,37 @@ fn verify_confirms_chain_results_and_catches_tampering() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("MISMATCH: output_sha256 does not hash the output"),
+        "{text}"
+    );
+}
+
+/// `--precision high`: int16 input and weights, the same bits natively, in the contract
+/// (multi-test, verified from events, extremes of int16 included) and in the real VM (demo).
+#[test]
+fn high_precision_runs_on_chain_bit_for_bit() {
+    let dir = import_digits_with("high");
+    let package = Package::read(dir.path()).unwrap();
+    let manifest: Value = serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["precision"], "high");
+    assert_eq!(package.instantiate.model.input.dtype, cwnn_tensor::DType::I16);
+    verify_sample_and_extremes(dir.path(), &package);
+    // The test split scores the float model's 97.21 % (349/359) natively.
+    let out = cwnn(&[
+        "run",
+        dir.path().to_str().unwrap(),
+        "--input",
+        digits().join("test.csv").to_str().unwrap(),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("top-1: 349/359"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let text = ok(&["demo", "--limit", "20", "--precision", "high"]);
+    assert!(text.contains("in high precision"), "{text}");
+    assert!(
+        text.contains("20/20 on-chain outputs equal the native ones bit for bit"),
         "{text}"
     );
 }

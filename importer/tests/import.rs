@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use cwnn_importer::import::{self, ImportArgs};
 use cwnn_importer::onnx::{self, ImportError, Options};
-use cwnn_importer::quantize::{dequantize_all, quantize, quantize_input, run_all};
+use cwnn_importer::quantize::{
+    dequantize_all, quantize, quantize_as, quantize_input, run_all, Precision, QuantizeError,
+};
 use cwnn_importer::samples::{read_tensor, split};
 use ndarray::{ArrayD, Axis};
 use onnx_protobuf::{Message, ModelProto};
@@ -22,8 +24,9 @@ fn graph(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Imports graph `name`, calibrates on its input, and checks f64 and int8 against ONNX's
-/// reference output. Returns the layer kinds.
+/// Imports graph `name`, calibrates on its input, and checks f64, int8 and `high` against
+/// ONNX's reference output (`high` within 1e-3·max(1, max|ref|), or refused by name for the
+/// layers it lacks). Returns the layer kinds.
 fn differential(name: &str, options: Options) -> Vec<&'static str> {
     let dir = graph(name);
     let model = onnx::import(&std::fs::read(dir.join("model.onnx")).unwrap(), &options).unwrap();
@@ -43,7 +46,31 @@ fn differential(name: &str, options: Options) -> Vec<&'static str> {
             assert!((b - w).abs() <= 0.03 * max_ref, "{name} int8 {b} vs {w}");
         }
     }
-    q.config.layers.iter().map(|l| l.layer.name()).collect()
+    let kinds: Vec<&'static str> = q.config.layers.iter().map(|l| l.layer.name()).collect();
+    match quantize_as(&model, &samples, name, Precision::High) {
+        Ok(q) => {
+            assert_eq!(q.report.precision, "high");
+            for (i, s) in samples.iter().enumerate() {
+                let want = expected.index_axis(Axis(0), i);
+                let t = run_all(&q.config, &q.weights, quantize_input(&q.config.input, s)).unwrap();
+                let y = t.last().unwrap();
+                assert_eq!(y.dtype(), cwnn_tensor::DType::I16);
+                for (b, w) in dequantize_all(y).iter().zip(want.iter()) {
+                    assert!((b - w).abs() <= 1e-3 * max_ref.max(1.0), "{name} high {b} vs {w}");
+                }
+            }
+        }
+        Err(QuantizeError::Precision { kind, .. }) => {
+            assert!(
+                kinds
+                    .iter()
+                    .any(|k| ["lstm", "gru", "simple_rnn", "embedding"].contains(k)),
+                "{name}: {kind}"
+            );
+        }
+        Err(e) => panic!("{name}: {e}"),
+    }
+    kinds
 }
 
 #[test]
@@ -118,6 +145,34 @@ fn digits_mlp_keeps_its_accuracy_in_int8() {
     // ReLU is fused into the first Dense.
     let kinds: Vec<_> = imported.quant.config.layers.iter().map(|l| l.layer.name()).collect();
     assert_eq!(kinds, ["dense", "dense", "softmax"]);
+}
+
+/// `high` precision keeps the bundled MLP's float accuracy exactly on the test split, with
+/// every layer's error far below int8's, at about twice the Dense weight bytes.
+#[test]
+fn digits_mlp_in_high_precision_matches_float() {
+    let dir = root().join("models/digits-mlp");
+    let args = |precision| ImportArgs {
+        model: dir.join("model.onnx"),
+        calibration: vec![dir.join("calibration.csv")],
+        precision,
+        ..Default::default()
+    };
+    let int8 = import::import(&args(Precision::Int8)).unwrap();
+    let high = import::import(&args(Precision::High)).unwrap();
+    assert_eq!(high.manifest.precision, "high");
+    assert_eq!(high.quant.config.input.dtype, cwnn_tensor::DType::I16);
+    let test = import::read_samples(&high.float, &[dir.join("test.csv")]).unwrap();
+    let labels = test.labels.unwrap();
+    let acc = import::accuracy(&high.float, &high.quant, &test.inputs, &labels).unwrap();
+    assert_eq!(acc.int8_top1, acc.float_top1, "{acc:?}");
+    for (a, b) in int8.quant.report.layers.iter().zip(&high.quant.report.layers) {
+        assert!(b.max_abs_error * 20.0 < a.max_abs_error, "{a:?} vs {b:?}");
+    }
+    // Dense rows: int16 weights, i64 bias, multiplier (`2·in + 13` bytes, `in + 9` in int8).
+    let lens = |m: &import::Imported| m.quant.weights.iter().map(Vec::len).collect::<Vec<_>>();
+    assert_eq!(lens(&int8)[..2], [64 * (64 + 9), 10 * (64 + 9)]);
+    assert_eq!(lens(&high)[..2], [64 * (2 * 64 + 13), 10 * (2 * 64 + 13)]);
 }
 
 fn digits_bytes() -> Vec<u8> {

@@ -5,13 +5,20 @@
 //! on the host from the function and both scales. Units: elements; every segment reads the
 //! whole table. **Bound**: exact on the input grid, so ½ output LSB from `f` of the
 //! dequantized input, within the output range.
+//!
+//! `high` precision (int16 input and output): the piecewise-linear kinds (Identity, ReLU, Clip,
+//! LeakyReLU) are exact rescales, weights `[m_pos][m_neg][lo: i32][hi: i32]` (18 bytes):
+//! `y = clamp(zp_y + m·(x − zp_x), lo, hi)` with `m = m_pos` for `x ≥ zp_x`, else `m_neg`.
+//! Sigmoid and Tanh interpolate linearly between 1,025 knots (i16 LE, 2,050 bytes), knot `k`
+//! at `x = −32768 + 64·k`: error ≤ `(64·s_x)²/8 · max|f''|` plus 1 output LSB.
 
+use alloc::vec::Vec;
 use core::ops::Range;
 
-use cwnn_tensor::kernels::lut;
+use cwnn_tensor::kernels::{lut, requantize_wide, Clamp};
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
-use crate::spec::{as_i8, expect_i8, i8_data, i8_data_mut};
+use crate::spec::{act_data, act_data_mut, as_i8, expect_act, i8_data, i8_data_mut, is_high, WeightReader};
 use crate::{LayerError, Op, Result, TensorSpec};
 
 /// Which function the table holds (informative: the table defines the layer).
@@ -37,16 +44,64 @@ pub struct Activation {
 }
 
 const TABLE: usize = 256;
+/// `high` precision: bytes of a piecewise-linear rescale, and knots of a smooth function.
+const LINEAR_BYTES: usize = 18;
+const KNOTS: usize = 1025;
+/// Input steps between two knots, as a shift.
+const KNOT_SHIFT: u32 = 6;
+
+impl Activation {
+    /// Whether `high` precision computes this kind as a rescale (else by interpolation).
+    fn is_linear(&self) -> bool {
+        !matches!(self.kind, ActivationKind::Sigmoid | ActivationKind::Tanh)
+    }
+
+    fn forward_wide(&self, x: &QTensor, weights: &[u8], units: Range<usize>, out: &mut QTensor) -> Result<()> {
+        let xs = &act_data::<i16>(Self::NAME, x)?[units.clone()];
+        let y = &mut act_data_mut::<i16>(Self::NAME, out)?[units];
+        let mut r = WeightReader::new(Self::NAME, weights);
+        if self.is_linear() {
+            let (m_pos, m_neg) = (r.dyadic()?, r.dyadic()?);
+            let clamp = Clamp {
+                lo: r.i32()?,
+                hi: r.i32()?,
+            };
+            let (zx, zy) = (i64::from(x.quant.zero_point), self.output.zero_point);
+            for (o, &v) in y.iter_mut().zip(xs) {
+                let d = i64::from(v) - zx;
+                *o = requantize_wide(d, if d >= 0 { m_pos } else { m_neg }, zy, clamp);
+            }
+            return Ok(());
+        }
+        let knots: Vec<i32> = r
+            .take(2 * KNOTS)?
+            .chunks_exact(2)
+            .map(|c| i32::from(i16::from_le_bytes([c[0], c[1]])))
+            .collect();
+        for (o, &v) in y.iter_mut().zip(xs) {
+            let u = (i32::from(v) + 32768) as usize;
+            let (k, f) = (u >> KNOT_SHIFT, (u & ((1 << KNOT_SHIFT) - 1)) as i32);
+            let (a, b) = (knots[k], knots[k + 1]);
+            let step = ((b - a) * f + (1 << (KNOT_SHIFT - 1))) >> KNOT_SHIFT;
+            *o = (a + step).clamp(-32768, 32767) as i16;
+        }
+        Ok(())
+    }
+}
 
 impl Op for Activation {
     const NAME: &'static str = "activation";
 
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
-        expect_i8(Self::NAME, inputs[0])?;
-        Ok(TensorSpec::new(inputs[0].shape.clone(), DType::I8, self.output))
+        let dtype = expect_act(Self::NAME, inputs[0])?;
+        Ok(TensorSpec::new(inputs[0].shape.clone(), dtype, self.output))
     }
-    fn weight_len(&self, _: &[&TensorSpec]) -> usize {
-        TABLE
+    fn weight_len(&self, inputs: &[&TensorSpec]) -> usize {
+        match (is_high(inputs[0]), self.is_linear()) {
+            (false, _) => TABLE,
+            (true, true) => LINEAR_BYTES,
+            (true, false) => 2 * KNOTS,
+        }
     }
     fn units(&self, inputs: &[&TensorSpec]) -> usize {
         inputs[0].numel().unwrap_or(0)
@@ -59,6 +114,9 @@ impl Op for Activation {
         out: &mut QTensor,
         _: &mut [i32],
     ) -> Result<()> {
+        if inputs[0].dtype() == DType::I16 {
+            return self.forward_wide(inputs[0], weights, units, out);
+        }
         let table: &[i8; TABLE] = as_i8(weights).try_into().map_err(|_| LayerError::WeightLength {
             layer: Self::NAME,
             expected: TABLE,
@@ -72,11 +130,13 @@ impl Op for Activation {
 
 #[cfg(feature = "std")]
 mod host {
-    use cwnn_tensor::host::lut_i8;
-    use cwnn_tensor::QuantParams;
+    use cwnn_tensor::host::{dequantize, lut_i8, quantize, requant_multiplier};
+    use cwnn_tensor::{DType, Dyadic, QuantParams};
     use ndarray::ArrayD;
 
-    use super::{Activation, ActivationKind};
+    use super::{Activation, ActivationKind, KNOTS, KNOT_SHIFT};
+    use crate::spec::push_dyadic;
+    use crate::Result;
 
     /// An activation in f64, with its parameters.
     #[derive(Clone, Copy, Debug, PartialEq)]
@@ -136,6 +196,48 @@ mod host {
                 table.iter().map(|&v| v as u8).collect(),
             )
         }
+
+        /// [`ActivationF64::quantize`] for activations of `dtype` (int16: `high` precision).
+        pub fn quantize_as(
+            self,
+            x_qp: &QuantParams,
+            y_qp: &QuantParams,
+            dtype: DType,
+        ) -> Result<(Activation, Vec<u8>)> {
+            if dtype != DType::I16 {
+                return Ok(self.quantize(x_qp, y_qp));
+            }
+            let layer = Activation {
+                kind: self.kind(),
+                output: *y_qp,
+            };
+            let mut w = Vec::new();
+            let q = |v: f64| quantize(v, y_qp, dtype);
+            let slope = |a: f64| -> Result<Dyadic> { Ok(requant_multiplier(x_qp.scale_f64(), a, y_qp.scale_f64())?) };
+            let (m_pos, m_neg, lo, hi) = match self {
+                ActivationF64::Identity => (slope(1.0)?, slope(1.0)?, dtype.min(), dtype.max()),
+                ActivationF64::Relu => (slope(1.0)?, slope(1.0)?, q(0.0), dtype.max()),
+                ActivationF64::Clip { min, max } => (slope(1.0)?, slope(1.0)?, q(min), q(max)),
+                ActivationF64::LeakyRelu { alpha } => (
+                    slope(1.0)?,
+                    Dyadic::from_f64(alpha * x_qp.scale_f64() / y_qp.scale_f64())?,
+                    dtype.min(),
+                    dtype.max(),
+                ),
+                ActivationF64::Sigmoid | ActivationF64::Tanh => {
+                    for k in 0..KNOTS {
+                        let x = dequantize(-32768 + ((k as i32) << KNOT_SHIFT), x_qp);
+                        w.extend_from_slice(&(q(self.apply(x)) as i16).to_le_bytes());
+                    }
+                    return Ok((layer, w));
+                }
+            };
+            push_dyadic(&mut w, m_pos);
+            push_dyadic(&mut w, m_neg);
+            w.extend_from_slice(&lo.to_le_bytes());
+            w.extend_from_slice(&hi.to_le_bytes());
+            Ok((layer, w))
+        }
     }
 }
 
@@ -180,11 +282,36 @@ mod tests {
             }
         }
 
+        /// `high`: piecewise-linear kinds to ½ output LSB of `f` of the dequantized input;
+        /// Sigmoid and Tanh within the interpolation error `(64·s_x)²/8·max|f''|` plus 1 LSB.
         #[test]
-        fn segments_match_one_pass(f in function(), n in 1usize..100, cuts in proptest::collection::vec(any::<u16>(), 0..6)) {
-            let qp = QuantParams::asymmetric(-4.0, 4.0, DType::I8).unwrap();
-            let (layer, table) = f.quantize(&qp, &qp);
-            assert_segments_match(&Layer::Activation(layer), &[&int8_tensor(vec![n], qp)], &table, &cuts);
+        fn bound_against_f64_high(f in function(), x in proptest::collection::vec(-8f64..8.0, 1..64)) {
+            let xf = ndarray::ArrayD::from_shape_vec(vec![x.len()], x).unwrap();
+            let (xq, x_qp) = quantize_input_as(&xf, DType::I16);
+            let y_qp = output_params_as(&f.forward(&xf), DType::I16);
+            let (layer, w) = f.quantize_as(&x_qp, &y_qp, DType::I16).unwrap();
+            let y = Layer::Activation(layer).run(&[&xq], &w).unwrap();
+            let (lo, hi) = (dequantize(-32768, &y_qp), dequantize(32767, &y_qp));
+            let curvature = match f {
+                ActivationF64::Sigmoid => 0.0963,
+                ActivationF64::Tanh => 0.7699,
+                _ => 0.0,
+            };
+            let sy = y_qp.scale_f64();
+            let smooth = if curvature > 0.0 { (64.0 * x_qp.scale_f64()).powi(2) / 8.0 * curvature + sy / 2.0 } else { 0.0 };
+            for (i, got) in dequant(&y).into_iter().enumerate() {
+                let want = f.apply(dequantize(xq.data.get(i).unwrap(), &x_qp)).clamp(lo, hi);
+                let bound = sy / 2.0 + smooth + 1e-9;
+                prop_assert!((got - want).abs() <= bound, "{:?}: {} vs {} (bound {})", f, got, want, bound);
+            }
+        }
+
+        #[test]
+        fn segments_match_one_pass(f in function(), n in 1usize..100, cuts in proptest::collection::vec(any::<u16>(), 0..6), high in any::<bool>()) {
+            let x = ndarray::ArrayD::from_shape_fn(vec![n], |i| (i[0] * 37 % 17) as f64 / 2.0 - 4.0);
+            let (xq, qp) = quantize_input_as(&x, precision(high));
+            let (layer, table) = f.quantize_as(&qp, &qp, precision(high)).unwrap();
+            assert_segments_match(&Layer::Activation(layer), &[&xq], &table, &cuts);
         }
     }
 }

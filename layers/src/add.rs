@@ -3,14 +3,14 @@
 //! `y = clamp(zp_y + ((a − zp_a)·m_a + (b − zp_b)·m_b + 2^(s−1)) >> s)`: both rescales share one
 //! shift, so there is a single rounding. Units: output elements; weights: the constant operand's
 //! int8 data, if any. **Bound**: `s_y/2 + s_a/2 + s_b/2` (output and input rounding) plus
-//! 2^-31 relative.
+//! 2^-31 relative. `high` precision: the same on int16 (`(a − zp_a)·m_a` < 2^48).
 
 use core::ops::Range;
 
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
 use crate::broadcast::{arity, binary_shape, binary_units, constant_len, operand_b, operands, Constant};
-use crate::spec::i8_data_mut;
+use crate::spec::{act_data_mut, Act};
 use crate::{LayerError, Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,12 +41,12 @@ impl Op for Add {
         }
         Ok(TensorSpec::new(
             binary_shape(Self::NAME, inputs[0], &b)?,
-            DType::I8,
+            b.dtype,
             self.output,
         ))
     }
-    fn weight_len(&self, _: &[&TensorSpec]) -> usize {
-        constant_len(&self.constant)
+    fn weight_len(&self, inputs: &[&TensorSpec]) -> usize {
+        constant_len(&self.constant, inputs[0])
     }
     fn units(&self, inputs: &[&TensorSpec]) -> usize {
         binary_units(Self::NAME, &self.constant, inputs)
@@ -59,17 +59,26 @@ impl Op for Add {
         out: &mut QTensor,
         _: &mut [i32],
     ) -> Result<()> {
+        match inputs[0].dtype() {
+            DType::I16 => self.sum::<i16>(inputs, weights, units, out),
+            _ => self.sum::<i8>(inputs, weights, units, out),
+        }
+    }
+}
+
+impl Add {
+    fn sum<T: Act>(&self, inputs: &[&QTensor], weights: &[u8], units: Range<usize>, out: &mut QTensor) -> Result<()> {
         let shape = out.shape.clone();
-        let o = operands(Self::NAME, &self.constant, inputs, weights, &shape)?;
+        let o = operands::<T>(Self::NAME, &self.constant, inputs, weights, &shape)?;
         let [ma, mb] = self.multipliers.map(|m| m as i64);
         let s = self.shift as u32;
         let zy = self.output.zero_point as i64;
-        let y = i8_data_mut(Self::NAME, out)?;
+        let y = act_data_mut::<T>(Self::NAME, out)?;
         for i in units {
-            let a = o.a[o.ia.index(i)] as i64 - o.zp_a as i64;
-            let b = o.b[o.ib.index(i)] as i64 - o.zp_b as i64;
+            let a = o.a[o.ia.index(i)].to_i32() as i64 - o.zp_a as i64;
+            let b = o.b[o.ib.index(i)].to_i32() as i64 - o.zp_b as i64;
             let t = (a * ma + b * mb + (1i64 << (s - 1))) >> s;
-            y[i] = (zy + t).clamp(-128, 127) as i8;
+            y[i] = T::saturate(zy + t);
         }
         Ok(())
     }
@@ -78,7 +87,7 @@ impl Op for Add {
 #[cfg(feature = "std")]
 mod host {
 
-    use cwnn_tensor::{Dyadic, QuantParams};
+    use cwnn_tensor::{DType, Dyadic, QuantParams};
     use ndarray::ArrayD;
 
     use super::Add;
@@ -114,7 +123,18 @@ mod host {
             b_qp: Option<&QuantParams>,
             y_qp: &QuantParams,
         ) -> Result<(Add, Vec<u8>)> {
-            let (constant, b_qp, bytes) = second_operand(&self.constant, b_qp)?;
+            self.quantize_as(a_qp, b_qp, y_qp, DType::I8)
+        }
+
+        /// [`AddF64::quantize`] for activations of `dtype` (int16: `high` precision).
+        pub fn quantize_as(
+            &self,
+            a_qp: &QuantParams,
+            b_qp: Option<&QuantParams>,
+            y_qp: &QuantParams,
+            dtype: DType,
+        ) -> Result<(Add, Vec<u8>)> {
+            let (constant, b_qp, bytes) = second_operand(&self.constant, b_qp, dtype)?;
             let sy = y_qp.scale_f64();
             let (multipliers, shift) = shared_shift(a_qp.scale_f64() / sy, b_qp.scale_f64() / sy)?;
             Ok((
@@ -154,15 +174,16 @@ mod tests {
 
         #[test]
         fn bound_against_f64((sa, sb) in shapes(), constant in any::<bool>(), vals in proptest::collection::vec(-5f64..5.0, 60),
-                             cuts in proptest::collection::vec(any::<u16>(), 0..4)) {
+                             cuts in proptest::collection::vec(any::<u16>(), 0..4), high in any::<bool>()) {
             let a = ndarray::ArrayD::from_shape_vec(sa.clone(), vals[..sa.iter().product()].to_vec()).unwrap();
             let b = ndarray::ArrayD::from_shape_vec(sb.clone(), vals[30..30 + sb.iter().product::<usize>()].iter().map(|v| v * 0.3).collect()).unwrap();
             let f = AddF64 { constant: constant.then(|| b.clone()) };
             let reference = f.forward(&a, Some(&b));
-            let (aq, a_qp) = quantize_input(&a);
-            let (bq, b_qp) = quantize_input(&b);
-            let y_qp = output_params(&reference);
-            let (layer, weights) = f.quantize(&a_qp, Some(&b_qp), &y_qp).unwrap();
+            let dtype = precision(high);
+            let (aq, a_qp) = quantize_input_as(&a, dtype);
+            let (bq, b_qp) = quantize_input_as(&b, dtype);
+            let y_qp = output_params_as(&reference, dtype);
+            let (layer, weights) = f.quantize_as(&a_qp, Some(&b_qp), &y_qp, dtype).unwrap();
             let s_b = layer.constant.as_ref().map_or(b_qp.scale_f64(), |c| c.quant.scale_f64());
             let layer = Layer::Add(layer);
             let inputs: Vec<&cwnn_tensor::QTensor> = if constant { vec![&aq] } else { vec![&aq, &bq] };

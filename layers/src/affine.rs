@@ -6,12 +6,13 @@
 //! channels; unit `c` reads `[mantissa: i32][shift: u8][offset: i64]` (13 bytes) and computes
 //! `y = clamp(zp_y + ((x − zp_x)·mantissa + offset + 2^(shift−1)) >> shift)`: one rounding.
 //! **Bound**: `s_y/2 + |a|·s_x/2` (output rounding, input rounding) plus 2^-31 relative.
+//! `high` precision: the same weights and rule on int16 (`(x − zp)·mantissa` < 2^48).
 
 use core::ops::Range;
 
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
-use crate::spec::{expect_i8, i8_data, i8_data_mut, WeightReader};
+use crate::spec::{act_data, act_data_mut, expect_act, Act, WeightReader};
 use crate::{LayerError, Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,7 +33,7 @@ impl Op for Affine {
 
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
         let x = inputs[0];
-        expect_i8(Self::NAME, x)?;
+        let dtype = expect_act(Self::NAME, x)?;
         let per_tensor = self.channels == 1;
         if self.channels == 0 || !(per_tensor || x.shape.first() == Some(&self.channels)) {
             return Err(LayerError::Config {
@@ -40,7 +41,7 @@ impl Op for Affine {
                 reason: "channels must be 1 or the input's first axis",
             });
         }
-        Ok(TensorSpec::new(x.shape.clone(), DType::I8, self.output))
+        Ok(TensorSpec::new(x.shape.clone(), dtype, self.output))
     }
     fn weight_len(&self, _: &[&TensorSpec]) -> usize {
         self.channels * UNIT
@@ -62,11 +63,20 @@ impl Op for Affine {
         out: &mut QTensor,
         _: &mut [i32],
     ) -> Result<()> {
-        let x = i8_data(Self::NAME, inputs[0])?;
-        let zx = inputs[0].quant.zero_point as i64;
+        match inputs[0].dtype() {
+            DType::I16 => self.map::<i16>(inputs[0], weights, units, out),
+            _ => self.map::<i8>(inputs[0], weights, units, out),
+        }
+    }
+}
+
+impl Affine {
+    fn map<T: Act>(&self, x: &QTensor, weights: &[u8], units: Range<usize>, out: &mut QTensor) -> Result<()> {
+        let zx = x.quant.zero_point as i64;
+        let x = act_data::<T>(Self::NAME, x)?;
         let zy = self.output.zero_point as i64;
         let inner = x.len() / self.channels;
-        let y = i8_data_mut(Self::NAME, out)?;
+        let y = act_data_mut::<T>(Self::NAME, out)?;
         let mut w = WeightReader::new(Self::NAME, weights);
         for c in units {
             let m = w.dyadic()?;
@@ -77,8 +87,11 @@ impl Op for Affine {
                 .iter_mut()
                 .zip(&x[c * inner..(c + 1) * inner])
             {
-                let t = (xi as i64 - zx).wrapping_mul(m.mantissa as i64).wrapping_add(round) >> s;
-                *yi = (zy + t).clamp(-128, 127) as i8;
+                let t = (xi.to_i32() as i64 - zx)
+                    .wrapping_mul(m.mantissa as i64)
+                    .wrapping_add(round)
+                    >> s;
+                *yi = T::saturate(zy + t);
             }
         }
         Ok(())
@@ -169,12 +182,13 @@ mod tests {
             ab in proptest::collection::vec((-3f64..3.0, -2f64..2.0), 5),
             x in proptest::collection::vec(-4f64..4.0, 60),
             cuts in proptest::collection::vec(any::<u16>(), 0..4),
+            high in any::<bool>(),
         ) {
             let f = AffineF64 { a: ab[..c].iter().map(|p| p.0).collect(), b: ab[..c].iter().map(|p| p.1).collect() };
             let xf = ndarray::ArrayD::from_shape_vec(vec![c, inner], x[..c * inner].to_vec()).unwrap();
             let reference = f.forward(&xf);
-            let (xq, x_qp) = quantize_input(&xf);
-            let y_qp = output_params(&reference);
+            let (xq, x_qp) = quantize_input_as(&xf, precision(high));
+            let y_qp = output_params_as(&reference, precision(high));
             let (layer, weights) = f.quantize(&x_qp, &y_qp).unwrap();
             let layer = Layer::Affine(layer);
             let y = layer.run(&[&xq], &weights).unwrap();

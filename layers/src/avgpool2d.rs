@@ -1,4 +1,4 @@
-//! Average pooling (ONNX AveragePool, Keras AveragePooling2D) over `[C, H, W]` int8.
+//! Average pooling (ONNX AveragePool, Keras AveragePooling2D) over `[C, H, W]` int8 (or int16, `high`).
 //!
 //! `y = zp + round_half_up(Σ(x − zp) / n)` with `n` the taps inside the image, or the whole
 //! window when `count_include_pad` (padding counts as real 0). The output keeps the input's
@@ -7,8 +7,9 @@
 
 use core::ops::Range;
 
-use cwnn_tensor::QTensor;
+use cwnn_tensor::{DType, QTensor};
 
+use crate::spec::Act;
 use crate::{Op, Result, TensorSpec, Window2d};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,15 +42,24 @@ impl Op for AvgPool2d {
         out: &mut QTensor,
         _: &mut [i32],
     ) -> Result<()> {
-        let zp = inputs[0].quant.zero_point as i64;
+        match inputs[0].dtype() {
+            DType::I16 => self.average::<i16>(inputs[0], units, out),
+            _ => self.average::<i8>(inputs[0], units, out),
+        }
+    }
+}
+
+impl AvgPool2d {
+    fn average<T: Act>(&self, x: &QTensor, units: Range<usize>, out: &mut QTensor) -> Result<()> {
+        let zp = x.quant.zero_point as i64;
         let full = self.window.kernel[0] * self.window.kernel[1];
         let count_pad = self.count_include_pad;
-        let step = |s: i64, v: i8| s + v as i64 - zp;
+        let step = |s: i64, v: T| s + v.to_i32() as i64 - zp;
         let finish = |s: i64, taps: usize| {
             let n = if count_pad { full } else { taps };
-            (zp + mean_round(s, n.max(1) as i64)).clamp(-128, 127) as i8
+            T::saturate(zp + mean_round(s, n.max(1) as i64))
         };
-        self.window.pool(Self::NAME, inputs[0], units, out, 0i64, step, finish)
+        self.window.pool(Self::NAME, x, units, out, 0i64, step, finish)
     }
 }
 
@@ -59,7 +69,7 @@ mod tests {
     use crate::maxpool2d::tests::window;
     use crate::testing::*;
     use crate::Layer;
-    use cwnn_tensor::{DType, QuantParams};
+    use cwnn_tensor::QuantParams;
     use proptest::prelude::*;
 
     proptest! {
@@ -68,9 +78,9 @@ mod tests {
         /// Exact integer rule, and within ½ LSB of the real mean of the quantized inputs.
         #[test]
         fn exact_and_half_lsb((window, c, h, w, pad_counts) in (window(), 1usize..4, 4usize..9, 4usize..9, any::<bool>()),
-                              zp in -20i32..20, cuts in proptest::collection::vec(any::<u16>(), 0..4)) {
-            let qp = QuantParams { zero_point: zp, ..QuantParams::asymmetric(-1.0, 1.0, DType::I8).unwrap() };
-            let x = int8_tensor(vec![c, h, w], qp);
+                              zp in -20i32..20, cuts in proptest::collection::vec(any::<u16>(), 0..4), high in any::<bool>()) {
+            let qp = QuantParams { zero_point: zp, ..QuantParams::asymmetric(-1.0, 1.0, precision(high)).unwrap() };
+            let x = pattern_tensor(vec![c, h, w], qp, precision(high));
             let layer = Layer::AvgPool2d(AvgPool2d { window: window.clone(), count_include_pad: pad_counts });
             prop_assume!(layer.output_spec(&[&TensorSpec::of(&x)]).is_ok(), "window larger than the input");
             let y = layer.run(&[&x], &[]).unwrap();

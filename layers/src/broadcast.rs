@@ -73,7 +73,8 @@ mod tests {
     }
 }
 
-/// The second operand of Add/Mul when it is a constant: its int8 data is the layer's weights.
+/// The second operand of Add/Mul when it is a constant: its data (int8, or int16 LE in `high`
+/// precision: the input's type) is the layer's weights.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -84,8 +85,9 @@ pub struct Constant {
     pub quant: cwnn_tensor::QuantParams,
 }
 
-use crate::spec::{as_i8, i8_data};
+use crate::spec::{act_data, Act};
 use crate::{LayerError, Result, TensorSpec};
+use alloc::borrow::Cow;
 use cwnn_tensor::QTensor;
 
 /// The second operand of a quantized Add/Mul: a constant (quantized over its own range, its
@@ -94,17 +96,24 @@ use cwnn_tensor::QTensor;
 pub(crate) fn second_operand(
     constant: &Option<ndarray::ArrayD<f64>>,
     b_qp: Option<&cwnn_tensor::QuantParams>,
+    dtype: cwnn_tensor::DType,
 ) -> Result<(Option<Constant>, cwnn_tensor::QuantParams, Vec<u8>)> {
     Ok(match constant {
         Some(c) => {
-            let qp = crate::spec::covering(c.iter())?;
+            let (lo, hi) = c.iter().fold((0f64, 0f64), |(l, h), &v| (l.min(v), h.max(v)));
+            let qp = cwnn_tensor::QuantParams::asymmetric(lo, hi, dtype)?;
+            let q = |v: &f64| cwnn_tensor::host::quantize(*v, &qp, dtype);
+            let bytes = match dtype {
+                cwnn_tensor::DType::I16 => c.iter().flat_map(|v| (q(v) as i16).to_le_bytes()).collect(),
+                _ => c.iter().map(|v| q(v) as i8 as u8).collect(),
+            };
             (
                 Some(Constant {
                     shape: c.shape().to_vec(),
                     quant: qp,
                 }),
                 qp,
-                crate::spec::quantize_i8(c.iter(), &qp),
+                bytes,
             )
         }
         None => {
@@ -123,12 +132,18 @@ pub(crate) fn operand_b(
     constant: &Option<Constant>,
     inputs: &[&TensorSpec],
 ) -> Result<TensorSpec> {
+    let dtype = crate::spec::expect_act(layer, inputs[0])?;
     let b = match constant {
-        Some(c) => TensorSpec::new(c.shape.clone(), cwnn_tensor::DType::I8, c.quant),
+        Some(c) => TensorSpec::new(c.shape.clone(), dtype, c.quant),
         None => inputs[1].clone(),
     };
-    crate::spec::expect_i8(layer, inputs[0])?;
-    crate::spec::expect_i8(layer, &b)?;
+    if b.dtype != dtype {
+        return Err(LayerError::InputDType {
+            layer,
+            expected: dtype.name(),
+            actual: b.dtype.name(),
+        });
+    }
     Ok(b)
 }
 
@@ -141,9 +156,11 @@ pub(crate) fn arity(constant: &Option<Constant>) -> usize {
     }
 }
 
-/// Weight bytes of a binary layer: the constant's int8 data.
-pub(crate) fn constant_len(constant: &Option<Constant>) -> usize {
-    constant.as_ref().map_or(0, |c| c.shape.iter().product())
+/// Weight bytes of a binary layer: the constant's data, in the type of input `a`.
+pub(crate) fn constant_len(constant: &Option<Constant>, a: &TensorSpec) -> usize {
+    constant
+        .as_ref()
+        .map_or(0, |c| c.shape.iter().product::<usize>() * a.dtype.bytes())
 }
 
 /// Units of a binary layer: elements of the broadcast output.
@@ -162,33 +179,34 @@ pub(crate) fn binary_shape(layer: &'static str, a: &TensorSpec, b: &TensorSpec) 
 }
 
 /// Both operands of a binary layer: `(a, zp_a, b, zp_b)` with index maps into the output.
-pub(crate) struct Operands<'a> {
-    pub a: &'a [i8],
+pub(crate) struct Operands<'a, T: Clone> {
+    pub a: &'a [T],
     pub zp_a: i32,
-    pub b: &'a [i8],
+    /// Borrowed, except an int16 constant (decoded from its LE bytes).
+    pub b: Cow<'a, [T]>,
     pub zp_b: i32,
     pub ia: Broadcast,
     pub ib: Broadcast,
 }
 
-pub(crate) fn operands<'a>(
+pub(crate) fn operands<'a, T: Act>(
     layer: &'static str,
     constant: &'a Option<Constant>,
     inputs: &[&'a QTensor],
     weights: &'a [u8],
     out_shape: &[usize],
-) -> Result<Operands<'a>> {
+) -> Result<Operands<'a, T>> {
     let a = inputs[0];
     let (b, zp_b, b_shape) = match constant {
-        Some(c) => (as_i8(weights), c.quant.zero_point, &c.shape[..]),
+        Some(c) => (T::from_weights(weights), c.quant.zero_point, &c.shape[..]),
         None => (
-            i8_data(layer, inputs[1])?,
+            Cow::Borrowed(act_data::<T>(layer, inputs[1])?),
             inputs[1].quant.zero_point,
             &inputs[1].shape[..],
         ),
     };
     Ok(Operands {
-        a: i8_data(layer, a)?,
+        a: act_data::<T>(layer, a)?,
         zp_a: a.quant.zero_point,
         b,
         zp_b,

@@ -5,17 +5,21 @@
 //! Input: int8 `[C, H, W]`. Output: int8 `[out_channels, OH, OW]`. Units: output channels;
 //! unit `o` reads `[W[o]: i8 × (C/groups·KH·KW)][bias: i32][multiplier: i32 + u8]`.
 //! **Bound**: as Dense, with the sum over the `C/groups·KH·KW` taps inside the image.
+//!
+//! `high` precision (int16 input): int16 output, unit `o` reads int16 LE weights, an i64 bias
+//! and the multiplier; sums in i64, weight-stationary over each tap's valid output columns.
 
 use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
 
 use cwnn_tensor::kernels::{
-    accumulator_fits, centered, dot_packed, pack_weights, requantize_one, Clamp, Conv2dGeometry, Im2col,
+    accumulator_fits, centered, conv2d_centered, dot_packed, pack_weights, requantize_one, requantize_wide, Clamp,
+    Conv2dGeometry, Im2col,
 };
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
-use crate::spec::{chw, expect_i8, i8_data, i8_data_mut, WeightReader, DYADIC_BYTES};
+use crate::spec::{act_data, act_data_mut, chw, expect_act, i8_data, i8_data_mut, is_high, WeightReader, DYADIC_BYTES};
 use crate::{LayerError, Op, Result, TensorSpec, Window2d};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,8 +44,35 @@ impl Conv2d {
         self.window
             .conv_geometry(Self::NAME, chw(Self::NAME, x)?, self.out_channels, self.groups)
     }
-    fn unit_bytes(g: &Conv2dGeometry) -> usize {
-        g.weights_per_channel() + 4 + DYADIC_BYTES
+    fn unit_bytes(g: &Conv2dGeometry, x: &TensorSpec) -> usize {
+        match is_high(x) {
+            true => 2 * g.weights_per_channel() + 8 + DYADIC_BYTES,
+            false => g.weights_per_channel() + 4 + DYADIC_BYTES,
+        }
+    }
+
+    /// `high` precision: int16 weights and activations, i64 sums over the taps in the image.
+    fn forward_wide(&self, x: &QTensor, weights: &[u8], units: Range<usize>, out: &mut QTensor) -> Result<()> {
+        let g = self.geometry(&TensorSpec::of(x))?;
+        let zx = i64::from(x.quant.zero_point);
+        let xs: Vec<i64> = act_data::<i16>(Self::NAME, x)?
+            .iter()
+            .map(|&v| i64::from(v) - zx)
+            .collect();
+        let (plane, per) = (g.out_h() * g.out_w(), g.weights_per_channel());
+        let y = act_data_mut::<i16>(Self::NAME, out)?;
+        let mut w = WeightReader::new(Self::NAME, weights);
+        let mut acc = vec![0i64; plane];
+        for o in units {
+            let (wb, bias, m) = w.unit_wide(per)?;
+            let wo: Vec<i16> = wb.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect();
+            // Weight-stationary over the valid output columns of each tap (long inner loops).
+            conv2d_centered(&g, &xs, &wo, Some(&[bias]), o..o + 1, &mut acc)?;
+            for (yi, &a) in y[o * plane..(o + 1) * plane].iter_mut().zip(&acc) {
+                *yi = requantize_wide(a, m, self.output.zero_point, self.clamp);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -49,10 +80,10 @@ impl Op for Conv2d {
     const NAME: &'static str = "conv2d";
 
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
-        expect_i8(Self::NAME, inputs[0])?;
+        let dtype = expect_act(Self::NAME, inputs[0])?;
         let g = self.geometry(inputs[0])?;
         self.clamp.check()?;
-        if !accumulator_fits(g.weights_per_channel(), 128, 255, 0) {
+        if dtype == DType::I8 && !accumulator_fits(g.weights_per_channel(), 128, 255, 0) {
             return Err(LayerError::Config {
                 layer: Self::NAME,
                 reason: "too many taps per output for an exact i32 sum",
@@ -60,13 +91,13 @@ impl Op for Conv2d {
         }
         Ok(TensorSpec::new(
             vec![g.out_channels, g.out_h(), g.out_w()],
-            DType::I8,
+            dtype,
             self.output,
         ))
     }
     fn weight_len(&self, inputs: &[&TensorSpec]) -> usize {
         self.geometry(inputs[0])
-            .map_or(0, |g| self.out_channels * Self::unit_bytes(&g))
+            .map_or(0, |g| self.out_channels * Self::unit_bytes(&g, inputs[0]))
     }
     fn macs(&self, inputs: &[&TensorSpec]) -> u64 {
         self.geometry(inputs[0])
@@ -76,7 +107,7 @@ impl Op for Conv2d {
         self.out_channels
     }
     fn weight_range(&self, inputs: &[&TensorSpec], units: Range<usize>) -> Range<usize> {
-        let u = self.geometry(inputs[0]).map_or(0, |g| Self::unit_bytes(&g));
+        let u = self.geometry(inputs[0]).map_or(0, |g| Self::unit_bytes(&g, inputs[0]));
         units.start * u..units.end * u
     }
     fn forward(
@@ -87,6 +118,9 @@ impl Op for Conv2d {
         out: &mut QTensor,
         _: &mut [i32],
     ) -> Result<()> {
+        if inputs[0].dtype() == DType::I16 {
+            return self.forward_wide(inputs[0], weights, units, out);
+        }
         // As dot products over packed pairs (cwnn_tensor's pairs.rs): each channel's weights
         // are packed once and reused at every output position, each row of input patches
         // once and reused by every channel of its group.
@@ -122,7 +156,7 @@ impl Op for Conv2d {
 #[cfg(feature = "std")]
 mod host {
 
-    use cwnn_tensor::QuantParams;
+    use cwnn_tensor::{DType, QuantParams};
     use ndarray::{Array1, Array3, Array4, ArrayD};
 
     use super::Conv2d;
@@ -186,19 +220,19 @@ mod host {
             f
         }
 
-        /// Quantizes with per-output-channel symmetric weights.
+        /// Quantizes for an int8 input with per-output-channel symmetric weights.
         pub fn quantize(&self, x_qp: &QuantParams, y_qp: &QuantParams) -> Result<(Conv2d, Vec<u8>)> {
+            self.quantize_as(x_qp, y_qp, DType::I8)
+        }
+
+        /// [`Conv2dF64::quantize`] for activations of `dtype` (int16: `high` precision).
+        pub fn quantize_as(&self, x_qp: &QuantParams, y_qp: &QuantParams, dtype: DType) -> Result<(Conv2d, Vec<u8>)> {
             let (oc, _, kh, kw) = self.w.dim();
-            let sx = x_qp.scale_f64();
+            let scales = (x_qp.scale_f64(), y_qp.scale_f64());
             let mut bytes = Vec::new();
             for o in 0..oc {
-                push_channel(
-                    &mut bytes,
-                    self.w.index_axis(ndarray::Axis(0), o),
-                    self.b[o],
-                    sx,
-                    y_qp.scale_f64(),
-                )?;
+                let w = self.w.index_axis(ndarray::Axis(0), o);
+                push_channel(&mut bytes, w, self.b[o], scales, dtype)?;
             }
             let layer = Conv2d {
                 out_channels: oc,
@@ -209,7 +243,7 @@ mod host {
                     pads: self.pads,
                 },
                 groups: self.groups,
-                clamp: real_clamp(self.clamp, y_qp),
+                clamp: real_clamp(self.clamp, y_qp, dtype),
                 output: *y_qp,
             };
             Ok((layer, bytes))
@@ -267,13 +301,16 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
         #[test]
-        fn bound_against_f64((conv, xf) in case()) {
+        fn bound_against_f64((conv, xf) in case(), high in any::<bool>()) {
             let reference = conv.forward(&xf);
-            let (xq, x_qp) = quantize_input(&xf);
-            let y_qp = output_params(&reference);
-            let (layer, weights) = conv.quantize(&x_qp, &y_qp).unwrap();
+            let dtype = precision(high);
+            let (xq, x_qp) = quantize_input_as(&xf, dtype);
+            let y_qp = output_params_as(&reference, dtype);
+            let (layer, weights) = conv.quantize_as(&x_qp, &y_qp, dtype).unwrap();
             let y = Layer::Conv2d(layer).run(&[&xq], &weights).unwrap();
+            prop_assert_eq!(y.dtype(), dtype);
             let (sx, sy) = (x_qp.scale_f64(), y_qp.scale_f64());
+            let (qmax, bias_bits) = if high { (32767.0, 62) } else { (127.0, 31) };
             let (oc, cg, kh, kw) = conv.w.dim();
             let xmax = xf.iter().fold(0f64, |a, v| a.max(v.abs()));
             for (i, (&got, &want)) in dequant(&y).iter().zip(reference.iter()).enumerate() {
@@ -281,7 +318,7 @@ mod tests {
                 let wo = conv.w.index_axis(ndarray::Axis(0), o);
                 // The weight scale the quantizer chose (widened for a bias that needs it).
                 let max_w = wo.iter().fold(0f64, |a, v| a.max(v.abs()));
-                let sw = max_w.max(conv.b[o].abs() * 127.0 / (sx * 2f64.powi(30))) / 127.0;
+                let sw = max_w.max(conv.b[o].abs() * qmax / (sx * 2f64.powi(bias_bits - 1))) / qmax;
                 // Σ over at most cg·kh·kw taps, bounded with the largest |x|.
                 let taps = (cg * kh * kw) as f64;
                 let input = wo.iter().map(|w| w.abs() * sx / 2.0).sum::<f64>() + taps * (xmax * sw / 2.0 + sx * sw / 4.0);
@@ -291,9 +328,11 @@ mod tests {
         }
 
         #[test]
-        fn segments_match_one_pass((conv, xf) in case(), cuts in proptest::collection::vec(any::<u16>(), 0..6)) {
-            let (xq, x_qp) = quantize_input(&xf);
-            let (layer, weights) = conv.quantize(&x_qp, &output_params(&conv.forward(&xf))).unwrap();
+        fn segments_match_one_pass((conv, xf) in case(), cuts in proptest::collection::vec(any::<u16>(), 0..6), high in any::<bool>()) {
+            let dtype = precision(high);
+            let (xq, x_qp) = quantize_input_as(&xf, dtype);
+            let y_qp = output_params_as(&conv.forward(&xf), dtype);
+            let (layer, weights) = conv.quantize_as(&x_qp, &y_qp, dtype).unwrap();
             assert_segments_match(&Layer::Conv2d(layer), &[&xq], &weights, &cuts);
         }
     }

@@ -5,6 +5,9 @@
 //! `[W[r, 0..in]: i8 × in][bias: i32][multiplier: i32 + u8]` (`in + 9` bytes), so a block of
 //! rows is one contiguous read. Weights are symmetric per output channel.
 //!
+//! `high` precision (int16 input): int16 output, unit `r` reads
+//! `[W[r, 0..in]: i16 LE × in][bias: i64][multiplier]` (`2·in + 13` bytes), sums in i64.
+//!
 //! **Bound** against f64 on the real inputs (per output, before the clamp):
 //! `s_out/2 + s_x·s_w/2 + Σ_c (|w_c|·s_x/2 + |x_c|·s_w/2 + s_x·s_w/4)` (output rounding, bias
 //! rounding, input and weight quantization), plus the multiplier's 2^-31 relative error.
@@ -12,10 +15,10 @@
 use core::ops::Range;
 
 use alloc::vec::Vec;
-use cwnn_tensor::kernels::{accumulator_fits, centered, dot2_i8, requantize_one, Clamp};
+use cwnn_tensor::kernels::{accumulator_fits, centered, dot2_i8, dot_i16_le, requantize_one, requantize_wide, Clamp};
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
-use crate::spec::{expect_i8, i8_data, i8_data_mut, WeightReader, DYADIC_BYTES};
+use crate::spec::{act_data, act_data_mut, expect_act, i8_data, i8_data_mut, is_high, WeightReader, DYADIC_BYTES};
 use crate::{LayerError, Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,8 +37,30 @@ pub struct Dense {
 }
 
 impl Dense {
-    fn unit_bytes(&self) -> usize {
-        self.in_features + 4 + DYADIC_BYTES
+    fn unit_bytes(&self, x: &TensorSpec) -> usize {
+        match is_high(x) {
+            true => 2 * self.in_features + 8 + DYADIC_BYTES,
+            false => self.in_features + 4 + DYADIC_BYTES,
+        }
+    }
+
+    /// `high` precision: int16 weights and activations, i64 sums.
+    fn forward_wide(&self, x: &QTensor, weights: &[u8], units: Range<usize>, out: &mut QTensor) -> Result<()> {
+        let (n_in, n_out, zp) = (self.in_features, self.out_features, self.output.zero_point);
+        let zx = i64::from(x.quant.zero_point);
+        let xs: Vec<i64> = act_data::<i16>(Self::NAME, x)?
+            .iter()
+            .map(|&v| i64::from(v) - zx)
+            .collect();
+        let y = act_data_mut::<i16>(Self::NAME, out)?;
+        for (xi, yi) in xs.chunks_exact(n_in).zip(y.chunks_exact_mut(n_out)) {
+            let mut w = WeightReader::new(Self::NAME, weights);
+            for yv in yi.get_mut(units.clone()).unwrap_or_default() {
+                let (wr, b, m) = w.unit_wide(n_in)?;
+                *yv = requantize_wide(b.wrapping_add(dot_i16_le(wr, xi)), m, zp, self.clamp);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -44,7 +69,7 @@ impl Op for Dense {
 
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
         let x = inputs[0];
-        expect_i8(Self::NAME, x)?;
+        let dtype = expect_act(Self::NAME, x)?;
         if self.in_features == 0 || self.out_features == 0 {
             return Err(LayerError::Config {
                 layer: Self::NAME,
@@ -64,7 +89,7 @@ impl Op for Dense {
             });
         }
         self.clamp.check()?;
-        if !accumulator_fits(self.in_features, 128, 255, 0) {
+        if dtype == DType::I8 && !accumulator_fits(self.in_features, 128, 255, 0) {
             return Err(LayerError::Config {
                 layer: Self::NAME,
                 reason: "too many inputs per output for an exact i32 sum",
@@ -72,10 +97,10 @@ impl Op for Dense {
         }
         let mut shape = x.shape.clone();
         *shape.last_mut().unwrap_or(&mut 0) = self.out_features;
-        Ok(TensorSpec::new(shape, DType::I8, self.output))
+        Ok(TensorSpec::new(shape, dtype, self.output))
     }
-    fn weight_len(&self, _: &[&TensorSpec]) -> usize {
-        self.out_features * self.unit_bytes()
+    fn weight_len(&self, inputs: &[&TensorSpec]) -> usize {
+        self.out_features * self.unit_bytes(inputs[0])
     }
     fn macs(&self, inputs: &[&TensorSpec]) -> u64 {
         inputs[0].numel().unwrap_or(0) as u64 * self.out_features as u64
@@ -83,8 +108,9 @@ impl Op for Dense {
     fn units(&self, _: &[&TensorSpec]) -> usize {
         self.out_features
     }
-    fn weight_range(&self, _: &[&TensorSpec], units: Range<usize>) -> Range<usize> {
-        units.start * self.unit_bytes()..units.end * self.unit_bytes()
+    fn weight_range(&self, inputs: &[&TensorSpec], units: Range<usize>) -> Range<usize> {
+        let u = self.unit_bytes(inputs[0]);
+        units.start * u..units.end * u
     }
     fn forward(
         &self,
@@ -94,6 +120,9 @@ impl Op for Dense {
         out: &mut QTensor,
         _: &mut [i32],
     ) -> Result<()> {
+        if inputs[0].dtype() == DType::I16 {
+            return self.forward_wide(inputs[0], weights, units, out);
+        }
         let x = i8_data(Self::NAME, inputs[0])?;
         let (n_in, n_out, zp) = (self.in_features, self.out_features, self.output.zero_point);
         // Centered and widened once, for all rows; rows go two at a time (dot2_i8).
@@ -169,16 +198,21 @@ mod host {
             }
         }
 
-        /// Quantizes for an input at `x_qp` and an output at `y_qp`: per-channel symmetric
-        /// weights, i32 bias at scale `s_x·s_w`, one multiplier per row.
+        /// Quantizes for an int8 input at `x_qp` and an output at `y_qp`: per-channel
+        /// symmetric weights, i32 bias at scale `s_x·s_w`, one multiplier per row.
         pub fn quantize(&self, x_qp: &QuantParams, y_qp: &QuantParams) -> Result<(Dense, Vec<u8>)> {
+            self.quantize_as(x_qp, y_qp, DType::I8)
+        }
+
+        /// [`DenseF64::quantize`] for activations of `dtype` (int16: `high` precision).
+        pub fn quantize_as(&self, x_qp: &QuantParams, y_qp: &QuantParams, dtype: DType) -> Result<(Dense, Vec<u8>)> {
             let (n_out, n_in) = self.w.dim();
-            let sx = x_qp.scale_f64();
+            let scales = (x_qp.scale_f64(), y_qp.scale_f64());
             let mut bytes = Vec::with_capacity(n_out * (n_in + 9));
             for r in 0..n_out {
-                push_channel(&mut bytes, self.w.row(r), self.b[r], sx, y_qp.scale_f64())?;
+                push_channel(&mut bytes, self.w.row(r), self.b[r], scales, dtype)?;
             }
-            let clamp = real_clamp(self.clamp, y_qp);
+            let clamp = real_clamp(self.clamp, y_qp, dtype);
             Ok((
                 Dense {
                     in_features: n_in,
@@ -191,18 +225,21 @@ mod host {
         }
     }
 
-    /// A real-valued clamp in the int8 domain of `qp` (no clamp: the full range).
-    pub(crate) fn real_clamp(clamp: Option<(f64, f64)>, qp: &QuantParams) -> Clamp {
+    /// A real-valued clamp in the `dtype` domain of `qp` (no clamp: the full range).
+    pub(crate) fn real_clamp(clamp: Option<(f64, f64)>, qp: &QuantParams, dtype: DType) -> Clamp {
         match clamp {
-            None => Clamp::full::<i8>(),
+            None => Clamp {
+                lo: dtype.min(),
+                hi: dtype.max(),
+            },
             Some((lo, hi)) => {
                 let q = |v: f64| {
                     if v.is_finite() {
-                        quantize(v, qp, DType::I8)
+                        quantize(v, qp, dtype)
                     } else if v > 0.0 {
-                        127
+                        dtype.max()
                     } else {
-                        -128
+                        dtype.min()
                     }
                 };
                 Clamp { lo: q(lo), hi: q(hi) }
@@ -246,20 +283,23 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
         #[test]
-        fn bound_against_f64((d, x, rows, _) in case()) {
+        fn bound_against_f64((d, x, rows, _) in case(), high in any::<bool>()) {
             let n_in = d.w.ncols();
+            let dtype = precision(high);
             let xf = ndarray::ArrayD::from_shape_vec(vec![rows, n_in], x).unwrap();
             let reference = d.forward(&xf);
-            let (xq, x_qp) = quantize_input(&xf);
-            let y_qp = output_params(&reference);
-            let (layer, weights) = d.quantize(&x_qp, &y_qp).unwrap();
+            let (xq, x_qp) = quantize_input_as(&xf, dtype);
+            let y_qp = output_params_as(&reference, dtype);
+            let (layer, weights) = d.quantize_as(&x_qp, &y_qp, dtype).unwrap();
             let y = Layer::Dense(layer).run(&[&xq], &weights).unwrap();
+            prop_assert_eq!(y.dtype(), dtype);
             let (sx, sy) = (x_qp.scale_f64(), y_qp.scale_f64());
+            let (qmax, bias_bits) = if high { (32767.0, 62) } else { (127.0, 31) };
             for (i, (&got, &want)) in dequant(&y).iter().zip(reference.iter()).enumerate() {
                 let (r, row) = (i / d.w.nrows(), i % d.w.nrows());
                 // The weight scale the quantizer chose (widened for a bias that needs it).
                 let max_w = d.w.row(row).iter().fold(0f64, |a, v| a.max(v.abs()));
-                let sw = max_w.max(d.b[row].abs() * 127.0 / (sx * 2f64.powi(30))) / 127.0;
+                let sw = max_w.max(d.b[row].abs() * qmax / (sx * 2f64.powi(bias_bits - 1))) / qmax;
                 let xs = xf.as_slice().unwrap();
                 let input: f64 = (0..n_in).map(|c| d.w[[row, c]].abs() * sx / 2.0 + xs[r * n_in + c].abs() * sw / 2.0 + sx * sw / 4.0).sum();
                 let bound = sy / 2.0 + sx * sw / 2.0 + input + 1e-9;
@@ -268,10 +308,11 @@ mod tests {
         }
 
         #[test]
-        fn segments_match_one_pass((d, x, rows, _) in case(), cuts in proptest::collection::vec(any::<u16>(), 0..6)) {
+        fn segments_match_one_pass((d, x, rows, _) in case(), cuts in proptest::collection::vec(any::<u16>(), 0..6), high in any::<bool>()) {
             let xf = ndarray::ArrayD::from_shape_vec(vec![rows, d.w.ncols()], x).unwrap();
-            let (xq, x_qp) = quantize_input(&xf);
-            let (layer, weights) = d.quantize(&x_qp, &output_params(&d.forward(&xf))).unwrap();
+            let dtype = precision(high);
+            let (xq, x_qp) = quantize_input_as(&xf, dtype);
+            let (layer, weights) = d.quantize_as(&x_qp, &output_params_as(&d.forward(&xf), dtype), dtype).unwrap();
             assert_segments_match(&Layer::Dense(layer), &[&xq], &weights, &cuts);
         }
     }
@@ -366,6 +407,12 @@ mod tests {
         assert!(matches!(
             layer.run(&[&torn], &weights),
             Err(LayerError::InputShape { .. })
+        ));
+        // An int16 (`high`) input needs the int16 weight layout: int8 weights are refused.
+        let (wide_x, _) = quantize_input_as(&ndarray::ArrayD::zeros(vec![4]), DType::I16);
+        assert!(matches!(
+            layer.run(&[&wide_x], &weights),
+            Err(LayerError::WeightLength { .. })
         ));
         let mut bad = weights.clone();
         bad[4 + 4 + 4] = 0; // shift of row 0

@@ -7,7 +7,7 @@ use core::ops::Range;
 
 use cwnn_tensor::QTensor;
 
-use crate::spec::{chw, expect_i8};
+use crate::spec::{chw, expect_act};
 use crate::{AvgPool2d, Op, Result, TensorSpec, Window2d};
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -19,7 +19,7 @@ impl Op for GlobalAvgPool {
     const NAME: &'static str = "global_avg_pool";
 
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
-        expect_i8(Self::NAME, inputs[0])?;
+        expect_act(Self::NAME, inputs[0])?;
         let (c, _, _) = chw(Self::NAME, inputs[0])?;
         Ok(TensorSpec::new(vec![c, 1, 1], inputs[0].dtype, inputs[0].quant))
     }
@@ -54,16 +54,16 @@ mod tests {
     use super::*;
     use crate::testing::*;
     use crate::Layer;
-    use cwnn_tensor::{DType, QuantParams};
+    use cwnn_tensor::QuantParams;
     use proptest::prelude::*;
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
         #[test]
-        fn half_lsb_of_the_mean(c in 1usize..6, h in 1usize..9, w in 1usize..9, zp in -30i32..30, cuts in proptest::collection::vec(any::<u16>(), 0..4)) {
-            let qp = QuantParams { zero_point: zp, ..QuantParams::asymmetric(-1.0, 1.0, DType::I8).unwrap() };
-            let x = int8_tensor(vec![c, h, w], qp);
+        fn half_lsb_of_the_mean(c in 1usize..6, h in 1usize..9, w in 1usize..9, zp in -30i32..30, cuts in proptest::collection::vec(any::<u16>(), 0..4), high in any::<bool>()) {
+            let qp = QuantParams { zero_point: zp, ..QuantParams::asymmetric(-1.0, 1.0, precision(high)).unwrap() };
+            let x = pattern_tensor(vec![c, h, w], qp, precision(high));
             let layer = Layer::GlobalAvgPool(GlobalAvgPool {});
             let y = layer.run(&[&x], &[]).unwrap();
             prop_assert_eq!(&y.shape, &vec![c, 1, 1]);

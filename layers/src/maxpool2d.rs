@@ -1,10 +1,10 @@
-//! Max pooling (ONNX MaxPool, Keras MaxPooling2D) over `[C, H, W]` int8. Padding never wins
+//! Max pooling (ONNX MaxPool, Keras MaxPooling2D) over `[C, H, W]` int8 (or int16, `high`). Padding never wins
 //! (taps outside the image are skipped). The output keeps the input's quantization, so the
 //! result is **exact**. Units: channels; no weights.
 
 use core::ops::Range;
 
-use cwnn_tensor::QTensor;
+use cwnn_tensor::{DType, QTensor};
 
 use crate::{Op, Result, TensorSpec, Window2d};
 
@@ -32,8 +32,14 @@ impl Op for MaxPool2d {
         out: &mut QTensor,
         _: &mut [i32],
     ) -> Result<()> {
-        self.window
-            .pool(Self::NAME, inputs[0], units, out, i8::MIN, i8::max, |m, _| m)
+        match inputs[0].dtype() {
+            DType::I16 => self
+                .window
+                .pool(Self::NAME, inputs[0], units, out, i16::MIN, i16::max, |m, _| m),
+            _ => self
+                .window
+                .pool(Self::NAME, inputs[0], units, out, i8::MIN, i8::max, |m, _| m),
+        }
     }
 }
 
@@ -73,9 +79,9 @@ pub(crate) mod tests {
 
         /// Exact: equal to the maximum over the window's taps inside the image.
         #[test]
-        fn exact((window, c, h, w) in (window(), 1usize..4, 4usize..9, 4usize..9), cuts in proptest::collection::vec(any::<u16>(), 0..4)) {
-            let qp = QuantParams::asymmetric(-1.0, 1.0, DType::I8).unwrap();
-            let x = int8_tensor(vec![c, h, w], qp);
+        fn exact((window, c, h, w) in (window(), 1usize..4, 4usize..9, 4usize..9), cuts in proptest::collection::vec(any::<u16>(), 0..4), high in any::<bool>()) {
+            let qp = QuantParams::asymmetric(-1.0, 1.0, precision(high)).unwrap();
+            let x = pattern_tensor(vec![c, h, w], qp, precision(high));
             let layer = Layer::MaxPool2d(MaxPool2d { window: window.clone() });
             prop_assume!(layer.output_spec(&[&TensorSpec::of(&x)]).is_ok(), "window larger than the input");
             let y = layer.run(&[&x], &[]).unwrap();

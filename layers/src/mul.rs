@@ -3,14 +3,15 @@
 //! `y = clamp(zp_y + round_half_up((a − zp_a)·(b − zp_b) · m))` with `m = s_a·s_b/s_y`. The
 //! product is exact in i32 (|·| ≤ 255²). Units: output elements; weights: the constant
 //! operand's int8 data, if any. **Bound**: `s_y/2 + |a|·s_b/2 + |b|·s_a/2 + s_a·s_b/4`.
+//! `high` precision: the same on int16, the product (< 2^32) in i64.
 
 use core::ops::Range;
 
-use cwnn_tensor::kernels::{requantize_one, Clamp};
+use cwnn_tensor::kernels::{requantize_one, requantize_wide, Clamp};
 use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams};
 
 use crate::broadcast::{arity, binary_shape, binary_units, constant_len, operand_b, operands, Constant};
-use crate::spec::i8_data_mut;
+use crate::spec::{act_data_mut, Act};
 use crate::{Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,12 +35,12 @@ impl Op for Mul {
         self.multiplier.validate()?;
         Ok(TensorSpec::new(
             binary_shape(Self::NAME, inputs[0], &b)?,
-            DType::I8,
+            b.dtype,
             self.output,
         ))
     }
-    fn weight_len(&self, _: &[&TensorSpec]) -> usize {
-        constant_len(&self.constant)
+    fn weight_len(&self, inputs: &[&TensorSpec]) -> usize {
+        constant_len(&self.constant, inputs[0])
     }
     fn macs(&self, inputs: &[&TensorSpec]) -> u64 {
         self.units(inputs) as u64
@@ -55,12 +56,33 @@ impl Op for Mul {
         out: &mut QTensor,
         _: &mut [i32],
     ) -> Result<()> {
+        match inputs[0].dtype() {
+            DType::I16 => self.product::<i16>(inputs, weights, units, out),
+            _ => self.product::<i8>(inputs, weights, units, out),
+        }
+    }
+}
+
+impl Mul {
+    fn product<T: Act>(
+        &self,
+        inputs: &[&QTensor],
+        weights: &[u8],
+        units: Range<usize>,
+        out: &mut QTensor,
+    ) -> Result<()> {
         let shape = out.shape.clone();
-        let o = operands(Self::NAME, &self.constant, inputs, weights, &shape)?;
-        let y = i8_data_mut(Self::NAME, out)?;
+        let o = operands::<T>(Self::NAME, &self.constant, inputs, weights, &shape)?;
+        let y = act_data_mut::<T>(Self::NAME, out)?;
+        let (m, zp, full) = (self.multiplier, self.output.zero_point, Clamp::full::<T>());
         for i in units {
-            let p = (o.a[o.ia.index(i)] as i32 - o.zp_a) * (o.b[o.ib.index(i)] as i32 - o.zp_b);
-            y[i] = requantize_one(p, self.multiplier, self.output.zero_point, Clamp::full::<i8>());
+            let a = o.a[o.ia.index(i)].to_i32() as i64 - o.zp_a as i64;
+            let p = a * (o.b[o.ib.index(i)].to_i32() as i64 - o.zp_b as i64);
+            // int8 products fit i32 and keep the cheaper rescale; int16 ones need i64.
+            y[i] = match T::DTYPE {
+                DType::I8 => requantize_one(p as i32, m, zp, full),
+                _ => requantize_wide(p, m, zp, full),
+            };
         }
         Ok(())
     }
@@ -69,7 +91,7 @@ impl Op for Mul {
 #[cfg(feature = "std")]
 mod host {
     use cwnn_tensor::host::requant_multiplier;
-    use cwnn_tensor::QuantParams;
+    use cwnn_tensor::{DType, QuantParams};
     use ndarray::ArrayD;
 
     use super::Mul;
@@ -92,7 +114,18 @@ mod host {
             b_qp: Option<&QuantParams>,
             y_qp: &QuantParams,
         ) -> Result<(Mul, Vec<u8>)> {
-            let (constant, b_qp, bytes) = second_operand(&self.constant, b_qp)?;
+            self.quantize_as(a_qp, b_qp, y_qp, DType::I8)
+        }
+
+        /// [`MulF64::quantize`] for activations of `dtype` (int16: `high` precision).
+        pub fn quantize_as(
+            &self,
+            a_qp: &QuantParams,
+            b_qp: Option<&QuantParams>,
+            y_qp: &QuantParams,
+            dtype: DType,
+        ) -> Result<(Mul, Vec<u8>)> {
+            let (constant, b_qp, bytes) = second_operand(&self.constant, b_qp, dtype)?;
             let multiplier = requant_multiplier(a_qp.scale_f64(), b_qp.scale_f64(), y_qp.scale_f64())?;
             Ok((
                 Mul {
@@ -120,15 +153,16 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
         #[test]
-        fn bound_against_f64(constant in any::<bool>(), vals in proptest::collection::vec(-3f64..3.0, 16), cuts in proptest::collection::vec(any::<u16>(), 0..4)) {
+        fn bound_against_f64(constant in any::<bool>(), vals in proptest::collection::vec(-3f64..3.0, 16), cuts in proptest::collection::vec(any::<u16>(), 0..4), high in any::<bool>()) {
             let a = ndarray::ArrayD::from_shape_vec(vec![3, 4], vals[..12].to_vec()).unwrap();
             let b = ndarray::ArrayD::from_shape_vec(vec![4], vals[12..].to_vec()).unwrap();
             let f = MulF64 { constant: constant.then(|| b.clone()) };
             let reference = f.forward(&a, Some(&b));
-            let (aq, a_qp) = quantize_input(&a);
-            let (bq, b_qp) = quantize_input(&b);
-            let y_qp = output_params(&reference);
-            let (layer, weights) = f.quantize(&a_qp, Some(&b_qp), &y_qp).unwrap();
+            let dtype = precision(high);
+            let (aq, a_qp) = quantize_input_as(&a, dtype);
+            let (bq, b_qp) = quantize_input_as(&b, dtype);
+            let y_qp = output_params_as(&reference, dtype);
+            let (layer, weights) = f.quantize_as(&a_qp, Some(&b_qp), &y_qp, dtype).unwrap();
             let s_b = layer.constant.as_ref().map_or(b_qp.scale_f64(), |c| c.quant.scale_f64());
             let layer = Layer::Mul(layer);
             let inputs: Vec<&cwnn_tensor::QTensor> = if constant { vec![&aq] } else { vec![&aq, &bq] };

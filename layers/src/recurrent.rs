@@ -11,6 +11,10 @@
 //! (Q3.12, order i, o, f); the initial state if given (`hidden × i32` h0, and c0 for LSTM, Q15);
 //! the sigmoid table (GRU, LSTM) and the tanh table (`257 × i16` each).
 //!
+//! `high` precision (int16 input): W and R int16 (LE), biases i64, pre-activations Q16 (i32),
+//! peepholes Q16 as i32, `h` fed back and output as int16 Q15, tables of 1,025 knots over ±8
+//! (step 1/64). The state formats and the weight order are the same.
+//!
 //! Units are time steps, in processing order (reversed for `reverse`): each segment reads all
 //! weights and carries `h` (and `c`) to the next through the state buffer.
 
@@ -18,10 +22,10 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use cwnn_tensor::kernels::{accumulator_fits, centered, dot};
+use cwnn_tensor::kernels::{accumulator_fits, centered, dot, dot_i16_le};
 use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams};
 
-use crate::spec::{expect_i8, i8_data, i8_data_mut, WeightReader, DYADIC_BYTES};
+use crate::spec::{act_data, act_data_mut, as_i8, expect_act, i8_data, i8_data_mut, WeightReader, DYADIC_BYTES};
 use crate::{LayerError, Result, TensorSpec};
 
 /// Scale of `h` (the output): 1/128, zero point 0.
@@ -33,8 +37,21 @@ pub const HIDDEN_QUANT: QuantParams = QuantParams {
     zero_point: 0,
 };
 
+/// Scale of `h` in `high` precision: int16 Q15 (2^-15), zero point 0.
+pub const HIDDEN_QUANT_WIDE: QuantParams = QuantParams {
+    scale: Dyadic {
+        mantissa: 1 << 30,
+        shift: 45,
+    },
+    zero_point: 0,
+};
+
 pub(crate) const ONE: i32 = 1 << 15;
 pub(crate) const TABLE_LEN: usize = 257;
+/// Knots of a `high` precision gate table (Q16 over ±8, step 1/64).
+pub(crate) const WIDE_TABLE_LEN: usize = 1025;
+/// Pre-activations saturate at ±256 in either format.
+const PRE_LIMIT_WIDE: i64 = 1 << 24;
 const CELL_LIMIT: i32 = 512 * ONE;
 
 /// Options every recurrent layer has (ONNX attributes and optional inputs, batch 1, one
@@ -83,37 +100,47 @@ impl Cell {
 }
 
 impl Recurrent {
-    fn row_bytes(&self) -> usize {
-        self.input_size + self.hidden + 8 + 2 * DYADIC_BYTES
+    fn row_bytes(&self, wide: bool) -> usize {
+        match wide {
+            true => 2 * (self.input_size + self.hidden) + 16 + 2 * DYADIC_BYTES,
+            false => self.input_size + self.hidden + 8 + 2 * DYADIC_BYTES,
+        }
     }
-    pub(crate) fn weight_len(&self, cell: Cell) -> usize {
+    /// Weight bytes; `wide` for an int16 input (`high` precision).
+    pub(crate) fn weight_len(&self, cell: Cell, wide: bool) -> usize {
         let h = self.hidden;
         let peep = if matches!(cell, Cell::Lstm { peepholes: true }) {
-            3 * h * 2
+            3 * h * if wide { 4 } else { 2 }
         } else {
             0
         };
         let init = if self.initial_state { cell.states() * h * 4 } else { 0 };
-        let tables = if cell == Cell::Rnn { 1 } else { 2 } * TABLE_LEN * 2;
-        cell.gates() * h * self.row_bytes() + peep + init + tables
+        let knots = if wide { WIDE_TABLE_LEN } else { TABLE_LEN };
+        let tables = if cell == Cell::Rnn { 1 } else { 2 } * knots * 2;
+        cell.gates() * h * self.row_bytes(wide) + peep + init + tables
     }
     pub(crate) fn state_len(&self, cell: Cell) -> usize {
         cell.states() * self.hidden
     }
     pub(crate) fn output_spec(&self, layer: &'static str, x: &TensorSpec) -> Result<TensorSpec> {
-        expect_i8(layer, x)?;
+        let dtype = expect_act(layer, x)?;
         if self.hidden == 0 || self.input_size == 0 {
             return Err(LayerError::Config {
                 layer,
                 reason: "input_size and hidden must be ≥ 1",
             });
         }
-        if !accumulator_fits(self.input_size.max(self.hidden), 128, 255, 0) {
+        if dtype == DType::I8 && !accumulator_fits(self.input_size.max(self.hidden), 128, 255, 0) {
             return Err(LayerError::Config {
                 layer,
                 reason: "too many inputs per gate for an exact i32 sum",
             });
         }
+        let quant = if dtype == DType::I16 {
+            HIDDEN_QUANT_WIDE
+        } else {
+            HIDDEN_QUANT
+        };
         match x.shape[..] {
             [t, i] if t > 0 && i == self.input_size => {
                 let shape = if self.sequence_output {
@@ -121,7 +148,7 @@ impl Recurrent {
                 } else {
                     vec![self.hidden]
                 };
-                Ok(TensorSpec::new(shape, DType::I8, HIDDEN_QUANT))
+                Ok(TensorSpec::new(shape, dtype, quant))
             }
             _ => Err(LayerError::InputShape {
                 layer,
@@ -147,20 +174,48 @@ impl Recurrent {
         out: &mut QTensor,
         state: &mut [i32],
     ) -> Result<()> {
+        match x.dtype() {
+            DType::I16 => self.steps::<true, WIDE_TABLE_LEN>(layer, cell, x, weights, units, out, state),
+            _ => self.steps::<false, TABLE_LEN>(layer, cell, x, weights, units, out, state),
+        }
+    }
+
+    /// The time loop, for int8 (`WIDE = false`) or int16 (`WIDE = true`, `high`) operands with
+    /// `K`-knot tables; both are constants, so each form compiles without per-step tests of
+    /// them and table lookups without bounds checks.
+    #[allow(clippy::too_many_arguments)]
+    fn steps<const WIDE: bool, const K: usize>(
+        &self,
+        layer: &'static str,
+        cell: Cell,
+        x: &QTensor,
+        weights: &[u8],
+        units: Range<usize>,
+        out: &mut QTensor,
+        state: &mut [i32],
+    ) -> Result<()> {
         let (n_in, h) = (self.input_size, self.hidden);
         let steps = x.shape[0];
+        let width = if WIDE { 2 } else { 1 };
         let mut w = WeightReader::new(layer, weights);
         let mut rows = Vec::with_capacity(cell.gates() * h);
         for _ in 0..cell.gates() * h {
+            let (wk, rk) = (w.take(width * n_in)?, w.take(width * h)?);
+            let (bw, br) = if WIDE {
+                (w.i64()?, w.i64()?)
+            } else {
+                (w.i32()? as i64, w.i32()? as i64)
+            };
             rows.push(GateRow {
-                w: w.i8s(n_in)?,
-                r: w.i8s(h)?,
-                bw: w.i32()?,
-                br: w.i32()?,
+                w: wk,
+                r: rk,
+                bw,
+                br,
                 mw: w.dyadic()?,
                 mh: w.dyadic()?,
             });
         }
+        // Peepholes in the pre-activation format: Q3.12 as i16, or Q16 as i32 (`high`).
         let mut peep = vec![
             0i32;
             if matches!(cell, Cell::Lstm { peepholes: true }) {
@@ -170,37 +225,47 @@ impl Recurrent {
             }
         ];
         for p in peep.iter_mut() {
-            let b = w.take(2)?;
-            *p = i16::from_le_bytes([b[0], b[1]]) as i32;
+            *p = if WIDE {
+                w.i32()?
+            } else {
+                let b = w.take(2)?;
+                i16::from_le_bytes([b[0], b[1]]) as i32
+            };
         }
         let mut init = vec![0i32; if self.initial_state { cell.states() * h } else { 0 }];
         for v in init.iter_mut() {
             *v = w.i32()?;
         }
-        let sigmoid = if cell == Cell::Rnn {
-            [0; TABLE_LEN]
-        } else {
-            table(&mut w)?
-        };
-        let tanh = table(&mut w)?;
+        let sigmoid = if cell == Cell::Rnn { [0; K] } else { table::<K>(&mut w)? };
+        let tanh = table::<K>(&mut w)?;
         if units.start == 0 && self.initial_state {
             state.copy_from_slice(&init);
         }
-        let xs = centered(i8_data(layer, x)?, x.quant.zero_point);
-        let y = i8_data_mut(layer, out)?;
+        // The input centred once: i32 for the int8 dot, i64 for the int16 one.
+        let (xs, xw): (Vec<i32>, Vec<i64>) = if WIDE {
+            let zx = i64::from(x.quant.zero_point);
+            let d = act_data::<i16>(layer, x)?.iter().map(|&v| i64::from(v) - zx).collect();
+            (Vec::new(), d)
+        } else {
+            (centered(i8_data(layer, x)?, x.quant.zero_point), Vec::new())
+        };
         let (hs, cs) = state.split_at_mut(h);
-        let mut h8 = vec![0i32; h];
+        let mut hq = Hq::<WIDE>::new(h);
         let mut pre = vec![0i32; cell.gates() * h];
-        let mut rh = vec![0i32; if matches!(cell, Cell::Gru { .. }) { h } else { 0 }];
+        let mut rh = Hq::<WIDE>::new(if matches!(cell, Cell::Gru { .. }) { h } else { 0 });
+        let mut ys = Vec::with_capacity(if self.sequence_output { units.len() * h } else { h });
+        let mut ts = Vec::with_capacity(units.len());
         for k in units {
             let t = if self.reverse { steps - 1 - k } else { k };
-            let xt = &xs[t * n_in..(t + 1) * n_in];
-            for (v, &s) in h8.iter_mut().zip(hs.iter()) {
-                *v = to_h8(s) as i32;
-            }
+            let xt = Xt {
+                narrow: xs.get(t * n_in..(t + 1) * n_in).unwrap_or_default(),
+                wide: xw.get(t * n_in..(t + 1) * n_in).unwrap_or_default(),
+            };
+            hq.set(hs);
             for (p, row) in pre.iter_mut().zip(&rows) {
-                *p = row.input(xt) + row.recurrent(&h8);
+                *p = row.input::<WIDE>(&xt) + row.recurrent::<WIDE>(&hq);
             }
+            let lut = |t: &[i16; K], z: i32| lut::<WIDE, K>(t, z);
             match cell {
                 Cell::Rnn => {
                     for j in 0..h {
@@ -211,14 +276,16 @@ impl Recurrent {
                     // Gate order z, r, h.
                     for j in 0..h {
                         let r = lut(&sigmoid, pre[h + j]);
-                        rh[j] = to_h8(mul15(r, hs[j])) as i32;
+                        rh.set_one(j, mul15(r, hs[j]));
                         if linear_before_reset {
-                            pre[2 * h + j] = rows[2 * h + j].input(xt) + mul15(r, rows[2 * h + j].recurrent(&h8));
+                            let row = &rows[2 * h + j];
+                            pre[2 * h + j] = row.input::<WIDE>(&xt) + mul15(r, row.recurrent::<WIDE>(&hq));
                         }
                     }
                     for j in 0..h {
                         if !linear_before_reset {
-                            pre[2 * h + j] = rows[2 * h + j].input(xt) + rows[2 * h + j].recurrent(&rh);
+                            let row = &rows[2 * h + j];
+                            pre[2 * h + j] = row.input::<WIDE>(&xt) + row.recurrent::<WIDE>(&rh);
                         }
                         let z = lut(&sigmoid, pre[j]);
                         let cand = lut(&tanh, pre[2 * h + j]);
@@ -239,21 +306,65 @@ impl Recurrent {
                             zo = zo.wrapping_add(mul15(peep[h + j], cs[j]));
                         }
                         let o = lut(&sigmoid, zo);
-                        hs[j] = mul15(o, lut(&tanh, (cs[j] + 4) >> 3));
+                        // The cell state (Q15) in the pre-activation format.
+                        let c = if WIDE { cs[j] << 1 } else { (cs[j] + 4) >> 3 };
+                        hs[j] = mul15(o, lut(&tanh, c));
                     }
                 }
             }
-            if self.sequence_output {
-                for (o, &s) in y[t * h..(t + 1) * h].iter_mut().zip(hs.iter()) {
-                    *o = to_h8(s);
+            if self.sequence_output || k + 1 == steps {
+                ts.push(if self.sequence_output { t } else { 0 });
+                ys.extend_from_slice(hs);
+            }
+        }
+        // The outputs, at 1/128 (int8) or Q15 (int16).
+        for (t, hv) in ts.into_iter().zip(ys.chunks_exact(h)) {
+            if WIDE {
+                for (o, &s) in act_data_mut::<i16>(layer, out)?[t * h..(t + 1) * h].iter_mut().zip(hv) {
+                    *o = to_h16(s) as i16;
                 }
-            } else if k + 1 == steps {
-                for (o, &s) in y.iter_mut().zip(hs.iter()) {
+            } else {
+                for (o, &s) in i8_data_mut(layer, out)?[t * h..(t + 1) * h].iter_mut().zip(hv) {
                     *o = to_h8(s);
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// One step's input, centred: the int8 form's i32 values or the int16 form's i64 ones.
+struct Xt<'a> {
+    narrow: &'a [i32],
+    wide: &'a [i64],
+}
+
+/// `h` as a gate row's recurrent operand: int8 at 1/128 (i32) or int16 at Q15 (i64).
+struct Hq<const WIDE: bool> {
+    narrow: Vec<i32>,
+    wide: Vec<i64>,
+}
+
+impl<const WIDE: bool> Hq<WIDE> {
+    fn new(n: usize) -> Self {
+        Hq {
+            narrow: vec![0; if WIDE { 0 } else { n }],
+            wide: vec![0; if WIDE { n } else { 0 }],
+        }
+    }
+    /// From the Q15 state.
+    fn set(&mut self, s: &[i32]) {
+        for (j, &v) in s.iter().enumerate() {
+            self.set_one(j, v);
+        }
+    }
+    #[inline(always)]
+    fn set_one(&mut self, j: usize, s: i32) {
+        if WIDE {
+            self.wide[j] = to_h16(s) as i64;
+        } else {
+            self.narrow[j] = to_h8(s) as i32;
+        }
     }
 }
 
@@ -265,8 +376,8 @@ macro_rules! recurrent_op {
             fn output_spec(&self, inputs: &[&$crate::TensorSpec]) -> $crate::Result<$crate::TensorSpec> {
                 self.rnn.output_spec(Self::NAME, inputs[0])
             }
-            fn weight_len(&self, _: &[&$crate::TensorSpec]) -> usize {
-                self.rnn.weight_len(self.cell())
+            fn weight_len(&self, inputs: &[&$crate::TensorSpec]) -> usize {
+                self.rnn.weight_len(self.cell(), $crate::spec::is_high(inputs[0]))
             }
             fn macs(&self, inputs: &[&$crate::TensorSpec]) -> u64 {
                 self.rnn.macs(self.cell(), inputs[0])
@@ -293,35 +404,44 @@ macro_rules! recurrent_op {
 }
 pub(crate) use recurrent_op;
 
-/// One gate row's weights.
+/// One gate row's weights: int8 or int16 LE bytes, biases widened to i64.
 struct GateRow<'a> {
-    w: &'a [i8],
-    r: &'a [i8],
-    bw: i32,
-    br: i32,
+    w: &'a [u8],
+    r: &'a [u8],
+    bw: i64,
+    br: i64,
     mw: Dyadic,
     mh: Dyadic,
 }
 
 impl GateRow<'_> {
-    /// `W_k·(x − zp) + b_W` rescaled to Q3.12.
-    fn input(&self, xt: &[i32]) -> i32 {
-        self.mw
-            .apply(self.bw.wrapping_add(dot(self.w, xt)))
-            .clamp(-(1 << 20), 1 << 20) as i32
+    /// `W_k·(x − zp) + b_W` rescaled to the pre-activation format (Q3.12, or Q16 in `high`).
+    #[inline(always)]
+    fn input<const WIDE: bool>(&self, xt: &Xt) -> i32 {
+        if WIDE {
+            let acc = self.bw.wrapping_add(dot_i16_le(self.w, xt.wide));
+            self.mw.apply_wide(acc).clamp(-PRE_LIMIT_WIDE, PRE_LIMIT_WIDE) as i32
+        } else {
+            let acc = (self.bw as i32).wrapping_add(dot(as_i8(self.w), xt.narrow));
+            self.mw.apply(acc).clamp(-(1 << 20), 1 << 20) as i32
+        }
     }
-    /// `R_k·h + b_R` rescaled to Q3.12.
-    fn recurrent(&self, h8: &[i32]) -> i32 {
-        self.mh
-            .apply(self.br.wrapping_add(dot(self.r, h8)))
-            .clamp(-(1 << 20), 1 << 20) as i32
+    /// `R_k·h + b_R` rescaled to the pre-activation format.
+    #[inline(always)]
+    fn recurrent<const WIDE: bool>(&self, hq: &Hq<WIDE>) -> i32 {
+        if WIDE {
+            let acc = self.br.wrapping_add(dot_i16_le(self.r, &hq.wide));
+            self.mh.apply_wide(acc).clamp(-PRE_LIMIT_WIDE, PRE_LIMIT_WIDE) as i32
+        } else {
+            let acc = (self.br as i32).wrapping_add(dot(as_i8(self.r), &hq.narrow));
+            self.mh.apply(acc).clamp(-(1 << 20), 1 << 20) as i32
+        }
     }
 }
 
-fn table(w: &mut WeightReader) -> Result<[i16; TABLE_LEN]> {
-    let mut t = [0i16; TABLE_LEN];
-    for v in t.iter_mut() {
-        let b = w.take(2)?;
+fn table<const K: usize>(w: &mut WeightReader) -> Result<[i16; K]> {
+    let mut t = [0i16; K];
+    for (v, b) in t.iter_mut().zip(w.take(2 * K)?.chunks_exact(2)) {
         *v = i16::from_le_bytes([b[0], b[1]]);
     }
     Ok(t)
@@ -341,13 +461,21 @@ fn to_h8(s: i32) -> i8 {
     (s.saturating_add(128) >> 8).clamp(-127, 127) as i8
 }
 
-/// Table lookup with linear interpolation: Q3.12 in (saturated to ±8), Q15 out.
+/// Q15 state to the int16 output (Q15, `high`).
 #[inline(always)]
-pub(crate) fn lut(t: &[i16; TABLE_LEN], z: i32) -> i32 {
-    let u = (z.clamp(-32768, 32767) + 32768) as usize;
-    let (i, frac) = (u >> 8, (u & 255) as i32);
-    let (a, b) = (t[i] as i32, t[(i + 1).min(TABLE_LEN - 1)] as i32);
-    a + (((b - a) * frac + 128) >> 8)
+fn to_h16(s: i32) -> i32 {
+    s.clamp(-32767, 32767)
+}
+
+/// Table lookup with linear interpolation, Q15 out: over Q3.12 (257 knots, step 1/16) or, in
+/// `high`, over Q16 (1,025 knots, step 1/64); the input saturates to ±8.
+#[inline(always)]
+pub(crate) fn lut<const WIDE: bool, const K: usize>(t: &[i16; K], z: i32) -> i32 {
+    let (bits, lim) = if WIDE { (10, 1 << 19) } else { (8, 1 << 15) };
+    let u = (z.clamp(-lim, lim - 1) + lim) as usize;
+    let (i, frac) = (u >> bits, (u & ((1 << bits) - 1)) as i32);
+    let (a, b) = (t[i.min(K - 1)] as i32, t[(i + 1).min(K - 1)] as i32);
+    a + (((b - a) * frac + (1 << (bits - 1))) >> bits)
 }
 
 #[cfg(feature = "std")]
@@ -356,7 +484,7 @@ pub(crate) mod host {
     use cwnn_tensor::{DType, QuantParams, TensorError};
     use ndarray::{s, Array1, Array2, ArrayD};
 
-    use super::{Cell, Recurrent, ONE, TABLE_LEN};
+    use super::{Cell, Recurrent, ONE, TABLE_LEN, WIDE_TABLE_LEN};
     use crate::spec::push_dyadic;
     use crate::{Gru, Layer, Lstm, Result, SimpleRnn};
 
@@ -445,16 +573,34 @@ pub(crate) mod host {
             }
         }
 
-        /// The quantized layer for an input at `x_qp`: per-row symmetric W and R, Q3.12 gate
-        /// pre-activations, tables built here.
+        /// The quantized layer for an int8 input at `x_qp`: per-row symmetric W and R, Q3.12
+        /// gate pre-activations, tables built here.
         pub fn quantize(&self, x_qp: &QuantParams) -> Result<(Layer, Vec<u8>)> {
+            self.quantize_as(x_qp, DType::I8)
+        }
+
+        /// [`RecurrentF64::quantize`] for an input of `dtype`. int16 (`high` precision):
+        /// int16 W and R, i64 biases, Q16 pre-activations and peepholes, `h` at Q15, 1,025-knot
+        /// tables.
+        pub fn quantize_as(&self, x_qp: &QuantParams, dtype: DType) -> Result<(Layer, Vec<u8>)> {
             let h_n = self.hidden();
-            let (sx, sh, sg) = (x_qp.scale_f64(), 1.0 / 128.0, 1.0 / 4096.0);
+            let wide = dtype == DType::I16;
+            let (sh, sg) = if wide {
+                (2f64.powi(-15), 2f64.powi(-16))
+            } else {
+                (1.0 / 128.0, 1.0 / 4096.0)
+            };
+            let sx = x_qp.scale_f64();
             let mut bytes = Vec::new();
             for k in 0..self.w.nrows() {
                 let sym = |row: ndarray::ArrayView1<f64>| -> Result<(f64, Vec<u8>)> {
-                    let qp = QuantParams::symmetric(row.iter().fold(0f64, |a, v| a.max(v.abs())), DType::I8)?;
-                    Ok((qp.scale_f64(), crate::spec::quantize_i8(row.iter(), &qp)))
+                    let qp = QuantParams::symmetric(row.iter().fold(0f64, |a, v| a.max(v.abs())), dtype)?;
+                    let q = row.iter().map(|&v| cwnn_tensor::host::quantize(v, &qp, dtype));
+                    let b = match wide {
+                        true => q.flat_map(|v| (v as i16).to_le_bytes()).collect(),
+                        false => q.map(|v| v as i8 as u8).collect(),
+                    };
+                    Ok((qp.scale_f64(), b))
                 };
                 let (sw, wq) = sym(self.w.row(k))?;
                 let (sr, rq) = sym(self.r.row(k))?;
@@ -462,17 +608,25 @@ pub(crate) mod host {
                 bytes.extend(rq);
                 for (b, s) in [(self.bw[k], sx * sw), (self.br[k], sh * sr)] {
                     let q = (b / s).round();
-                    if q.abs() >= 2f64.powi(31) {
-                        return Err(TensorError::InvalidQuantization("recurrent bias does not fit i32").into());
+                    if q.abs() >= 2f64.powi(if wide { 62 } else { 31 }) {
+                        return Err(TensorError::InvalidQuantization("recurrent bias does not fit its integer").into());
                     }
-                    bytes.extend_from_slice(&(q as i32).to_le_bytes());
+                    match wide {
+                        true => bytes.extend_from_slice(&(q as i64).to_le_bytes()),
+                        false => bytes.extend_from_slice(&(q as i32).to_le_bytes()),
+                    }
                 }
                 push_dyadic(&mut bytes, requant_multiplier(sx, sw, sg)?);
                 push_dyadic(&mut bytes, requant_multiplier(sh, sr, sg)?);
             }
             if let Some(p) = &self.peepholes {
                 for &v in p {
-                    bytes.extend_from_slice(&((v * 4096.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes());
+                    let q = (v / sg).round();
+                    match wide {
+                        true => bytes
+                            .extend_from_slice(&(q.clamp(-2f64.powi(31), 2f64.powi(31) - 1.0) as i32).to_le_bytes()),
+                        false => bytes.extend_from_slice(&(q.clamp(-32768.0, 32767.0) as i16).to_le_bytes()),
+                    }
                 }
             }
             let initial_state = self.h0.is_some() || self.c0.is_some();
@@ -489,9 +643,9 @@ pub(crate) mod host {
                 }
             }
             if self.cell != CellF64::Rnn {
-                bytes.extend(table_bytes(sigmoid));
+                bytes.extend(table_bytes(sigmoid, wide));
             }
-            bytes.extend(table_bytes(f64::tanh));
+            bytes.extend(table_bytes(f64::tanh, wide));
             let rnn = Recurrent {
                 input_size: self.w.ncols(),
                 hidden: h_n,
@@ -513,11 +667,14 @@ pub(crate) mod host {
             debug_assert_eq!(
                 bytes.len(),
                 match &layer {
-                    Layer::SimpleRnn(l) => l.rnn.weight_len(Cell::Rnn),
-                    Layer::Gru(l) => l.rnn.weight_len(Cell::Gru {
-                        linear_before_reset: l.linear_before_reset
-                    }),
-                    Layer::Lstm(l) => l.rnn.weight_len(Cell::Lstm { peepholes: l.peepholes }),
+                    Layer::SimpleRnn(l) => l.rnn.weight_len(Cell::Rnn, wide),
+                    Layer::Gru(l) => l.rnn.weight_len(
+                        Cell::Gru {
+                            linear_before_reset: l.linear_before_reset
+                        },
+                        wide
+                    ),
+                    Layer::Lstm(l) => l.rnn.weight_len(Cell::Lstm { peepholes: l.peepholes }, wide),
                     _ => 0,
                 }
             );
@@ -525,11 +682,17 @@ pub(crate) mod host {
         }
     }
 
-    /// `f` over Q3.12 at steps of 1/16 (entry `j` at `(j·256 − 32768)/4096`), Q15 out.
-    fn table_bytes(f: fn(f64) -> f64) -> Vec<u8> {
-        (0..TABLE_LEN)
+    /// `f` over ±8 at steps of 1/16 (entry `j` at `(j·256 − 32768)/4096`), or of 1/64 with
+    /// 1,025 knots when `wide`; Q15 out.
+    fn table_bytes(f: fn(f64) -> f64, wide: bool) -> Vec<u8> {
+        let (n, step) = if wide {
+            (WIDE_TABLE_LEN, 1.0 / 64.0)
+        } else {
+            (TABLE_LEN, 1.0 / 16.0)
+        };
+        (0..n)
             .flat_map(|j| {
-                let x = (j as f64 * 256.0 - 32768.0) / 4096.0;
+                let x = j as f64 * step - 8.0;
                 ((f(x) * ONE as f64).round().clamp(-32767.0, 32767.0) as i16).to_le_bytes()
             })
             .collect()

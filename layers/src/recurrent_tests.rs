@@ -54,9 +54,15 @@ pub(crate) fn case(
 
 /// Largest |h − h_ref| over all outputs.
 pub(crate) fn max_error(f: &RecurrentF64, x: &ArrayD<f64>) -> f64 {
-    let (xq, x_qp) = quantize_input(x);
-    let (layer, weights) = f.quantize(&x_qp).unwrap();
+    max_error_as(f, x, cwnn_tensor::DType::I8)
+}
+
+/// [`max_error`] with an input of `dtype` (int16: `high` precision).
+pub(crate) fn max_error_as(f: &RecurrentF64, x: &ArrayD<f64>, dtype: cwnn_tensor::DType) -> f64 {
+    let (xq, x_qp) = quantize_input_as(x, dtype);
+    let (layer, weights) = f.quantize_as(&x_qp, dtype).unwrap();
     let y = layer.run(&[&xq], &weights).unwrap();
+    assert_eq!(y.dtype(), dtype);
     let reference = f.forward(x);
     dequant(&y)
         .iter()
@@ -65,8 +71,8 @@ pub(crate) fn max_error(f: &RecurrentF64, x: &ArrayD<f64>) -> f64 {
         .fold(0.0, f64::max)
 }
 
-pub(crate) fn segments(f: &RecurrentF64, x: &ArrayD<f64>, cuts: &[u16]) {
-    let (xq, x_qp) = quantize_input(x);
-    let (layer, weights) = f.quantize(&x_qp).unwrap();
+pub(crate) fn segments(f: &RecurrentF64, x: &ArrayD<f64>, cuts: &[u16], high: bool) {
+    let (xq, x_qp) = quantize_input_as(x, precision(high));
+    let (layer, weights) = f.quantize_as(&x_qp, precision(high)).unwrap();
     assert_segments_match(&layer, &[&xq], &weights, cuts);
 }

@@ -5,13 +5,19 @@
 //! segment reads the whole table. **Bound** against f64 on the real inputs, per element:
 //! `s_x/4` (input rounding; softmax is ½-Lipschitz per coordinate in sum) plus
 //! `(½ + 2^-17 + 256·(n+1)/2^17)/256`, and 1/256 more where a probability of 1 clamps.
+//!
+//! `high` precision (int16 input): output int16 at scale 2^-16, zero point −32768. Weights:
+//! a multiplier `m = s_x·log2(e)·2^16` then 257 × u32 LE knots `round(2^30·2^(−k/256))`.
+//! `exp(−s_x·d) = 2^−(u/2^16)` with `u = m·d`: the integer part is a shift, the fraction is
+//! interpolated between knots (relative error ≤ 2^-20), so probabilities are within ~2 output
+//! LSB (3e-5) of the softmax of the quantized input.
 
 use core::ops::Range;
 
 use cwnn_tensor::kernels::{softmax_i8, validate_exp_table};
 use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams};
 
-use crate::spec::{expect_i8, i8_data, i8_data_mut, WeightReader};
+use crate::spec::{act_data, act_data_mut, expect_act, i8_data, i8_data_mut, is_high, WeightReader, DYADIC_BYTES};
 use crate::{LayerError, Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -28,14 +34,73 @@ pub const SOFTMAX_OUTPUT: QuantParams = QuantParams {
     zero_point: -128,
 };
 
+/// Softmax's output quantization in `high` precision: scale 2^-16, zero point −32768.
+pub const SOFTMAX_OUTPUT_WIDE: QuantParams = QuantParams {
+    scale: Dyadic {
+        mantissa: 1 << 30,
+        shift: 46,
+    },
+    zero_point: -32768,
+};
+
 const TABLE_BYTES: usize = 256 * 4;
+/// `high` precision: knots of `2^(−k/256)` in Q30, `k = 0..=256`.
+const POW2_KNOTS: usize = 257;
+const POW2_ONE: u32 = 1 << 30;
+
+impl Softmax {
+    fn forward_wide(&self, x: &QTensor, weights: &[u8], units: Range<usize>, out: &mut QTensor) -> Result<()> {
+        let mut r = WeightReader::new(Self::NAME, weights);
+        let m = r.dyadic()?;
+        let mut knots = [0u32; POW2_KNOTS];
+        for k in knots.iter_mut() {
+            *k = r.i32()? as u32;
+        }
+        // Decreasing from 2^30 to 2^29: the shift below then never overflows a u64 sum.
+        if knots[0] != POW2_ONE || knots.windows(2).any(|w| w[1] > w[0]) || knots[POW2_KNOTS - 1] < POW2_ONE / 2 {
+            return Err(LayerError::Weights {
+                layer: Self::NAME,
+                reason: "power-of-two knots must fall from 2^30 to 2^29",
+            });
+        }
+        if m.mantissa < 0 {
+            return Err(LayerError::Weights {
+                layer: Self::NAME,
+                reason: "negative exponent multiplier",
+            });
+        }
+        let n = x.shape.last().copied().unwrap_or(1);
+        let xs = act_data::<i16>(Self::NAME, x)?;
+        let y = act_data_mut::<i16>(Self::NAME, out)?;
+        let exp = |d: i64| -> u64 {
+            let u = m.apply_wide(d);
+            let (int, frac) = (u >> 16, (u & 0xffff) as u64);
+            if int >= 40 {
+                return 0;
+            }
+            let (k, f) = ((frac >> 8) as usize, frac & 0xff);
+            let (a, b) = (u64::from(knots[k]), u64::from(knots[k + 1]));
+            (a - (((a - b) * f + 128) >> 8)) >> int
+        };
+        for row in units {
+            let (xr, yr) = (&xs[row * n..(row + 1) * n], &mut y[row * n..(row + 1) * n]);
+            let mx = xr.iter().copied().max().unwrap_or(0);
+            let sum = xr.iter().fold(0u64, |s, &v| s + exp(i64::from(mx) - i64::from(v)));
+            for (o, &v) in yr.iter_mut().zip(xr) {
+                let p = ((exp(i64::from(mx) - i64::from(v)) << 16) + sum / 2) / sum.max(1);
+                *o = (p as i64 - 32768).clamp(-32768, 32767) as i16;
+            }
+        }
+        Ok(())
+    }
+}
 
 impl Op for Softmax {
     const NAME: &'static str = "softmax";
 
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
         let x = inputs[0];
-        expect_i8(Self::NAME, x)?;
+        let dtype = expect_act(Self::NAME, x)?;
         if x.shape.last().is_none_or(|&n| n == 0) {
             return Err(LayerError::InputShape {
                 layer: Self::NAME,
@@ -43,10 +108,18 @@ impl Op for Softmax {
                 actual: x.shape.clone(),
             });
         }
-        Ok(TensorSpec::new(x.shape.clone(), DType::I8, SOFTMAX_OUTPUT))
+        let quant = if dtype == DType::I16 {
+            SOFTMAX_OUTPUT_WIDE
+        } else {
+            SOFTMAX_OUTPUT
+        };
+        Ok(TensorSpec::new(x.shape.clone(), dtype, quant))
     }
-    fn weight_len(&self, _: &[&TensorSpec]) -> usize {
-        TABLE_BYTES
+    fn weight_len(&self, inputs: &[&TensorSpec]) -> usize {
+        match is_high(inputs[0]) {
+            true => DYADIC_BYTES + 4 * POW2_KNOTS,
+            false => TABLE_BYTES,
+        }
     }
     fn units(&self, inputs: &[&TensorSpec]) -> usize {
         let n = inputs[0].shape.last().copied().unwrap_or(1);
@@ -60,6 +133,9 @@ impl Op for Softmax {
         out: &mut QTensor,
         _: &mut [i32],
     ) -> Result<()> {
+        if inputs[0].dtype() == DType::I16 {
+            return self.forward_wide(inputs[0], weights, units, out);
+        }
         let mut table = [0i32; 256];
         let mut r = WeightReader::new(Self::NAME, weights);
         for t in table.iter_mut() {
@@ -82,7 +158,7 @@ impl Op for Softmax {
 #[cfg(feature = "std")]
 mod host {
     use cwnn_tensor::host::exp_table;
-    use cwnn_tensor::QuantParams;
+    use cwnn_tensor::{DType, Dyadic, QuantParams};
     use ndarray::{ArrayD, Axis};
 
     use super::Softmax;
@@ -107,6 +183,21 @@ mod host {
         pub fn quantize(self, x_qp: &QuantParams) -> (Softmax, Vec<u8>) {
             let t = exp_table(x_qp.scale_f64());
             (Softmax {}, t.iter().flat_map(|e| e.to_le_bytes()).collect())
+        }
+
+        /// [`SoftmaxF64::quantize`] for activations of `dtype` (int16: `high` precision).
+        pub fn quantize_as(self, x_qp: &QuantParams, dtype: DType) -> crate::Result<(Softmax, Vec<u8>)> {
+            if dtype != DType::I16 {
+                return Ok(self.quantize(x_qp));
+            }
+            let mut w = Vec::new();
+            let m = Dyadic::from_f64(x_qp.scale_f64() * std::f64::consts::LOG2_E * 65536.0)?;
+            crate::spec::push_dyadic(&mut w, m);
+            for k in 0..=256 {
+                let v = (f64::from(super::POW2_ONE) * 2f64.powf(-f64::from(k) / 256.0)).round() as u32;
+                w.extend_from_slice(&v.to_le_bytes());
+            }
+            Ok((Softmax {}, w))
         }
     }
 }
@@ -139,11 +230,27 @@ mod tests {
             }
         }
 
+        /// `high`: within the input rounding plus 2 output LSB (2^-16) of the exact softmax.
         #[test]
-        fn segments_match_one_pass(rows in 1usize..12, n in 1usize..20, cuts in proptest::collection::vec(any::<u16>(), 0..6)) {
-            let qp = QuantParams::asymmetric(-4.0, 4.0, DType::I8).unwrap();
-            let (layer, table) = SoftmaxF64.quantize(&qp);
-            assert_segments_match(&Layer::Softmax(layer), &[&int8_tensor(vec![rows, n], qp)], &table, &cuts);
+        fn bound_against_f64_high(rows in 1usize..4, n in 1usize..40, x in proptest::collection::vec(-30f64..30.0, 160)) {
+            let xf = ndarray::ArrayD::from_shape_vec(vec![rows, n], x[..rows * n].to_vec()).unwrap();
+            let (xq, x_qp) = quantize_input_as(&xf, DType::I16);
+            let (layer, w) = SoftmaxF64.quantize_as(&x_qp, DType::I16).unwrap();
+            let y = Layer::Softmax(layer).run(&[&xq], &w).unwrap();
+            prop_assert_eq!(y.quant, SOFTMAX_OUTPUT_WIDE);
+            let reference = SoftmaxF64.forward(&xf);
+            for (&got, &want) in dequant(&y).iter().zip(reference.iter()) {
+                let bound = x_qp.scale_f64() / 4.0 + 2.0 / 65536.0 + 1e-12;
+                prop_assert!((got - want).abs() <= bound, "{} vs {} (bound {})", got, want, bound);
+            }
+        }
+
+        #[test]
+        fn segments_match_one_pass(rows in 1usize..12, n in 1usize..20, cuts in proptest::collection::vec(any::<u16>(), 0..6), high in any::<bool>()) {
+            let x = ndarray::ArrayD::from_shape_fn(vec![rows, n], |i| (i[0] * 7 + i[1] * 13) as f64 % 9.0 - 4.0);
+            let (xq, qp) = quantize_input_as(&x, precision(high));
+            let (layer, table) = SoftmaxF64.quantize_as(&qp, precision(high)).unwrap();
+            assert_segments_match(&Layer::Softmax(layer), &[&xq], &table, &cuts);
         }
     }
 
@@ -153,6 +260,14 @@ mod tests {
         let x = int8_tensor(vec![5], qp);
         assert!(matches!(
             Layer::Softmax(Softmax {}).run(&[&x], &[0u8; 1024]),
+            Err(LayerError::Weights { .. })
+        ));
+        // `high`: knots that do not fall from 2^30 to 2^29 are refused too.
+        let (x, qp) = quantize_input_as(&ndarray::ArrayD::zeros(vec![5]), DType::I16);
+        let (layer, mut w) = SoftmaxF64.quantize_as(&qp, DType::I16).unwrap();
+        w[DYADIC_BYTES + 4 * 100 + 3] ^= 0x40; // knot 100 leaves [2^29, 2^30]
+        assert!(matches!(
+            Layer::Softmax(layer).run(&[&x], &w),
             Err(LayerError::Weights { .. })
         ));
     }

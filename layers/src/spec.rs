@@ -51,6 +51,81 @@ impl TensorSpec {
     }
 }
 
+/// An activation element type: int8 (`int8` precision) or int16 (`high` precision). A layer
+/// computes in the type of its input and gives its output in the same type.
+pub(crate) trait Act: cwnn_tensor::Quantized + Ord {
+    fn slice(d: &TensorData) -> Option<&[Self]>;
+    fn slice_mut(d: &mut TensorData) -> Option<&mut [Self]>;
+    /// Values stored as weights (LE bytes): borrowed for int8, decoded for int16.
+    fn from_weights(b: &[u8]) -> alloc::borrow::Cow<'_, [Self]>;
+}
+
+impl Act for i8 {
+    fn from_weights(b: &[u8]) -> alloc::borrow::Cow<'_, [i8]> {
+        alloc::borrow::Cow::Borrowed(as_i8(b))
+    }
+    fn slice(d: &TensorData) -> Option<&[i8]> {
+        if let TensorData::I8(v) = d {
+            return Some(v);
+        }
+        None
+    }
+    fn slice_mut(d: &mut TensorData) -> Option<&mut [i8]> {
+        if let TensorData::I8(v) = d {
+            return Some(v);
+        }
+        None
+    }
+}
+
+impl Act for i16 {
+    fn from_weights(b: &[u8]) -> alloc::borrow::Cow<'_, [i16]> {
+        alloc::borrow::Cow::Owned(b.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect())
+    }
+    fn slice(d: &TensorData) -> Option<&[i16]> {
+        if let TensorData::I16(v) = d {
+            return Some(v);
+        }
+        None
+    }
+    fn slice_mut(d: &mut TensorData) -> Option<&mut [i16]> {
+        if let TensorData::I16(v) = d {
+            return Some(v);
+        }
+        None
+    }
+}
+
+/// The data of an activation tensor of type `T`, or a named error.
+pub(crate) fn act_data<'a, T: Act>(layer: &'static str, t: &'a QTensor) -> Result<&'a [T]> {
+    T::slice(&t.data).ok_or(LayerError::InputDType {
+        layer,
+        expected: T::DTYPE.name(),
+        actual: t.dtype().name(),
+    })
+}
+
+pub(crate) fn act_data_mut<'a, T: Act>(layer: &'static str, t: &'a mut QTensor) -> Result<&'a mut [T]> {
+    T::slice_mut(&mut t.data).ok_or(LayerError::OutputSpec { layer })
+}
+
+/// Requires int8 or int16 activations (the two precisions), giving which.
+pub(crate) fn expect_act(layer: &'static str, s: &TensorSpec) -> Result<DType> {
+    match s.dtype {
+        DType::I8 | DType::I16 => Ok(s.dtype),
+        other => Err(LayerError::InputDType {
+            layer,
+            expected: "i8 or i16",
+            actual: other.name(),
+        }),
+    }
+}
+
+/// Whether a spec is `high` precision (int16 activations, int16 weights, i64 sums).
+pub(crate) fn is_high(s: &TensorSpec) -> bool {
+    s.dtype == DType::I16
+}
+
 /// The int8 data of a tensor, or a named error.
 pub(crate) fn i8_data<'a>(layer: &'static str, t: &'a QTensor) -> Result<&'a [i8]> {
     match &t.data {
@@ -68,18 +143,6 @@ pub(crate) fn i8_data_mut<'a>(layer: &'static str, t: &'a mut QTensor) -> Result
         TensorData::I8(v) => Ok(v),
         _ => Err(LayerError::OutputSpec { layer }),
     }
-}
-
-/// Requires an int8 input spec.
-pub(crate) fn expect_i8(layer: &'static str, s: &TensorSpec) -> Result<()> {
-    if s.dtype != DType::I8 {
-        return Err(LayerError::InputDType {
-            layer,
-            expected: "i8",
-            actual: s.dtype.name(),
-        });
-    }
-    Ok(())
 }
 
 /// Requires a CHW input, returning `(c, h, w)`.
@@ -115,9 +178,6 @@ impl<'a> WeightReader<'a> {
         self.bytes = rest;
         Ok(head)
     }
-    pub(crate) fn i8s(&mut self, n: usize) -> Result<&'a [i8]> {
-        Ok(as_i8(self.take(n)?))
-    }
     pub(crate) fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1)?[0])
     }
@@ -147,6 +207,13 @@ impl<'a> WeightReader<'a> {
             reason: "multiplier shift outside 1..=62",
         })?;
         Ok((as_i8(w), bias, m))
+    }
+    /// One output unit in `high` precision: `n` int16 weights (LE bytes), an i64 bias and a
+    /// multiplier.
+    pub(crate) fn unit_wide(&mut self, n: usize) -> Result<(&'a [u8], i64, Dyadic)> {
+        let w = self.take(n.saturating_mul(2))?;
+        let bias = self.i64()?;
+        Ok((w, bias, self.dyadic()?))
     }
     /// A requantization multiplier (`mantissa: i32 LE`, `shift: u8`), validated.
     pub(crate) fn dyadic(&mut self) -> Result<Dyadic> {
@@ -198,32 +265,47 @@ pub(crate) fn quantize_i8<'a>(values: impl IntoIterator<Item = &'a f64>, qp: &Qu
 
 /// Appends one output channel of a Dense or Conv layer in the weight layout: its weights
 /// quantized symmetrically, the bias at scale `s_x·s_w`, the multiplier `s_x·s_w/s_y`.
+/// `dtype` is the activations' type: int8 weights and an i32 bias, or for int16 (`high`)
+/// int16 weights and an i64 bias.
 #[cfg(feature = "std")]
 pub(crate) fn push_channel<'a>(
     out: &mut Vec<u8>,
     w: impl IntoIterator<Item = &'a f64> + Clone,
     bias: f64,
-    sx: f64,
-    sy: f64,
+    (sx, sy): (f64, f64),
+    dtype: DType,
 ) -> Result<()> {
+    let (qmax, bias_bits) = match dtype {
+        DType::I16 => (32767.0, 62),
+        _ => (127.0, 31),
+    };
     let max_w = w.clone().into_iter().fold(0f64, |a, v| a.max(v.abs()));
-    // The bias is stored at scale s_x·s_w and must fit i32: a channel of (near-)zero weights
-    // with a bias (a dead unit) gets a wider weight scale rather than a refusal.
-    let max_w = max_w.max(bias.abs() * 127.0 / (sx * 2f64.powi(30)));
+    // The bias is stored at scale s_x·s_w and must fit its integer: a channel of (near-)zero
+    // weights with a bias (a dead unit) gets a wider weight scale rather than a refusal.
+    let max_w = max_w.max(bias.abs() * qmax / (sx * 2f64.powi(bias_bits - 1)));
     // Likewise a channel of near-zero weights would need a multiplier s_x·s_w/s_y below what a
     // Dyadic holds (2^-31): its weights get the scale of the smallest multiplier instead.
-    let max_w = max_w.max(127.0 * 2f64.powi(-30) * sy / sx);
+    let max_w = max_w.max(qmax * 2f64.powi(-30) * sy / sx);
     // And the weight scale itself must be a Dyadic (≥ 2^-31): weight decay leaves dead units
     // with denormal weights (4e-43 seen), whose multiplier floor above can still be smaller.
-    let max_w = max_w.max(127.0 * 2f64.powi(-30));
-    let w_qp = QuantParams::symmetric(max_w, DType::I8)?;
+    let max_w = max_w.max(qmax * 2f64.powi(-30));
+    let w_qp = QuantParams::symmetric(max_w, dtype)?;
     let sw = w_qp.scale_f64();
-    out.extend(quantize_i8(w, &w_qp));
     let b = (bias / (sx * sw)).round();
-    if b.abs() >= 2f64.powi(31) {
-        return Err(cwnn_tensor::TensorError::InvalidQuantization("bias does not fit i32 at scale s_x·s_w").into());
+    if b.abs() >= 2f64.powi(bias_bits) {
+        return Err(
+            cwnn_tensor::TensorError::InvalidQuantization("bias does not fit its integer at scale s_x·s_w").into(),
+        );
     }
-    out.extend_from_slice(&(b as i32).to_le_bytes());
+    if dtype == DType::I16 {
+        for &v in w {
+            out.extend_from_slice(&(cwnn_tensor::host::quantize(v, &w_qp, dtype) as i16).to_le_bytes());
+        }
+        out.extend_from_slice(&(b as i64).to_le_bytes());
+    } else {
+        out.extend(quantize_i8(w, &w_qp));
+        out.extend_from_slice(&(b as i32).to_le_bytes());
+    }
     push_dyadic(out, cwnn_tensor::host::requant_multiplier(sx, sw, sy)?);
     Ok(())
 }

@@ -12,21 +12,50 @@ use crate::{Layer, TensorSpec};
 
 /// Quantizes `x` to int8 with asymmetric parameters over its own range.
 pub fn quantize_input(x: &ArrayD<f64>) -> (QTensor, QuantParams) {
-    let qp = crate::spec::covering(x.iter()).unwrap();
-    (quantize_with(x, &qp), qp)
+    quantize_input_as(x, DType::I8)
+}
+
+/// [`quantize_input`] to `dtype` (int16: `high` precision).
+pub fn quantize_input_as(x: &ArrayD<f64>, dtype: DType) -> (QTensor, QuantParams) {
+    let (lo, hi) = x.iter().fold((0f64, 0f64), |(l, h), &v| (l.min(v), h.max(v)));
+    let qp = QuantParams::asymmetric(lo, hi, dtype).unwrap();
+    (quantize_with_as(x, &qp, dtype), qp)
 }
 
 /// Quantizes `x` to int8 at `qp`.
 pub fn quantize_with(x: &ArrayD<f64>, qp: &QuantParams) -> QTensor {
-    let data = x.iter().map(|&v| quantize(v, qp, DType::I8) as i8).collect();
-    QTensor::new(x.shape().to_vec(), TensorData::I8(data), *qp).unwrap()
+    quantize_with_as(x, qp, DType::I8)
+}
+
+/// Quantizes `x` to `dtype` (int8 or int16) at `qp`.
+pub fn quantize_with_as(x: &ArrayD<f64>, qp: &QuantParams, dtype: DType) -> QTensor {
+    let q = x.iter().map(|&v| quantize(v, qp, dtype));
+    let data = match dtype {
+        DType::I16 => TensorData::I16(q.map(|v| v as i16).collect()),
+        _ => TensorData::I8(q.map(|v| v as i8).collect()),
+    };
+    QTensor::new(x.shape().to_vec(), data, *qp).unwrap()
 }
 
 /// Int8 output parameters covering `y`'s range, so a bound test sees no saturation.
 pub fn output_params(y: &ArrayD<f64>) -> QuantParams {
+    output_params_as(y, DType::I8)
+}
+
+/// [`output_params`] in `dtype`.
+pub fn output_params_as(y: &ArrayD<f64>, dtype: DType) -> QuantParams {
     let (lo, hi) = y.iter().fold((0f64, 0f64), |(a, b), &v| (a.min(v), b.max(v)));
     let pad = (hi - lo).max(1e-3) * 0.01;
-    QuantParams::asymmetric(lo - pad, hi + pad, DType::I8).unwrap()
+    QuantParams::asymmetric(lo - pad, hi + pad, dtype).unwrap()
+}
+
+/// The activation type of a test case: int8, or int16 (`high` precision) when `high`.
+pub fn precision(high: bool) -> DType {
+    if high {
+        DType::I16
+    } else {
+        DType::I8
+    }
 }
 
 /// The real values of an int8 tensor.
@@ -45,6 +74,17 @@ pub fn int8_tensor(shape: Vec<usize>, qp: QuantParams) -> QTensor {
         qp,
     )
     .unwrap()
+}
+
+/// A tensor of `dtype` (int8, or int16 for `high` precision) with a fixed pattern of values
+/// spread over the type's range.
+pub fn pattern_tensor(shape: Vec<usize>, qp: QuantParams, dtype: DType) -> QTensor {
+    if dtype != DType::I16 {
+        return int8_tensor(shape, qp);
+    }
+    let n: usize = shape.iter().product();
+    let data = TensorData::I16((0..n).map(|i| (i * 7919 % 65535) as u16 as i16).collect());
+    QTensor::new(shape, data, qp).unwrap()
 }
 
 /// Evaluates `layer` in the segments `cuts` defines (cut points reduced modulo the unit count)

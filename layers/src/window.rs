@@ -5,7 +5,7 @@ use core::ops::Range;
 use cwnn_tensor::kernels::Conv2dGeometry;
 use cwnn_tensor::{QTensor, TensorError};
 
-use crate::spec::{chw, i8_data, i8_data_mut};
+use crate::spec::{act_data, act_data_mut, chw, Act};
 use crate::{LayerError, Result, TensorSpec};
 
 /// A pooling window: kernel, strides, dilations and padding `[top, left, bottom, right]`
@@ -79,7 +79,7 @@ impl Window2d {
 
     /// Output spec of a pooling layer over `x`: `[C, OH, OW]`, keeping `x`'s quantization.
     pub(crate) fn pool_spec(&self, layer: &'static str, x: &crate::TensorSpec) -> Result<crate::TensorSpec> {
-        crate::spec::expect_i8(layer, x)?;
+        crate::spec::expect_act(layer, x)?;
         let g = self.geometry(layer, crate::spec::chw(layer, x)?)?;
         Ok(crate::TensorSpec::new(
             alloc::vec![g.in_channels, g.out_h(), g.out_w()],
@@ -92,19 +92,19 @@ impl Window2d {
     /// inside the image starting from `init`, then `finish(acc, taps)` gives the value.
     /// Generic, so each pooling layer gets its own inlined loop (no indirect call per tap).
     #[allow(clippy::too_many_arguments)] // the Op::forward arguments plus the fold's three parts
-    pub(crate) fn pool<A: Copy>(
+    pub(crate) fn pool<T: Act, A: Copy>(
         &self,
         layer: &'static str,
         x: &QTensor,
         units: Range<usize>,
         out: &mut QTensor,
         init: A,
-        step: impl Fn(A, i8) -> A,
-        finish: impl Fn(A, usize) -> i8,
+        step: impl Fn(A, T) -> A,
+        finish: impl Fn(A, usize) -> T,
     ) -> Result<()> {
         let g = self.geometry(layer, chw(layer, &TensorSpec::of(x))?)?;
-        let xd = i8_data(layer, x)?;
-        let y = i8_data_mut(layer, out)?;
+        let xd = act_data::<T>(layer, x)?;
+        let y = act_data_mut::<T>(layer, out)?;
         let (oh, ow, hw) = (g.out_h(), g.out_w(), g.in_h * g.in_w);
         for c in units {
             let xc = &xd[c * hw..(c + 1) * hw];

@@ -7,8 +7,10 @@ use crate::state::CHUNK_BYTES;
 use crate::ContractError;
 use cosmwasm_std::{Addr, Binary, Coin, HexBinary};
 use cw_multi_test::{App, AppResponse, ContractWrapper, Executor};
-use cwnn_layers::testing::quantize_input;
-use cwnn_layers::{AddF64, CellF64, Conv2dF64, DenseF64, Layer, RecurrentF64, SoftmaxF64, TensorSpec, HIDDEN_QUANT};
+use cwnn_layers::testing::{quantize_input, quantize_input_as};
+use cwnn_layers::{
+    AddF64, CellF64, Conv2dF64, DenseF64, Layer, RecurrentF64, SoftmaxF64, TensorSpec, HIDDEN_QUANT, HIDDEN_QUANT_WIDE,
+};
 use cwnn_tensor::{DType, QTensor, QuantParams};
 use ndarray::{Array1, Array2, Array4, ArrayD};
 use sha2::{Digest, Sha256};
@@ -71,10 +73,17 @@ pub fn mlp(n_in: usize, hidden: usize, n_out: usize) -> TestModel {
 
 /// One int8 Dense layer `n_in → n_out` (no activation).
 pub fn dense_only(n_in: usize, n_out: usize) -> TestModel {
+    dense_only_as(n_in, n_out, DType::I8)
+}
+
+/// [`dense_only`] in `dtype` (int16: `high` precision).
+pub fn dense_only_as(n_in: usize, n_out: usize, dtype: DType) -> TestModel {
     let x = ArrayD::from_shape_vec(vec![n_in], values(5, n_in).iter().map(|v| v * 3.0).collect()).unwrap();
-    let (sample, x_qp) = quantize_input(&x);
-    let y_qp = QuantParams::asymmetric(-8.0, 8.0, DType::I8).unwrap();
-    let (l, w) = dense_f64(1, n_out, n_in, false).quantize(&x_qp, &y_qp).unwrap();
+    let (sample, x_qp) = quantize_input_as(&x, dtype);
+    let y_qp = QuantParams::asymmetric(-8.0, 8.0, dtype).unwrap();
+    let (l, w) = dense_f64(1, n_out, n_in, false)
+        .quantize_as(&x_qp, &y_qp, dtype)
+        .unwrap();
     TestModel {
         config: sequential("dense", &sample, vec![Layer::Dense(l)]),
         weights: vec![w],
@@ -85,13 +94,18 @@ pub fn dense_only(n_in: usize, n_out: usize) -> TestModel {
 /// One int8 Conv2D layer, `c_in → c_out` channels, `k × k` kernel, "same" padding, over a
 /// `c_in × hw × hw` input.
 pub fn conv_only(c_in: usize, c_out: usize, k: usize, hw: usize) -> TestModel {
+    conv_only_as(c_in, c_out, k, hw, DType::I8)
+}
+
+/// [`conv_only`] in `dtype` (int16: `high` precision).
+pub fn conv_only_as(c_in: usize, c_out: usize, k: usize, hw: usize, dtype: DType) -> TestModel {
     let x = ArrayD::from_shape_vec(
         vec![c_in, hw, hw],
         values(9, c_in * hw * hw).iter().map(|v| v * 3.0).collect(),
     )
     .unwrap();
-    let (sample, x_qp) = quantize_input(&x);
-    let y_qp = QuantParams::asymmetric(-8.0, 8.0, DType::I8).unwrap();
+    let (sample, x_qp) = quantize_input_as(&x, dtype);
+    let y_qp = QuantParams::asymmetric(-8.0, 8.0, dtype).unwrap();
     let p = k / 2;
     let conv = Conv2dF64 {
         w: Array4::from_shape_vec((c_out, c_in, k, k), values(3, c_out * c_in * k * k)).unwrap(),
@@ -102,7 +116,7 @@ pub fn conv_only(c_in: usize, c_out: usize, k: usize, hw: usize) -> TestModel {
         groups: 1,
         clamp: None,
     };
-    let (l, w) = conv.quantize(&x_qp, &y_qp).unwrap();
+    let (l, w) = conv.quantize_as(&x_qp, &y_qp, dtype).unwrap();
     TestModel {
         config: sequential("conv", &sample, vec![Layer::Conv2d(l)]),
         weights: vec![w],
@@ -114,9 +128,14 @@ pub fn conv_only(c_in: usize, c_out: usize, k: usize, hw: usize) -> TestModel {
 /// Dense 4→16 on `x`, summed by Add. Jobs must keep `x` for the skip branch and carry the
 /// LSTM's state between segments.
 pub fn skip_lstm() -> TestModel {
+    skip_lstm_as(DType::I8)
+}
+
+/// [`skip_lstm`] in `dtype` (int16: `high` precision, `h` at Q15).
+pub fn skip_lstm_as(dtype: DType) -> TestModel {
     let (t, n_in, hidden, n_out) = (6, 4, 8, 16);
     let x = ArrayD::from_shape_vec(vec![t, n_in], values(7, t * n_in).iter().map(|v| v * 5.0).collect()).unwrap();
-    let (sample, x_qp) = quantize_input(&x);
+    let (sample, x_qp) = quantize_input_as(&x, dtype);
     let lstm = RecurrentF64 {
         cell: CellF64::Lstm,
         w: Array2::from_shape_vec((4 * hidden, n_in), values(11, 4 * hidden * n_in)).unwrap(),
@@ -129,14 +148,21 @@ pub fn skip_lstm() -> TestModel {
         reverse: false,
         sequence_output: true,
     };
-    let (l0, w0) = lstm.quantize(&x_qp).unwrap();
-    let y_qp = QuantParams::asymmetric(-4.0, 4.0, DType::I8).unwrap();
-    let z_qp = QuantParams::asymmetric(-8.0, 8.0, DType::I8).unwrap();
+    let (l0, w0) = lstm.quantize_as(&x_qp, dtype).unwrap();
+    let h_qp = if dtype == DType::I16 {
+        HIDDEN_QUANT_WIDE
+    } else {
+        HIDDEN_QUANT
+    };
+    let y_qp = QuantParams::asymmetric(-4.0, 4.0, dtype).unwrap();
+    let z_qp = QuantParams::asymmetric(-8.0, 8.0, dtype).unwrap();
     let (l1, w1) = dense_f64(21, n_out, hidden, false)
-        .quantize(&HIDDEN_QUANT, &y_qp)
+        .quantize_as(&h_qp, &y_qp, dtype)
         .unwrap();
-    let (l2, w2) = dense_f64(23, n_out, n_in, false).quantize(&x_qp, &y_qp).unwrap();
-    let (l3, w3) = AddF64::default().quantize(&y_qp, Some(&y_qp), &z_qp).unwrap();
+    let (l2, w2) = dense_f64(23, n_out, n_in, false)
+        .quantize_as(&x_qp, &y_qp, dtype)
+        .unwrap();
+    let (l3, w3) = AddF64::default().quantize_as(&y_qp, Some(&y_qp), &z_qp, dtype).unwrap();
     let layers = [
         (l0, None),
         (Layer::Dense(l1), None),

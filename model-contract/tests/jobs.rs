@@ -7,6 +7,7 @@ use cwnn_model_contract::msg::*;
 use cwnn_model_contract::state::MAX_JOBS_PER_SENDER;
 use cwnn_model_contract::testing::*;
 use cwnn_model_contract::ContractError;
+use cwnn_tensor::DType;
 use sha2::{Digest, Sha256};
 
 fn evaluate(input: Vec<i32>, steps: Option<u32>) -> ExecuteMsg {
@@ -95,6 +96,10 @@ fn many_calls_match_predict_for_any_cut() {
         (skip_lstm(), budget(800, 100_000, 1), None, 6),
         (skip_lstm(), budget(1_000_000, 2_000, 2), Some(1), 4),
         (skip_lstm(), None, None, 1),
+        // `high` precision: int16 tensors and the LSTM's state carried between calls (its
+        // 5,700 weight bytes, read by every segment, need a larger byte budget).
+        (skip_lstm_as(DType::I16), budget(800, 100_000, 1), None, 6),
+        (skip_lstm_as(DType::I16), budget(1_000_000, 6_000, 2), Some(1), 4),
     ];
     for (i, (m, execute_budget, steps, expected_calls)) in cases.into_iter().enumerate() {
         let msg = InstantiateMsg {

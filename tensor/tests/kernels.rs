@@ -58,6 +58,31 @@ proptest! {
         prop_assert!((2 * r - 1) * d <= 2 * num && 2 * num < (2 * r + 1) * d);
     }
 
+    /// The i64 form rounds the same way, saturates to i64, and agrees with `apply` on every i32.
+    #[test]
+    fn dyadic_apply_wide_is_exact_rounding(x in -(1i64 << 50)..(1i64 << 50), y in any::<i32>(), m in dyadic()) {
+        prop_assert_eq!(m.apply_wide(y as i64), m.apply(y));
+        let r = m.apply_wide(x) as i128;
+        let exact = ref_dyadic(x as i128, m);
+        // Round half up where the result fits i64; saturated where it does not.
+        prop_assert_eq!(r, exact.clamp(i64::MIN as i128, i64::MAX as i128));
+        if r == exact {
+            let num = x as i128 * m.mantissa as i128;
+            let d = 1i128 << m.shift;
+            prop_assert!((2 * r - 1) * d <= 2 * num && 2 * num < (2 * r + 1) * d);
+        }
+    }
+
+    /// The int16 dot over LE weight bytes is the exact sum, at every length (unrolled part
+    /// and remainder).
+    #[test]
+    fn dot_i16_le_is_exact(w in proptest::collection::vec(any::<i16>(), 0..40), seed in any::<u64>()) {
+        let x: Vec<i64> = (0..w.len()).map(|i| ((seed >> (i % 48)) as i64 & 0xffff) - 32768).collect();
+        let bytes: Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let want: i64 = w.iter().zip(&x).map(|(&a, &b)| a as i64 * b).sum();
+        prop_assert_eq!(cwnn_tensor::kernels::dot_i16_le(&bytes, &x), want);
+    }
+
     #[test]
     fn matvec_is_exact((w, x, zp, bias) in matvec_case()) {
         let mut out = vec![0; bias.len()];

@@ -25,6 +25,18 @@ struct Cli {
 enum Precision {
     /// int8 weights (per output channel) and int8 activations.
     Int8,
+    /// int16 weights (per output channel) and int16 activations, i64 sums: closer to float,
+    /// about twice the weight bytes (gas). Embedding (Gather) stays int8-only for now.
+    High,
+}
+
+impl From<Precision> for cwnn_importer::quantize::Precision {
+    fn from(p: Precision) -> Self {
+        match p {
+            Precision::Int8 => cwnn_importer::quantize::Precision::Int8,
+            Precision::High => cwnn_importer::quantize::Precision::High,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -93,6 +105,8 @@ enum Command {
         /// Evaluate only the first N test digits.
         #[arg(long)]
         limit: Option<usize>,
+        #[arg(long, value_enum, default_value = "int8")]
+        precision: Precision,
     },
     /// Per-layer gas of a model package on cosmwasm-vm with the chain's gas schedule, and the
     /// number of calls it needs.
@@ -135,6 +149,7 @@ struct ImportFlags {
     output: Vec<String>,
     name: Option<String>,
     no_batch: bool,
+    precision: cwnn_importer::quantize::Precision,
     mint: import::MintArgs,
 }
 
@@ -148,6 +163,7 @@ fn import_cmd(f: ImportFlags) -> Result<()> {
             no_batch: f.no_batch,
         },
         name: f.name,
+        precision: f.precision,
     };
     let imported = import::import(&args)?;
     let m = &imported.manifest;
@@ -170,9 +186,10 @@ fn import_cmd(f: ImportFlags) -> Result<()> {
         };
         let acc = import::accuracy(&imported.float, &imported.quant, &s.inputs, &labels)?;
         println!(
-            "top-1 on {} samples: float {:.2} %, int8 {:.2} % ({:+.2} points)",
+            "top-1 on {} samples: float {:.2} %, {} {:.2} % ({:+.2} points)",
             acc.samples,
             acc.float_top1 * 100.0,
+            imported.quant.report.precision,
             acc.int8_top1 * 100.0,
             (acc.int8_top1 - acc.float_top1) * 100.0
         );
@@ -321,9 +338,9 @@ fn verify(dir: PathBuf, events: PathBuf) -> Result<()> {
     Ok(())
 }
 
-fn demo(limit: Option<usize>) -> Result<()> {
+fn demo(limit: Option<usize>, precision: cwnn_importer::quantize::Precision) -> Result<()> {
     let started = std::time::Instant::now();
-    cwnn_importer::demo::run(limit, &mut std::io::stdout())?;
+    cwnn_importer::demo::run(limit, precision, &mut std::io::stdout())?;
     println!(
         "
 done in {:.1} s",
@@ -355,7 +372,7 @@ fn main() -> ExitCode {
             out,
             calibration,
             eval,
-            precision: Precision::Int8,
+            precision,
             consts,
             output,
             name,
@@ -372,6 +389,7 @@ fn main() -> ExitCode {
             output,
             name,
             no_batch,
+            precision: precision.into(),
             mint: import::MintArgs {
                 collection,
                 token_id,
@@ -382,7 +400,7 @@ fn main() -> ExitCode {
         Command::Inspect { dir } => inspect(dir),
         Command::Run { dir, input, json } => run(dir, input, json),
         Command::Verify { dir, events } => verify(dir, events),
-        Command::Demo { limit } => demo(limit),
+        Command::Demo { limit, precision } => demo(limit, precision.into()),
         Command::Gas {
             dir,
             json,

@@ -129,15 +129,40 @@ pub fn conv2d<W: Quantized, X: Quantized>(
     conv2d_centered(g, &centered(x, x_zp), w, bias, channels, out)
 }
 
-/// [`conv2d`] on an input whose zero point is already subtracted (`x − x_zp` as i32), so a
-/// layer that computes channel by channel centres its input once.
-pub fn conv2d_centered<W: Quantized>(
+/// An accumulator: i32 for int8 operands (exact within [`accumulator_fits`](super::accumulator_fits)),
+/// i64 for int16 ones (`high` precision). Wrapping, so every platform gets the same bits.
+pub trait Accumulator: Copy + From<i32> + 'static {
+    fn wrapping_add(self, o: Self) -> Self;
+    fn wrapping_mul(self, o: Self) -> Self;
+}
+
+macro_rules! accumulator {
+    ($t:ty) => {
+        impl Accumulator for $t {
+            #[inline(always)]
+            fn wrapping_add(self, o: Self) -> Self {
+                <$t>::wrapping_add(self, o)
+            }
+            #[inline(always)]
+            fn wrapping_mul(self, o: Self) -> Self {
+                <$t>::wrapping_mul(self, o)
+            }
+        }
+    };
+}
+accumulator!(i32);
+accumulator!(i64);
+
+/// [`conv2d`] on an input whose zero point is already subtracted (`x − x_zp`), so a layer
+/// that computes channel by channel centres its input once. Sums in `A` (i32, or i64 for
+/// int16 operands).
+pub fn conv2d_centered<W: Quantized, A: Accumulator>(
     g: &Conv2dGeometry,
-    xs: &[i32],
+    xs: &[A],
     w: &[W],
-    bias: Option<&[i32]>,
+    bias: Option<&[A]>,
     channels: Range<usize>,
-    out: &mut [i32],
+    out: &mut [A],
 ) -> Result<()> {
     g.validate()?;
     if channels.start > channels.end || channels.end > g.out_channels {
@@ -159,7 +184,7 @@ pub fn conv2d_centered<W: Quantized>(
     let in_plane = g.in_h * g.in_w;
     for (j, oc) in channels.enumerate() {
         let acc = &mut out[j * plane..(j + 1) * plane];
-        acc.fill(bias.map_or(0, |b| b[j]));
+        acc.fill(bias.map_or(A::from(0), |b| b[j]));
         let wk = &w[j * per_oc..(j + 1) * per_oc];
         let group = oc / cout_g;
         for icg in 0..cin_g {
@@ -167,7 +192,7 @@ pub fn conv2d_centered<W: Quantized>(
             let xp = &xs[ic * in_plane..(ic + 1) * in_plane];
             for ky in 0..g.kernel_h {
                 for kx in 0..g.kernel_w {
-                    let wv = wk[(icg * g.kernel_h + ky) * g.kernel_w + kx].to_i32();
+                    let wv = A::from(wk[(icg * g.kernel_h + ky) * g.kernel_w + kx].to_i32());
                     let Some((lo, hi, x0)) = col_range(g, kx, ow) else {
                         continue;
                     };
@@ -302,7 +327,7 @@ fn col_range(g: &Conv2dGeometry, kx: usize, ow: usize) -> Option<(usize, usize, 
 
 /// `a[i] += w · x[i]`, unrolled ×8.
 #[inline(always)]
-fn axpy(a: &mut [i32], w: i32, x: &[i32]) {
+fn axpy<A: Accumulator>(a: &mut [A], w: A, x: &[A]) {
     let n = a.len().min(x.len());
     let (a8, ar) = a[..n].as_chunks_mut::<8>();
     let (x8, xr) = x[..n].as_chunks::<8>();

@@ -27,6 +27,30 @@ pub fn dot<W: Quantized>(w: &[W], x: &[i32]) -> i32 {
     acc
 }
 
+/// `Σ w[i] · x[i]` for int16 weights stored as little-endian bytes (`w.len() = 2·n`) and
+/// centred int16 activations widened to i64: the `high` precision dot product, wrapping i64
+/// (exact: each product is below 2^32), unrolled ×8. Reads the weight bytes in place.
+#[inline(always)]
+pub fn dot_i16_le(w: &[u8], x: &[i64]) -> i64 {
+    let (w2, _) = w.as_chunks::<2>();
+    let n = w2.len().min(x.len());
+    let (w8, wr) = w2[..n].as_chunks::<8>();
+    let (x8, xr) = x[..n].as_chunks::<8>();
+    let at = |c: [u8; 2]| i64::from(i16::from_le_bytes(c));
+    let mut acc = 0i64;
+    for (a, b) in w8.iter().zip(x8) {
+        let mut s = 0i64;
+        for k in 0..8 {
+            s = s.wrapping_add(at(a[k]).wrapping_mul(b[k]));
+        }
+        acc = acc.wrapping_add(s);
+    }
+    for (&a, &b) in wr.iter().zip(xr) {
+        acc = acc.wrapping_add(at(a).wrapping_mul(b));
+    }
+    acc
+}
+
 /// Matrix-vector product: `out[r] = bias[r] + Σ_c w[r·cols + c] · (x[c] − x_zp)`.
 ///
 /// `w` is row-major `rows × cols` with `rows = out.len()`, `cols = x.len()`. Passing a block of

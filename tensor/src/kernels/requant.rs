@@ -35,6 +35,17 @@ pub fn requantize_one<T: Quantized>(acc: i32, m: Dyadic, zp: i32, c: Clamp) -> T
     T::saturate((zp as i64 + m.apply(acc)).max(c.lo as i64).min(c.hi as i64))
 }
 
+/// [`requantize_one`] of an i64 accumulator (`high` precision), via [`Dyadic::apply_wide`].
+#[inline(always)]
+pub fn requantize_wide<T: Quantized>(acc: i64, m: Dyadic, zp: i32, c: Clamp) -> T {
+    T::saturate(
+        (zp as i64)
+            .saturating_add(m.apply_wide(acc))
+            .max(c.lo as i64)
+            .min(c.hi as i64),
+    )
+}
+
 /// `out[i] = saturate(clamp(zp + round_half_up(acc[i] · m), lo, hi))`: one multiplier for the
 /// whole tensor. Error against the real rescale: ≤ ½ LSB before the clamp.
 pub fn requantize<T: Quantized>(acc: &[i32], m: Dyadic, zp: i32, clamp: Clamp, out: &mut [T]) -> Result<()> {

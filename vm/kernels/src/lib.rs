@@ -337,7 +337,7 @@ fn bench_case(op: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerErr
         data: TensorData::I8(x.iter().map(|&b| b as i8).collect()),
         quant: qp,
     };
-    let y = layer.run(&[&x], &weights)?;
+    let y = layer.run(&[&x], weights)?;
     Ok((0..y.len()).map(|i| y.data.get(i).unwrap_or(0) as u8).collect())
 }
 
@@ -394,14 +394,17 @@ impl Reader<'_> {
             zero_point: self.zp(),
         }
     }
-    fn tensor(&mut self, shape: Vec<usize>) -> QTensor {
+    /// An int8 tensor, or int16 (`high` precision) with an int16 zero point when `high`.
+    fn tensor(&mut self, shape: Vec<usize>, high: bool) -> QTensor {
         let n = shape.iter().product();
-        let quant = self.qp();
-        QTensor {
-            data: TensorData::I8(self.vec(n, Reader::i8)),
-            shape,
-            quant,
-        }
+        let mut quant = self.qp();
+        let data = if high {
+            quant.zero_point = self.i16() as i32;
+            TensorData::I16(self.vec(n, Reader::i16))
+        } else {
+            TensorData::I8(self.vec(n, Reader::i8))
+        };
+        QTensor { data, shape, quant }
     }
     fn window(&mut self) -> Window2d {
         let (kh, kw) = (self.dim(3), self.dim(3));
@@ -423,7 +426,12 @@ impl Reader<'_> {
 /// evaluates it in two segments split at a random unit, and returns the output's bytes.
 /// Random weights also exercise the refusal paths (invalid shifts, corrupt tables, bad indices).
 fn layer_case(kind: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerError> {
-    let out_qp = r.qp();
+    // Half the cases of the layers that have a `high` form (all but Embedding) run in int16.
+    let high = kind != 11 && r.u8() & 1 == 1;
+    let mut out_qp = r.qp();
+    if high {
+        out_qp.zero_point = r.i16() as i32;
+    }
     let (layer, inputs): (Layer, Vec<QTensor>) = match kind {
         0 => {
             let (i, o, rows) = (r.dim(64), r.dim(32), r.dim(3));
@@ -439,7 +447,7 @@ fn layer_case(kind: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerE
                     clamp,
                     output: out_qp,
                 }),
-                alloc::vec![r.tensor(alloc::vec![rows, i])],
+                alloc::vec![r.tensor(alloc::vec![rows, i], high)],
             )
         }
         1 => {
@@ -462,21 +470,26 @@ fn layer_case(kind: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerE
                 output: out_qp,
             };
             let shape = alloc::vec![groups * r.dim(3), 2 + r.dim(8), 2 + r.dim(8)];
-            (Layer::Conv2d(conv), alloc::vec![r.tensor(shape)])
+            (Layer::Conv2d(conv), alloc::vec![r.tensor(shape, high)])
         }
         2 => (
             Layer::Activation(Activation {
-                kind: ActivationKind::Tanh,
+                // Tanh is a table (int8) or knots (int16); LeakyReLU in int16 is a rescale.
+                kind: if r.u8() & 1 == 1 {
+                    ActivationKind::LeakyRelu
+                } else {
+                    ActivationKind::Tanh
+                },
                 output: out_qp,
             }),
             {
                 let s = alloc::vec![r.dim(64)];
-                alloc::vec![r.tensor(s)]
+                alloc::vec![r.tensor(s, high)]
             },
         ),
         3 => (Layer::Softmax(Softmax {}), {
             let s = alloc::vec![r.dim(3), r.dim(32)];
-            alloc::vec![r.tensor(s)]
+            alloc::vec![r.tensor(s, high)]
         }),
         4 | 5 => {
             let window = r.window();
@@ -489,11 +502,11 @@ fn layer_case(kind: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerE
                     count_include_pad: r.u8() & 1 == 1,
                 })
             };
-            (layer, alloc::vec![r.tensor(shape)])
+            (layer, alloc::vec![r.tensor(shape, high)])
         }
         6 => (Layer::GlobalAvgPool(GlobalAvgPool {}), {
             let s = alloc::vec![r.dim(4), r.dim(8), r.dim(8)];
-            alloc::vec![r.tensor(s)]
+            alloc::vec![r.tensor(s, high)]
         }),
         7 => {
             let (a, b) = (r.dim(6), r.dim(6));
@@ -501,7 +514,7 @@ fn layer_case(kind: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerE
                 Layer::Reshape(Reshape {
                     shape: alloc::vec![a * b],
                 }),
-                alloc::vec![r.tensor(alloc::vec![a, b])],
+                alloc::vec![r.tensor(alloc::vec![a, b], high)],
             )
         }
         8 => {
@@ -511,15 +524,15 @@ fn layer_case(kind: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerE
                     channels: c,
                     output: out_qp,
                 }),
-                alloc::vec![r.tensor(alloc::vec![c, inner])],
+                alloc::vec![r.tensor(alloc::vec![c, inner], high)],
             )
         }
         9 | 10 => {
             const SHAPES: [(&[usize], &[usize]); 4] =
                 [(&[3, 4], &[3, 4]), (&[3, 4], &[4]), (&[2, 3, 1], &[1, 5]), (&[6], &[1])];
             let (sa, sb) = SHAPES[r.u8() as usize % 4];
-            let a = r.tensor(sa.to_vec());
-            let b = r.tensor(sb.to_vec());
+            let a = r.tensor(sa.to_vec(), high);
+            let b = r.tensor(sb.to_vec(), high);
             let constant = (r.u8() & 1 == 1).then(|| Constant {
                 shape: sb.to_vec(),
                 quant: b.quant,
@@ -554,7 +567,7 @@ fn layer_case(kind: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerE
                 initial_state: r.u8() & 1 == 1,
             };
             let steps = r.dim(12);
-            let x = r.tensor(alloc::vec![steps, rnn.input_size]);
+            let x = r.tensor(alloc::vec![steps, rnn.input_size], high);
             let layer = match kind {
                 12 => Layer::SimpleRnn(SimpleRnn { rnn }),
                 13 => Layer::Gru(Gru {
@@ -597,7 +610,18 @@ fn layer_case(kind: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerE
     let specs: Vec<TensorSpec> = inputs.iter().map(TensorSpec::of).collect();
     let spec_refs: Vec<&TensorSpec> = specs.iter().collect();
     let plan = layer.plan(&spec_refs)?;
-    let weights = if kind == 3 {
+    let weights = if kind == 3 && high {
+        // A multiplier and mostly valid power-of-two knots (falling from 2^30, ≥ 2^29).
+        let mut t = Vec::with_capacity(5 + 257 * 4);
+        t.extend_from_slice(&(r.i32() & i32::MAX).to_le_bytes());
+        t.push(1 + r.u8() % 62);
+        let mut k: u32 = if r.u8().is_multiple_of(8) { 0 } else { 1 << 30 };
+        for _ in 0..257 {
+            t.extend_from_slice(&k.to_le_bytes());
+            k -= (r.u8() as u32 * 8192).min(k);
+        }
+        t
+    } else if kind == 3 {
         // A mostly valid exp table, as for SOFTMAX_I8.
         let mut e = if r.u8().is_multiple_of(8) { 0 } else { kernels::EXP_ONE };
         let mut t = Vec::with_capacity(1024);
@@ -611,12 +635,18 @@ fn layer_case(kind: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerE
         // Multiplier shifts sit at fixed offsets of each unit; make them mostly valid (1..=62)
         // so most cases compute, and leave one unit in eight as drawn (an invalid-weights path).
         let (unit, at) = match &layer {
+            Layer::Dense(d) if high => (2 * d.in_features + 13, 2 * d.in_features + 12),
             Layer::Dense(d) => (d.in_features + 9, d.in_features + 8),
             Layer::Conv2d(_) => (
                 plan.weight_len / plan.units.max(1),
                 plan.weight_len / plan.units.max(1) - 1,
             ),
             Layer::Affine(_) => (13, 4),
+            // `[m_pos][m_neg][lo][hi]`: the second shift is fixed below.
+            Layer::Activation(a) if high && a.kind == ActivationKind::LeakyRelu => {
+                w[9] = 1 + w[9] % 62;
+                (18, 4)
+            }
             _ => (0, 0),
         };
         if unit > 0 {
@@ -626,11 +656,16 @@ fn layer_case(kind: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerE
                 }
             }
         }
-        // Recurrent gate rows: `[W: input][R: hidden][b_W, b_R: i32][m_W][m_H]`, two shifts each.
+        // Recurrent gate rows: `[W: input][R: hidden][b_W, b_R][m_W][m_H]`, int8 weights and
+        // i32 biases or int16 and i64 (`high`); two shifts each, at the same offsets from the end.
         if let Layer::SimpleRnn(SimpleRnn { rnn }) | Layer::Gru(Gru { rnn, .. }) | Layer::Lstm(Lstm { rnn, .. }) =
             &layer
         {
-            let row = rnn.input_size + rnn.hidden + 18;
+            let row = if high {
+                2 * (rnn.input_size + rnn.hidden) + 26
+            } else {
+                rnn.input_size + rnn.hidden + 18
+            };
             let gates = match layer {
                 Layer::SimpleRnn(_) => 1,
                 Layer::Gru(_) => 3,
