@@ -173,19 +173,14 @@ pub fn quantize_as(
         let x_qp = x.quant;
         let y_qp = covering(&observers[index + 1], dtype);
         let err = layer_err(index, &node.name);
-        if precision == Precision::High {
-            let kind = match &node.op {
-                FloatOp::Embedding(_) => Some("embedding"),
-                _ => None,
-            };
-            if let Some(kind) = kind {
-                return Err(QuantizeError::Precision {
-                    index,
-                    node: node.name.clone(),
-                    kind,
-                    precision: precision.name(),
-                });
-            }
+        // An embedding's input is indices, so its output type has nothing to follow.
+        if precision == Precision::High && matches!(node.op, FloatOp::Embedding(_)) {
+            return Err(QuantizeError::Precision {
+                index,
+                node: node.name.clone(),
+                kind: "embedding",
+                precision: precision.name(),
+            });
         }
         let (layer, bytes) = match &node.op {
             FloatOp::Dense(d) => d.quantize_as(&x_qp, &y_qp, dtype).map(|(l, w)| (Layer::Dense(l), w)),
