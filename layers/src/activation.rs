@@ -11,15 +11,17 @@
 //! `y = clamp(zp_y + m·(x − zp_x), lo, hi)` with `m = m_pos` for `x ≥ zp_x`, else `m_neg`.
 //! Sigmoid and Tanh interpolate linearly between 1,025 knots (i16 LE, 2,050 bytes), knot `k`
 //! at `x = −32768 + 64·k`: error ≤ `(64·s_x)²/8 · max|f''|` plus 1 output LSB.
+//!
+//! **Work**: `|x|·ELEM` (a lookup per element); int16: `|x|·2·REQUANT` (rescales) or
+//! `|x|·2·LOOKUP` (interpolation); see `work.rs`.
 
-use alloc::vec::Vec;
 use core::ops::Range;
 
 use cwnn_tensor::kernels::{lut, requantize_wide, Clamp};
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
 use crate::spec::{act_data, act_data_mut, as_i8, expect_act, i8_data, i8_data_mut, is_high, WeightReader};
-use crate::{LayerError, Op, Result, TensorSpec};
+use crate::{work, LayerError, Op, Result, TensorSpec};
 
 /// Which function the table holds (informative: the table defines the layer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,15 +75,14 @@ impl Activation {
             }
             return Ok(());
         }
-        let knots: Vec<i32> = r
-            .take(2 * KNOTS)?
-            .chunks_exact(2)
-            .map(|c| i32::from(i16::from_le_bytes([c[0], c[1]])))
-            .collect();
+        // Read in place, not decoded up front: a segment's cost stays in proportion to its
+        // elements (see the work formula).
+        let kb = r.take(2 * KNOTS)?;
+        let knot = |k: usize| i32::from(i16::from_le_bytes([kb[2 * k], kb[2 * k + 1]]));
         for (o, &v) in y.iter_mut().zip(xs) {
             let u = (i32::from(v) + 32768) as usize;
             let (k, f) = (u >> KNOT_SHIFT, (u & ((1 << KNOT_SHIFT) - 1)) as i32);
-            let (a, b) = (knots[k], knots[k + 1]);
+            let (a, b) = (knot(k), knot(k + 1));
             let step = ((b - a) * f + (1 << (KNOT_SHIFT - 1))) >> KNOT_SHIFT;
             *o = (a + step).clamp(-32768, 32767) as i16;
         }
@@ -96,15 +97,24 @@ impl Op for Activation {
         let dtype = expect_act(Self::NAME, inputs[0])?;
         Ok(TensorSpec::new(inputs[0].shape.clone(), dtype, self.output))
     }
-    fn weight_len(&self, inputs: &[&TensorSpec]) -> usize {
-        match (is_high(inputs[0]), self.is_linear()) {
+    fn weight_len(&self, inputs: &[&TensorSpec]) -> Option<usize> {
+        Some(match (is_high(inputs[0]), self.is_linear()) {
             (false, _) => TABLE,
             (true, true) => LINEAR_BYTES,
             (true, false) => 2 * KNOTS,
-        }
+        })
     }
-    fn units(&self, inputs: &[&TensorSpec]) -> usize {
-        inputs[0].numel().unwrap_or(0)
+    fn work(&self, inputs: &[&TensorSpec]) -> u64 {
+        let x = inputs[0];
+        let per = match (is_high(x), self.is_linear()) {
+            (false, _) => work::ELEM,
+            (true, true) => work::elem(x, work::REQUANT),
+            (true, false) => work::elem(x, work::LOOKUP),
+        };
+        work::sum(&[(work::numel(x), per)])
+    }
+    fn units(&self, inputs: &[&TensorSpec]) -> Option<usize> {
+        inputs[0].numel()
     }
     fn forward(
         &self,

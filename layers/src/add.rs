@@ -4,14 +4,18 @@
 //! shift, so there is a single rounding. Units: output elements; weights: the constant operand's
 //! int8 data, if any. **Bound**: `s_y/2 + s_a/2 + s_b/2` (output and input rounding) plus
 //! 2^-31 relative. `high` precision: the same on int16 (`(a − zp_a)·m_a` < 2^48).
+//!
+//! **Work**: `|y|·(REQUANT + 2·rank·ELEM)` (rescale, two broadcast index maps; `REQUANT`
+//! doubled in int16), plus `|y|·|constant|·ELEM` for an int16 constant, which every segment
+//! decodes; see `work.rs`.
 
 use core::ops::Range;
 
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
-use crate::broadcast::{arity, binary_shape, binary_units, constant_len, operand_b, operands, Constant};
+use crate::broadcast::{arity, binary_shape, binary_units, binary_work, constant_len, operand_b, operands, Constant};
 use crate::spec::{act_data_mut, Act};
-use crate::{LayerError, Op, Result, TensorSpec};
+use crate::{work, LayerError, Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -45,10 +49,13 @@ impl Op for Add {
             self.output,
         ))
     }
-    fn weight_len(&self, inputs: &[&TensorSpec]) -> usize {
+    fn weight_len(&self, inputs: &[&TensorSpec]) -> Option<usize> {
         constant_len(&self.constant, inputs[0])
     }
-    fn units(&self, inputs: &[&TensorSpec]) -> usize {
+    fn work(&self, inputs: &[&TensorSpec]) -> u64 {
+        binary_work(Self::NAME, &self.constant, inputs, work::REQUANT)
+    }
+    fn units(&self, inputs: &[&TensorSpec]) -> Option<usize> {
         binary_units(Self::NAME, &self.constant, inputs)
     }
     fn forward(

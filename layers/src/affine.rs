@@ -7,13 +7,16 @@
 //! `y = clamp(zp_y + ((x − zp_x)·mantissa + offset + 2^(shift−1)) >> shift)`: one rounding.
 //! **Bound**: `s_y/2 + |a|·s_x/2` (output rounding, input rounding) plus 2^-31 relative.
 //! `high` precision: the same weights and rule on int16 (`(x − zp)·mantissa` < 2^48).
+//!
+//! **Work**: `|x|·REQUANT + channels·REQUANT` (`REQUANT` per element doubled in int16); see
+//! `work.rs`.
 
 use core::ops::Range;
 
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
 use crate::spec::{act_data, act_data_mut, expect_act, Act, WeightReader};
-use crate::{LayerError, Op, Result, TensorSpec};
+use crate::{work, LayerError, Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -43,17 +46,24 @@ impl Op for Affine {
         }
         Ok(TensorSpec::new(x.shape.clone(), dtype, self.output))
     }
-    fn weight_len(&self, _: &[&TensorSpec]) -> usize {
-        self.channels * UNIT
+    fn weight_len(&self, _: &[&TensorSpec]) -> Option<usize> {
+        self.channels.checked_mul(UNIT)
     }
-    fn macs(&self, inputs: &[&TensorSpec]) -> u64 {
-        inputs[0].numel().unwrap_or(0) as u64
+    fn macs(&self, inputs: &[&TensorSpec]) -> Option<u64> {
+        Some(inputs[0].numel()? as u64)
     }
-    fn units(&self, _: &[&TensorSpec]) -> usize {
-        self.channels
+    fn work(&self, inputs: &[&TensorSpec]) -> u64 {
+        let x = inputs[0];
+        work::sum(&[
+            (work::numel(x), work::elem(x, work::REQUANT)),
+            (self.channels as u64, work::REQUANT),
+        ])
     }
-    fn weight_range(&self, _: &[&TensorSpec], units: Range<usize>) -> Range<usize> {
-        units.start * UNIT..units.end * UNIT
+    fn units(&self, _: &[&TensorSpec]) -> Option<usize> {
+        Some(self.channels)
+    }
+    fn weight_range(&self, _: &[&TensorSpec], units: Range<usize>) -> Option<Range<usize>> {
+        Some(units.start.checked_mul(UNIT)?..units.end.checked_mul(UNIT)?)
     }
     fn forward(
         &self,

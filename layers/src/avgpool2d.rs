@@ -4,6 +4,9 @@
 //! window when `count_include_pad` (padding counts as real 0). The output keeps the input's
 //! quantization. **Bound**: ½ LSB from the mean of the quantized inputs (exact integer rule),
 //! so ≤ 1 LSB from the mean of the real inputs. Units: channels; no weights.
+//!
+//! **Work**: `|y|·(KH·KW·ELEM + REQUANT)`: a sum per tap of the window, a division per output
+//! (`REQUANT` doubled in int16); see `work.rs`.
 
 use core::ops::Range;
 
@@ -31,8 +34,11 @@ impl Op for AvgPool2d {
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
         self.window.pool_spec(Self::NAME, inputs[0])
     }
-    fn units(&self, inputs: &[&TensorSpec]) -> usize {
-        inputs[0].shape[0]
+    fn work(&self, inputs: &[&TensorSpec]) -> u64 {
+        self.window.pool_work(Self::NAME, inputs[0])
+    }
+    fn units(&self, inputs: &[&TensorSpec]) -> Option<usize> {
+        Some(inputs[0].shape[0])
     }
     fn forward(
         &self,

@@ -86,7 +86,7 @@ pub struct Constant {
 }
 
 use crate::spec::{act_data, Act};
-use crate::{LayerError, Result, TensorSpec};
+use crate::{work, LayerError, Result, TensorSpec};
 use alloc::borrow::Cow;
 use cwnn_tensor::QTensor;
 
@@ -157,16 +157,37 @@ pub(crate) fn arity(constant: &Option<Constant>) -> usize {
 }
 
 /// Weight bytes of a binary layer: the constant's data, in the type of input `a`.
-pub(crate) fn constant_len(constant: &Option<Constant>, a: &TensorSpec) -> usize {
-    constant
-        .as_ref()
-        .map_or(0, |c| c.shape.iter().product::<usize>() * a.dtype.bytes())
+pub(crate) fn constant_len(constant: &Option<Constant>, a: &TensorSpec) -> Option<usize> {
+    constant.as_ref().map_or(Some(0), |c| {
+        cwnn_tensor::numel(&c.shape).ok()?.checked_mul(a.dtype.bytes())
+    })
 }
 
 /// Units of a binary layer: elements of the broadcast output.
-pub(crate) fn binary_units(layer: &'static str, constant: &Option<Constant>, inputs: &[&TensorSpec]) -> usize {
-    let b = operand_b(layer, constant, inputs).map(|b| b.shape).unwrap_or_default();
-    broadcast_shape(&inputs[0].shape, &b).map_or(0, |s| s.iter().product())
+pub(crate) fn binary_units(layer: &'static str, constant: &Option<Constant>, inputs: &[&TensorSpec]) -> Option<usize> {
+    let b = operand_b(layer, constant, inputs).ok()?;
+    cwnn_tensor::numel(&broadcast_shape(&inputs[0].shape, &b.shape)?).ok()
+}
+
+/// Work of a binary layer whose element costs `per` (int8): per output element, that and
+/// the two index maps (`rank` steps each); an int16 constant is decoded by every segment.
+pub(crate) fn binary_work(layer: &'static str, constant: &Option<Constant>, inputs: &[&TensorSpec], per: u64) -> u64 {
+    let (a, b) = (
+        inputs[0],
+        operand_b(layer, constant, inputs).map(|b| b.shape).unwrap_or_default(),
+    );
+    let Some(shape) = broadcast_shape(&a.shape, &b) else {
+        return u64::MAX;
+    };
+    let n = work::count(&shape);
+    let decode = match constant {
+        Some(c) if crate::spec::is_high(a) => work::count(&c.shape),
+        _ => 0,
+    };
+    work::sum(&[
+        (n, work::elem(a, per) + 2 * shape.len() as u64 * work::ELEM),
+        (n.saturating_mul(decode), work::ELEM),
+    ])
 }
 
 /// Output shape of a binary layer.

@@ -8,6 +8,12 @@
 //!
 //! `high` precision (int16 input): int16 output, unit `o` reads int16 LE weights, an i64 bias
 //! and the multiplier; sums in i64, weight-stationary over each tap's valid output columns.
+//!
+//! **Work**: `macs·MAC + |y|·(REQUANT + ELEM) + out_channels·(C/groups·KH·KW + F)·ELEM` with
+//! `F = |x| + C·(H+pads)·(W+pads) + groups·OH·OW·⌈C/groups·KH·KW / 2⌉`, what every segment
+//! pays (centring, padding and the patches of all groups) counted once per unit; `MAC` = 5
+//! and `REQUANT` doubled in int16. Not uniform: a segment of few channels of a grouped
+//! (depthwise) layer costs near `F` alone, hence `F` per unit.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -20,7 +26,7 @@ use cwnn_tensor::kernels::{
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
 use crate::spec::{act_data, act_data_mut, chw, expect_act, i8_data, i8_data_mut, is_high, WeightReader, DYADIC_BYTES};
-use crate::{LayerError, Op, Result, TensorSpec, Window2d};
+use crate::{work, LayerError, Op, Result, TensorSpec, Window2d};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -44,11 +50,24 @@ impl Conv2d {
         self.window
             .conv_geometry(Self::NAME, chw(Self::NAME, x)?, self.out_channels, self.groups)
     }
-    fn unit_bytes(g: &Conv2dGeometry, x: &TensorSpec) -> usize {
+    fn unit_bytes(g: &Conv2dGeometry, x: &TensorSpec) -> Option<usize> {
         match is_high(x) {
-            true => 2 * g.weights_per_channel() + 8 + DYADIC_BYTES,
-            false => g.weights_per_channel() + 4 + DYADIC_BYTES,
+            true => g.weights_per_channel().checked_mul(2)?.checked_add(8 + DYADIC_BYTES),
+            false => g.weights_per_channel().checked_add(4 + DYADIC_BYTES),
         }
+    }
+
+    /// Elements every segment handles whatever its channels (int8 form): the input, its
+    /// padded copy, and one output row of patches of every group per output row. `None` if
+    /// the scratch buffers would not fit `usize`.
+    fn segment_elems(g: &Conv2dGeometry) -> Option<(usize, usize, usize)> {
+        let (hp, wp) = (g.in_h + g.pad_top + g.pad_bottom, g.in_w + g.pad_left + g.pad_right);
+        let padded = hp.checked_mul(wp)?.checked_mul(g.in_channels)?;
+        let row = g
+            .groups
+            .checked_mul(g.out_w())?
+            .checked_mul(g.weights_per_channel().div_ceil(2))?;
+        Some((g.input_len()?, padded, row))
     }
 
     /// `high` precision: int16 weights and activations, i64 sums over the taps in the image.
@@ -89,26 +108,43 @@ impl Op for Conv2d {
                 reason: "too many taps per output for an exact i32 sum",
             });
         }
+        Self::segment_elems(&g).ok_or(LayerError::SizeOverflow { layer: Self::NAME })?;
         Ok(TensorSpec::new(
             vec![g.out_channels, g.out_h(), g.out_w()],
             dtype,
             self.output,
         ))
     }
-    fn weight_len(&self, inputs: &[&TensorSpec]) -> usize {
-        self.geometry(inputs[0])
-            .map_or(0, |g| self.out_channels * Self::unit_bytes(&g, inputs[0]))
+    fn weight_len(&self, inputs: &[&TensorSpec]) -> Option<usize> {
+        let g = self.geometry(inputs[0]).ok()?;
+        self.out_channels.checked_mul(Self::unit_bytes(&g, inputs[0])?)
     }
-    fn macs(&self, inputs: &[&TensorSpec]) -> u64 {
-        self.geometry(inputs[0])
-            .map_or(0, |g| g.macs_per_channel() as u64 * g.out_channels as u64)
+    fn macs(&self, inputs: &[&TensorSpec]) -> Option<u64> {
+        let g = self.geometry(inputs[0]).ok()?;
+        let dims = [g.weights_per_channel(), g.out_h(), g.out_w(), g.out_channels];
+        dims.iter().try_fold(1u64, |p, &d| p.checked_mul(d as u64))
     }
-    fn units(&self, _: &[&TensorSpec]) -> usize {
-        self.out_channels
+    fn work(&self, inputs: &[&TensorSpec]) -> u64 {
+        let x = inputs[0];
+        let Ok(g) = self.geometry(x) else { return u64::MAX };
+        let Some((input, padded, row)) = Self::segment_elems(&g) else {
+            return u64::MAX;
+        };
+        let (per, c, (oh, ow)) = (g.weights_per_channel(), g.out_channels, (g.out_h(), g.out_w()));
+        let fixed = work::sum(&[(input as u64, 1), (padded as u64, 1), (work::count(&[row, oh]), 1)]);
+        work::sum(&[
+            (work::count(&[per, oh, ow, c]), work::mac(x)),
+            (work::count(&[c, oh, ow]), work::elem(x, work::REQUANT) + work::ELEM),
+            (work::count(&[c, per]), work::ELEM),
+            ((c as u64).saturating_mul(fixed), work::ELEM),
+        ])
     }
-    fn weight_range(&self, inputs: &[&TensorSpec], units: Range<usize>) -> Range<usize> {
-        let u = self.geometry(inputs[0]).map_or(0, |g| Self::unit_bytes(&g, inputs[0]));
-        units.start * u..units.end * u
+    fn units(&self, _: &[&TensorSpec]) -> Option<usize> {
+        Some(self.out_channels)
+    }
+    fn weight_range(&self, inputs: &[&TensorSpec], units: Range<usize>) -> Option<Range<usize>> {
+        let u = Self::unit_bytes(&self.geometry(inputs[0]).ok()?, inputs[0])?;
+        Some(units.start.checked_mul(u)?..units.end.checked_mul(u)?)
     }
     fn forward(
         &self,

@@ -11,6 +11,11 @@
 //! **Bound** against f64 on the real inputs (per output, before the clamp):
 //! `s_out/2 + s_x·s_w/2 + Σ_c (|w_c|·s_x/2 + |x_c|·s_w/2 + s_x·s_w/4)` (output rounding, bias
 //! rounding, input and weight quantization), plus the multiplier's 2^-31 relative error.
+//!
+//! **Work**: `macs·MAC + rows·out·REQUANT + |x|·ELEM` (`MAC` = 5 and `REQUANT` doubled in
+//! int16); see `work.rs`. Not quite uniform: every segment centres all of `x`, so a one-row
+//! segment costs up to ~3× its share in int8 (a bounded ratio, unlike Conv2d's or the
+//! recurrent layers' per-segment costs, which are counted per unit).
 
 use core::ops::Range;
 
@@ -19,7 +24,7 @@ use cwnn_tensor::kernels::{accumulator_fits, centered, dot2_i8, dot_i16_le, requ
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
 use crate::spec::{act_data, act_data_mut, expect_act, i8_data, i8_data_mut, is_high, WeightReader, DYADIC_BYTES};
-use crate::{LayerError, Op, Result, TensorSpec};
+use crate::{work, LayerError, Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -37,10 +42,10 @@ pub struct Dense {
 }
 
 impl Dense {
-    fn unit_bytes(&self, x: &TensorSpec) -> usize {
+    fn unit_bytes(&self, x: &TensorSpec) -> Option<usize> {
         match is_high(x) {
-            true => 2 * self.in_features + 8 + DYADIC_BYTES,
-            false => self.in_features + 4 + DYADIC_BYTES,
+            true => self.in_features.checked_mul(2)?.checked_add(8 + DYADIC_BYTES),
+            false => self.in_features.checked_add(4 + DYADIC_BYTES),
         }
     }
 
@@ -99,18 +104,28 @@ impl Op for Dense {
         *shape.last_mut().unwrap_or(&mut 0) = self.out_features;
         Ok(TensorSpec::new(shape, dtype, self.output))
     }
-    fn weight_len(&self, inputs: &[&TensorSpec]) -> usize {
-        self.out_features * self.unit_bytes(inputs[0])
+    fn weight_len(&self, inputs: &[&TensorSpec]) -> Option<usize> {
+        self.out_features.checked_mul(self.unit_bytes(inputs[0])?)
     }
-    fn macs(&self, inputs: &[&TensorSpec]) -> u64 {
-        inputs[0].numel().unwrap_or(0) as u64 * self.out_features as u64
+    fn macs(&self, inputs: &[&TensorSpec]) -> Option<u64> {
+        (inputs[0].numel()? as u64).checked_mul(self.out_features as u64)
     }
-    fn units(&self, _: &[&TensorSpec]) -> usize {
-        self.out_features
+    fn work(&self, inputs: &[&TensorSpec]) -> u64 {
+        let x = inputs[0];
+        let (n, out) = (work::numel(x), self.out_features as u64);
+        let rows = n / self.in_features.max(1) as u64;
+        work::sum(&[
+            (n.saturating_mul(out), work::mac(x)),
+            (rows.saturating_mul(out), work::elem(x, work::REQUANT)),
+            (n, work::ELEM),
+        ])
     }
-    fn weight_range(&self, inputs: &[&TensorSpec], units: Range<usize>) -> Range<usize> {
-        let u = self.unit_bytes(inputs[0]);
-        units.start * u..units.end * u
+    fn units(&self, _: &[&TensorSpec]) -> Option<usize> {
+        Some(self.out_features)
+    }
+    fn weight_range(&self, inputs: &[&TensorSpec], units: Range<usize>) -> Option<Range<usize>> {
+        let u = self.unit_bytes(inputs[0])?;
+        Some(units.start.checked_mul(u)?..units.end.checked_mul(u)?)
     }
     fn forward(
         &self,

@@ -2,13 +2,16 @@
 //! `[...]` → int8 rows `[..., dim]`. Negative indices count from the end, as in ONNX; an index
 //! outside `[−vocab, vocab)` is a named error. The output keeps the table's quantization.
 //! **Bound**: ½ LSB of the table scale. Units: indices; every segment reads the whole table.
+//!
+//! **Work**: `|idx|·(dim·ELEM + REQUANT)` (a row copy and an index check per index); see
+//! `work.rs`.
 
 use core::ops::Range;
 
 use cwnn_tensor::{DType, QTensor, QuantParams, TensorData};
 
 use crate::spec::{as_i8, i8_data_mut};
-use crate::{LayerError, Op, Result, TensorSpec};
+use crate::{work, LayerError, Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -45,11 +48,17 @@ impl Op for Embedding {
         shape.push(self.dim);
         Ok(TensorSpec::new(shape, DType::I8, self.output))
     }
-    fn weight_len(&self, _: &[&TensorSpec]) -> usize {
-        self.vocab * self.dim
+    fn weight_len(&self, _: &[&TensorSpec]) -> Option<usize> {
+        self.vocab.checked_mul(self.dim)
     }
-    fn units(&self, inputs: &[&TensorSpec]) -> usize {
-        inputs[0].numel().unwrap_or(0)
+    fn work(&self, inputs: &[&TensorSpec]) -> u64 {
+        let per = (self.dim as u64)
+            .saturating_mul(work::ELEM)
+            .saturating_add(work::REQUANT);
+        work::sum(&[(work::numel(inputs[0]), per)])
+    }
+    fn units(&self, inputs: &[&TensorSpec]) -> Option<usize> {
+        inputs[0].numel()
     }
     fn forward(
         &self,

@@ -44,6 +44,10 @@ pub enum LayerError {
     OutputSpec { layer: &'static str },
     #[error("{layer}: input values out of range: {reason}")]
     InputValue { layer: &'static str, reason: &'static str },
+    /// A size (weight or output bytes, units, state, MACs) would not fit `usize` (`u64` for
+    /// counts of work) on this target: 32-bit in a contract.
+    #[error("{layer}: sizes overflow")]
+    SizeOverflow { layer: &'static str },
     #[error(transparent)]
     Tensor(#[from] TensorError),
 }

@@ -1,6 +1,8 @@
 //! Global average pooling (ONNX GlobalAveragePool): `[C, H, W] → [C, 1, 1]`, the mean of each
 //! channel: an [`AvgPool2d`](crate::AvgPool2d) whose window is the whole plane. **Bound**: ½ LSB from
 //! the mean of the quantized inputs. Units: channels; no weights.
+//!
+//! **Work**: `|x|·ELEM + C·REQUANT` (`REQUANT` doubled in int16); see `work.rs`.
 
 use alloc::vec;
 use core::ops::Range;
@@ -8,7 +10,7 @@ use core::ops::Range;
 use cwnn_tensor::QTensor;
 
 use crate::spec::{chw, expect_act};
-use crate::{AvgPool2d, Op, Result, TensorSpec, Window2d};
+use crate::{work, AvgPool2d, Op, Result, TensorSpec, Window2d};
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -23,8 +25,13 @@ impl Op for GlobalAvgPool {
         let (c, _, _) = chw(Self::NAME, inputs[0])?;
         Ok(TensorSpec::new(vec![c, 1, 1], inputs[0].dtype, inputs[0].quant))
     }
-    fn units(&self, inputs: &[&TensorSpec]) -> usize {
-        inputs[0].shape[0]
+    fn work(&self, inputs: &[&TensorSpec]) -> u64 {
+        let x = inputs[0];
+        let c = x.shape.first().map_or(0, |&c| c as u64);
+        work::sum(&[(work::numel(x), work::ELEM), (c, work::elem(x, work::REQUANT))])
+    }
+    fn units(&self, inputs: &[&TensorSpec]) -> Option<usize> {
+        Some(inputs[0].shape[0])
     }
     fn forward(
         &self,

@@ -7,7 +7,8 @@ use crate::spec::check_units;
 use crate::*;
 
 /// What every layer implements. Methods taking `inputs` assume [`Op::output_spec`] accepted
-/// them; [`Layer`] makes sure of that before calling anything else.
+/// them; [`Layer`] makes sure of that before calling anything else. Sizes are checked: `None`
+/// where one would not fit `usize` (`u64` for MACs), which [`Layer::plan`] refuses.
 pub trait Op {
     /// Name used in errors and reports.
     const NAME: &'static str;
@@ -18,25 +19,27 @@ pub trait Op {
     /// Validates the config against the inputs and gives the output's spec.
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec>;
     /// Bytes of weights (layout in the layer's docs); none by default.
-    fn weight_len(&self, _inputs: &[&TensorSpec]) -> usize {
-        0
+    fn weight_len(&self, _inputs: &[&TensorSpec]) -> Option<usize> {
+        Some(0)
     }
     /// Multiply-accumulates of one evaluation; none by default.
-    fn macs(&self, _inputs: &[&TensorSpec]) -> u64 {
-        0
+    fn macs(&self, _inputs: &[&TensorSpec]) -> Option<u64> {
+        Some(0)
     }
+    /// Work units of one evaluation (see [`LayerPlan::work`]), saturating.
+    fn work(&self, inputs: &[&TensorSpec]) -> u64;
     /// Independent parts of the output (rows, channels, elements) a call can compute alone.
-    fn units(&self, inputs: &[&TensorSpec]) -> usize;
-    /// The weight bytes that units `units` read: always one contiguous range, so a segment
-    /// loads only its own slice. By default every segment reads all weights (a table, a
-    /// constant, a recurrent cell).
-    fn weight_range(&self, inputs: &[&TensorSpec], _units: Range<usize>) -> Range<usize> {
-        0..self.weight_len(inputs)
+    fn units(&self, inputs: &[&TensorSpec]) -> Option<usize>;
+    /// The weight bytes that units `units` (within `0..units`) read: always one contiguous
+    /// range, so a segment loads only its own slice. By default every segment reads all
+    /// weights (a table, a constant, a recurrent cell).
+    fn weight_range(&self, inputs: &[&TensorSpec], _units: Range<usize>) -> Option<Range<usize>> {
+        Some(0..self.weight_len(inputs)?)
     }
     /// Values carried from one segment to the next (a recurrent layer's hidden and cell
     /// state); 0 for layers whose units are independent.
-    fn state_len(&self, _inputs: &[&TensorSpec]) -> usize {
-        0
+    fn state_len(&self, _inputs: &[&TensorSpec]) -> Option<usize> {
+        Some(0)
     }
     /// Computes output units `units` into `out` (a full-size buffer of the output spec);
     /// `weights` is exactly the slice [`Op::weight_range`] names, and `state` (of
@@ -75,19 +78,22 @@ macro_rules! layers {
             fn spec_unchecked(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
                 match self { $(Layer::$variant(l) => l.output_spec(inputs),)* }
             }
-            fn weight_len_unchecked(&self, inputs: &[&TensorSpec]) -> usize {
+            fn weight_len_unchecked(&self, inputs: &[&TensorSpec]) -> Option<usize> {
                 match self { $(Layer::$variant(l) => l.weight_len(inputs),)* }
             }
-            fn macs_unchecked(&self, inputs: &[&TensorSpec]) -> u64 {
+            fn macs_unchecked(&self, inputs: &[&TensorSpec]) -> Option<u64> {
                 match self { $(Layer::$variant(l) => l.macs(inputs),)* }
             }
-            fn units_unchecked(&self, inputs: &[&TensorSpec]) -> usize {
+            fn work_unchecked(&self, inputs: &[&TensorSpec]) -> u64 {
+                match self { $(Layer::$variant(l) => l.work(inputs),)* }
+            }
+            fn units_unchecked(&self, inputs: &[&TensorSpec]) -> Option<usize> {
                 match self { $(Layer::$variant(l) => l.units(inputs),)* }
             }
-            fn weight_range_unchecked(&self, inputs: &[&TensorSpec], units: Range<usize>) -> Range<usize> {
+            fn weight_range_unchecked(&self, inputs: &[&TensorSpec], units: Range<usize>) -> Option<Range<usize>> {
                 match self { $(Layer::$variant(l) => l.weight_range(inputs, units),)* }
             }
-            fn state_len_unchecked(&self, inputs: &[&TensorSpec]) -> usize {
+            fn state_len_unchecked(&self, inputs: &[&TensorSpec]) -> Option<usize> {
                 match self { $(Layer::$variant(l) => l.state_len(inputs),)* }
             }
             fn forward_unchecked(&self, inputs: &[&QTensor], weights: &[u8], units: Range<usize>, out: &mut QTensor, state: &mut [i32]) -> Result<()> {
@@ -148,15 +154,30 @@ impl Layer {
         self.spec_unchecked(inputs)
     }
 
-    /// What a model needs to know to store, bill and split the layer.
+    /// A checked size, or [`LayerError::SizeOverflow`].
+    fn sized<T>(&self, size: Option<T>) -> Result<T> {
+        size.ok_or(LayerError::SizeOverflow { layer: self.name() })
+    }
+
+    /// What a model needs to know to store, bill and split the layer. Every size is checked
+    /// (in `usize`, so 32 bits in a contract): where one would overflow the layer is refused
+    /// with [`LayerError::SizeOverflow`].
     pub fn plan(&self, inputs: &[&TensorSpec]) -> Result<LayerPlan> {
         let output = self.output_spec(inputs)?;
+        for x in inputs {
+            self.sized(x.bytes())?;
+        }
+        let units = self.sized(self.units_unchecked(inputs))?;
+        let weight_len = self.sized(self.weight_len_unchecked(inputs))?;
+        // All units' range: then every sub-range's bounds fit too.
+        self.sized(self.weight_range_unchecked(inputs, 0..units))?;
         Ok(LayerPlan {
-            weight_len: self.weight_len_unchecked(inputs),
-            macs: self.macs_unchecked(inputs),
-            units: self.units_unchecked(inputs),
-            state_len: self.state_len_unchecked(inputs),
-            output_bytes: output.bytes().ok_or(cwnn_tensor::TensorError::ShapeOverflow)?,
+            weight_len,
+            macs: self.sized(self.macs_unchecked(inputs))?,
+            work: self.work_unchecked(inputs),
+            units,
+            state_len: self.sized(self.state_len_unchecked(inputs))?,
+            output_bytes: self.sized(output.bytes())?,
             output,
         })
     }
@@ -165,7 +186,7 @@ impl Layer {
     pub fn weight_range(&self, inputs: &[&TensorSpec], units: Range<usize>) -> Result<Range<usize>> {
         let plan = self.plan(inputs)?;
         check_units(self.name(), &units, plan.units)?;
-        Ok(self.weight_range_unchecked(inputs, units))
+        self.sized(self.weight_range_unchecked(inputs, units))
     }
 
     /// Computes output units `units` into `out`, after checking everything: input count and
@@ -194,7 +215,7 @@ impl Layer {
         let refs: Vec<&TensorSpec> = specs.iter().collect();
         let plan = self.plan(&refs)?;
         check_units(self.name(), &units, plan.units)?;
-        let range = self.weight_range_unchecked(&refs, units.clone());
+        let range = self.sized(self.weight_range_unchecked(&refs, units.clone()))?;
         if weights.len() != range.len() {
             return Err(LayerError::WeightLength {
                 layer: self.name(),
@@ -230,7 +251,15 @@ impl Layer {
 pub struct LayerPlan {
     pub output: TensorSpec,
     pub weight_len: usize,
+    /// Multiply-accumulates of one evaluation (reported; the budget is [`LayerPlan::work`]).
     pub macs: u64,
+    /// Work units of one evaluation, all of it (MACs, comparisons, lookups, element-wise
+    /// steps, requantization, copies), where one unit is about one int8 multiply-accumulate of
+    /// Dense (≈ 900 CosmWasm VM gas): an upper bound on VM gas / 900, saturating at `u64::MAX`.
+    /// Spread over the units so that `work.div_ceil(units)` bounds each unit in a segment of
+    /// any size: what a segment pays whatever its size (centring the input, decoding tables)
+    /// is counted once per unit. Formulas in each layer's docs.
+    pub work: u64,
     pub units: usize,
     /// i32 values carried between segments (recurrent layers).
     pub state_len: usize,

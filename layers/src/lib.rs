@@ -32,6 +32,8 @@ mod gru;
 mod lstm;
 mod maxpool2d;
 mod mul;
+#[cfg(test)]
+mod plan_tests;
 mod recurrent;
 #[cfg(test)]
 mod recurrent_tests;
@@ -39,6 +41,7 @@ mod reshape;
 mod rnn;
 mod softmax;
 mod window;
+mod work;
 
 #[cfg(any(test, feature = "std"))]
 pub mod testing;

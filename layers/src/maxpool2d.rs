@@ -1,6 +1,9 @@
 //! Max pooling (ONNX MaxPool, Keras MaxPooling2D) over `[C, H, W]` int8 (or int16, `high`). Padding never wins
 //! (taps outside the image are skipped). The output keeps the input's quantization, so the
 //! result is **exact**. Units: channels; no weights.
+//!
+//! **Work**: `|y|·(KH·KW·ELEM + REQUANT)`: a compare per tap of the window, a finish per output
+//! (`REQUANT` doubled in int16); see `work.rs`.
 
 use core::ops::Range;
 
@@ -21,8 +24,11 @@ impl Op for MaxPool2d {
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
         self.window.pool_spec(Self::NAME, inputs[0])
     }
-    fn units(&self, inputs: &[&TensorSpec]) -> usize {
-        inputs[0].shape[0]
+    fn work(&self, inputs: &[&TensorSpec]) -> u64 {
+        self.window.pool_work(Self::NAME, inputs[0])
+    }
+    fn units(&self, inputs: &[&TensorSpec]) -> Option<usize> {
+        Some(inputs[0].shape[0])
     }
     fn forward(
         &self,

@@ -4,15 +4,19 @@
 //! product is exact in i32 (|·| ≤ 255²). Units: output elements; weights: the constant
 //! operand's int8 data, if any. **Bound**: `s_y/2 + |a|·s_b/2 + |b|·s_a/2 + s_a·s_b/4`.
 //! `high` precision: the same on int16, the product (< 2^32) in i64.
+//!
+//! **Work**: `|y|·(REQUANT + 2·rank·ELEM)` (rescale, two broadcast index maps; `REQUANT`
+//! doubled in int16), plus `|y|·|constant|·ELEM` for an int16 constant, which every segment
+//! decodes; see `work.rs`.
 
 use core::ops::Range;
 
 use cwnn_tensor::kernels::{requantize_one, requantize_wide, Clamp};
 use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams};
 
-use crate::broadcast::{arity, binary_shape, binary_units, constant_len, operand_b, operands, Constant};
+use crate::broadcast::{arity, binary_shape, binary_units, binary_work, constant_len, operand_b, operands, Constant};
 use crate::spec::{act_data_mut, Act};
-use crate::{Op, Result, TensorSpec};
+use crate::{work, Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -39,13 +43,16 @@ impl Op for Mul {
             self.output,
         ))
     }
-    fn weight_len(&self, inputs: &[&TensorSpec]) -> usize {
+    fn weight_len(&self, inputs: &[&TensorSpec]) -> Option<usize> {
         constant_len(&self.constant, inputs[0])
     }
-    fn macs(&self, inputs: &[&TensorSpec]) -> u64 {
-        self.units(inputs) as u64
+    fn work(&self, inputs: &[&TensorSpec]) -> u64 {
+        binary_work(Self::NAME, &self.constant, inputs, work::REQUANT)
     }
-    fn units(&self, inputs: &[&TensorSpec]) -> usize {
+    fn macs(&self, inputs: &[&TensorSpec]) -> Option<u64> {
+        Some(self.units(inputs)? as u64)
+    }
+    fn units(&self, inputs: &[&TensorSpec]) -> Option<usize> {
         binary_units(Self::NAME, &self.constant, inputs)
     }
     fn forward(

@@ -17,6 +17,12 @@
 //!
 //! Units are time steps, in processing order (reversed for `reverse`): each segment reads all
 //! weights and carries `h` (and `c`) to the next through the state buffer.
+//!
+//! **Work** per step: `rows·(input + hidden)·MAC + rows·2·REQUANT + hidden·(L·LOOKUP + 8·ELEM)`
+//! with `rows = gates·hidden` (GRU: `4·hidden`, its candidate rows run twice) and `L` lookups
+//! per hidden unit (RNN 1, GRU 3, LSTM 5); plus, per step, what every segment pays:
+//! `T·input·ELEM + rows·REQUANT + (5·hidden + 2·knots)·ELEM`. In int16 `MAC` = 5 and the
+//! element terms double; see `work.rs`.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -25,8 +31,10 @@ use core::ops::Range;
 use cwnn_tensor::kernels::{accumulator_fits, centered, dot, dot_i16_le};
 use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams};
 
-use crate::spec::{act_data, act_data_mut, as_i8, expect_act, i8_data, i8_data_mut, WeightReader, DYADIC_BYTES};
-use crate::{LayerError, Result, TensorSpec};
+use crate::spec::{
+    act_data, act_data_mut, as_i8, expect_act, i8_data, i8_data_mut, is_high, WeightReader, DYADIC_BYTES,
+};
+use crate::{work, LayerError, Result, TensorSpec};
 
 /// Scale of `h` (the output): 1/128, zero point 0.
 pub const HIDDEN_QUANT: QuantParams = QuantParams {
@@ -100,27 +108,33 @@ impl Cell {
 }
 
 impl Recurrent {
-    fn row_bytes(&self, wide: bool) -> usize {
+    fn row_bytes(&self, wide: bool) -> Option<usize> {
+        let n = self.input_size.checked_add(self.hidden)?;
         match wide {
-            true => 2 * (self.input_size + self.hidden) + 16 + 2 * DYADIC_BYTES,
-            false => self.input_size + self.hidden + 8 + 2 * DYADIC_BYTES,
+            true => n.checked_mul(2)?.checked_add(16 + 2 * DYADIC_BYTES),
+            false => n.checked_add(8 + 2 * DYADIC_BYTES),
         }
     }
     /// Weight bytes; `wide` for an int16 input (`high` precision).
-    pub(crate) fn weight_len(&self, cell: Cell, wide: bool) -> usize {
+    pub(crate) fn weight_len(&self, cell: Cell, wide: bool) -> Option<usize> {
         let h = self.hidden;
         let peep = if matches!(cell, Cell::Lstm { peepholes: true }) {
-            3 * h * if wide { 4 } else { 2 }
+            h.checked_mul(3 * if wide { 4 } else { 2 })?
         } else {
             0
         };
-        let init = if self.initial_state { cell.states() * h * 4 } else { 0 };
+        let init = if self.initial_state {
+            h.checked_mul(cell.states() * 4)?
+        } else {
+            0
+        };
         let knots = if wide { WIDE_TABLE_LEN } else { TABLE_LEN };
         let tables = if cell == Cell::Rnn { 1 } else { 2 } * knots * 2;
-        cell.gates() * h * self.row_bytes(wide) + peep + init + tables
+        let rows = cell.gates().checked_mul(h)?.checked_mul(self.row_bytes(wide)?)?;
+        rows.checked_add(peep)?.checked_add(init)?.checked_add(tables)
     }
-    pub(crate) fn state_len(&self, cell: Cell) -> usize {
-        cell.states() * self.hidden
+    pub(crate) fn state_len(&self, cell: Cell) -> Option<usize> {
+        cell.states().checked_mul(self.hidden)
     }
     pub(crate) fn output_spec(&self, layer: &'static str, x: &TensorSpec) -> Result<TensorSpec> {
         let dtype = expect_act(layer, x)?;
@@ -157,9 +171,40 @@ impl Recurrent {
             }),
         }
     }
-    pub(crate) fn macs(&self, cell: Cell, x: &TensorSpec) -> u64 {
+    pub(crate) fn macs(&self, cell: Cell, x: &TensorSpec) -> Option<u64> {
         let t = x.shape.first().copied().unwrap_or(0) as u64;
-        t * (cell.gates() * self.hidden * (self.input_size + self.hidden)) as u64
+        let row = (self.input_size as u64).checked_add(self.hidden as u64)?;
+        t.checked_mul(cell.gates() as u64)?
+            .checked_mul(self.hidden as u64)?
+            .checked_mul(row)
+    }
+    /// Work units (see the layers' docs): per step the gate rows (GRU computes its candidate
+    /// rows twice), their rescales, the cell's lookups and element steps; and what every
+    /// segment pays (centring all of `x`, reading the rows and tables) once per step.
+    pub(crate) fn work(&self, cell: Cell, x: &TensorSpec) -> u64 {
+        let (t, h, n) = (
+            x.shape.first().copied().unwrap_or(0) as u64,
+            self.hidden,
+            self.input_size,
+        );
+        let (gates, lookups) = match cell {
+            Cell::Rnn => (1, 1),
+            Cell::Gru { .. } => (4, 3),
+            Cell::Lstm { .. } => (4, 5),
+        };
+        let rows = work::count(&[gates, h]);
+        let knots = if is_high(x) { WIDE_TABLE_LEN } else { TABLE_LEN } as u64;
+        let step = work::sum(&[
+            (rows.saturating_mul((n as u64).saturating_add(h as u64)), work::mac(x)),
+            (rows, work::elem(x, 2 * work::REQUANT)),
+            (h as u64, work::elem(x, lookups * work::LOOKUP + 8 * work::ELEM)),
+        ]);
+        let fixed = work::sum(&[
+            (t.saturating_mul(n as u64), work::ELEM),
+            (rows, work::REQUANT),
+            ((5 * h as u64).saturating_add(2 * knots), work::ELEM),
+        ]);
+        t.saturating_mul(step.saturating_add(fixed))
     }
 
     /// Runs time steps `units` (processing order).
@@ -376,16 +421,19 @@ macro_rules! recurrent_op {
             fn output_spec(&self, inputs: &[&$crate::TensorSpec]) -> $crate::Result<$crate::TensorSpec> {
                 self.rnn.output_spec(Self::NAME, inputs[0])
             }
-            fn weight_len(&self, inputs: &[&$crate::TensorSpec]) -> usize {
+            fn weight_len(&self, inputs: &[&$crate::TensorSpec]) -> Option<usize> {
                 self.rnn.weight_len(self.cell(), $crate::spec::is_high(inputs[0]))
             }
-            fn macs(&self, inputs: &[&$crate::TensorSpec]) -> u64 {
+            fn macs(&self, inputs: &[&$crate::TensorSpec]) -> Option<u64> {
                 self.rnn.macs(self.cell(), inputs[0])
             }
-            fn units(&self, inputs: &[&$crate::TensorSpec]) -> usize {
-                inputs[0].shape[0]
+            fn work(&self, inputs: &[&$crate::TensorSpec]) -> u64 {
+                self.rnn.work(self.cell(), inputs[0])
             }
-            fn state_len(&self, _: &[&$crate::TensorSpec]) -> usize {
+            fn units(&self, inputs: &[&$crate::TensorSpec]) -> Option<usize> {
+                Some(inputs[0].shape[0])
+            }
+            fn state_len(&self, _: &[&$crate::TensorSpec]) -> Option<usize> {
                 self.rnn.state_len(self.cell())
             }
             fn forward(
@@ -665,7 +713,7 @@ pub(crate) mod host {
                 }),
             };
             debug_assert_eq!(
-                bytes.len(),
+                Some(bytes.len()),
                 match &layer {
                     Layer::SimpleRnn(l) => l.rnn.weight_len(Cell::Rnn, wide),
                     Layer::Gru(l) => l.rnn.weight_len(
@@ -675,7 +723,7 @@ pub(crate) mod host {
                         wide
                     ),
                     Layer::Lstm(l) => l.rnn.weight_len(Cell::Lstm { peepholes: l.peepholes }, wide),
-                    _ => 0,
+                    _ => Some(0),
                 }
             );
             Ok((layer, bytes))

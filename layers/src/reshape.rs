@@ -1,12 +1,14 @@
 //! Reshape and Flatten (ONNX Reshape, Flatten, Squeeze, Unsqueeze; Keras Flatten): same data
 //! in the same order under a new shape. **Exact**. One unit; no weights.
+//!
+//! **Work**: `|x|·ELEM` (a copy); see `work.rs`.
 
 use alloc::vec::Vec;
 use core::ops::Range;
 
 use cwnn_tensor::{numel, QTensor};
 
-use crate::{LayerError, Op, Result, TensorSpec};
+use crate::{work, LayerError, Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -31,8 +33,11 @@ impl Op for Reshape {
         }
         Ok(TensorSpec::new(self.shape.clone(), x.dtype, x.quant))
     }
-    fn units(&self, _: &[&TensorSpec]) -> usize {
-        1
+    fn work(&self, inputs: &[&TensorSpec]) -> u64 {
+        work::sum(&[(work::numel(inputs[0]), work::ELEM)])
+    }
+    fn units(&self, _: &[&TensorSpec]) -> Option<usize> {
+        Some(1)
     }
     fn forward(
         &self,

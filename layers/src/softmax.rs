@@ -11,6 +11,10 @@
 //! `exp(−s_x·d) = 2^−(u/2^16)` with `u = m·d`: the integer part is a shift, the fraction is
 //! interpolated between knots (relative error ≤ 2^-20), so probabilities are within ~2 output
 //! LSB (3e-5) of the softmax of the quantized input.
+//!
+//! **Work**: `|x|·(2·ELEM + REQUANT) + rows·(512·ELEM + REQUANT)` (max, exp lookup and sum,
+//! scale per element; every segment reads and checks the table, counted per row); int16:
+//! `|x|·(ELEM + 2·LOOKUP + 2·REQUANT)` per element, the same per row; see `work.rs`.
 
 use core::ops::Range;
 
@@ -18,7 +22,7 @@ use cwnn_tensor::kernels::{softmax_i8, validate_exp_table};
 use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams};
 
 use crate::spec::{act_data, act_data_mut, expect_act, i8_data, i8_data_mut, is_high, WeightReader, DYADIC_BYTES};
-use crate::{LayerError, Op, Result, TensorSpec};
+use crate::{work, LayerError, Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -115,15 +119,27 @@ impl Op for Softmax {
         };
         Ok(TensorSpec::new(x.shape.clone(), dtype, quant))
     }
-    fn weight_len(&self, inputs: &[&TensorSpec]) -> usize {
-        match is_high(inputs[0]) {
+    fn weight_len(&self, inputs: &[&TensorSpec]) -> Option<usize> {
+        Some(match is_high(inputs[0]) {
             true => DYADIC_BYTES + 4 * POW2_KNOTS,
             false => TABLE_BYTES,
-        }
+        })
     }
-    fn units(&self, inputs: &[&TensorSpec]) -> usize {
+    fn work(&self, inputs: &[&TensorSpec]) -> u64 {
+        let x = inputs[0];
+        let per = match is_high(x) {
+            true => work::ELEM + 2 * work::LOOKUP + 2 * work::REQUANT,
+            false => 2 * work::ELEM + work::REQUANT,
+        };
+        let rows = self.units(inputs).unwrap_or(usize::MAX) as u64;
+        work::sum(&[
+            (work::numel(x), per),
+            (rows, 2 * POW2_KNOTS as u64 * work::ELEM + work::REQUANT),
+        ])
+    }
+    fn units(&self, inputs: &[&TensorSpec]) -> Option<usize> {
         let n = inputs[0].shape.last().copied().unwrap_or(1);
-        inputs[0].numel().unwrap_or(0) / n
+        Some(inputs[0].numel()? / n.max(1))
     }
     fn forward(
         &self,

@@ -6,7 +6,7 @@ use cwnn_tensor::kernels::Conv2dGeometry;
 use cwnn_tensor::{QTensor, TensorError};
 
 use crate::spec::{act_data, act_data_mut, chw, Act};
-use crate::{LayerError, Result, TensorSpec};
+use crate::{work, LayerError, Result, TensorSpec};
 
 /// A pooling window: kernel, strides, dilations and padding `[top, left, bottom, right]`
 /// (ONNX `pads` order is `[top, left, bottom, right]` too). No ceil mode.
@@ -57,6 +57,7 @@ impl Window2d {
         };
         g.validate().map_err(|e| match e {
             TensorError::InvalidShape(reason) => LayerError::Config { layer, reason },
+            TensorError::ShapeOverflow => LayerError::SizeOverflow { layer },
             other => other.into(),
         })?;
         Ok(g)
@@ -74,7 +75,27 @@ impl Window2d {
                 reason: "padding must be smaller than the window",
             });
         }
+        // AvgPool divides by the window's area.
+        g.kernel_h
+            .checked_mul(g.kernel_w)
+            .ok_or(LayerError::SizeOverflow { layer })?;
         Ok(g)
+    }
+
+    /// Work of a pooling layer over `x` (accepted by [`Window2d::pool_spec`]): per output, a
+    /// step per tap of the whole window and a finish.
+    pub(crate) fn pool_work(&self, layer: &'static str, x: &crate::TensorSpec) -> u64 {
+        let Ok(g) = crate::spec::chw(layer, x).and_then(|chw| self.geometry(layer, chw)) else {
+            return u64::MAX;
+        };
+        let (outs, taps) = (
+            work::count(&[g.in_channels, g.out_h(), g.out_w()]),
+            work::count(&self.kernel),
+        );
+        work::sum(&[
+            (outs.saturating_mul(taps), work::ELEM),
+            (outs, work::elem(x, work::REQUANT)),
+        ])
     }
 
     /// Output spec of a pooling layer over `x`: `[C, OH, OW]`, keeping `x`'s quantization.
