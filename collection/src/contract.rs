@@ -48,11 +48,10 @@ pub fn instantiate(deps: DepsMut, env: Env, info: MessageInfo, msg: InstantiateM
 pub fn execute(deps: DepsMut, env: Env, info: MessageInfo, msg: ExecuteMsg) -> Result<Response, ContractError> {
     match msg {
         ExecuteMsg::MintModel {
-            token_id,
             owner,
             token_uri,
             claimed_accuracy_bps,
-        } => mint_model(deps, env, info, token_id, owner, token_uri, claimed_accuracy_bps),
+        } => mint_model(deps, env, info, owner, token_uri, claimed_accuracy_bps),
         // The rest is CW721 with the same JSON.
         other => {
             let base: BaseExecuteMsg = from_json(to_json_binary(&other)?)?;
@@ -67,6 +66,7 @@ struct ModelInfo {
     name: String,
     input: Spec,
     weights_sha256: HexBinary,
+    model_sha256: HexBinary,
     finalized: bool,
     layers: Vec<LayerInfo>,
 }
@@ -89,12 +89,19 @@ enum ModelQuery {
     ModelInfo {},
 }
 
-/// Checks that the sender is an instance of an accepted model code.
-fn check_model(deps: Deps, sender: &Addr) -> Result<(), ContractError> {
+/// Checks that the sender is an instance of an accepted model code with no wasmd admin (an
+/// admin could migrate a sold model to code that hands it back); gives its code id.
+fn check_model(deps: Deps, sender: &Addr) -> Result<u64, ContractError> {
     let code_ids = MODEL_CODE_IDS.load(deps.storage)?;
-    let code_id = deps.querier.query_wasm_contract_info(sender).map(|i| i.code_id).ok();
-    match code_id {
-        Some(id) if code_ids.contains(&id) => Ok(()),
+    let info = deps.querier.query_wasm_contract_info(sender).ok();
+    match info {
+        Some(i) if code_ids.contains(&i.code_id) => match i.admin {
+            Some(admin) => Err(ContractError::ModelHasAdmin {
+                model: sender.to_string(),
+                admin: admin.into_string(),
+            }),
+            None => Ok(i.code_id),
+        },
         _ => Err(ContractError::NotAModel {
             address: sender.to_string(),
             code_ids,
@@ -106,13 +113,14 @@ fn mint_model(
     deps: DepsMut,
     env: Env,
     info: MessageInfo,
-    token_id: String,
     owner: String,
     token_uri: Option<String>,
     claimed_accuracy_bps: Option<u16>,
 ) -> Result<Response, ContractError> {
     let model = info.sender;
-    check_model(deps.as_ref(), &model)?;
+    let code_id = check_model(deps.as_ref(), &model)?;
+    // The token id is the model's address: nobody else can mint it first.
+    let token_id = model.to_string();
     if let Some(token_id) = TOKEN_BY_MODEL.may_load(deps.storage, &model)? {
         return Err(ContractError::AlreadyMinted {
             model: model.into_string(),
@@ -129,9 +137,11 @@ fn mint_model(
         model: model.clone(),
         name: m.name,
         weights_sha256: m.weights_sha256,
+        model_sha256: m.model_sha256,
+        code_id,
         layers: m.layers.iter().map(|l| l.kind.clone()).collect(),
-        weight_bytes: m.layers.iter().map(|l| l.weight_bytes).sum(),
-        macs: m.layers.iter().map(|l| l.macs).sum(),
+        weight_bytes: m.layers.iter().fold(0, |s, l| s.saturating_add(l.weight_bytes)),
+        macs: m.layers.iter().fold(0, |s, l| s.saturating_add(l.macs)),
         input_shape: m.input.shape,
         output_shape: m.layers.last().map(|l| l.output.shape.clone()).unwrap_or_default(),
         claimed_accuracy_bps,
@@ -141,6 +151,8 @@ fn mint_model(
     let shape = |s: &[u32]| s.iter().map(u32::to_string).collect::<Vec<_>>().join("×");
     let mut traits = vec![
         ("model", meta.model.to_string()),
+        ("model_sha256", meta.model_sha256.to_hex()),
+        ("model_code_id", meta.code_id.to_string()),
         ("weights_sha256", meta.weights_sha256.to_hex()),
         ("layers", meta.layers.join(" → ")),
         ("weight_bytes", meta.weight_bytes.to_string()),

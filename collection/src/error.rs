@@ -14,6 +14,9 @@ pub enum ContractError {
     #[error("{address} is not a cwnn model contract this collection accepts (code ids {code_ids:?})")]
     NotAModel { address: String, code_ids: Vec<u64> },
 
+    #[error("model {model} has a wasmd admin ({admin}), who could migrate it after a sale: instantiate models with no admin")]
+    ModelHasAdmin { model: String, admin: String },
+
     #[error("model {model} is already minted as token {token_id}")]
     AlreadyMinted { model: String, token_id: String },
 

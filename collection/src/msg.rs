@@ -16,10 +16,10 @@ pub struct InstantiateMsg {
 /// the model": Mint, Burn, minter changes and metadata rewrites.
 #[cw_serde]
 pub enum ExecuteMsg {
-    /// Sent by a model contract from its `MintNft` (the model's owner asked it to): mints
-    /// `token_id` to `owner` with the model's metadata. Any other sender is refused.
+    /// Sent by a model contract from its `MintNft` (the model's owner asked it to): mints the
+    /// token whose id is the model's address to `owner`, with the model's metadata. Any other
+    /// sender, and a model with a wasmd admin, is refused.
     MintModel {
-        token_id: String,
         owner: String,
         token_uri: Option<String>,
         claimed_accuracy_bps: Option<u16>,

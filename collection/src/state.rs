@@ -3,7 +3,8 @@ use cosmwasm_std::{Addr, HexBinary};
 use cw_storage_plus::{Item, Map};
 
 /// Code ids of the model contract whose instances may mint here: a `MintModel` from any
-/// other sender is refused, so a token always stands for a real cwnn model.
+/// other sender, or from a model with a wasmd admin, is refused, so a token always stands for
+/// a real cwnn model whose code can never change.
 pub const MODEL_CODE_IDS: Item<Vec<u64>> = Item::new("model_code_ids");
 
 /// What a model's token records about it, read from the model at mint time.
@@ -11,6 +12,12 @@ pub const MODEL_CODE_IDS: Item<Vec<u64>> = Item::new("model_code_ids");
 pub struct ModelMetadata {
     pub model: Addr,
     pub name: String,
+    /// The model's identity: config and weights (the model contract's `model_sha256`).
+    pub model_sha256: HexBinary,
+    /// The model's code id: a buyer compares its checksum (`wasmd query wasm code-info`) with
+    /// the released cwnn-model-contract's, since a collection accepts whatever code ids its
+    /// creator named.
+    pub code_id: u64,
     pub weights_sha256: HexBinary,
     /// Layer kinds in order (`dense`, `conv2d`, ...).
     pub layers: Vec<String>,

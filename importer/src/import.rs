@@ -45,6 +45,8 @@ pub struct Manifest {
     pub source_sha256: String,
     pub precision: String,
     pub weights_sha256: String,
+    /// The model's identity on chain (config and weights; see the contract's `model_sha256`).
+    pub model_sha256: String,
     pub params: usize,
     pub macs: u64,
     pub input: Port,
@@ -106,14 +108,8 @@ pub fn import(args: &ImportArgs) -> Result<Imported> {
     let quant = quantize_as(&float, &samples.inputs, &name, args.precision)?;
     let source = std::fs::read(&args.model)?;
     let sha = weights_sha256(&quant.weights);
-    let instantiate = InstantiateMsg {
-        model: quant.config.clone(),
-        weights_sha256: HexBinary::from_hex(&sha)?,
-        query_budget: None,
-        execute_budget: None,
-        fee: None,
-        owner: None,
-    };
+    let instantiate = InstantiateMsg::new(quant.config.clone(), HexBinary::from_hex(&sha)?);
+    let model_sha256 = cwnn_model_contract::msg::model_sha256(&instantiate.model, &instantiate.weights_sha256)?;
     let sample = samples
         .inputs
         .first()
@@ -129,6 +125,7 @@ pub fn import(args: &ImportArgs) -> Result<Imported> {
         source_sha256: hex(&source),
         precision: quant.report.precision.into(),
         weights_sha256: sha,
+        model_sha256: model_sha256.to_hex(),
         params: float.params(),
         macs: quant.report.layers.iter().map(|l| l.macs).sum(),
         input: Port {
@@ -191,10 +188,9 @@ fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
 /// `Finalize` to mint it into a cwnn-collection.
 #[derive(Clone, Debug, Default)]
 pub struct MintArgs {
-    /// The collection's address (a placeholder when not known yet).
+    /// The collection's address (a placeholder when not known yet). The token id is the
+    /// model's own address.
     pub collection: Option<String>,
-    /// The token id (default: the model's name).
-    pub token_id: Option<String>,
     /// Docs / license of the model.
     pub token_uri: Option<String>,
     /// Measured int8 top-1 accuracy, claimed in the token.
@@ -209,7 +205,6 @@ impl Imported {
     pub fn mint_msg(&self, mint: &MintArgs) -> ExecuteMsg {
         ExecuteMsg::MintNft {
             collection: mint.collection.clone().unwrap_or_else(|| COLLECTION_PLACEHOLDER.into()),
-            token_id: mint.token_id.clone().unwrap_or_else(|| self.manifest.name.clone()),
             token_uri: mint.token_uri.clone(),
             claimed_accuracy_bps: mint.accuracy.map(|a| (a.int8_top1 * 10_000.0).round() as u16),
         }

@@ -94,19 +94,32 @@ pub fn verify(package: &Package, tx: &Value) -> Result<Vec<Verdict>> {
     let all = events(tx);
     let kind = |e: &&Value, t: &str| e["type"].as_str().is_some_and(|k| k == t || k == format!("wasm-{t}"));
     let started: Vec<&Value> = all.iter().copied().filter(|e| kind(e, "cwnn_evaluate")).collect();
+    let model_sha256 =
+        cwnn_model_contract::msg::model_sha256(&package.instantiate.model, &package.instantiate.weights_sha256)?;
     let mut verdicts = Vec::new();
     for inf in all.iter().filter(|e| kind(e, "cwnn_inference")) {
         let job_id = attr(inf, "job_id").context("a cwnn_inference event without job_id")?;
         let check = || -> Result<()> {
-            let start = started
-                .iter()
-                .find(|e| attr(e, "job_id").as_deref() == Some(job_id.as_str()))
-                .context("no cwnn_evaluate event for this job (pass the events of the Evaluate tx too)")?;
             let weights = attr(inf, "weights_sha256").unwrap_or_default();
             if weights != package.instantiate.weights_sha256.to_hex() {
                 bail!("weights_sha256 {weights} is not this package's");
             }
-            let input = Binary::from_base64(&attr(start, "input").context("no input attribute")?)?;
+            let model = attr(inf, "model_sha256").unwrap_or_default();
+            if model != model_sha256.to_hex() {
+                bail!("model_sha256 {model} is not this package's ({model_sha256}): another config or wiring");
+            }
+            // A paid `Predict` carries its input; a job's is in its `cwnn_evaluate` event.
+            let input = match attr(inf, "input") {
+                Some(input) => input,
+                None => started
+                    .iter()
+                    .find(|e| attr(e, "job_id").as_deref() == Some(job_id.as_str()))
+                    .and_then(|e| attr(e, "input"))
+                    .context(
+                        "no cwnn_evaluate event with the input of this job (pass the events of the Evaluate tx too)",
+                    )?,
+            };
+            let input = Binary::from_base64(&input)?;
             if attr(inf, "input_sha256").as_deref() != Some(hex(&input).as_str()) {
                 bail!("input_sha256 does not hash the input");
             }

@@ -109,6 +109,8 @@ fn import_digits_with(precision: &str) -> tempfile::TempDir {
         d.join("test.csv").to_str().unwrap(),
         "--precision",
         precision,
+        "--collection-code-id",
+        "42",
     ]);
     assert!(text.contains("top-1 on 359 samples"), "{text}");
     assert!(text.contains(&format!("{precision} ")), "{text}");
@@ -133,13 +135,21 @@ fn import_writes_a_package_with_messages_and_reports() {
     let msgs = p.join("messages");
     let inst: Value = serde_json::from_slice(&std::fs::read(msgs.join("instantiate.json")).unwrap()).unwrap();
     assert_eq!(inst["weights_sha256"], manifest["weights_sha256"]);
+    assert_eq!(inst["collection_code_ids"], serde_json::json!([42]));
+    let model_sha256 =
+        cwnn_model_contract::msg::model_sha256(&package.instantiate.model, &package.instantiate.weights_sha256)
+            .unwrap();
+    assert_eq!(manifest["model_sha256"], model_sha256.to_hex());
     let up: Value = serde_json::from_slice(&std::fs::read(msgs.join("upload-000.json")).unwrap()).unwrap();
     assert_eq!(up["upload_weights"]["layer"], 0);
     assert!(msgs.join("upload-002.json").exists() && msgs.join("finalize.json").exists());
     // The mint into a collection, claiming the measured int8 accuracy (96.94 % → 9,694 bps).
     let mint: Value = serde_json::from_slice(&std::fs::read(msgs.join("mint.json")).unwrap()).unwrap();
     assert_eq!(mint["mint_nft"]["collection"], "<collection address>");
-    assert_eq!(mint["mint_nft"]["token_id"], "digits_mlp");
+    assert!(
+        mint["mint_nft"].get("token_id").is_none(),
+        "the token id is the model's address"
+    );
     assert_eq!(mint["mint_nft"]["claimed_accuracy_bps"], 9694);
 
     let text = ok(&["inspect", p.to_str().unwrap()]);
@@ -185,11 +195,16 @@ fn chain_events(package: &Package, inputs: &[Vec<i32>]) -> Value {
             .unwrap();
         events.extend(res.events.iter().map(|e| serde_json::to_value(e).unwrap()));
     }
+    // The one-shot paid path carries its input in its own inference event.
+    let input = inputs[0].clone();
+    let res = env.exec(&user, ExecuteMsg::Predict { input }).unwrap();
+    events.extend(res.events.iter().map(|e| serde_json::to_value(e).unwrap()));
     serde_json::json!({ "events": events })
 }
 
-/// Evaluates the package's sample and the input type's two extremes on the contract, writes
-/// the events to `DIR/events.json` and checks that `cwnn verify` confirms all three.
+/// Evaluates the package's sample and the input type's two extremes on the contract (and the
+/// sample once more with the paid `Predict`), writes the events to `DIR/events.json` and
+/// checks that `cwnn verify` confirms all four.
 fn verify_sample_and_extremes(dir: &std::path::Path, package: &Package) -> (Value, std::path::PathBuf) {
     let spec = &package.instantiate.model.input;
     let n = spec.numel().unwrap();
@@ -198,7 +213,7 @@ fn verify_sample_and_extremes(dir: &std::path::Path, package: &Package) -> (Valu
     let file = dir.join("events.json");
     std::fs::write(&file, serde_json::to_vec(&events).unwrap()).unwrap();
     let text = ok(&["verify", dir.to_str().unwrap(), "--events", file.to_str().unwrap()]);
-    assert_eq!(text.matches("matches bit for bit").count(), 3, "{text}");
+    assert_eq!(text.matches("matches bit for bit").count(), 4, "{text}");
     (events, file)
 }
 
@@ -241,6 +256,26 @@ fn verify_confirms_chain_results_and_catches_tampering() {
         text.contains("MISMATCH: output_sha256 does not hash the output"),
         "{text}"
     );
+
+    // Another model's identity (same weights, another config) is caught too.
+    let mut other = events.clone();
+    for e in other["events"].as_array_mut().unwrap() {
+        for a in e["attributes"].as_array_mut().into_iter().flatten() {
+            if a["key"] == "model_sha256" {
+                a["value"] = Value::String("00".repeat(32));
+            }
+        }
+    }
+    std::fs::write(&file, serde_json::to_vec(&other).unwrap()).unwrap();
+    let out = cwnn(&[
+        "verify",
+        dir.path().to_str().unwrap(),
+        "--events",
+        file.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("is not this package's"), "{text}");
 }
 
 /// `--precision high`: int16 input and weights, the same bits natively, in the contract

@@ -9,11 +9,10 @@
 //! `high` precision (int16 input): int16 output, unit `o` reads int16 LE weights, an i64 bias
 //! and the multiplier; sums in i64, weight-stationary over each tap's valid output columns.
 //!
-//! **Work**: `macs·MAC + |y|·(REQUANT + ELEM) + out_channels·(C/groups·KH·KW + F)·ELEM` with
-//! `F = |x| + C·(H+pads)·(W+pads) + groups·OH·OW·⌈C/groups·KH·KW / 2⌉`, what every segment
-//! pays (centring, padding and the patches of all groups) counted once per unit; `MAC` = 5
-//! and `REQUANT` doubled in int16. Not uniform: a segment of few channels of a grouped
-//! (depthwise) layer costs near `F` alone, hence `F` per unit.
+//! **Work**: `macs·MAC + |y|·(REQUANT + ELEM) + out_channels·C/groups·KH·KW·ELEM`, plus per
+//! segment `F·ELEM` with `F = |x| + C·(H+pads)·(W+pads) + groups·OH·OW·⌈C/groups·KH·KW / 2⌉`
+//! (centring, padding and the patches of all groups, whatever channels the segment computes);
+//! `MAC` = 5 and `REQUANT` doubled in int16.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -127,16 +126,24 @@ impl Op for Conv2d {
     fn work(&self, inputs: &[&TensorSpec]) -> u64 {
         let x = inputs[0];
         let Ok(g) = self.geometry(x) else { return u64::MAX };
-        let Some((input, padded, row)) = Self::segment_elems(&g) else {
-            return u64::MAX;
-        };
         let (per, c, (oh, ow)) = (g.weights_per_channel(), g.out_channels, (g.out_h(), g.out_w()));
-        let fixed = work::sum(&[(input as u64, 1), (padded as u64, 1), (work::count(&[row, oh]), 1)]);
         work::sum(&[
             (work::count(&[per, oh, ow, c]), work::mac(x)),
             (work::count(&[c, oh, ow]), work::elem(x, work::REQUANT) + work::ELEM),
             (work::count(&[c, per]), work::ELEM),
-            ((c as u64).saturating_mul(fixed), work::ELEM),
+        ])
+    }
+    fn segment_work(&self, inputs: &[&TensorSpec]) -> u64 {
+        let Ok(g) = self.geometry(inputs[0]) else {
+            return u64::MAX;
+        };
+        let Some((input, padded, row)) = Self::segment_elems(&g) else {
+            return u64::MAX;
+        };
+        work::sum(&[
+            (input as u64, work::ELEM),
+            (padded as u64, work::ELEM),
+            (work::count(&[row, g.out_h()]), work::ELEM),
         ])
     }
     fn units(&self, _: &[&TensorSpec]) -> Option<usize> {

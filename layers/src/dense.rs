@@ -12,10 +12,8 @@
 //! `s_out/2 + s_x·s_w/2 + Σ_c (|w_c|·s_x/2 + |x_c|·s_w/2 + s_x·s_w/4)` (output rounding, bias
 //! rounding, input and weight quantization), plus the multiplier's 2^-31 relative error.
 //!
-//! **Work**: `macs·MAC + rows·out·REQUANT + |x|·ELEM` (`MAC` = 5 and `REQUANT` doubled in
-//! int16); see `work.rs`. Not quite uniform: every segment centres all of `x`, so a one-row
-//! segment costs up to ~3× its share in int8 (a bounded ratio, unlike Conv2d's or the
-//! recurrent layers' per-segment costs, which are counted per unit).
+//! **Work**: `macs·MAC + rows·out·REQUANT` (`MAC` = 5 and `REQUANT` doubled in int16), plus
+//! `|x|·ELEM` per segment (each segment centres all of `x`); see `work.rs`.
 
 use core::ops::Range;
 
@@ -117,8 +115,10 @@ impl Op for Dense {
         work::sum(&[
             (n.saturating_mul(out), work::mac(x)),
             (rows.saturating_mul(out), work::elem(x, work::REQUANT)),
-            (n, work::ELEM),
         ])
+    }
+    fn segment_work(&self, inputs: &[&TensorSpec]) -> u64 {
+        work::sum(&[(work::numel(inputs[0]), work::ELEM)])
     }
     fn units(&self, _: &[&TensorSpec]) -> Option<usize> {
         Some(self.out_features)

@@ -26,8 +26,14 @@ pub trait Op {
     fn macs(&self, _inputs: &[&TensorSpec]) -> Option<u64> {
         Some(0)
     }
-    /// Work units of one evaluation (see [`LayerPlan::work`]), saturating.
+    /// Work units of one evaluation that grow with the units computed (see
+    /// [`LayerPlan::work`]), saturating.
     fn work(&self, inputs: &[&TensorSpec]) -> u64;
+    /// Work units every segment pays whatever its units (centring the whole input, padding,
+    /// decoding tables); none by default.
+    fn segment_work(&self, _inputs: &[&TensorSpec]) -> u64 {
+        0
+    }
     /// Independent parts of the output (rows, channels, elements) a call can compute alone.
     fn units(&self, inputs: &[&TensorSpec]) -> Option<usize>;
     /// The weight bytes that units `units` (within `0..units`) read: always one contiguous
@@ -86,6 +92,9 @@ macro_rules! layers {
             }
             fn work_unchecked(&self, inputs: &[&TensorSpec]) -> u64 {
                 match self { $(Layer::$variant(l) => l.work(inputs),)* }
+            }
+            fn segment_work_unchecked(&self, inputs: &[&TensorSpec]) -> u64 {
+                match self { $(Layer::$variant(l) => l.segment_work(inputs),)* }
             }
             fn units_unchecked(&self, inputs: &[&TensorSpec]) -> Option<usize> {
                 match self { $(Layer::$variant(l) => l.units(inputs),)* }
@@ -175,6 +184,7 @@ impl Layer {
             weight_len,
             macs: self.sized(self.macs_unchecked(inputs))?,
             work: self.work_unchecked(inputs),
+            segment_work: self.segment_work_unchecked(inputs),
             units,
             state_len: self.sized(self.state_len_unchecked(inputs))?,
             output_bytes: self.sized(output.bytes())?,
@@ -255,11 +265,13 @@ pub struct LayerPlan {
     pub macs: u64,
     /// Work units of one evaluation, all of it (MACs, comparisons, lookups, element-wise
     /// steps, requantization, copies), where one unit is about one int8 multiply-accumulate of
-    /// Dense (≈ 900 CosmWasm VM gas): an upper bound on VM gas / 900, saturating at `u64::MAX`.
-    /// Spread over the units so that `work.div_ceil(units)` bounds each unit in a segment of
-    /// any size: what a segment pays whatever its size (centring the input, decoding tables)
-    /// is counted once per unit. Formulas in each layer's docs.
+    /// Dense (≈ 900 CosmWasm VM gas), saturating at `u64::MAX`. Spread evenly enough over the
+    /// units that `work.div_ceil(units)` bounds each unit's share. Formulas in each layer's docs.
     pub work: u64,
+    /// Work units each segment pays besides its units' share (centring the whole input,
+    /// padding, decoding tables): a segment of `k` units costs
+    /// `segment_work + k·work.div_ceil(units)`, a whole evaluation `segment_work + work`.
+    pub segment_work: u64,
     pub units: usize,
     /// i32 values carried between segments (recurrent layers).
     pub state_len: usize,

@@ -20,9 +20,9 @@
 //!
 //! **Work** per step: `rows·(input + hidden)·MAC + rows·2·REQUANT + hidden·(L·LOOKUP + 8·ELEM)`
 //! with `rows = gates·hidden` (GRU: `4·hidden`, its candidate rows run twice) and `L` lookups
-//! per hidden unit (RNN 1, GRU 3, LSTM 5); plus, per step, what every segment pays:
-//! `T·input·ELEM + rows·REQUANT + (5·hidden + 2·knots)·ELEM`. In int16 `MAC` = 5 and the
-//! element terms double; see `work.rs`.
+//! per hidden unit (RNN 1, GRU 3, LSTM 5); plus, per segment, `T·input·ELEM + rows·REQUANT +
+//! (5·hidden + 2·knots)·ELEM` (centring the whole input, multipliers, gate tables). In int16
+//! `MAC` = 5 and the element terms double; see `work.rs`.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -193,18 +193,33 @@ impl Recurrent {
             Cell::Lstm { .. } => (4, 5),
         };
         let rows = work::count(&[gates, h]);
-        let knots = if is_high(x) { WIDE_TABLE_LEN } else { TABLE_LEN } as u64;
         let step = work::sum(&[
             (rows.saturating_mul((n as u64).saturating_add(h as u64)), work::mac(x)),
             (rows, work::elem(x, 2 * work::REQUANT)),
             (h as u64, work::elem(x, lookups * work::LOOKUP + 8 * work::ELEM)),
         ]);
-        let fixed = work::sum(&[
+        t.saturating_mul(step)
+    }
+
+    /// What each segment pays whatever its steps: centring the whole input, the rows'
+    /// multipliers and the gate tables.
+    pub(crate) fn segment_work(&self, cell: Cell, x: &TensorSpec) -> u64 {
+        let (t, h, n) = (
+            x.shape.first().copied().unwrap_or(0) as u64,
+            self.hidden,
+            self.input_size,
+        );
+        let gates = match cell {
+            Cell::Rnn => 1,
+            Cell::Gru { .. } | Cell::Lstm { .. } => 4,
+        };
+        let rows = work::count(&[gates, h]);
+        let knots = if is_high(x) { WIDE_TABLE_LEN } else { TABLE_LEN } as u64;
+        work::sum(&[
             (t.saturating_mul(n as u64), work::ELEM),
             (rows, work::REQUANT),
             ((5 * h as u64).saturating_add(2 * knots), work::ELEM),
-        ]);
-        t.saturating_mul(step.saturating_add(fixed))
+        ])
     }
 
     /// Runs time steps `units` (processing order).
@@ -429,6 +444,9 @@ macro_rules! recurrent_op {
             }
             fn work(&self, inputs: &[&$crate::TensorSpec]) -> u64 {
                 self.rnn.work(self.cell(), inputs[0])
+            }
+            fn segment_work(&self, inputs: &[&$crate::TensorSpec]) -> u64 {
+                self.rnn.segment_work(self.cell(), inputs[0])
             }
             fn units(&self, inputs: &[&$crate::TensorSpec]) -> Option<usize> {
                 Some(inputs[0].shape[0])

@@ -57,11 +57,11 @@ pub enum ContractError {
     #[error("the model is not finalized yet")]
     NotFinalized {},
 
-    #[error("query budget exceeded: the model needs {macs} MACs and {weight_bytes} weight bytes, a query may use {max_macs} and {max_weight_bytes}")]
-    QueryBudget {
-        macs: u64,
+    #[error("over budget: the whole model needs {work} work units and {weight_bytes} weight bytes, one call may use {max_work} and {max_weight_bytes}")]
+    OverBudget {
+        work: u64,
         weight_bytes: u64,
-        max_macs: u64,
+        max_work: u64,
         max_weight_bytes: u64,
     },
 
@@ -71,8 +71,8 @@ pub enum ContractError {
     #[error("tensor {tensor} takes {bytes} bytes; activations must fit one 128 KiB storage value")]
     TensorTooLarge { tensor: u32, bytes: u64 },
 
-    #[error("layer {index}: one unit needs {macs} MACs and {weight_bytes} weight bytes, more than the execute budget allows")]
-    SegmentOverBudget { index: usize, macs: u64, weight_bytes: u64 },
+    #[error("layer {index}: one unit needs {work} work units and {weight_bytes} weight bytes, more than the execute budget allows")]
+    SegmentOverBudget { index: usize, work: u64, weight_bytes: u64 },
 
     #[error("this message takes no funds")]
     UnexpectedFunds {},
@@ -89,8 +89,31 @@ pub enum ContractError {
     #[error("no fees to withdraw")]
     NothingToWithdraw {},
 
-    #[error("fee not paid: {required} required, {paid} sent")]
-    InsufficientFee { required: String, paid: String },
+    #[error("wrong fee: exactly {required} required, {paid} sent")]
+    WrongFee { required: String, paid: String },
+
+    #[error(
+        "this model charges a fee: pay it with the Predict execute message (its holder has not allowed free queries)"
+    )]
+    PaidModel {},
+
+    #[error("cannot rewind the upload to layer {layer} offset {offset}: it must be a chunk start at or before the next upload expected (layer {cursor_layer} offset {cursor_offset})")]
+    InvalidRewind {
+        layer: u32,
+        offset: u64,
+        cursor_layer: u32,
+        cursor_offset: u64,
+    },
+
+    #[error("{collection} is not an instance of a collection code this model accepts (code id {code_id:?}, accepted {accepted:?})")]
+    CollectionNotAccepted {
+        collection: String,
+        code_id: Option<u64>,
+        accepted: Vec<u64>,
+    },
+
+    #[error("collection {collection} has a wasmd admin ({admin}), who could migrate it and take every model it holds")]
+    CollectionHasAdmin { collection: String, admin: String },
 
     #[error("steps must be at least 1")]
     ZeroSteps {},

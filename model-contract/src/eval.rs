@@ -23,9 +23,9 @@ pub(crate) fn tensor_spec(model: &Model, id: u32) -> &TensorSpec {
     }
 }
 
-/// MACs of one unit of layer `index`: the layer's MACs spread evenly over its units.
-pub(crate) fn unit_macs(model: &Model, index: usize) -> u64 {
-    model.macs[index].div_ceil(model.units[index].max(1))
+/// Work of one unit of layer `index`: the layer's work spread evenly over its units.
+pub(crate) fn unit_work(model: &Model, index: usize) -> u64 {
+    model.work[index].div_ceil(model.units[index].max(1))
 }
 
 /// The model input from a caller's integers: right length, every value in the input's type.
@@ -111,13 +111,15 @@ pub(crate) fn run_model(
     input: QTensor,
     budget: &WorkBudget,
 ) -> Result<QTensor, ContractError> {
-    let (macs, weight_bytes) = (model.macs.iter().sum::<u64>(), model.weight_bytes.iter().sum::<u64>());
+    let sum = |v: &[u64]| v.iter().fold(0u64, |a, &b| a.saturating_add(b));
+    let work = sum(&model.work).saturating_add(sum(&model.segment_work));
+    let weight_bytes = sum(&model.weight_bytes);
     let segments = model.config.layers.len() as u64;
-    if macs > budget.max_macs || weight_bytes > budget.max_weight_bytes || segments > budget.max_segments as u64 {
-        return Err(ContractError::QueryBudget {
-            macs,
+    if work > budget.max_work || weight_bytes > budget.max_weight_bytes || segments > budget.max_segments as u64 {
+        return Err(ContractError::OverBudget {
+            work,
             weight_bytes,
-            max_macs: budget.max_macs,
+            max_work: budget.max_work,
             max_weight_bytes: budget.max_weight_bytes,
         });
     }
@@ -140,7 +142,7 @@ pub(crate) fn run_model(
 
 /// What one call may still do.
 pub(crate) struct Budget {
-    macs: u64,
+    work: u64,
     bytes: u64,
     segments: u32,
 }
@@ -149,32 +151,36 @@ impl Budget {
     /// A call's budget: the model's, further capped by the caller's `steps`.
     pub(crate) fn new(b: &WorkBudget, steps: Option<u32>) -> Self {
         Budget {
-            macs: b.max_macs,
+            work: b.max_work,
             bytes: b.max_weight_bytes,
             segments: steps.map_or(b.max_segments, |s| s.min(b.max_segments)),
         }
     }
 }
 
-/// The longest run of units from `start` that fits `budget` (None when not even one does).
+/// The longest run of units from `start` that fits `budget` (None when not even one does): a
+/// segment costs `segment_work` plus `unit_work` per unit.
 fn fit(
     layer: &Layer,
     specs: &[&TensorSpec],
     start: usize,
     total: usize,
-    unit_macs: u64,
+    (unit_work, segment_work): (u64, u64),
     budget: &Budget,
 ) -> Result<Option<Range<usize>>, LayerError> {
-    let by_macs = match unit_macs {
+    let Some(left) = budget.work.checked_sub(segment_work) else {
+        return Ok(None);
+    };
+    let by_work = match unit_work {
         0 => total - start,
-        m => (total - start).min((budget.macs / m).try_into().unwrap_or(usize::MAX)),
+        m => (total - start).min((left / m).try_into().unwrap_or(usize::MAX)),
     };
     let bytes = |n: usize| layer.weight_range(specs, start..start + n).map(|r| r.len() as u64);
-    if budget.segments == 0 || by_macs == 0 || bytes(1)? > budget.bytes {
+    if budget.segments == 0 || by_work == 0 || bytes(1)? > budget.bytes {
         return Ok(None);
     }
     // Weight bytes grow with the unit count: binary search the largest count that fits.
-    let (mut lo, mut hi) = (1, by_macs);
+    let (mut lo, mut hi) = (1, by_work);
     while lo < hi {
         let mid = lo + (hi - lo).div_ceil(2);
         if bytes(mid)? <= budget.bytes {
@@ -186,7 +192,12 @@ fn fit(
     Ok(Some(start..start + lo))
 }
 
-fn load_tensor(storage: &dyn Storage, model: &Model, job_id: u64, id: u32) -> Result<QTensor, ContractError> {
+pub(crate) fn load_tensor(
+    storage: &dyn Storage,
+    model: &Model,
+    job_id: u64,
+    id: u32,
+) -> Result<QTensor, ContractError> {
     let spec = tensor_spec(model, id);
     let bytes = load_bytes(storage, &JOB_TENSORS, (job_id, id))?;
     let data = TensorData::from_le_bytes(spec.dtype, &bytes).map_err(|_| ContractError::Input("stored tensor"))?;
@@ -239,15 +250,8 @@ pub(crate) fn advance(
         }
         let specs: Vec<&TensorSpec> = ids.iter().map(|&id| tensor_spec(model, id)).collect();
         let total = model.units[index] as usize;
-        let Some(mut units) = fit(
-            &lc.layer,
-            &specs,
-            job.unit as usize,
-            total,
-            unit_macs(model, index),
-            &budget,
-        )
-        .map_err(layer_err)?
+        let cost = (unit_work(model, index), model.segment_work[index]);
+        let Some(mut units) = fit(&lc.layer, &specs, job.unit as usize, total, cost, &budget).map_err(layer_err)?
         else {
             break;
         };
@@ -271,12 +275,12 @@ pub(crate) fn advance(
             lc.layer
                 .forward(&inputs, weights.as_slice(), units.clone(), &mut out, &mut state)
                 .map_err(layer_err)?;
-            budget.macs -= unit_macs(model, index) * units.len() as u64;
+            budget.work -= cost.1 + cost.0 * units.len() as u64;
             budget.bytes -= range.len() as u64;
             budget.segments -= 1;
             job.segments += 1;
             job.unit = units.end as u64;
-            match fit(&lc.layer, &specs, units.end, total, unit_macs(model, index), &budget).map_err(layer_err)? {
+            match fit(&lc.layer, &specs, units.end, total, cost, &budget).map_err(layer_err)? {
                 Some(next) if units.end < total => units = next,
                 _ => break,
             }

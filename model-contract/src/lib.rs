@@ -1,11 +1,16 @@
 //! cwnn's model contract: holds a quantized network and evaluates it on chain.
 //!
-//! Layout follows cw-plus: [`contract`] (entry points), [`msg`], [`state`], [`error`].
+//! Layout follows cw-plus: [`contract`] (entry points and dispatch), `execute` and `query`
+//! (one handler per message), `config` (validation), `eval` (the engine), [`msg`], [`state`],
+//! [`error`].
 
+mod config;
 pub mod contract;
 pub mod error;
 mod eval;
+mod execute;
 pub mod msg;
+mod query;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,8 +1,31 @@
 use cosmwasm_schema::{cw_serde, QueryResponses};
-use cosmwasm_std::{Addr, Binary, Coin, HexBinary};
+use cosmwasm_std::{to_json_vec, Addr, Binary, Coin, HexBinary, StdResult};
 use cwnn_layers::{Layer, TensorSpec};
+use sha2::{Digest, Sha256};
 
-pub use crate::state::NftBinding;
+/// Weights are uploaded and stored in values of at most this many bytes (the chain's limit is
+/// 128 KiB). Activations and recurrent state must fit one such value too.
+pub const CHUNK_BYTES: u64 = 128 * 1024;
+
+/// A model's token: set once by the model itself in `MintNft`, so no other contract can claim
+/// it. The token id is the model's own address, so nobody can take it first.
+#[cw_serde]
+pub struct NftBinding {
+    pub collection: Addr,
+    pub token_id: String,
+}
+
+/// A model's identity: sha256 of `"cwnn-model-v1"`, the weights' sha256 (32 bytes) and the
+/// config's JSON as the contract serializes it. Two models with the same hash compute the same
+/// function: same wiring, specs, clamps, tables and weights. Shown in `ModelInfo`, the NFT's
+/// metadata and every inference event; `cwnn verify` recomputes it.
+pub fn model_sha256(config: &ModelConfig, weights_sha256: &[u8]) -> StdResult<HexBinary> {
+    let mut h = Sha256::new();
+    h.update(b"cwnn-model-v1");
+    h.update(weights_sha256);
+    h.update(to_json_vec(config)?);
+    Ok(HexBinary::from(h.finalize().to_vec()))
+}
 
 #[cw_serde]
 pub struct InstantiateMsg {
@@ -14,10 +37,33 @@ pub struct InstantiateMsg {
     /// Work one `Evaluate` / `Continue` call may do; defaults to [`WorkBudget::default_execute`].
     /// Every layer's smallest segment (one unit) must fit it.
     pub execute_budget: Option<WorkBudget>,
-    /// Paid with each `Evaluate`, sent on to the owner at once; none by default.
+    /// Paid, exactly, with each `Evaluate` and `Predict` execute; it accrues in the model until
+    /// the owner withdraws it. None by default.
     pub fee: Option<Coin>,
+    /// With a fee, whether the `Predict` query still answers for free; false by default.
+    pub free_queries: Option<bool>,
     /// Owner of the model; defaults to the instantiating address.
     pub owner: Option<String>,
+    /// Code ids of the cwnn collection the model may be minted into; none by default (then
+    /// `MintNft` is refused). Fixed for the model's life.
+    pub collection_code_ids: Option<Vec<u64>>,
+}
+
+impl InstantiateMsg {
+    /// A model with every option at its default: no fee, default budgets, the sender as owner,
+    /// no collection.
+    pub fn new(model: ModelConfig, weights_sha256: HexBinary) -> Self {
+        InstantiateMsg {
+            model,
+            weights_sha256,
+            query_budget: None,
+            execute_budget: None,
+            fee: None,
+            free_queries: None,
+            owner: None,
+            collection_code_ids: None,
+        }
+    }
 }
 
 /// The network: its input and its layers in evaluation order.
@@ -36,11 +82,22 @@ pub struct LayerConfig {
     pub inputs: Option<Vec<u32>>,
 }
 
-/// Limits on the work of one call. Weight bytes read dominate gas on chain (3 SDK gas a byte);
-/// a MAC costs about 1,000 CosmWasm gas, i.e. ~0.007 SDK gas.
+/// VM gas (CosmWasm gas) one unit of work may cost: the bound `vm/tests/gas.rs` checks for every
+/// layer kind in both precisions on the contract Wasm (int8 Dense and Conv measure ~900).
+pub const VM_GAS_PER_WORK: u64 = 1_000;
+/// VM gas one layer segment may cost beside its work (its gas marker, weight-read host call,
+/// plan and buffers; measured at most 11.4M, a small grouped Conv2d): why budgets cap segments
+/// too. 15M VM gas is about 107 SDK gas.
+pub const VM_GAS_PER_SEGMENT: u64 = 15_000_000;
+
+/// Limits on the work of one call. Weight bytes read dominate gas on chain (3 SDK gas a byte).
+/// Work is counted in units of about one int8 multiply-accumulate: every comparison, table
+/// lookup, element-wise op, requantization and copy counts (`LayerPlan::work`), and no layer
+/// segment spends more than [`VM_GAS_PER_WORK`] per unit (~0.007 SDK gas) plus
+/// [`VM_GAS_PER_SEGMENT`].
 #[cw_serde]
 pub struct WorkBudget {
-    pub max_macs: u64,
+    pub max_work: u64,
     /// Weight bytes the call's segments read (a recurrent layer reads its weights per segment).
     pub max_weight_bytes: u64,
     /// Layer segments per call; a whole-model `Predict` runs one per layer.
@@ -49,19 +106,19 @@ pub struct WorkBudget {
 
 impl WorkBudget {
     /// Fits a 3,000,000 SDK-gas smart query: 512 KiB of weights cost ~1.6M SDK gas to read,
-    /// 20M MACs ~0.15M.
+    /// 20M work units at most ~0.15M.
     pub fn default_query() -> Self {
         WorkBudget {
-            max_macs: 20_000_000,
+            max_work: 20_000_000,
             max_weight_bytes: 512 * 1024,
             max_segments: 256,
         }
     }
 
-    /// About 3.5M SDK gas per call: 1 MiB of weights (~3.2M) and 20M MACs (~0.15M).
+    /// About 3.5M SDK gas per call: 1 MiB of weights (~3.2M) and 20M work units (~0.15M).
     pub fn default_execute() -> Self {
         WorkBudget {
-            max_macs: 20_000_000,
+            max_work: 20_000_000,
             max_weight_bytes: 1024 * 1024,
             max_segments: 64,
         }
@@ -74,25 +131,34 @@ pub enum ExecuteMsg {
     /// arrive in order, layer by layer; each is exactly `CHUNK_BYTES` long but the last of a
     /// layer, which holds the rest.
     UploadWeights { layer: u32, offset: u64, data: Binary },
+    /// Before `Finalize`: moves the upload cursor back to `offset` (a multiple of
+    /// `CHUNK_BYTES`) of `layer`, at or before where it stands, so chunks from there on can be
+    /// uploaded again (owner only). Recovers from a wrong byte without redeploying.
+    RewindUpload { layer: u32, offset: u64 },
     /// Checks that every weight is present and matches `weights_sha256`; the model is then
     /// immutable and can be evaluated (owner only).
     Finalize {},
     /// Hands the model to another address (owner only).
     TransferOwnership { new_owner: String },
+    /// The whole model in one call within the execute budget, paying the fee, storing nothing
+    /// but the fee: the answer for contracts that need it inside their own transaction. The
+    /// response data is a [`PredictResponse`]; emits `cwnn_inference` (job_id 0).
+    Predict { input: Vec<i32> },
     /// Starts a job on a quantized input (as in `Predict`) and runs up to `steps` layer
     /// segments within the execute budget (all it may, if `steps` is absent). Pays the fee.
     /// The response data is an [`EvaluateResponse`].
     Evaluate { input: Vec<i32>, steps: Option<u32> },
-    /// Runs more of a job. Anyone may continue any job, so relayers can finish it.
+    /// Runs more of a job, also while the model is paused: a job was paid for when it started.
+    /// Anyone may continue any job, so relayers can finish it.
     Continue { job_id: u64, steps: Option<u32> },
     /// Deletes a job, running or finished, with everything it stored (its creator only).
     CancelJob { job_id: u64 },
-    /// Mints the model's token in `collection` (a cwnn-collection) to the current owner and
-    /// binds the model to it: from then on whoever holds the token controls the model (owner
-    /// only, once, after `Finalize`). See the collection's README for the handshake.
+    /// Mints the model's token in `collection` to the current owner and binds the model to it:
+    /// from then on whoever holds the token controls the model (owner only, once, after
+    /// `Finalize`). The collection must be an instance of one of `collection_code_ids` with no
+    /// wasmd admin; the token id is the model's address. See the collection's README.
     MintNft {
         collection: String,
-        token_id: String,
         /// Docs / license of the model.
         token_uri: Option<String>,
         /// The author's claimed top-1 accuracy, in basis points (9,750 = 97.50 %).
@@ -100,10 +166,13 @@ pub enum ExecuteMsg {
     },
     /// Sets or removes the fee (owner only).
     SetFee { fee: Option<Coin> },
+    /// With a fee, whether the `Predict` query answers for free (owner only).
+    SetFreeQueries { free_queries: bool },
     /// Sends the fees received so far to the sender (owner only): with an NFT, to whoever holds
-    /// it now.
-    Withdraw {},
-    /// Stops or resumes `Evaluate`, `Continue` and `Predict` (owner only).
+    /// it now. All denoms (16 a call), or only `denom`, so one denom the bank won't send can't
+    /// hold back the others.
+    Withdraw { denom: Option<String> },
+    /// Stops or resumes `Evaluate` and `Predict` (owner only); started jobs may still finish.
     SetPaused { paused: bool },
     /// Replaces both work budgets (owner only); each layer's smallest segment must still fit.
     SetBudgets {
@@ -116,7 +185,6 @@ pub enum ExecuteMsg {
 #[cw_serde]
 pub enum CollectionExecuteMsg {
     MintModel {
-        token_id: String,
         owner: String,
         token_uri: Option<String>,
         claimed_accuracy_bps: Option<u16>,
@@ -143,7 +211,7 @@ impl ExecuteMsg {
     /// The `UploadWeights` messages for a model's weights (one byte string per layer), in the
     /// order the contract accepts them.
     pub fn uploads(weights: &[Vec<u8>]) -> Vec<ExecuteMsg> {
-        let chunk = crate::state::CHUNK_BYTES as usize;
+        let chunk = CHUNK_BYTES as usize;
         let mut msgs = Vec::new();
         for (layer, w) in weights.iter().enumerate() {
             for (k, data) in w.chunks(chunk).enumerate() {
@@ -166,6 +234,8 @@ pub enum QueryMsg {
     #[returns(ModelInfoResponse)]
     ModelInfo {},
     /// Runs the whole model on a quantized input (values in the input's integer type, row-major).
+    /// A model with a fee answers only if its holder allows free queries (else `PaidModel`:
+    /// use the `Predict` execute).
     #[returns(PredictResponse)]
     Predict { input: Vec<i32> },
     /// A job's progress, and its output once finished.
@@ -198,6 +268,12 @@ pub struct LayerInfo {
     pub weight_bytes: u64,
     pub uploaded_bytes: u64,
     pub macs: u64,
+    /// What the budgets count for the whole layer in one segment: every op of the layer, in
+    /// units of about one int8 MAC.
+    pub work: u64,
+    /// The part of `work` every segment pays whatever its units (so `work − segment_work` is
+    /// spread over the units).
+    pub segment_work: u64,
     pub units: u64,
 }
 
@@ -206,10 +282,14 @@ pub struct ModelInfoResponse {
     pub name: String,
     pub input: TensorSpec,
     pub weights_sha256: HexBinary,
+    /// See [`model_sha256`].
+    pub model_sha256: HexBinary,
     pub finalized: bool,
     pub query_budget: WorkBudget,
     pub execute_budget: WorkBudget,
     pub fee: Option<Coin>,
+    pub free_queries: bool,
+    pub collection_code_ids: Vec<u64>,
     pub paused: bool,
     pub nft: Option<NftBinding>,
     pub layers: Vec<LayerInfo>,

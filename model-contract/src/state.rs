@@ -3,10 +3,13 @@ use cosmwasm_std::{Addr, Coin, HexBinary, StdError, StdResult, Storage, Uint128}
 use cw_storage_plus::{Item, Map, PrimaryKey};
 
 use crate::msg::{ModelConfig, WorkBudget};
+pub use crate::msg::{NftBinding, CHUNK_BYTES};
 
-/// Weights are stored in values of at most this many bytes (the chain's limit is 128 KiB).
-/// Activations and recurrent state must fit one such value too.
-pub const CHUNK_BYTES: u64 = 128 * 1024;
+/// cw2's record of what code this is (`cw2::get_contract_version`). A model has no `migrate`
+/// entry point and accepts no collection or mint while it has a wasmd admin: its code never
+/// changes once sold (docs/SECURITY.md).
+pub const CONTRACT_NAME: &str = "crates.io:cwnn-model-contract";
+pub const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Jobs one address may hold at once (running, or finished and not yet cancelled). An
 /// `Evaluate` past the limit first drops the sender's oldest finished job.
@@ -24,29 +27,34 @@ pub const PROCEEDS: Map<&str, Uint128> = Map::new("proceeds");
 /// Denoms one `Withdraw` pays out (and `Proceeds` lists); more wait for the next call.
 pub const MAX_PROCEEDS_DENOMS: usize = 16;
 
-/// A model's token: set once by the model itself in `MintNft`, so no other contract can claim it.
-#[cw_serde]
-pub struct NftBinding {
-    pub collection: Addr,
-    pub token_id: String,
-}
-
 #[cw_serde]
 pub struct Model {
     pub config: ModelConfig,
     pub weights_sha256: HexBinary,
+    /// The model's identity: [`crate::msg::model_sha256`] of the config and the weights.
+    pub model_sha256: HexBinary,
+    /// Code ids of the collection contract the model may be minted into (fixed at
+    /// instantiation; `MintNft` also refuses a collection that has a wasmd admin).
+    pub collection_code_ids: Vec<u64>,
     pub query_budget: WorkBudget,
     pub execute_budget: WorkBudget,
-    /// Paid with each `Evaluate`; it accrues in [`PROCEEDS`] until the owner withdraws it.
+    /// Paid, exactly, with each `Evaluate` and paid `Predict`; it accrues in [`PROCEEDS`] until
+    /// the owner withdraws it.
     pub fee: Option<Coin>,
-    /// Per layer, from `Layer::plan` at instantiation: weight bytes, MACs and units.
+    /// With a fee: whether the `Predict` query answers anyway (the holder's choice; off by
+    /// default, so contracts that need an answer pay through the `Predict` execute).
+    pub free_queries: bool,
+    /// Per layer, from `Layer::plan` at instantiation: weight bytes, MACs, work and the work
+    /// each segment pays besides (what budgets count) and units.
     pub weight_bytes: Vec<u64>,
     pub macs: Vec<u64>,
+    pub work: Vec<u64>,
+    pub segment_work: Vec<u64>,
     pub units: Vec<u64>,
     /// Per layer: its output spec.
     pub outputs: Vec<cwnn_layers::TensorSpec>,
     pub finalized: bool,
-    /// While set, `Evaluate`, `Continue` and `Predict` are refused. Kept in the model record,
+    /// While set, `Evaluate` and `Predict` are refused; paid jobs still `Continue`. Kept in the model record,
     /// which every inference reads anyway: a key of its own would cost each one a read.
     pub paused: bool,
 }
@@ -89,6 +97,13 @@ pub struct Job {
     pub segments: u64,
     /// Whether [`JOB_STATE`] holds a recurrent layer's state for this job.
     pub has_state: bool,
+}
+
+impl Job {
+    /// Whether every layer has run (its output is then stored).
+    pub fn finished(&self, model: &Model) -> bool {
+        self.layer as usize == model.config.layers.len()
+    }
 }
 
 pub const NEXT_JOB_ID: Item<u64> = Item::new("next_job");

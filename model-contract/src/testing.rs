@@ -183,11 +183,16 @@ pub fn skip_lstm_as(dtype: DType) -> TestModel {
     }
 }
 
+/// What `weights_sha256` must be for these layer weights.
+pub fn weights_sha256(weights: &[Vec<u8>]) -> HexBinary {
+    let mut h = Sha256::new();
+    weights.iter().for_each(|w| h.update(w));
+    HexBinary::from(h.finalize().to_vec())
+}
+
 impl TestModel {
     pub fn sha256(&self) -> HexBinary {
-        let mut h = Sha256::new();
-        self.weights.iter().for_each(|w| h.update(w));
-        HexBinary::from(h.finalize().to_vec())
+        weights_sha256(&self.weights)
     }
 
     pub fn sample_values(&self) -> Vec<i32> {
@@ -211,14 +216,7 @@ impl TestModel {
 
     /// An instantiate message with every option at its default.
     pub fn instantiate_msg(&self) -> InstantiateMsg {
-        InstantiateMsg {
-            model: self.config.clone(),
-            weights_sha256: self.sha256(),
-            query_budget: None,
-            execute_budget: None,
-            fee: None,
-            owner: None,
-        }
+        InstantiateMsg::new(self.config.clone(), self.sha256())
     }
 }
 
@@ -228,35 +226,54 @@ pub struct Env {
     pub model: Addr,
 }
 
-/// Deploys `msg` from "owner"; `funds` are given to "alice" for fees.
-pub fn deploy(msg: &InstantiateMsg, funds: &[Coin]) -> Env {
+/// An app in which "alice" holds `funds` (for fees).
+pub fn app_with(funds: &[Coin]) -> App {
     let alice_funds = funds.to_vec();
-    let mut app = App::new(|router, api, storage| {
+    App::new(|router, api, storage| {
         if !alice_funds.is_empty() {
             router
                 .bank
                 .init_balance(storage, &api.addr_make("alice"), alice_funds)
                 .unwrap();
         }
-    });
+    })
+}
+
+/// Deploys `msg` from "owner"; `funds` are given to "alice" for fees.
+pub fn deploy(msg: &InstantiateMsg, funds: &[Coin]) -> Env {
+    let mut app = app_with(funds);
     let owner = app.api().addr_make("owner");
     let model = instantiate_in(&mut app, &owner, msg).unwrap();
     Env { app, owner, model }
 }
 
-/// Stores the contract's code in `app` and instantiates it from `sender`.
-pub fn instantiate_in(app: &mut App, sender: &Addr, msg: &InstantiateMsg) -> Result<Addr, ContractError> {
-    let code = app.store_code(Box::new(ContractWrapper::new(execute, instantiate, query)));
-    app.instantiate_contract(code, sender.clone(), msg, &[], "model", None)
+/// Stores the contract's code in `app`; gives its code id.
+pub fn store_model_code(app: &mut App) -> u64 {
+    app.store_code(Box::new(ContractWrapper::new(execute, instantiate, query)))
+}
+
+/// Instantiates model code `code` from `sender`, with `admin` as its wasmd admin.
+pub fn instantiate_code(
+    app: &mut App,
+    code: u64,
+    sender: &Addr,
+    msg: &InstantiateMsg,
+    admin: Option<String>,
+) -> Result<Addr, ContractError> {
+    app.instantiate_contract(code, sender.clone(), msg, &[], "model", admin)
         .map_err(|e| e.downcast().unwrap())
+}
+
+/// Stores the contract's code in `app` and instantiates it from `sender` (no wasmd admin).
+pub fn instantiate_in(app: &mut App, sender: &Addr, msg: &InstantiateMsg) -> Result<Addr, ContractError> {
+    let code = store_model_code(app);
+    instantiate_code(app, code, sender, msg, None)
 }
 
 /// Deploys, uploads and finalizes.
 pub fn ready(m: &TestModel, msg: &InstantiateMsg, funds: &[Coin]) -> Env {
     let mut env = deploy(msg, funds);
-    env.upload_all(&m.weights);
-    let owner = env.owner.clone();
-    env.exec(&owner, ExecuteMsg::Finalize {}).unwrap();
+    env.finalize_with(&m.weights);
     env
 }
 
@@ -282,6 +299,12 @@ impl Env {
                 data: Binary::from(data),
             },
         )
+    }
+    /// Uploads `weights` and finalizes (as the owner).
+    pub fn finalize_with(&mut self, weights: &[Vec<u8>]) {
+        self.upload_all(weights);
+        let owner = self.owner.clone();
+        self.exec(&owner, ExecuteMsg::Finalize {}).unwrap();
     }
     pub fn upload_all(&mut self, weights: &[Vec<u8>]) {
         for (l, w) in weights.iter().enumerate() {

@@ -162,6 +162,14 @@ fn bad_configs_are_named_errors() {
         try_config(&mut app, m.config.clone(), HexBinary::from(vec![1u8; 31])),
         ContractError::HashLength(31)
     );
+    // At most 256 layers: each call's bookkeeping over layers is not in the work budget.
+    let mut deep = m.config.clone();
+    let last = deep.layers[2].clone();
+    deep.layers.extend(std::iter::repeat_n(last, 255));
+    assert_eq!(
+        try_config(&mut app, deep, m.sha256()),
+        ContractError::InvalidConfig("a model needs 1 to 256 layers")
+    );
 }
 
 #[test]
@@ -171,7 +179,7 @@ fn predict_checks_input_and_budget() {
         &m,
         m.sha256(),
         Some(WorkBudget {
-            max_macs: 100,
+            max_work: 100,
             max_weight_bytes: 1 << 20,
             max_segments: 8,
         }),
@@ -180,7 +188,7 @@ fn predict_checks_input_and_budget() {
     let owner = env.owner.clone();
     env.exec(&owner, ExecuteMsg::Finalize {}).unwrap();
     let err = env.predict(m.sample_values()).unwrap_err();
-    assert!(err.contains("query budget exceeded"), "{err}");
+    assert!(err.contains("over budget"), "{err}");
 
     let mut env = deploy_with(&m, m.sha256(), None);
     env.upload_all(&m.weights);

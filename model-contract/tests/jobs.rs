@@ -14,9 +14,9 @@ fn evaluate(input: Vec<i32>, steps: Option<u32>) -> ExecuteMsg {
     ExecuteMsg::Evaluate { input, steps }
 }
 
-fn budget(max_macs: u64, max_weight_bytes: u64, max_segments: u32) -> Option<WorkBudget> {
+fn budget(max_work: u64, max_weight_bytes: u64, max_segments: u32) -> Option<WorkBudget> {
     Some(WorkBudget {
-        max_macs,
+        max_work,
         max_weight_bytes,
         max_segments,
     })
@@ -88,17 +88,18 @@ fn hex(b: &[u8]) -> String {
 #[test]
 fn many_calls_match_predict_for_any_cut() {
     // (model, execute budget, steps, calls): cuts by weight bytes (25 of 200 rows a call), by
-    // MACs (10 rows; 2 LSTM steps), by segments and by steps, most of them mid-layer.
+    // work (9 rows of 320 units after the segment's 3,000; 2 LSTM steps of 3,504 after 6,420),
+    // by segments and by steps, most of them mid-layer.
     let cases: Vec<(TestModel, Option<WorkBudget>, Option<u32>, usize)> = vec![
         (mlp(784, 200, 10), budget(u64::MAX, 20_000, 64), None, 9),
         (mlp(784, 200, 10), None, Some(1), 3),
-        (mlp(300, 40, 10), budget(3_000, u64::MAX, 3), Some(2), 5),
-        (skip_lstm(), budget(800, 100_000, 1), None, 6),
+        (mlp(300, 40, 10), budget(6_000, u64::MAX, 3), Some(2), 6),
+        (skip_lstm(), budget(14_000, 100_000, 1), None, 6),
         (skip_lstm(), budget(1_000_000, 2_000, 2), Some(1), 4),
         (skip_lstm(), None, None, 1),
         // `high` precision: int16 tensors and the LSTM's state carried between calls (its
         // 5,700 weight bytes, read by every segment, need a larger byte budget).
-        (skip_lstm_as(DType::I16), budget(800, 100_000, 1), None, 6),
+        (skip_lstm_as(DType::I16), budget(40_000, 100_000, 1), None, 6),
         (skip_lstm_as(DType::I16), budget(1_000_000, 6_000, 2), Some(1), 4),
     ];
     for (i, (m, execute_budget, steps, expected_calls)) in cases.into_iter().enumerate() {
@@ -130,18 +131,20 @@ fn fees_accrue_until_the_owner_withdraws_and_wrong_payments_are_refused() {
         vec![coin(99, DENOM)],
         vec![coin(100, "uother")],
         vec![coin(100, DENOM), coin(1, "uother")],
+        // Overpayment is refused, not kept (attack 5).
+        vec![coin(150, DENOM)],
     ] {
         assert!(
             matches!(
                 env.refused_with(&alice, evaluate(input.clone(), None), &funds),
-                ContractError::InsufficientFee { .. }
+                ContractError::WrongFee { .. }
             ),
             "{funds:?}"
         );
     }
     let owner = env.owner.clone();
     let res = env
-        .exec_with(&alice, evaluate(input.clone(), None), &[coin(150, DENOM)])
+        .exec_with(&alice, evaluate(input.clone(), None), &[coin(100, DENOM)])
         .unwrap();
     assert!(evaluate_data(&res).finished);
     // The fee stays in the model until the owner withdraws it; nobody else may.
@@ -151,22 +154,22 @@ fn fees_accrue_until_the_owner_withdraws_and_wrong_payments_are_refused() {
             env.balance(&owner),
             env.balance(&env.model.clone())
         ),
-        (850, 0, 150)
+        (900, 0, 100)
     );
     let proceeds: ProceedsResponse = env
         .app
         .wrap()
         .query_wasm_smart(&env.model, &QueryMsg::Proceeds {})
         .unwrap();
-    assert_eq!(proceeds.proceeds, vec![coin(150, DENOM)]);
+    assert_eq!(proceeds.proceeds, vec![coin(100, DENOM)]);
     assert_eq!(
-        env.refused(&alice, ExecuteMsg::Withdraw {}),
+        env.refused(&alice, ExecuteMsg::Withdraw { denom: None }),
         ContractError::Unauthorized {}
     );
-    env.exec(&owner, ExecuteMsg::Withdraw {}).unwrap();
-    assert_eq!((env.balance(&owner), env.balance(&env.model.clone())), (150, 0));
+    env.exec(&owner, ExecuteMsg::Withdraw { denom: None }).unwrap();
+    assert_eq!((env.balance(&owner), env.balance(&env.model.clone())), (100, 0));
     assert_eq!(
-        env.refused(&owner, ExecuteMsg::Withdraw {}),
+        env.refused(&owner, ExecuteMsg::Withdraw { denom: None }),
         ContractError::NothingToWithdraw {}
     );
 
@@ -187,6 +190,12 @@ fn fees_accrue_until_the_owner_withdraws_and_wrong_payments_are_refused() {
     env.exec_with(&alice, evaluate(input.clone(), None), &[coin(10, "uother")])
         .unwrap();
     assert_eq!(env.info().fee, Some(coin(10, "uother")));
+    // One denom at a time, so a denom the bank refuses to send can't hold back the others.
+    let one = |d: &str| ExecuteMsg::Withdraw { denom: Some(d.into()) };
+    assert_eq!(env.refused(&owner, one(DENOM)), ContractError::NothingToWithdraw {});
+    env.exec(&owner, one("uother")).unwrap();
+    let other = env.app.wrap().query_balance(&owner, "uother").unwrap().amount.u128();
+    assert_eq!((other, env.balance(&owner)), (10, 100));
 
     // No fee: funds are refused rather than kept.
     let mut free = ready(&m, &m.instantiate_msg(), &[coin(1_000, DENOM)]);
@@ -330,15 +339,20 @@ fn budgets_and_activations_are_checked_at_instantiation() {
         let owner = app.api().addr_make("owner");
         instantiate_in(&mut app, &owner, &msg).unwrap_err()
     };
-    // One Dense row of 300 inputs is 300 MACs and 309 bytes (row, bias, multiplier): neither limit may be below that.
+    // One Dense row of 300 inputs is 300 MACs and 320 work units (with its requantization),
+    // plus 3,000 for centring the input, which every segment pays; and 309 bytes (row, bias,
+    // multiplier): neither limit may be below that.
+    let plan = m.config.layers[0].layer.plan(&[&m.config.input]).unwrap();
+    let one_row = plan.work.div_ceil(plan.units as u64) + plan.segment_work;
+    assert_eq!(one_row, 3_320);
     assert_eq!(
         app_err(InstantiateMsg {
-            execute_budget: budget(299, u64::MAX, 4),
+            execute_budget: budget(one_row - 1, u64::MAX, 4),
             ..m.instantiate_msg()
         }),
         ContractError::SegmentOverBudget {
             index: 0,
-            macs: 300,
+            work: one_row,
             weight_bytes: 309
         }
     );
@@ -401,19 +415,19 @@ fn the_owner_pauses_and_sets_budgets_and_strangers_may_not() {
         job_id: id,
         steps: None,
     };
-    assert_eq!(env.refused(&alice, more.clone()), ContractError::Paused {});
     assert!(env.predict(input.clone()).unwrap_err().contains("paused"));
-    env.exec(&owner, ExecuteMsg::SetPaused { paused: false }).unwrap();
+    // A started job was paid for: a pause does not freeze it (attack 5).
     assert!(evaluate_data(&env.exec(&alice, more).unwrap()).finished);
+    env.exec(&owner, ExecuteMsg::SetPaused { paused: false }).unwrap();
 
     let set = |execute_budget: WorkBudget| ExecuteMsg::SetBudgets {
         query_budget: WorkBudget::default_query(),
         execute_budget,
     };
-    // Two units of the first layer (16 MACs, 25 bytes each) per segment; the softmax table
-    // (1,024 bytes) still fits.
+    // The softmax's one unit (5,560 work units: its 1,024-byte table read and 4 elements) just
+    // fits; the whole model does not.
     let small = WorkBudget {
-        max_macs: 40,
+        max_work: 5_600,
         max_weight_bytes: 1_100,
         max_segments: 4,
     };
@@ -438,6 +452,7 @@ fn the_owner_pauses_and_sets_budgets_and_strangers_may_not() {
     assert_eq!(env.info().execute_budget, WorkBudget::default_execute());
     env.exec(&owner, set(small.clone())).unwrap();
     assert_eq!(env.info().execute_budget, small);
+    assert!(env.info().layers.iter().map(|l| l.work).sum::<u64>() > small.max_work);
     // Jobs now take more calls, and still match Predict.
     let res = env.exec(&alice, evaluate(input.clone(), None)).unwrap();
     assert!(!evaluate_data(&res).finished);

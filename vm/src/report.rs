@@ -60,7 +60,7 @@ pub fn measure(
 ) -> Result<GasReport> {
     let mut vm = ChainVm::new(wasm)?;
     let owner = vm.addr("owner");
-    let unlimited = json!({"max_macs": u64::MAX, "max_weight_bytes": u64::MAX, "max_segments": u32::MAX});
+    let unlimited = json!({"max_work": u64::MAX, "max_weight_bytes": u64::MAX, "max_segments": u32::MAX});
     let mut msg = instantiate.clone();
     let obj = msg
         .as_object_mut()

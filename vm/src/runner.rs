@@ -53,6 +53,7 @@ pub struct ChainVm {
     querier: Option<MockQuerier>,
     api: MockApi,
     env: Env,
+    gas_limit: u64,
     _dir: tempfile::TempDir,
 }
 
@@ -78,6 +79,7 @@ impl ChainVm {
             querier: Some(MockQuerier::new(&[])),
             api: MockApi::default(),
             env: mock_env(),
+            gas_limit: CALL_GAS_LIMIT,
             _dir: dir,
         })
     }
@@ -99,6 +101,18 @@ impl ChainVm {
         let mut querier = self.querier.take().unwrap_or_else(|| MockQuerier::new(&[]));
         querier.update_wasm(handler);
         self.querier = Some(querier);
+    }
+
+    /// Gas (CosmWasm gas, storage included) each later call may use; [`CALL_GAS_LIMIT`] by
+    /// default. A call that runs out fails and leaves storage as it was.
+    pub fn set_gas_limit(&mut self, limit: u64) {
+        self.gas_limit = limit;
+    }
+
+    /// Starts over with empty storage: a fresh contract of the same code, without compiling it
+    /// again.
+    pub fn clear_storage(&mut self) {
+        self.storage = ChainStorage::default();
     }
 
     /// The contract's storage as it stands.
@@ -147,7 +161,7 @@ impl ChainVm {
             querier: self.querier.take().unwrap_or_else(|| MockQuerier::new(&[])),
         };
         let options = InstanceOptions {
-            gas_limit: CALL_GAS_LIMIT,
+            gas_limit: self.gas_limit,
         };
         let mut instance = self
             .cache
@@ -155,10 +169,11 @@ impl ChainVm {
             .map_err(|e| anyhow!("{e}"))?;
         let markers = Arc::new(Mutex::new(Vec::new()));
         let (sink, marker_meter, marker_reads) = (markers.clone(), meter.clone(), reads.clone());
+        let gas_limit = self.gas_limit;
         instance.set_debug_handler(move |label, info| {
             if let Ok(mut m) = sink.lock() {
                 let storage = marker_meter.load(Ordering::Relaxed) - start;
-                let used = CALL_GAS_LIMIT - info.gas_remaining;
+                let used = gas_limit - info.gas_remaining;
                 m.push(Marker {
                     label: label.to_string(),
                     vm_gas: used - storage * GAS_MULTIPLIER,

@@ -9,18 +9,27 @@ use cwnn_vm::artifacts::read_wasm;
 use cwnn_vm::chain::{ChainStorage, GasRecord, INSTANCE_COST, READ_COST_FLAT, READ_COST_PER_BYTE};
 use cwnn_vm::runner::{Call, ChainVm, Marker};
 
-/// Deploys `m` with no budget limits, uploads its weights and finalizes.
-fn deploy(m: &TestModel) -> ChainVm {
-    let mut vm = ChainVm::new(&read_wasm("cwnn_model_contract").unwrap()).unwrap();
-    let owner = vm.addr("owner");
-    let unlimited = WorkBudget {
-        max_macs: u64::MAX,
+fn unlimited() -> WorkBudget {
+    WorkBudget {
+        max_work: u64::MAX,
         max_weight_bytes: u64::MAX,
         max_segments: u32::MAX,
-    };
+    }
+}
+
+/// Deploys `m` with no budget limits, uploads its weights and finalizes.
+fn deploy(m: &TestModel) -> ChainVm {
+    deploy_with(m, None)
+}
+
+/// [`deploy`], accepting collections of `collection_code_ids`.
+fn deploy_with(m: &TestModel, collection_code_ids: Option<Vec<u64>>) -> ChainVm {
+    let mut vm = ChainVm::new(&read_wasm("cwnn_model_contract").unwrap()).unwrap();
+    let owner = vm.addr("owner");
     let msg = InstantiateMsg {
-        query_budget: Some(unlimited.clone()),
-        execute_budget: Some(unlimited),
+        query_budget: Some(unlimited()),
+        execute_budget: Some(unlimited()),
+        collection_code_ids,
         ..m.instantiate_msg()
     };
     vm.instantiate(&owner, &msg, &[]).unwrap().result.unwrap();
@@ -210,7 +219,7 @@ fn nft_bound_owner_actions_pay_for_the_ownership_query() {
 
     // The collection, in its own VM, mints the model's token (the model's side of MintNft
     // does not run here: its info and code id are answered directly).
-    let mut bound = deploy(&m);
+    let mut bound = deploy_with(&m, Some(vec![7]));
     let info = bound.query(&QueryMsg::ModelInfo {}).unwrap().result.unwrap();
     let mut coll = ChainVm::new(&read_wasm("cwnn_collection").unwrap()).unwrap();
     coll.answer_wasm_queries(move |q| {
@@ -225,20 +234,24 @@ fn nft_bound_owner_actions_pay_for_the_ownership_query() {
     let init = serde_json::json!({"name": "models", "symbol": "CWNN", "model_code_ids": [1]});
     coll.instantiate(&creator, &init, &[]).unwrap().result.unwrap();
     let model_addr = bound.contract().to_string();
-    let mint = serde_json::json!({"mint_model": {"token_id": "m", "owner": owner, "token_uri": null, "claimed_accuracy_bps": null}});
+    let mint = serde_json::json!({"mint_model": {"owner": owner, "token_uri": null, "claimed_accuracy_bps": null}});
     coll.execute(&model_addr, &mint, &[]).unwrap().result.unwrap();
-    let owner_of = serde_json::json!({"owner_of": {"token_id": "m", "include_expired": null}});
+    let owner_of = serde_json::json!({"owner_of": {"token_id": model_addr, "include_expired": null}});
     let query = coll.query(&owner_of).unwrap();
     let answer = query.result.clone().unwrap();
 
-    // The model binds itself (its MintNft), then asks the collection on each owner action.
+    // The model checks the collection's code (7, accepted) and admin (none), binds itself (its
+    // MintNft), then asks the collection on each owner action.
     let collection_addr = coll.contract().to_string();
     let mint_nft = ExecuteMsg::MintNft {
         collection: collection_addr,
-        token_id: "m".into(),
         token_uri: None,
         claimed_accuracy_bps: None,
     };
+    bound.answer_wasm_queries(|_| {
+        let info = ContractInfoResponse::new(7, Addr::unchecked("c"), None, false, None);
+        SystemResult::Ok(ContractResult::Ok(to_json_binary(&info).unwrap()))
+    });
     bound.execute(&owner, &mint_nft, &[]).unwrap().result.unwrap();
     bound.answer_wasm_queries(move |_| SystemResult::Ok(ContractResult::Ok(answer.clone())));
     let call = bound.execute(&owner, &pause, &[]).unwrap();
@@ -259,4 +272,121 @@ fn nft_bound_owner_actions_pay_for_the_ownership_query() {
     assert!(query.gas.total_sdk_gas > INSTANCE_COST, "{:?}", query.gas);
     // A whole OwnerOf costs less than a second contract call's instance cost twice over.
     assert!(query.gas.total_sdk_gas < 2 * INSTANCE_COST, "{:?}", query.gas);
+}
+
+/// Attack 4: a layer's `work` counts all it does, not only MACs. Every layer kind, in int8 and
+/// int16, on the determinism harness's random cases, runs in the contract Wasm within
+/// `VM_GAS_PER_WORK` per work unit plus `VM_GAS_PER_SEGMENT`; so do the full-size layers above.
+#[test]
+fn every_layer_kind_spends_at_most_its_work_in_vm_gas() {
+    use cwnn_model_contract::msg::{VM_GAS_PER_SEGMENT, VM_GAS_PER_WORK};
+    let big = [
+        mlp(784, 128, 10),
+        dense_only(256, 256),
+        dense_only_as(256, 256, cwnn_tensor::DType::I16),
+        conv_only(16, 16, 3, 16),
+        conv_only_as(16, 16, 3, 16, cwnn_tensor::DType::I16),
+        skip_lstm_as(cwnn_tensor::DType::I16),
+    ];
+    for m in &big {
+        let call = predict(&mut deploy(m), m);
+        let mut specs = vec![m.config.input.clone()];
+        for (i, (lc, (gas, _))) in m.config.layers.iter().zip(per_layer(&call.markers)).enumerate() {
+            let ids = lc.inputs.clone().unwrap_or(vec![i as u32]);
+            let refs: Vec<_> = ids.iter().map(|&k| &specs[k as usize]).collect();
+            let plan = lc.layer.plan(&refs).unwrap();
+            let bound = VM_GAS_PER_WORK * (plan.work + plan.segment_work) + VM_GAS_PER_SEGMENT;
+            let work = plan.work + plan.segment_work;
+            eprintln!(
+                "{} layer {i} ({}): {gas} VM gas, work {work} (bound {bound})",
+                m.config.name,
+                lc.layer.name()
+            );
+            assert!(
+                gas <= bound,
+                "{} layer {i}: {gas} VM gas for {work} work",
+                m.config.name
+            );
+            specs.push(plan.output);
+        }
+    }
+    every_random_layer_kind_within_its_work();
+}
+
+fn every_random_layer_kind_within_its_work() {
+    use cwnn_layers::TensorSpec;
+    use cwnn_model_contract::msg::{LayerConfig, ModelConfig, VM_GAS_PER_SEGMENT, VM_GAS_PER_WORK};
+    use cwnn_wasm_kernels::{layer_case_of, op};
+    let mut vm = ChainVm::new(&read_wasm("cwnn_model_contract").unwrap()).unwrap();
+    let owner = vm.addr("owner");
+    // splitmix64: reproducible bytes for the harness's case builder.
+    let mut state = 0u64;
+    let mut bytes = |n: usize| -> Vec<u8> {
+        let mut next = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let z = (state ^ (state >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            (z ^ (z >> 31)) as u8
+        };
+        (0..n).map(|_| next()).collect()
+    };
+    for (kind, name) in op::LAYER_NAMES.iter().enumerate() {
+        let (mut ran, mut worst) = ([0u32; 2], (0u64, 0u64));
+        for _ in 0..40 {
+            let Ok(case) = layer_case_of(kind as u32, &bytes(4_096)) else {
+                continue;
+            };
+            if case.inputs.len() != 1 {
+                continue; // the two-tensor forms of Add/Mul: a model has one input
+            }
+            let input = &case.inputs[0];
+            let config = ModelConfig {
+                name: (*name).into(),
+                input: TensorSpec::of(input),
+                layers: vec![LayerConfig {
+                    layer: case.layer.clone(),
+                    inputs: None,
+                }],
+            };
+            let plan = case.layer.plan(&[&config.input]).unwrap();
+            let work = plan.work + plan.segment_work;
+            let msg = InstantiateMsg {
+                query_budget: Some(unlimited()),
+                execute_budget: Some(unlimited()),
+                ..InstantiateMsg::new(
+                    config,
+                    cwnn_model_contract::testing::weights_sha256(&[case.weights.clone()]),
+                )
+            };
+            vm.clear_storage();
+            if vm.instantiate(&owner, &msg, &[]).unwrap().result.is_err() {
+                continue;
+            }
+            for up in ExecuteMsg::uploads(&[case.weights.clone()]) {
+                vm.execute(&owner, &up, &[]).unwrap().result.unwrap();
+            }
+            vm.execute(&owner, &ExecuteMsg::Finalize {}, &[])
+                .unwrap()
+                .result
+                .unwrap();
+            let values = (0..input.len()).map(|i| input.data.get(i).unwrap()).collect();
+            let call = vm.query(&QueryMsg::Predict { input: values }).unwrap();
+            if call.result.is_err() {
+                continue; // weights the layer refuses (the harness draws some on purpose)
+            }
+            let gas = per_layer(&call.markers)[0].0;
+            assert!(
+                gas <= VM_GAS_PER_WORK * work + VM_GAS_PER_SEGMENT,
+                "{name}: {gas} VM gas for {work} work units"
+            );
+            if gas as f64 / work.max(1) as f64 > worst.0 as f64 / worst.1.max(1) as f64 {
+                worst = (gas, work);
+            }
+            ran[(input.dtype() != cwnn_tensor::DType::I8) as usize] += 1;
+        }
+        eprintln!(
+            "{name}: {ran:?} cases (int8, other), highest gas per work: {} VM gas for {} work",
+            worst.0, worst.1
+        );
+        assert!(ran.iter().sum::<u32>() >= 10, "{name}: only {ran:?} cases ran");
+    }
 }

@@ -8,7 +8,8 @@ pub struct InstantiateMsg {
 
 #[cw_serde]
 pub enum ExecuteMsg {
-    /// Classifies a quantized image and records the label for the sender.
+    /// Classifies a quantized image with the model's paid `Predict` (send the model's fee, or
+    /// nothing for a free model) and records the label for the sender.
     Classify { input: Vec<i32> },
 }
 

@@ -72,9 +72,10 @@ enum Command {
         /// The cwnn-collection to mint into (messages/mint.json; a placeholder otherwise).
         #[arg(long)]
         collection: Option<String>,
-        /// The model's token id (default: its name).
-        #[arg(long)]
-        token_id: Option<String>,
+        /// Code id of the cwnn-collection the model may be minted into (repeat for several;
+        /// without one, the model can never be minted). Its token id is its own address.
+        #[arg(long = "collection-code-id", value_name = "CODE_ID")]
+        collection_code_ids: Vec<u64>,
         /// Docs / license URI recorded in the token.
         #[arg(long)]
         token_uri: Option<String>,
@@ -150,6 +151,7 @@ struct ImportFlags {
     name: Option<String>,
     no_batch: bool,
     precision: cwnn_importer::quantize::Precision,
+    collection_code_ids: Vec<u64>,
     mint: import::MintArgs,
 }
 
@@ -165,7 +167,10 @@ fn import_cmd(f: ImportFlags) -> Result<()> {
         name: f.name,
         precision: f.precision,
     };
-    let imported = import::import(&args)?;
+    let mut imported = import::import(&args)?;
+    if !f.collection_code_ids.is_empty() {
+        imported.package.instantiate.collection_code_ids = Some(f.collection_code_ids);
+    }
     let m = &imported.manifest;
     println!(
         "{}: {} layers, {} params, {} weight bytes, {} MACs; input {:?}, output {:?}",
@@ -204,7 +209,11 @@ fn inspect(dir: PathBuf) -> Result<()> {
     let package = Package::read(&dir)?;
     let manifest = import::read_manifest(&dir).ok();
     let model = &package.instantiate.model;
-    println!("{} (weights sha256 {})", model.name, package.instantiate.weights_sha256);
+    let model_sha256 = cwnn_model_contract::msg::model_sha256(model, &package.instantiate.weights_sha256)?;
+    println!(
+        "{} (model sha256 {model_sha256}, weights sha256 {})",
+        model.name, package.instantiate.weights_sha256
+    );
     if let Some(m) = &manifest {
         println!(
             "from {} ({}), {} precision, {} params",
@@ -378,7 +387,7 @@ fn main() -> ExitCode {
             name,
             no_batch,
             collection,
-            token_id,
+            collection_code_ids,
             token_uri,
         } => import_cmd(ImportFlags {
             model,
@@ -390,9 +399,9 @@ fn main() -> ExitCode {
             name,
             no_batch,
             precision: precision.into(),
+            collection_code_ids,
             mint: import::MintArgs {
                 collection,
-                token_id,
                 token_uri,
                 accuracy: None,
             },

@@ -426,6 +426,37 @@ impl Reader<'_> {
 /// evaluates it in two segments split at a random unit, and returns the output's bytes.
 /// Random weights also exercise the refusal paths (invalid shifts, corrupt tables, bad indices).
 fn layer_case(kind: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerError> {
+    let case = layer_setup(kind, r)?;
+    let refs: Vec<&QTensor> = case.inputs.iter().collect();
+    let specs: Vec<TensorSpec> = case.inputs.iter().map(TensorSpec::of).collect();
+    let spec_refs: Vec<&TensorSpec> = specs.iter().collect();
+    let plan = case.layer.plan(&spec_refs)?;
+    let cut = r.u8() as usize % (plan.units + 1);
+    let mut out = plan.output.zeros()?;
+    let mut state = alloc::vec![0; plan.state_len];
+    for seg in [0..cut, cut..plan.units] {
+        let range = case.layer.weight_range(&spec_refs, seg.clone())?;
+        case.layer
+            .forward(&refs, &case.weights[range], seg, &mut out, &mut state)?;
+    }
+    Ok(out.data.to_le_bytes())
+}
+
+/// One random layer: the layer, its inputs and its weights.
+pub struct LayerCase {
+    pub layer: Layer,
+    pub inputs: Vec<QTensor>,
+    pub weights: Vec<u8>,
+}
+
+/// The layer of kind `kind` that `input` describes (the bytes [`dispatch`] takes for op
+/// `op::LAYER + kind`), for hosts that run it elsewhere (the gas tests run it in the contract).
+pub fn layer_case_of(kind: u32, input: &[u8]) -> core::result::Result<LayerCase, LayerError> {
+    layer_setup(kind, &mut Reader { bytes: input, pos: 0 })
+}
+
+/// Draws layer kind `kind`, its inputs and its weights (see [`layer_case`]).
+fn layer_setup(kind: u32, r: &mut Reader) -> core::result::Result<LayerCase, LayerError> {
     // Half the cases of the layers that have a `high` form (all but Embedding) run in int16.
     let high = kind != 11 && r.u8() & 1 == 1;
     let mut out_qp = r.qp();
@@ -606,7 +637,6 @@ fn layer_case(kind: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerE
             )
         }
     };
-    let refs: Vec<&QTensor> = inputs.iter().collect();
     let specs: Vec<TensorSpec> = inputs.iter().map(TensorSpec::of).collect();
     let spec_refs: Vec<&TensorSpec> = specs.iter().collect();
     let plan = layer.plan(&spec_refs)?;
@@ -678,14 +708,7 @@ fn layer_case(kind: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerE
         }
         w
     };
-    let cut = r.u8() as usize % (plan.units + 1);
-    let mut out = plan.output.zeros()?;
-    let mut state = alloc::vec![0; plan.state_len];
-    for seg in [0..cut, cut..plan.units] {
-        let range = layer.weight_range(&spec_refs, seg.clone())?;
-        layer.forward(&refs, &weights[range], seg, &mut out, &mut state)?;
-    }
-    Ok(out.data.to_le_bytes())
+    Ok(LayerCase { layer, inputs, weights })
 }
 
 #[cfg(target_arch = "wasm32")]

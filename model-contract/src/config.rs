@@ -1,0 +1,123 @@
+//! Validation of what the owner configures: the model, its fee and its budgets.
+
+use cosmwasm_std::Coin;
+use cwnn_layers::{LayerPlan, TensorSpec};
+
+use crate::error::ContractError;
+use crate::eval::{input_ids, tensor_spec, unit_work};
+use crate::msg::{ModelConfig, WorkBudget};
+use crate::state::{Model, CHUNK_BYTES};
+
+const MAX_NAME_BYTES: usize = 128;
+
+/// Layers a model may have: what a whole-model `Predict` runs in its default 256 segments, and
+/// a bound on the per-call bookkeeping over layers, which no budget counts.
+pub const MAX_LAYERS: usize = 256;
+
+/// Collection code ids a model may name (a longer list would only cost every `ModelInfo`).
+pub const MAX_COLLECTION_CODE_IDS: usize = 16;
+
+pub(crate) fn check_fee(fee: &Option<Coin>) -> Result<(), ContractError> {
+    match fee {
+        Some(f) if f.amount.is_zero() || f.denom.is_empty() => Err(ContractError::InvalidConfig(
+            "a fee needs a denom and a non-zero amount",
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn check_budgets(query: &WorkBudget, execute: &WorkBudget) -> Result<(), ContractError> {
+    match execute.max_segments == 0 || query.max_segments == 0 {
+        true => Err(ContractError::InvalidConfig("a work budget needs max_segments ≥ 1")),
+        false => Ok(()),
+    }
+}
+
+pub(crate) fn check_code_ids(ids: &[u64]) -> Result<(), ContractError> {
+    match ids.len() > MAX_COLLECTION_CODE_IDS {
+        true => Err(ContractError::InvalidConfig("at most 16 collection code ids")),
+        false => Ok(()),
+    }
+}
+
+/// Checks the model's input and that every layer accepts what it reads; gives each layer's plan.
+pub(crate) fn validate_model(config: &ModelConfig) -> Result<Vec<LayerPlan>, ContractError> {
+    if config.layers.is_empty() || config.layers.len() > MAX_LAYERS {
+        return Err(ContractError::InvalidConfig("a model needs 1 to 256 layers"));
+    }
+    if config.name.len() > MAX_NAME_BYTES {
+        return Err(ContractError::InvalidConfig("name longer than 128 bytes"));
+    }
+    let input = &config.input;
+    if input.numel().is_none_or(|n| n == 0)
+        || input.quant.scale.validate().is_err()
+        || !(input.dtype.min()..=input.dtype.max()).contains(&input.quant.zero_point)
+    {
+        return Err(ContractError::InvalidConfig(
+            "input spec: empty shape, invalid scale or zero point out of range",
+        ));
+    }
+    let fits = |tensor: u32, bytes: Option<usize>| match bytes {
+        Some(b) if b as u64 <= CHUNK_BYTES => Ok(()),
+        b => Err(ContractError::TensorTooLarge {
+            tensor,
+            bytes: b.map_or(u64::MAX, |b| b as u64),
+        }),
+    };
+    fits(0, input.bytes())?;
+    let mut specs = vec![input.clone()];
+    let mut plans = Vec::with_capacity(config.layers.len());
+    for (index, lc) in config.layers.iter().enumerate() {
+        let ids = input_ids(lc, index);
+        if let Some(&bad) = ids.iter().find(|&&id| id as usize > index) {
+            return Err(ContractError::LayerInput { index, input: bad });
+        }
+        let refs: Vec<&TensorSpec> = ids.iter().map(|&id| &specs[id as usize]).collect();
+        let plan = lc
+            .layer
+            .plan(&refs)
+            .map_err(|source| ContractError::Layer { index, source })?;
+        fits(index as u32 + 1, Some(plan.output_bytes))?;
+        fits(index as u32 + 1, plan.state_len.checked_mul(4))?;
+        if plan.units == 0 {
+            return Err(ContractError::InvalidConfig("a layer has no output units"));
+        }
+        specs.push(plan.output.clone());
+        plans.push(plan);
+    }
+    Ok(plans)
+}
+
+/// Every layer's smallest segment (its first unit) must fit one call, or a job could stall.
+pub(crate) fn check_segments_fit(model: &Model) -> Result<(), ContractError> {
+    let b = &model.execute_budget;
+    for (index, lc) in model.config.layers.iter().enumerate() {
+        let specs: Vec<&TensorSpec> = input_ids(lc, index).iter().map(|&id| tensor_spec(model, id)).collect();
+        let weight_bytes = lc
+            .layer
+            .weight_range(&specs, 0..1)
+            .map_err(|source| ContractError::Layer { index, source })?
+            .len() as u64;
+        let work = unit_work(model, index).saturating_add(model.segment_work[index]);
+        if work > b.max_work || weight_bytes > b.max_weight_bytes {
+            return Err(ContractError::SegmentOverBudget {
+                index,
+                work,
+                weight_bytes,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The first `(layer, offset)` at or after the given one that still needs weights.
+pub(crate) fn next_cursor(model: &Model, mut layer: u32, mut offset: u64) -> (u32, u64) {
+    while let Some(&len) = model.weight_bytes.get(layer as usize) {
+        if offset < len {
+            break;
+        }
+        layer += 1;
+        offset = 0;
+    }
+    (layer, offset)
+}
