@@ -243,15 +243,7 @@ fn verify_confirms_chain_results_and_catches_tampering() {
         .to_vec();
     bytes[3] ^= 1;
     attr["value"] = Value::String(cosmwasm_std::Binary::from(bytes).to_base64());
-    std::fs::write(&file, serde_json::to_vec(&tampered).unwrap()).unwrap();
-    let out = cwnn(&[
-        "verify",
-        dir.path().to_str().unwrap(),
-        "--events",
-        file.to_str().unwrap(),
-    ]);
-    assert!(!out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = verify_refuses(dir.path(), &file, &tampered);
     assert!(
         text.contains("MISMATCH: output_sha256 does not hash the output"),
         "{text}"
@@ -266,16 +258,16 @@ fn verify_confirms_chain_results_and_catches_tampering() {
             }
         }
     }
-    std::fs::write(&file, serde_json::to_vec(&other).unwrap()).unwrap();
-    let out = cwnn(&[
-        "verify",
-        dir.path().to_str().unwrap(),
-        "--events",
-        file.to_str().unwrap(),
-    ]);
-    assert!(!out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = verify_refuses(dir.path(), &file, &other);
     assert!(text.contains("is not this package's"), "{text}");
+}
+
+/// Writes `events` to `file` and runs `cwnn verify`, which must fail; gives what it printed.
+fn verify_refuses(dir: &std::path::Path, file: &std::path::Path, events: &Value) -> String {
+    std::fs::write(file, serde_json::to_vec(events).unwrap()).unwrap();
+    let out = cwnn(&["verify", dir.to_str().unwrap(), "--events", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `--precision high`: int16 input and weights, the same bits natively, in the contract
