@@ -113,11 +113,12 @@ macro_rules! layers {
 }
 
 layers! {
-    /// Fully connected: `y = clamp(W·x + b)`, int8 per-channel weights.
+    /// Fully connected: `y = clamp(W·x + b)`, per-channel weights (int8, or int16 in `high`).
     Dense(Dense),
-    /// 2-D convolution (strides, padding, dilation, groups), int8 per-channel weights.
+    /// 2-D convolution (strides, padding, dilation, groups), per-channel weights (int8 or int16).
     Conv2d(Conv2d),
-    /// Element-wise function of int8 through a 256-entry table (ReLU, Sigmoid, Tanh, ...).
+    /// Element-wise function (ReLU, Sigmoid, Tanh, ...): a 256-entry table in int8; an exact
+    /// rescale or 1,025 interpolated knots in int16.
     Activation(Activation),
     /// Max-subtracted softmax over the last axis.
     Softmax(Softmax),
