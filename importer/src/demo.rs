@@ -111,7 +111,7 @@ pub fn run(limit: Option<usize>, precision: Precision, out: &mut impl Write) -> 
     for (x, &label) in inputs.iter().zip(labels) {
         let q = quantize_input(&package.instantiate.model.input, x);
         let native = run_all(&package.instantiate.model, &package.weights, q.clone())?;
-        let values: Vec<i32> = (0..q.len()).map(|i| q.data.get(i).unwrap_or(0)).collect();
+        let values: Vec<i32> = q.data.to_i32s();
         let mut msg = ExecuteMsg::Evaluate {
             input: values,
             steps: Some(1),

@@ -114,7 +114,7 @@ pub fn import(args: &ImportArgs) -> Result<Imported> {
         .inputs
         .first()
         .map(|x| crate::quantize::quantize_input(&quant.config.input, x))
-        .map(|t| (0..t.len()).map(|i| t.data.get(i).unwrap_or(0)).collect());
+        .map(|t| t.data.to_i32s());
     let output_spec = quant_output(&quant)?;
     let manifest = Manifest {
         name: name.clone(),

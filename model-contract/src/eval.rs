@@ -54,7 +54,7 @@ pub(crate) fn input_tensor(spec: &TensorSpec, values: Vec<i32>) -> Result<QTenso
 pub(crate) fn response_of(t: &QTensor) -> PredictResponse {
     PredictResponse {
         output: TensorSpec::of(t),
-        data: (0..t.len()).map(|i| t.data.get(i).unwrap_or(0)).collect(),
+        data: t.data.to_i32s(),
     }
 }
 

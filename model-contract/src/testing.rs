@@ -196,9 +196,7 @@ impl TestModel {
     }
 
     pub fn sample_values(&self) -> Vec<i32> {
-        (0..self.sample.len())
-            .map(|i| self.sample.data.get(i).unwrap())
-            .collect()
+        self.sample.data.to_i32s()
     }
 
     /// The model run natively through the layers crate.
@@ -211,7 +209,7 @@ impl TestModel {
             tensors.push(out);
         }
         let y = tensors.pop().unwrap();
-        (0..y.len()).map(|i| y.data.get(i).unwrap()).collect()
+        y.data.to_i32s()
     }
 
     /// An instantiate message with every option at its default.

@@ -38,6 +38,14 @@ impl TensorData {
             TensorData::I32(v) => v.get(i).copied(),
         }
     }
+    /// Every element widened to i32: how messages carry tensors.
+    pub fn to_i32s(&self) -> Vec<i32> {
+        match self {
+            TensorData::I8(v) => v.iter().map(|&x| x as i32).collect(),
+            TensorData::I16(v) => v.iter().map(|&x| x as i32).collect(),
+            TensorData::I32(v) => v.clone(),
+        }
+    }
     /// Little-endian bytes, the layout activations and weights are stored in.
     pub fn to_le_bytes(&self) -> Vec<u8> {
         match self {

@@ -368,7 +368,7 @@ fn every_random_layer_kind_within_its_work() {
                 .unwrap()
                 .result
                 .unwrap();
-            let values = (0..input.len()).map(|i| input.data.get(i).unwrap()).collect();
+            let values = input.data.to_i32s();
             let call = vm.query(&QueryMsg::Predict { input: values }).unwrap();
             if call.result.is_err() {
                 continue; // weights the layer refuses (the harness draws some on purpose)
