@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use cwnn_importer::quantize::Precision;
+use cwnn_model_contract::msg::CHUNK_BYTES;
 use cwnn_model_contract::testing::{
     conv_only, conv_only_as, dense_only, dense_only_as, mlp, skip_lstm, skip_lstm_as, TestModel,
 };
@@ -55,12 +56,11 @@ fn main() -> anyhow::Result<()> {
         ),
     ]);
     for (name, m) in all {
-        let msg = serde_json::to_value(m.instantiate_msg())?;
-        let r = measure(&wasm, &msg, &m.weights, &m.sample_values(), 30_000_000)?;
+        let r = measure(&wasm, &m.instantiate_msg(), &m.weights, &m.sample_values(), 30_000_000)?;
         let floor: u64 = m
             .weights
             .iter()
-            .flat_map(|w| w.chunks(128 * 1024))
+            .flat_map(|w| w.chunks(CHUNK_BYTES as usize))
             .map(|c| 1_000 + 3 * c.len() as u64)
             .sum::<u64>()
             + 60_000;

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::import::{self, argmax, ImportArgs};
-use crate::quantize::{quantize_input, run_all, Precision};
+use crate::quantize::{quantize_input, Precision};
 
 /// The bundled model: ONNX, calibration digits and the labelled test split.
 const MODEL: &[u8] = include_bytes!("../../models/digits-mlp/model.onnx");
@@ -110,7 +110,7 @@ pub fn run(limit: Option<usize>, precision: Precision, out: &mut impl Write) -> 
     let mut events = Vec::new();
     for (x, &label) in inputs.iter().zip(labels) {
         let q = quantize_input(&package.instantiate.model.input, x);
-        let native = run_all(&package.instantiate.model, &package.weights, q.clone())?;
+        let native = package.instantiate.model.run_all(&package.weights, q.clone())?;
         let values: Vec<i32> = q.data.to_i32s();
         let mut msg = ExecuteMsg::Evaluate {
             input: values,
@@ -156,7 +156,7 @@ pub fn run(limit: Option<usize>, precision: Precision, out: &mut impl Write) -> 
 
     let report = cwnn_vm::report::measure(
         &wasm,
-        &serde_json::to_value(&package.instantiate)?,
+        &package.instantiate,
         &package.weights,
         &package.input(),
         30_000_000,

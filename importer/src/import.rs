@@ -4,15 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cosmwasm_std::HexBinary;
 use cwnn_layers::TensorSpec;
-use cwnn_model_contract::msg::{ExecuteMsg, InstantiateMsg};
+use cwnn_model_contract::msg::{sha256, weights_sha256, ExecuteMsg, InstantiateMsg};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::float::FloatModel;
 use crate::onnx::{self, Options};
-use crate::package::{weights_sha256, Package};
+use crate::package::Package;
 use crate::quantize::{quantize_as, Precision, QuantModel, QuantReport};
 use crate::samples;
 
@@ -64,10 +62,6 @@ pub struct ManifestLayer {
     pub sha256: String,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The f64 model of an ONNX file.
 pub fn load(path: &Path, options: &Options) -> Result<FloatModel> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -107,24 +101,23 @@ pub fn import(args: &ImportArgs) -> Result<Imported> {
     };
     let quant = quantize_as(&float, &samples.inputs, &name, args.precision)?;
     let source = std::fs::read(&args.model)?;
-    let sha = weights_sha256(&quant.weights);
-    let instantiate = InstantiateMsg::new(quant.config.clone(), HexBinary::from_hex(&sha)?);
+    let instantiate = InstantiateMsg::new(quant.config.clone(), weights_sha256(&quant.weights));
     let model_sha256 = cwnn_model_contract::msg::model_sha256(&instantiate.model, &instantiate.weights_sha256)?;
     let sample = samples
         .inputs
         .first()
         .map(|x| crate::quantize::quantize_input(&quant.config.input, x))
         .map(|t| t.data.to_i32s());
-    let output_spec = quant_output(&quant)?;
+    let output_spec = quant.config.output_spec()?;
     let manifest = Manifest {
         name: name.clone(),
         source: args
             .model
             .file_name()
             .map_or(String::new(), |f| f.to_string_lossy().into_owned()),
-        source_sha256: hex(&source),
+        source_sha256: sha256(&source).to_hex(),
         precision: quant.report.precision.into(),
-        weights_sha256: sha,
+        weights_sha256: instantiate.weights_sha256.to_hex(),
         model_sha256: model_sha256.to_hex(),
         params: float.params(),
         macs: quant.report.layers.iter().map(|l| l.macs).sum(),
@@ -149,7 +142,7 @@ pub fn import(args: &ImportArgs) -> Result<Imported> {
                 node: l.node.clone(),
                 file: format!("weights/layer-{:03}.bin", l.index),
                 bytes: w.len(),
-                sha256: hex(w),
+                sha256: sha256(w).to_hex(),
             })
             .collect(),
     };
@@ -164,20 +157,6 @@ pub fn import(args: &ImportArgs) -> Result<Imported> {
         package,
         manifest,
     })
-}
-
-/// The output spec of the last layer.
-fn quant_output(q: &QuantModel) -> Result<TensorSpec> {
-    let mut specs = vec![q.config.input.clone()];
-    for (i, lc) in q.config.layers.iter().enumerate() {
-        let ids: Vec<usize> = match &lc.inputs {
-            Some(ids) => ids.iter().map(|&j| j as usize).collect(),
-            None => vec![i],
-        };
-        let refs: Vec<&TensorSpec> = ids.iter().map(|&j| &specs[j]).collect();
-        specs.push(lc.layer.output_spec(&refs)?);
-    }
-    Ok(specs.pop().expect("input"))
 }
 
 fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
@@ -291,11 +270,9 @@ pub fn accuracy(
     let (mut f, mut q) = (0usize, 0usize);
     for (x, &label) in inputs.iter().zip(labels) {
         f += usize::from(argmax(float.forward(x).iter().copied()) as i64 == label);
-        let t = crate::quantize::run_all(
-            &quant.config,
-            &quant.weights,
-            crate::quantize::quantize_input(&quant.config.input, x),
-        )?;
+        let t = quant
+            .config
+            .run_all(&quant.weights, crate::quantize::quantize_input(&quant.config.input, x))?;
         let y = crate::quantize::dequantize_all(t.last().expect("output"));
         q += usize::from(argmax(y) as i64 == label);
         bar.inc(1);

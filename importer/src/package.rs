@@ -12,9 +12,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use cwnn_model_contract::msg::InstantiateMsg;
+use cwnn_model_contract::msg::{weights_sha256, InstantiateMsg};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -54,13 +53,6 @@ fn layer_file(dir: &Path, layer: usize) -> PathBuf {
     dir.join("weights").join(format!("layer-{layer:03}.bin"))
 }
 
-/// sha256 of the layers' weights concatenated in order: what the contract's `Finalize` checks.
-pub fn weights_sha256(weights: &[Vec<u8>]) -> String {
-    let mut h = Sha256::new();
-    weights.iter().for_each(|w| h.update(w));
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Package {
     pub fn write(&self, dir: &Path) -> Result<(), PackageError> {
         fs::create_dir_all(dir.join("weights")).map_err(io(dir))?;
@@ -97,7 +89,7 @@ impl Package {
                 fs::read(&path).map_err(io(&path))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let (expected, actual) = (instantiate.weights_sha256.to_hex(), weights_sha256(&weights));
+        let (expected, actual) = (instantiate.weights_sha256.to_hex(), weights_sha256(&weights).to_hex());
         if expected != actual {
             return Err(PackageError::HashMismatch { expected, actual });
         }

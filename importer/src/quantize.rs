@@ -2,7 +2,7 @@
 //! observed range as its int8 (or int16, `high`) range, quantizes every layer with the layers
 //! crate, and reports per layer how far the quantized model strays from f64.
 
-use cwnn_layers::{Layer, LayerError, SoftmaxF64, TensorSpec};
+use cwnn_layers::{GraphError, Layer, LayerError, SoftmaxF64, TensorSpec};
 use cwnn_model_contract::msg::{LayerConfig, ModelConfig};
 use cwnn_tensor::host::{dequantize, quantize as quantize_value, RangeObserver};
 use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams, TensorData};
@@ -31,6 +31,8 @@ pub enum QuantizeError {
         kind: &'static str,
         precision: &'static str,
     },
+    #[error(transparent)]
+    Graph(#[from] GraphError),
     #[error("layer {index} ({node}): {error}")]
     Layer {
         index: usize,
@@ -222,11 +224,8 @@ pub fn quantize_as(
         let refs: Vec<&TensorSpec> = node.inputs.iter().map(|&i| &specs[i]).collect();
         let out = layer.output_spec(&refs).map_err(layer_err(index, &node.name))?;
         specs.push(out);
-        let sequential = node.inputs == [index];
-        layers.push(LayerConfig {
-            layer,
-            inputs: (!sequential).then(|| node.inputs.iter().map(|&i| i as u32).collect()),
-        });
+        let inputs = node.inputs.iter().map(|&i| i as u32).collect();
+        layers.push(LayerConfig::reading(layer, inputs, index));
         weights.push(bytes);
     }
     let config = ModelConfig {
@@ -260,22 +259,6 @@ pub fn quantize_input(spec: &TensorSpec, x: &ArrayD<f64>) -> QTensor {
     QTensor::new(spec.shape.clone(), data, spec.quant).expect("shape checked by the caller")
 }
 
-/// Every tensor of one quantized evaluation, natively: the same layer code as the contract,
-/// so the same bits.
-pub fn run_all(config: &ModelConfig, weights: &[Vec<u8>], x: QTensor) -> Result<Vec<QTensor>, QuantizeError> {
-    let mut tensors = vec![x];
-    for (index, (lc, w)) in config.layers.iter().zip(weights).enumerate() {
-        let ids: Vec<usize> = match &lc.inputs {
-            Some(ids) => ids.iter().map(|&i| i as usize).collect(),
-            None => vec![index],
-        };
-        let inputs: Vec<&QTensor> = ids.iter().filter_map(|&i| tensors.get(i)).collect();
-        let y = lc.layer.run(&inputs, w).map_err(layer_err(index, lc.layer.name()))?;
-        tensors.push(y);
-    }
-    Ok(tensors)
-}
-
 /// The real values of a quantized tensor.
 pub fn dequantize_all(t: &QTensor) -> Vec<f64> {
     (0..t.len())
@@ -296,7 +279,7 @@ fn report(
     let mut outside = vec![0usize; n];
     let mut ranges = vec![[0.0, 0.0]; n];
     for (s, refs) in samples.iter().zip(reference) {
-        let q = run_all(config, weights, quantize_input(&config.input, s))?;
+        let q = config.run_all(weights, quantize_input(&config.input, s))?;
         for i in 0..n {
             let (t, r) = (&q[i + 1], &refs[i + 1]);
             let (lo, hi) = match t.dtype() {
@@ -313,11 +296,8 @@ fn report(
             }
         }
     }
-    let mut specs = vec![config.input.clone()];
     let mut layers = Vec::with_capacity(n);
-    for (i, (node, lc)) in model.nodes.iter().zip(&config.layers).enumerate() {
-        let refs: Vec<&TensorSpec> = node.inputs.iter().map(|&j| &specs[j]).collect();
-        let plan = lc.layer.plan(&refs).map_err(layer_err(i, &node.name))?;
+    for (i, ((node, lc), plan)) in model.nodes.iter().zip(&config.layers).zip(config.plans()?).enumerate() {
         layers.push(LayerReport {
             index: i,
             node: node.name.clone(),
@@ -331,7 +311,6 @@ fn report(
             max_abs_error: max_err[i],
             mean_abs_error: sum_err[i] / count[i].max(1) as f64,
         });
-        specs.push(plan.output);
     }
     Ok(QuantReport {
         precision: precision.name(),

@@ -7,13 +7,12 @@
 
 use anyhow::{bail, Context, Result};
 use cosmwasm_std::Binary;
+use cwnn_model_contract::msg::sha256;
 use cwnn_tensor::{DType, QTensor, TensorData};
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::package::Package;
-use crate::quantize::run_all;
 
 /// One inference found in the events and what recomputing it gave.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -55,10 +54,6 @@ fn attr(event: &Value, key: &str) -> Option<String> {
             })
             .flatten()
     })
-}
-
-fn hex(b: &[u8]) -> String {
-    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// The input tensor from its event bytes.
@@ -120,14 +115,14 @@ pub fn verify(package: &Package, tx: &Value) -> Result<Vec<Verdict>> {
                     )?,
             };
             let input = Binary::from_base64(&input)?;
-            if attr(inf, "input_sha256").as_deref() != Some(hex(&input).as_str()) {
+            if attr(inf, "input_sha256").as_deref() != Some(sha256(&input).to_hex().as_str()) {
                 bail!("input_sha256 does not hash the input");
             }
             let x = decode(&package.instantiate.model.input, &input)?;
-            let y = run_all(&package.instantiate.model, &package.weights, x)?;
+            let y = package.instantiate.model.run_all(&package.weights, x)?;
             let ours = y.last().context("no output")?.data.to_le_bytes();
             let theirs = Binary::from_base64(&attr(inf, "output").context("no output attribute")?)?;
-            if attr(inf, "output_sha256").as_deref() != Some(hex(&theirs).as_str()) {
+            if attr(inf, "output_sha256").as_deref() != Some(sha256(&theirs).to_hex().as_str()) {
                 bail!("output_sha256 does not hash the output");
             }
             if ours != theirs.as_slice() {

@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 
 use cwnn_importer::import::{self, ImportArgs};
 use cwnn_importer::onnx::{self, ImportError, Options};
-use cwnn_importer::quantize::{
-    dequantize_all, quantize, quantize_as, quantize_input, run_all, Precision, QuantizeError,
-};
+use cwnn_importer::quantize::{dequantize_all, quantize, quantize_as, quantize_input, Precision, QuantizeError};
 use cwnn_importer::samples::{read_tensor, split};
 use ndarray::{ArrayD, Axis};
 use onnx_protobuf::{Message, ModelProto};
@@ -38,7 +36,10 @@ fn differential(name: &str, options: Options) -> Vec<&'static str> {
     for (i, s) in samples.iter().enumerate() {
         let want = expected.index_axis(Axis(0), i);
         let f = model.forward(s);
-        let t = run_all(&q.config, &q.weights, quantize_input(&q.config.input, s)).unwrap();
+        let t = q
+            .config
+            .run_all(&q.weights, quantize_input(&q.config.input, s))
+            .unwrap();
         let int8 = dequantize_all(t.last().unwrap());
         assert_eq!(f.len(), want.len(), "{name}");
         for ((a, b), w) in f.iter().zip(&int8).zip(want.iter()) {
@@ -52,7 +53,10 @@ fn differential(name: &str, options: Options) -> Vec<&'static str> {
             assert_eq!(q.report.precision, "high");
             for (i, s) in samples.iter().enumerate() {
                 let want = expected.index_axis(Axis(0), i);
-                let t = run_all(&q.config, &q.weights, quantize_input(&q.config.input, s)).unwrap();
+                let t = q
+                    .config
+                    .run_all(&q.weights, quantize_input(&q.config.input, s))
+                    .unwrap();
                 let y = t.last().unwrap();
                 assert_eq!(y.dtype(), cwnn_tensor::DType::I16);
                 for (b, w) in dequantize_all(y).iter().zip(want.iter()) {

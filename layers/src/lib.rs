@@ -14,6 +14,7 @@
 extern crate alloc;
 
 mod error;
+mod graph;
 mod layer;
 mod spec;
 
@@ -56,6 +57,7 @@ pub use dense::Dense;
 pub use embedding::Embedding;
 pub use error::LayerError;
 pub use global_avgpool::GlobalAvgPool;
+pub use graph::{GraphError, LayerConfig, ModelConfig};
 pub use gru::Gru;
 pub use layer::{Layer, LayerPlan, Op};
 pub use lstm::Lstm;

@@ -4,7 +4,7 @@ use cosmwasm_std::Coin;
 use cwnn_layers::{LayerPlan, TensorSpec};
 
 use crate::error::ContractError;
-use crate::eval::{input_ids, tensor_spec, unit_work};
+use crate::eval::{tensor_spec, unit_work};
 use crate::msg::{ModelConfig, WorkBudget};
 use crate::state::{Model, CHUNK_BYTES};
 
@@ -65,25 +65,13 @@ pub(crate) fn validate_model(config: &ModelConfig) -> Result<Vec<LayerPlan>, Con
         }),
     };
     fits(0, input.bytes())?;
-    let mut specs = vec![input.clone()];
-    let mut plans = Vec::with_capacity(config.layers.len());
-    for (index, lc) in config.layers.iter().enumerate() {
-        let ids = input_ids(lc, index);
-        if let Some(&bad) = ids.iter().find(|&&id| id as usize > index) {
-            return Err(ContractError::LayerInput { index, input: bad });
-        }
-        let refs: Vec<&TensorSpec> = ids.iter().map(|&id| &specs[id as usize]).collect();
-        let plan = lc
-            .layer
-            .plan(&refs)
-            .map_err(|source| ContractError::Layer { index, source })?;
+    let plans = config.plans()?;
+    for (index, plan) in plans.iter().enumerate() {
         fits(index as u32 + 1, Some(plan.output_bytes))?;
         fits(index as u32 + 1, plan.state_len.checked_mul(4))?;
         if plan.units == 0 {
             return Err(ContractError::InvalidConfig("a layer has no output units"));
         }
-        specs.push(plan.output.clone());
-        plans.push(plan);
     }
     Ok(plans)
 }
@@ -92,7 +80,7 @@ pub(crate) fn validate_model(config: &ModelConfig) -> Result<Vec<LayerPlan>, Con
 pub(crate) fn check_segments_fit(model: &Model) -> Result<(), ContractError> {
     let b = &model.execute_budget;
     for (index, lc) in model.config.layers.iter().enumerate() {
-        let specs: Vec<&TensorSpec> = input_ids(lc, index).iter().map(|&id| tensor_spec(model, id)).collect();
+        let specs: Vec<&TensorSpec> = lc.input_ids(index).iter().map(|&id| tensor_spec(model, id)).collect();
         let weight_bytes = lc
             .layer
             .weight_range(&specs, 0..1)

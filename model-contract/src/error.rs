@@ -1,5 +1,5 @@
 use cosmwasm_std::StdError;
-use cwnn_layers::LayerError;
+use cwnn_layers::{GraphError, LayerError};
 use thiserror::Error;
 
 /// Every way a message can be refused. A refused message changes no state.
@@ -137,6 +137,15 @@ impl From<ContractError> for StdError {
         match e {
             ContractError::Std(s) => s,
             other => StdError::generic_err(other.to_string()),
+        }
+    }
+}
+
+impl From<GraphError> for ContractError {
+    fn from(e: GraphError) -> Self {
+        match e {
+            GraphError::Input { index, input } => ContractError::LayerInput { index, input },
+            GraphError::Layer { index, source } => ContractError::Layer { index, source },
         }
     }
 }

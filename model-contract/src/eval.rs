@@ -7,13 +7,8 @@ use cwnn_layers::{Layer, LayerError, TensorSpec};
 use cwnn_tensor::{DType, QTensor, TensorData};
 
 use crate::error::ContractError;
-use crate::msg::{LayerConfig, PredictResponse, WorkBudget};
+use crate::msg::{PredictResponse, WorkBudget};
 use crate::state::{load_bytes, save_bytes, Job, Model, CHUNK_BYTES, JOB_STATE, JOB_TENSORS, WEIGHTS};
-
-/// Tensors layer `index` reads: 0 is the model input, `k` the output of layer `k − 1`.
-pub(crate) fn input_ids(lc: &LayerConfig, index: usize) -> Vec<u32> {
-    lc.inputs.clone().unwrap_or_else(|| vec![index as u32])
-}
 
 /// Spec of tensor `id` (0 = input, k = output of layer k − 1).
 pub(crate) fn tensor_spec(model: &Model, id: u32) -> &TensorSpec {
@@ -88,8 +83,8 @@ pub(crate) struct Weights {
     range: Range<usize>,
 }
 
-impl Weights {
-    pub(crate) fn as_slice(&self) -> &[u8] {
+impl AsRef<[u8]> for Weights {
+    fn as_ref(&self) -> &[u8] {
         &self.buf[self.range.clone()]
     }
 }
@@ -123,17 +118,10 @@ pub(crate) fn run_model(
             max_weight_bytes: budget.max_weight_bytes,
         });
     }
-    let mut tensors = vec![input];
-    for (index, lc) in model.config.layers.iter().enumerate() {
+    let mut tensors = model.config.run_with(input, |index| {
         mark(api, Some(index));
-        let weights = read_weights(storage, index as u32, 0..model.weight_bytes[index])?;
-        let inputs: Vec<&QTensor> = input_ids(lc, index).iter().map(|&id| &tensors[id as usize]).collect();
-        let out = lc
-            .layer
-            .run(&inputs, weights.as_slice())
-            .map_err(|source| ContractError::Layer { index, source })?;
-        tensors.push(out);
-    }
+        read_weights(storage, index as u32, 0..model.weight_bytes[index]).map_err(ContractError::from)
+    })?;
     mark(api, None);
     tensors
         .pop()
@@ -242,7 +230,7 @@ pub(crate) fn advance(
         let index = job.layer as usize;
         let lc = &layers[index];
         let layer_err = |source| ContractError::Layer { index, source };
-        let ids = input_ids(lc, index);
+        let ids = lc.input_ids(index);
         for &id in &ids {
             if cache[id as usize].is_none() {
                 cache[id as usize] = Some(load_tensor(storage, model, job_id, id)?);
@@ -273,7 +261,7 @@ pub(crate) fn advance(
             let range = lc.layer.weight_range(&specs, units.clone()).map_err(layer_err)?;
             let weights = read_weights(storage, job.layer, range.start as u64..range.end as u64)?;
             lc.layer
-                .forward(&inputs, weights.as_slice(), units.clone(), &mut out, &mut state)
+                .forward(&inputs, weights.as_ref(), units.clone(), &mut out, &mut state)
                 .map_err(layer_err)?;
             budget.work -= cost.1 + cost.0 * units.len() as u64;
             budget.bytes -= range.len() as u64;
@@ -321,7 +309,7 @@ fn save_job_tensors(
             return k == n;
         }
         (job.unit > 0 && k == job.layer + 1)
-            || (job.layer..n).any(|j| input_ids(&layers[j as usize], j as usize).contains(&k))
+            || (job.layer..n).any(|j| layers[j as usize].input_ids(j as usize).contains(&k))
     };
     let mut stored = Vec::new();
     for &k in &job.stored {

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{check_budgets, check_fee, check_segments_fit, next_cursor};
 use crate::error::ContractError;
 use crate::eval::{advance, input_tensor, read_weights, response_of, run_model, Budget};
-use crate::msg::{CollectionExecuteMsg, EvaluateResponse, PredictResponse, WorkBudget};
+use crate::msg::{sha256, CollectionExecuteMsg, EvaluateResponse, PredictResponse, WorkBudget};
 use crate::query::{current_owner, proceeds_page};
 use crate::state::{
     Job, Model, NftBinding, CHUNK_BYTES, CURSOR, JOBS, JOBS_BY_CREATOR, JOB_COUNT, JOB_STATE, JOB_TENSORS,
@@ -77,10 +77,6 @@ fn accrue(storage: &mut dyn Storage, funds: &[Coin], mut res: Response) -> Resul
     Ok(res)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    HexBinary::from(Sha256::digest(bytes).to_vec()).to_hex()
-}
-
 /// `cwnn_inference`: what `cwnn verify` needs to reproduce an answer.
 fn inference_event(model: &Model, job_id: u64, input_sha256: &str, out: &PredictResponse) -> Event {
     let bytes = out_bytes(out);
@@ -89,7 +85,7 @@ fn inference_event(model: &Model, job_id: u64, input_sha256: &str, out: &Predict
         .add_attribute("model_sha256", model.model_sha256.to_hex())
         .add_attribute("weights_sha256", model.weights_sha256.to_hex())
         .add_attribute("input_sha256", input_sha256)
-        .add_attribute("output_sha256", sha256_hex(&bytes))
+        .add_attribute("output_sha256", sha256(&bytes).to_hex())
         .add_attribute("output", Binary::from(bytes).to_base64())
 }
 
@@ -111,7 +107,7 @@ pub(crate) fn predict(deps: DepsMut, info: MessageInfo, input: Vec<i32>) -> Resu
     let input_bytes = input.data.to_le_bytes();
     let out = run_model(deps.storage, deps.api, &model, input, &model.execute_budget)?;
     let out = response_of(&out);
-    let event = inference_event(&model, 0, &sha256_hex(&input_bytes), &out)
+    let event = inference_event(&model, 0, &sha256(&input_bytes).to_hex(), &out)
         .add_attribute("input", Binary::from(input_bytes).to_base64());
     let res = Response::new()
         .add_attribute("action", "predict")
@@ -140,7 +136,7 @@ pub(crate) fn evaluate(
     let input_bytes = input.data.to_le_bytes();
     let mut job = Job {
         creator: creator.clone(),
-        input_sha256: HexBinary::from(Sha256::digest(&input_bytes).to_vec()),
+        input_sha256: sha256(&input_bytes),
         layer: 0,
         unit: 0,
         stored: Vec::new(),
@@ -345,7 +341,7 @@ pub(crate) fn finalize(deps: DepsMut) -> Result<Response, ContractError> {
     }
     let mut hasher = Sha256::new();
     for (l, &len) in model.weight_bytes.iter().enumerate() {
-        hasher.update(read_weights(deps.storage, l as u32, 0..len)?.as_slice());
+        hasher.update(read_weights(deps.storage, l as u32, 0..len)?.as_ref());
     }
     let actual = HexBinary::from(hasher.finalize().to_vec());
     if actual != model.weights_sha256 {

@@ -1,6 +1,7 @@
 use cosmwasm_schema::{cw_serde, QueryResponses};
 use cosmwasm_std::{to_json_vec, Addr, Binary, Coin, HexBinary, StdResult};
-use cwnn_layers::{Layer, TensorSpec};
+use cwnn_layers::TensorSpec;
+pub use cwnn_layers::{LayerConfig, ModelConfig};
 use sha2::{Digest, Sha256};
 
 /// Weights are uploaded and stored in values of at most this many bytes (the chain's limit is
@@ -13,6 +14,18 @@ pub const CHUNK_BYTES: u64 = 128 * 1024;
 pub struct NftBinding {
     pub collection: Addr,
     pub token_id: String,
+}
+
+/// sha256 of `bytes`: how events and manifests name inputs, outputs and weight files.
+pub fn sha256(bytes: &[u8]) -> HexBinary {
+    HexBinary::from(Sha256::digest(bytes).to_vec())
+}
+
+/// sha256 of every layer's weights concatenated in layer order: what `Finalize` checks.
+pub fn weights_sha256(weights: &[Vec<u8>]) -> HexBinary {
+    let mut h = Sha256::new();
+    weights.iter().for_each(|w| h.update(w));
+    HexBinary::from(h.finalize().to_vec())
 }
 
 /// A model's identity: sha256 of `"cwnn-model-v1"`, the weights' sha256 (32 bytes) and the
@@ -64,22 +77,6 @@ impl InstantiateMsg {
             collection_code_ids: None,
         }
     }
-}
-
-/// The network: its input and its layers in evaluation order.
-#[cw_serde]
-pub struct ModelConfig {
-    pub name: String,
-    pub input: TensorSpec,
-    pub layers: Vec<LayerConfig>,
-}
-
-#[cw_serde]
-pub struct LayerConfig {
-    pub layer: Layer,
-    /// Tensors this layer reads: 0 is the model input, `k` the output of layer `k − 1`.
-    /// Defaults to the previous layer's output (a plain sequential model).
-    pub inputs: Option<Vec<u32>>,
 }
 
 /// VM gas (CosmWasm gas) one unit of work may cost: the bound `vm/tests/gas.rs` checks for every

@@ -13,7 +13,6 @@ use cwnn_layers::{
 };
 use cwnn_tensor::{DType, QTensor, QuantParams};
 use ndarray::{Array1, Array2, Array4, ArrayD};
-use sha2::{Digest, Sha256};
 
 /// The denom fees are paid in.
 pub const DENOM: &str = "ucosm";
@@ -183,13 +182,6 @@ pub fn skip_lstm_as(dtype: DType) -> TestModel {
     }
 }
 
-/// What `weights_sha256` must be for these layer weights.
-pub fn weights_sha256(weights: &[Vec<u8>]) -> HexBinary {
-    let mut h = Sha256::new();
-    weights.iter().for_each(|w| h.update(w));
-    HexBinary::from(h.finalize().to_vec())
-}
-
 impl TestModel {
     pub fn sha256(&self) -> HexBinary {
         weights_sha256(&self.weights)
@@ -201,15 +193,8 @@ impl TestModel {
 
     /// The model run natively through the layers crate.
     pub fn native(&self) -> Vec<i32> {
-        let mut tensors = vec![self.sample.clone()];
-        for (index, (lc, w)) in self.config.layers.iter().zip(&self.weights).enumerate() {
-            let ids = lc.inputs.clone().unwrap_or(vec![index as u32]);
-            let inputs: Vec<&QTensor> = ids.iter().map(|&i| &tensors[i as usize]).collect();
-            let out = lc.layer.run(&inputs, w).unwrap();
-            tensors.push(out);
-        }
-        let y = tensors.pop().unwrap();
-        y.data.to_i32s()
+        let tensors = self.config.run_all(&self.weights, self.sample.clone()).unwrap();
+        tensors.last().unwrap().data.to_i32s()
     }
 
     /// An instantiate message with every option at its default.

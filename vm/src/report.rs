@@ -7,16 +7,13 @@
 //! reads are its own, and the call's remaining cost (loading the model, parsing the input,
 //! answering) is reported once as overhead.
 
-use anyhow::{anyhow, bail, Context, Result};
-use cosmwasm_std::Binary;
+use anyhow::{anyhow, bail, Result};
+use cosmwasm_std::from_json;
+use cwnn_model_contract::msg::{ExecuteMsg, InstantiateMsg, ModelInfoResponse, QueryMsg, WorkBudget};
 use serde::Serialize;
-use serde_json::{json, Value};
 
 use crate::chain::{GAS_MULTIPLIER, INSTANCE_COST, SMART_QUERY_GAS_LIMIT};
 use crate::runner::ChainVm;
-
-/// Weights go up in values of this size (the model contract's chunk).
-const CHUNK_BYTES: usize = 128 * 1024;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct LayerGas {
@@ -48,49 +45,51 @@ pub struct GasReport {
     pub fits_query: bool,
 }
 
-/// Deploys `wasm` (the model contract) with `instantiate` (its JSON message; budgets lifted so
-/// the whole model runs in one call), uploads `weights` (one byte string per layer), finalizes
-/// and measures one `Predict` on `input`.
+/// The error of a refused call.
+fn refused(what: &'static str) -> impl Fn(String) -> anyhow::Error {
+    move |e| anyhow!("{what} refused: {e}")
+}
+
+/// Deploys `wasm` (the model contract) with `instantiate` (budgets lifted so the whole model
+/// runs in one call), uploads `weights` (one byte string per layer), finalizes and measures
+/// one `Predict` on `input`.
 pub fn measure(
     wasm: &[u8],
-    instantiate: &Value,
+    instantiate: &InstantiateMsg,
     weights: &[Vec<u8>],
     input: &[i32],
     block_gas: u64,
 ) -> Result<GasReport> {
     let mut vm = ChainVm::new(wasm)?;
     let owner = vm.addr("owner");
-    let unlimited = json!({"max_work": u64::MAX, "max_weight_bytes": u64::MAX, "max_segments": u32::MAX});
-    let mut msg = instantiate.clone();
-    let obj = msg
-        .as_object_mut()
-        .context("the instantiate message is not a JSON object")?;
-    obj.insert("query_budget".into(), unlimited.clone());
-    obj.insert("execute_budget".into(), unlimited);
+    let unlimited = WorkBudget {
+        max_work: u64::MAX,
+        max_weight_bytes: u64::MAX,
+        max_segments: u32::MAX,
+    };
+    let msg = InstantiateMsg {
+        query_budget: Some(unlimited.clone()),
+        execute_budget: Some(unlimited),
+        ..instantiate.clone()
+    };
     vm.instantiate(&owner, &msg, &[])?
         .result
-        .map_err(|e| anyhow!("instantiate refused: {e}"))?;
-    for (layer, w) in weights.iter().enumerate() {
-        for (k, chunk) in w.chunks(CHUNK_BYTES).enumerate() {
-            let up =
-                json!({"upload_weights": {"layer": layer, "offset": k * CHUNK_BYTES, "data": Binary::from(chunk)}});
-            vm.execute(&owner, &up, &[])?
-                .result
-                .map_err(|e| anyhow!("upload of layer {layer} refused: {e}"))?;
-        }
+        .map_err(refused("instantiate"))?;
+    for up in ExecuteMsg::uploads(weights) {
+        vm.execute(&owner, &up, &[])?.result.map_err(refused("upload"))?;
     }
-    vm.execute(&owner, &json!({"finalize": {}}), &[])?
+    vm.execute(&owner, &ExecuteMsg::Finalize {}, &[])?
         .result
-        .map_err(|e| anyhow!("finalize refused: {e}"))?;
-    let info: Value = serde_json::from_slice(
-        &vm.query(&json!({"model_info": {}}))?
+        .map_err(refused("finalize"))?;
+    let info: ModelInfoResponse = from_json(
+        vm.query(&QueryMsg::ModelInfo {})?
             .result
-            .map_err(|e| anyhow!("model_info: {e}"))?,
+            .map_err(refused("model_info"))?,
     )?;
-    let call = vm.query(&json!({"predict": {"input": input}}))?;
-    call.result.map_err(|e| anyhow!("predict refused: {e}"))?;
+    let call = vm.query(&QueryMsg::Predict { input: input.to_vec() })?;
+    call.result.map_err(refused("predict"))?;
 
-    let infos = info["layers"].as_array().context("model_info has no layers")?;
+    let infos = &info.layers;
     let markers = &call.markers;
     if markers.len() != infos.len() + 1 {
         bail!(
@@ -102,12 +101,12 @@ pub fn measure(
     let mut layers = Vec::with_capacity(infos.len());
     for (index, (li, m)) in infos.iter().zip(markers.windows(2)).enumerate() {
         let (vm_gas, storage) = (m[1].vm_gas - m[0].vm_gas, m[1].storage_sdk_gas - m[0].storage_sdk_gas);
-        let macs = li["macs"].as_u64().unwrap_or(0);
+        let macs = li.macs;
         layers.push(LayerGas {
             index,
-            kind: li["kind"].as_str().unwrap_or("?").to_string(),
+            kind: li.kind.clone(),
             macs,
-            weight_bytes: li["weight_bytes"].as_u64().unwrap_or(0),
+            weight_bytes: li.weight_bytes,
             storage_reads: m[1].storage_reads - m[0].storage_reads,
             vm_gas,
             vm_gas_per_mac: (macs > 0).then(|| vm_gas as f64 / macs as f64),

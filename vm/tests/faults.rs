@@ -5,8 +5,9 @@
 
 use cosmwasm_std::{coin, to_json_binary, Addr, Coin, ContractInfoResponse, ContractResult, SystemResult};
 use cwnn_layers::{Embedding, Layer, TensorSpec};
+use cwnn_model_contract::msg::weights_sha256;
 use cwnn_model_contract::msg::{ExecuteMsg, InstantiateMsg, LayerConfig, ModelConfig, WorkBudget};
-use cwnn_model_contract::testing::{mlp, weights_sha256, TestModel, DENOM};
+use cwnn_model_contract::testing::{mlp, TestModel, DENOM};
 use cwnn_tensor::{DType, QuantParams};
 use cwnn_vm::artifacts::read_wasm;
 use cwnn_vm::chain::GAS_MULTIPLIER;

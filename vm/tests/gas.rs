@@ -181,9 +181,8 @@ fn storage_is_billed_as_the_sdk_gas_kv_store_does() {
 fn report_attributes_gas_per_layer_and_plans_calls() {
     use cwnn_vm::report::{measure, plan_calls};
     let m = mlp(784, 128, 10);
-    let msg = serde_json::to_value(m.instantiate_msg()).unwrap();
     let wasm = read_wasm("cwnn_model_contract").unwrap();
-    let r = measure(&wasm, &msg, &m.weights, &m.sample_values(), 10_000_000).unwrap();
+    let r = measure(&wasm, &m.instantiate_msg(), &m.weights, &m.sample_values(), 10_000_000).unwrap();
     eprintln!("{}", r.table());
     let kinds: Vec<&str> = r.layers.iter().map(|l| l.kind.as_str()).collect();
     assert_eq!(kinds, ["dense", "dense", "softmax"]);
@@ -354,7 +353,7 @@ fn every_random_layer_kind_within_its_work() {
                 execute_budget: Some(unlimited()),
                 ..InstantiateMsg::new(
                     config,
-                    cwnn_model_contract::testing::weights_sha256(&[case.weights.clone()]),
+                    cwnn_model_contract::msg::weights_sha256(&[case.weights.clone()]),
                 )
             };
             vm.clear_storage();

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use cwnn_importer::import::{self, ImportArgs};
 use cwnn_importer::onnx::Options;
-use cwnn_importer::quantize::{dequantize_all, quantize_input, run_all};
+use cwnn_importer::quantize::{dequantize_all, quantize_input};
 use cwnn_importer::{samples, Package};
 use cwnn_vm::report::measure;
 use ndarray::{ArrayD, Axis, IxDyn};
@@ -233,15 +233,8 @@ fn inspect(dir: PathBuf) -> Result<()> {
         "{:>5}  {:<16} {:<24} {:<16} {:>10} {:>12}  output quantization",
         "layer", "kind", "node", "output", "weight B", "MACs"
     );
-    let mut specs = vec![model.input.clone()];
     let (mut bytes, mut macs) = (0, 0);
-    for (i, lc) in model.layers.iter().enumerate() {
-        let ids: Vec<usize> = match &lc.inputs {
-            Some(ids) => ids.iter().map(|&j| j as usize).collect(),
-            None => vec![i],
-        };
-        let refs: Vec<&cwnn_layers::TensorSpec> = ids.iter().map(|&j| &specs[j]).collect();
-        let plan = lc.layer.plan(&refs)?;
+    for (i, (lc, plan)) in model.layers.iter().zip(model.plans()?).enumerate() {
         let node = manifest
             .as_ref()
             .and_then(|m| m.layers.get(i))
@@ -258,7 +251,6 @@ fn inspect(dir: PathBuf) -> Result<()> {
         );
         bytes += plan.weight_len;
         macs += plan.macs;
-        specs.push(plan.output);
     }
     println!(
         "total: {} layers, {bytes} weight bytes, {macs} MACs",
@@ -291,7 +283,10 @@ fn run(dir: PathBuf, inputs: Vec<String>, json_out: bool) -> Result<()> {
     let bar = cwnn_importer::progress::bar(xs.len() as u64, "running");
     let mut ys = Vec::with_capacity(xs.len());
     for x in &xs {
-        let t = run_all(&package.instantiate.model, &package.weights, quantize_input(spec, x))?;
+        let t = package
+            .instantiate
+            .model
+            .run_all(&package.weights, quantize_input(spec, x))?;
         let y = t.last().expect("output");
         ys.push(ArrayD::from_shape_vec(IxDyn(&y.shape), dequantize_all(y))?);
         bar.inc(1);
@@ -364,8 +359,13 @@ fn gas(dir: PathBuf, json: bool, block_gas: u64, wasm: Option<PathBuf>) -> Resul
         Some(path) => std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
         None => cwnn_vm::artifacts::read_wasm("cwnn_model_contract")?,
     };
-    let msg = serde_json::to_value(&package.instantiate)?;
-    let report = measure(&wasm, &msg, &package.weights, &package.input(), block_gas)?;
+    let report = measure(
+        &wasm,
+        &package.instantiate,
+        &package.weights,
+        &package.input(),
+        block_gas,
+    )?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

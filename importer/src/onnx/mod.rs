@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use crate::float::{FloatModel, InputKind};
 use builder::Builder;
+pub use ops::{find as find_op, OnnxOp, OPS};
 
 /// IR versions and default-domain opsets this importer reads. Opsets 23 to 25 changed the
 /// mapped ops only by adding element types (int4, float8), so they read as 22.

@@ -12,43 +12,104 @@ use onnx_protobuf::NodeProto;
 use super::builder::{Builder, Value};
 use super::ImportError;
 
-/// Ops the importer maps (the rest are named errors).
-pub const SUPPORTED: &[&str] = &[
-    "Add",
-    "AveragePool",
-    "BatchNormalization",
-    "Cast",
-    "Clip",
-    "Concat",
-    "Constant",
-    "ConstantOfShape",
-    "Conv",
-    "Div",
-    "Dropout",
-    "Flatten",
-    "Gather",
-    "Gemm",
-    "GlobalAveragePool",
-    "GRU",
-    "Identity",
-    "LeakyRelu",
-    "LSTM",
-    "MatMul",
-    "MaxPool",
-    "Mul",
-    "Relu",
-    "Reshape",
-    "RNN",
-    "Shape",
-    "Sigmoid",
-    "Slice",
-    "Softmax",
-    "Squeeze",
-    "Sub",
-    "Tanh",
-    "Transpose",
-    "Unsqueeze",
+/// How an op's mapping gives the values of the node's outputs.
+#[derive(Clone, Copy)]
+enum Map {
+    /// The first output's.
+    One(fn(&mut Builder, &NodeProto) -> Result<Value, ImportError>),
+    /// Every output's, in order.
+    All(fn(&mut Builder, &NodeProto) -> Result<Vec<Value>, ImportError>),
+    /// Output number `i`'s, as `(i, value)`.
+    At(fn(&mut Builder, &NodeProto) -> Result<(usize, Value), ImportError>),
+}
+
+/// One ONNX op the importer maps.
+pub struct OnnxOp {
+    pub name: &'static str,
+    /// What it becomes in a model (for docs/ONNX_SUPPORT.md).
+    pub becomes: &'static str,
+    map: Map,
+}
+
+const fn op(name: &'static str, becomes: &'static str, map: Map) -> OnnxOp {
+    OnnxOp { name, becomes, map }
+}
+
+/// Every op the importer maps, by name (ASCII order): the one registry the dispatch, the
+/// "supported" list of errors and docs/ONNX_SUPPORT.md read. Any other op is a named error.
+pub const OPS: &[OnnxOp] = &[
+    op(
+        "Add",
+        "add; a constant after Dense/Conv folds into its bias",
+        Map::One(elementwise::binary),
+    ),
+    op("AveragePool", "avg_pool2d", Map::One(pool::pool)),
+    op(
+        "BatchNormalization",
+        "folded into the Conv/Dense before, else affine",
+        Map::One(linear::batch_norm),
+    ),
+    op(
+        "Cast",
+        "nothing between floats; folded on constants",
+        Map::One(shape::cast),
+    ),
+    op(
+        "Clip",
+        "a clamp fused into Dense/Conv, else activation",
+        Map::One(activation::activation),
+    ),
+    op("Concat", "folded (constants only)", Map::One(shape::fold)),
+    op("Constant", "a constant", Map::One(shape::constant)),
+    op("ConstantOfShape", "folded (constants only)", Map::One(shape::fold)),
+    op("Conv", "conv2d", Map::One(linear::conv)),
+    op(
+        "Div",
+        "mul by the reciprocal (constant divisor)",
+        Map::One(elementwise::binary),
+    ),
+    op("Dropout", "nothing (inference)", Map::All(shape::pass_through)),
+    op("Flatten", "reshape", Map::One(shape::reshape)),
+    op("GRU", "gru", Map::At(recurrent::recurrent)),
+    op(
+        "Gather",
+        "embedding (indices into a constant table); folded on constants",
+        Map::One(shape::gather),
+    ),
+    op("Gemm", "dense", Map::One(linear::gemm)),
+    op("GlobalAveragePool", "global_avg_pool", Map::One(pool::global_average)),
+    op("Identity", "nothing", Map::All(shape::pass_through)),
+    op("LSTM", "lstm", Map::At(recurrent::recurrent)),
+    op("LeakyRelu", "activation", Map::One(activation::activation)),
+    op("MatMul", "dense (constant weights)", Map::One(linear::matmul)),
+    op("MaxPool", "max_pool2d", Map::One(pool::pool)),
+    op("Mul", "mul", Map::One(elementwise::binary)),
+    op("RNN", "simple_rnn", Map::At(recurrent::recurrent)),
+    op(
+        "Relu",
+        "a clamp fused into Dense/Conv, else activation",
+        Map::One(activation::activation),
+    ),
+    op("Reshape", "reshape", Map::One(shape::reshape)),
+    op("Shape", "folded (constants only)", Map::One(shape::fold)),
+    op("Sigmoid", "activation", Map::One(activation::activation)),
+    op("Slice", "folded (constants only)", Map::One(shape::fold)),
+    op("Softmax", "softmax", Map::One(activation::softmax)),
+    op("Squeeze", "reshape", Map::One(shape::reshape)),
+    op(
+        "Sub",
+        "add of the negation; a constant after Dense/Conv folds into its bias",
+        Map::One(elementwise::binary),
+    ),
+    op("Tanh", "activation", Map::One(activation::activation)),
+    op("Transpose", "reshape (when it moves no data)", Map::One(shape::reshape)),
+    op("Unsqueeze", "reshape", Map::One(shape::reshape)),
 ];
+
+/// The op named `op_type`, if the importer maps it.
+pub fn find(op_type: &str) -> Option<&'static OnnxOp> {
+    OPS.iter().find(|o| o.name == op_type)
+}
 
 /// Maps one node, recording the values of its outputs.
 pub fn map(b: &mut Builder, node: &NodeProto) -> Result<(), ImportError> {
@@ -58,36 +119,26 @@ pub fn map(b: &mut Builder, node: &NodeProto) -> Result<(), ImportError> {
             format!("domain '{}' is not supported (only ai.onnx)", node.domain),
         ));
     }
-    let outputs: Vec<Value> = match node.op_type.as_str() {
-        "Gemm" => vec![linear::gemm(b, node)?],
-        "MatMul" => vec![linear::matmul(b, node)?],
-        "Conv" => vec![linear::conv(b, node)?],
-        "BatchNormalization" => vec![linear::batch_norm(b, node)?],
-        "Add" | "Sub" | "Mul" | "Div" => vec![elementwise::binary(b, node)?],
-        "Relu" | "LeakyRelu" | "Sigmoid" | "Tanh" | "Clip" => vec![activation::activation(b, node)?],
-        "Softmax" => vec![activation::softmax(b, node)?],
-        "MaxPool" | "AveragePool" => vec![pool::pool(b, node)?],
-        "GlobalAveragePool" => vec![pool::global_average(b, node)?],
-        "LSTM" | "GRU" | "RNN" => {
-            let (i, value) = recurrent::recurrent(b, node)?;
-            b.set(&node.output[i], value);
-            return Ok(());
-        }
-        "Gather" => vec![shape::gather(b, node)?],
-        "Identity" | "Dropout" => shape::pass_through(b, node)?,
-        "Cast" => vec![shape::cast(b, node)?],
-        "Constant" => vec![shape::constant(node)?],
-        "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" | "Transpose" => vec![shape::reshape(b, node)?],
-        "Shape" | "Concat" | "Slice" | "ConstantOfShape" => vec![shape::fold(b, node)?],
-        other => {
-            return Err(ImportError::unsupported(
-                node,
-                format!("op {other} has no cwnn layer (supported: {})", SUPPORTED.join(", ")),
-            ))
-        }
+    let Some(op) = find(&node.op_type) else {
+        let supported: Vec<&str> = OPS.iter().map(|o| o.name).collect();
+        return Err(ImportError::unsupported(
+            node,
+            format!(
+                "op {} has no cwnn layer (supported: {})",
+                node.op_type,
+                supported.join(", ")
+            ),
+        ));
     };
-    for (name, value) in node.output.iter().zip(outputs) {
-        b.set(name, value);
+    let outputs: Vec<(usize, Value)> = match op.map {
+        Map::One(f) => vec![(0, f(b, node)?)],
+        Map::All(f) => f(b, node)?.into_iter().enumerate().collect(),
+        Map::At(f) => vec![f(b, node)?],
+    };
+    for (i, value) in outputs {
+        if let Some(name) = node.output.get(i) {
+            b.set(name, value);
+        }
     }
     Ok(())
 }

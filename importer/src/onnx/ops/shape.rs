@@ -59,7 +59,7 @@ pub fn cast(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
     }
 }
 
-pub fn constant(node: &NodeProto) -> Result<Value, ImportError> {
+pub fn constant(_: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
     let a = Attrs::new(node);
     if let Some(t) = a.tensor("value")? {
         return Ok(Value::Const(to_array(t)?));
