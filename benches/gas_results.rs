@@ -24,15 +24,12 @@ fn main() -> anyhow::Result<()> {
         ),
         ("MLP 784→128 (ReLU) →10 → softmax", mlp(784, 128, 10)),
         ("LSTM 6×4 → 8, Dense per step, skip Dense, Add", skip_lstm()),
+        ("Dense int16 256→256", dense_only_as(256, 256, DType::I16)),
         (
-            "Dense int16 (`high` precision) 256→256",
-            dense_only_as(256, 256, DType::I16),
-        ),
-        (
-            "Conv2D int16 (`high` precision) 16→16 channels, 3×3, 16×16 input, same padding",
+            "Conv2D int16 16→16 channels, 3×3, 16×16 input, same padding",
             conv_only_as(16, 16, 3, 16, DType::I16),
         ),
-        ("LSTM graph above in int16 (`high` precision)", skip_lstm_as(DType::I16)),
+        ("LSTM graph above in int16", skip_lstm_as(DType::I16)),
     ];
     let mut out = String::from(
         "# Gas results\n\n\
@@ -51,8 +48,8 @@ fn main() -> anyhow::Result<()> {
             bundled(Precision::Int8)?,
         ),
         (
-            "Bundled demo model in `high` precision (`cwnn import --precision high`)",
-            bundled(Precision::High)?,
+            "Bundled demo model in `int16` precision (`cwnn import --precision int16`)",
+            bundled(Precision::Int16)?,
         ),
     ]);
     for (name, m) in all {

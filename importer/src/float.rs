@@ -5,7 +5,9 @@
 //! only pooling and reshape, which have no weights to quantize, are evaluated here.
 
 use cwnn_layers::{
-    ActivationF64, AddF64, AffineF64, Conv2dF64, DenseF64, EmbeddingF64, MulF64, RecurrentF64, SoftmaxF64, Window2d,
+    Activation, ActivationF64, Add, AddF64, Affine, AffineF64, AvgPool2d, CellF64, Conv2d, Conv2dF64, Dense, DenseF64,
+    Embedding, EmbeddingF64, GlobalAvgPool, Gru, Lstm, MaxPool2d, Mul, MulF64, Op, RecurrentF64, Reshape, SimpleRnn,
+    Softmax, SoftmaxF64, Window2d,
 };
 use ndarray::{Array3, ArrayD, Axis, IxDyn};
 
@@ -44,22 +46,22 @@ impl FloatOp {
     /// The layer kind this op becomes (the contract's name for it).
     pub fn kind(&self) -> &'static str {
         match self {
-            FloatOp::Dense(_) => "dense",
-            FloatOp::Conv2d(_) => "conv2d",
-            FloatOp::Activation(_) => "activation",
-            FloatOp::Softmax => "softmax",
-            FloatOp::MaxPool(_) => "max_pool2d",
-            FloatOp::AvgPool { .. } => "avg_pool2d",
-            FloatOp::GlobalAvgPool => "global_avg_pool",
-            FloatOp::Reshape(_) => "reshape",
-            FloatOp::Affine(_) => "affine",
-            FloatOp::Add(_) => "add",
-            FloatOp::Mul(_) => "mul",
-            FloatOp::Embedding(_) => "embedding",
+            FloatOp::Dense(_) => Dense::NAME,
+            FloatOp::Conv2d(_) => Conv2d::NAME,
+            FloatOp::Activation(_) => Activation::NAME,
+            FloatOp::Softmax => Softmax::NAME,
+            FloatOp::MaxPool(_) => MaxPool2d::NAME,
+            FloatOp::AvgPool { .. } => AvgPool2d::NAME,
+            FloatOp::GlobalAvgPool => GlobalAvgPool::NAME,
+            FloatOp::Reshape(_) => Reshape::NAME,
+            FloatOp::Affine(_) => Affine::NAME,
+            FloatOp::Add(_) => Add::NAME,
+            FloatOp::Mul(_) => Mul::NAME,
+            FloatOp::Embedding(_) => Embedding::NAME,
             FloatOp::Recurrent(r) => match r.cell {
-                cwnn_layers::CellF64::Rnn => "simple_rnn",
-                cwnn_layers::CellF64::Gru { .. } => "gru",
-                cwnn_layers::CellF64::Lstm => "lstm",
+                CellF64::Rnn => SimpleRnn::NAME,
+                CellF64::Gru { .. } => Gru::NAME,
+                CellF64::Lstm => Lstm::NAME,
             },
         }
     }

@@ -1,4 +1,4 @@
-//! `cwnn import`: ONNX file → f64 graph → calibrated int8 (or `high`) model → package directory with the
+//! `cwnn import`: ONNX file → f64 graph → calibrated int8 (or int16) model → package directory with the
 //! manifest, wasmd messages and quantization report.
 
 use std::path::{Path, PathBuf};

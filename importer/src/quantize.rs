@@ -1,5 +1,5 @@
 //! Calibration and quantization: runs the f64 model on sample inputs, takes each tensor's
-//! observed range as its int8 (or int16, `high`) range, quantizes every layer with the layers
+//! observed range as its int8 (or int16) range, quantizes every layer with the layers
 //! crate, and reports per layer how far the quantized model strays from f64.
 
 use cwnn_layers::{GraphError, Layer, LayerError, SoftmaxF64, TensorSpec};
@@ -49,21 +49,21 @@ pub enum Precision {
     Int8,
     /// int16 activations, int16 weights per output channel, i64 sums: for accuracy-critical
     /// models, at about twice the weight bytes.
-    High,
+    Int16,
 }
 
 impl Precision {
     pub fn name(self) -> &'static str {
         match self {
             Precision::Int8 => "int8",
-            Precision::High => "high",
+            Precision::Int16 => "int16",
         }
     }
     /// The activations' element type.
     pub fn dtype(self) -> DType {
         match self {
             Precision::Int8 => DType::I8,
-            Precision::High => DType::I16,
+            Precision::Int16 => DType::I16,
         }
     }
 }
@@ -176,7 +176,7 @@ pub fn quantize_as(
         let y_qp = covering(&observers[index + 1], dtype);
         let err = layer_err(index, &node.name);
         // An embedding's input is indices, so its output type has nothing to follow.
-        if precision == Precision::High && matches!(node.op, FloatOp::Embedding(_)) {
+        if precision == Precision::Int16 && matches!(node.op, FloatOp::Embedding(_)) {
             return Err(QuantizeError::Precision {
                 index,
                 node: node.name.clone(),

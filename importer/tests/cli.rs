@@ -270,14 +270,14 @@ fn verify_refuses(dir: &std::path::Path, file: &std::path::Path, events: &Value)
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `--precision high`: int16 input and weights, the same bits natively, in the contract
+/// `--precision int16`: int16 input and weights, the same bits natively, in the contract
 /// (multi-test, verified from events, extremes of int16 included) and in the real VM (demo).
 #[test]
 fn high_precision_runs_on_chain_bit_for_bit() {
-    let dir = import_digits_with("high");
+    let dir = import_digits_with("int16");
     let package = Package::read(dir.path()).unwrap();
     let manifest: Value = serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["precision"], "high");
+    assert_eq!(manifest["precision"], "int16");
     assert_eq!(package.instantiate.model.input.dtype, cwnn_tensor::DType::I16);
     verify_sample_and_extremes(dir.path(), &package);
     // The test split scores the float model's 97.21 % (349/359) natively.
@@ -293,8 +293,8 @@ fn high_precision_runs_on_chain_bit_for_bit() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let text = ok(&["demo", "--limit", "20", "--precision", "high"]);
-    assert!(text.contains("in high precision"), "{text}");
+    let text = ok(&["demo", "--limit", "20", "--precision", "int16"]);
+    assert!(text.contains("in int16 precision"), "{text}");
     assert!(
         text.contains("20/20 on-chain outputs equal the native ones bit for bit"),
         "{text}"

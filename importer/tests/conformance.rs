@@ -3,7 +3,7 @@
 //! (`--const`), its inputs are the calibration set, and every output is imported on its own.
 //!
 //! A test passes when the f64 graph matches ONNX's expected output within 1e-4·max(1, max|ref|)
-//! and the quantized model within 0.03·max|ref| (`int8`) or 1e-3·max(1, max|ref|) (`high`);
+//! and the quantized model within 0.03·max|ref| (`int8`) or 1e-3·max(1, max|ref|) (`int16`);
 //! every test runs in both precisions. A test may also fail to import with a named error
 //! (an unsupported feature); a test that imports and then misses a bound fails this suite.
 //! docs/ONNX_SUPPORT.md is the resulting pass list: this test fails when it is stale
@@ -83,7 +83,7 @@ fn check_output_with(
     .map_err(|e| e.to_string())?;
     let q = match quantize_as(&model, &samples, "conformance", precision) {
         Ok(q) => q,
-        // A layer without a `high` form: the same with or without a batch axis.
+        // A layer without an int16 form: the same with or without a batch axis.
         Err(e @ QuantizeError::Precision { .. }) => return Ok(Outcome::Refused(e.to_string())),
         // A layer refusing the config (e.g. padding as large as a pooling window).
         Err(e) => return Ok(Outcome::Gap(e.to_string())),
@@ -130,7 +130,7 @@ fn check_output_with(
     }
     let bound = match precision {
         Precision::Int8 => 0.03 * max_ref,
-        Precision::High => 1e-3 * max_ref.max(1.0),
+        Precision::Int16 => 1e-3 * max_ref.max(1.0),
     };
     let e = worst(&quantized)?;
     Ok(if e > bound {
@@ -185,22 +185,22 @@ fn op_of(dir: &Path) -> String {
     graph.node.last().map_or("?".into(), |n| n.op_type.clone())
 }
 
-/// Per op: tests passed in int8, passed in high, tests, int8 gaps, gaps only in high.
+/// Per op: tests passed in int8, passed in int16, tests, int8 gaps, gaps only in int16.
 type OpRow = (usize, usize, usize, Vec<String>, Vec<String>);
 
-/// Test name → op and outcomes in int8 and high.
+/// Test name → op and outcomes in int8 and int16.
 type Results = BTreeMap<String, (String, [Outcome; 2])>;
 
 fn support_doc(results: &Results) -> String {
     let mut by_op: BTreeMap<&str, OpRow> = onnx::OPS.iter().map(|o| (o.name, OpRow::default())).collect();
-    for (test, (op, [int8, high])) in results {
+    for (test, (op, [int8, int16])) in results {
         let e = by_op.entry(op.as_str()).or_default();
         e.2 += 1;
         match int8 {
             Outcome::Pass => e.0 += 1,
             Outcome::Gap(why) | Outcome::Miss(why) | Outcome::Refused(why) => e.3.push(format!("`{test}`: {why}")),
         }
-        match (int8, high) {
+        match (int8, int16) {
             (_, Outcome::Pass) => e.1 += 1,
             (Outcome::Pass, Outcome::Gap(why) | Outcome::Miss(why) | Outcome::Refused(why)) => {
                 e.4.push(format!("`{test}`: {why}"))
@@ -219,19 +219,19 @@ fn support_doc(results: &Results) -> String {
          calibration set and its samples are split on the batch axis; where that does not import,\n\
          the whole input is one sample (`--no-batch`) and the error shown is from that try. A test passes when the f64\n\
          graph is within 1e-4·max(1, max|ref|) of ONNX's expected output and the quantized model within\n\
-         0.03·max|ref| in `int8` precision, 1e-3·max(1, max|ref|) in `high` (`cwnn import --precision high`).\n\
+         0.03·max|ref| in `int8` precision, 1e-3·max(1, max|ref|) in `int16` (`cwnn import --precision int16`).\n\
          The tests that do not pass are listed below: most fail to import with a named error; a few\n\
          import, match in f64, and miss the quantized bound (the measured error is given). A wrong\n\
          f64 result fails the suite.\n\n",
     );
     s += &format!(
-        "**{} of {n} tests pass in `int8`, {} of {n} in `high`.**\n\n",
+        "**{} of {n} tests pass in `int8`, {} of {n} in `int16`.**\n\n",
         passed(0),
         passed(1),
         n = results.len()
     );
     s += "Every op the importer maps (`importer/src/onnx/ops/mod.rs`, `OPS`), what it becomes, and its tests:\n\n";
-    s += "| op | becomes | int8 | high | tests |\n|---|---|---:|---:|---:|\n";
+    s += "| op | becomes | int8 | int16 | tests |\n|---|---|---:|---:|---:|\n";
     for (op, (p8, p16, n, _, _)) in &by_op {
         let becomes = onnx::find_op(op).map_or("not mapped", |o| o.becomes);
         s += &format!("| {op} | {becomes} | {p8} | {p16} | {n} |\n");
@@ -256,7 +256,7 @@ fn support_doc(results: &Results) -> String {
         &|r| &r.3,
     );
     section(
-        "## Known gaps in `high` precision\n\nThe tests that pass in `int8` but not in `high`.\n\n",
+        "## Known gaps in `int16` precision\n\nThe tests that pass in `int8` but not in `int16`.\n\n",
         &|r| &r.4,
     );
     s
@@ -273,7 +273,7 @@ fn onnx_backend_node_tests() {
     dirs.sort();
     for dir in dirs {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        match run_test(&dir, Precision::Int8).and_then(|a| Ok([a, run_test(&dir, Precision::High)?])) {
+        match run_test(&dir, Precision::Int8).and_then(|a| Ok([a, run_test(&dir, Precision::Int16)?])) {
             Ok(o) => {
                 results.insert(name, (op_of(&dir), o));
             }
@@ -294,5 +294,5 @@ fn onnx_backend_node_tests() {
     // A floor, so a regression that turns passes into gaps cannot go unnoticed.
     let passed = |i: usize| results.values().filter(|(_, o)| matches!(o[i], Outcome::Pass)).count();
     assert!(passed(0) >= 114, "only {} tests pass in int8 (114 did)", passed(0));
-    assert!(passed(1) >= 115, "only {} tests pass in high (115 did)", passed(1));
+    assert!(passed(1) >= 115, "only {} tests pass in int16 (115 did)", passed(1));
 }

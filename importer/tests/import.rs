@@ -22,8 +22,8 @@ fn graph(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Imports graph `name`, calibrates on its input, and checks f64, int8 and `high` against
-/// ONNX's reference output (`high` within 1e-3·max(1, max|ref|), or refused by name for the
+/// Imports graph `name`, calibrates on its input, and checks f64, int8 and `int16` against
+/// ONNX's reference output (`int16` within 1e-3·max(1, max|ref|), or refused by name for the
 /// layers it lacks). Returns the layer kinds.
 fn differential(name: &str, options: Options) -> Vec<&'static str> {
     let dir = graph(name);
@@ -48,9 +48,9 @@ fn differential(name: &str, options: Options) -> Vec<&'static str> {
         }
     }
     let kinds: Vec<&'static str> = q.config.layers.iter().map(|l| l.layer.name()).collect();
-    match quantize_as(&model, &samples, name, Precision::High) {
+    match quantize_as(&model, &samples, name, Precision::Int16) {
         Ok(q) => {
-            assert_eq!(q.report.precision, "high");
+            assert_eq!(q.report.precision, "int16");
             for (i, s) in samples.iter().enumerate() {
                 let want = expected.index_axis(Axis(0), i);
                 let t = q
@@ -60,7 +60,7 @@ fn differential(name: &str, options: Options) -> Vec<&'static str> {
                 let y = t.last().unwrap();
                 assert_eq!(y.dtype(), cwnn_tensor::DType::I16);
                 for (b, w) in dequantize_all(y).iter().zip(want.iter()) {
-                    assert!((b - w).abs() <= 1e-3 * max_ref.max(1.0), "{name} high {b} vs {w}");
+                    assert!((b - w).abs() <= 1e-3 * max_ref.max(1.0), "{name} int16 {b} vs {w}");
                 }
             }
         }
@@ -151,7 +151,7 @@ fn digits_mlp_keeps_its_accuracy_in_int8() {
     assert_eq!(kinds, ["dense", "dense", "softmax"]);
 }
 
-/// `high` precision keeps the bundled MLP's float accuracy exactly on the test split, with
+/// `int16` precision keeps the bundled MLP's float accuracy exactly on the test split, with
 /// every layer's error far below int8's, at about twice the Dense weight bytes.
 #[test]
 fn digits_mlp_in_high_precision_matches_float() {
@@ -163,20 +163,20 @@ fn digits_mlp_in_high_precision_matches_float() {
         ..Default::default()
     };
     let int8 = import::import(&args(Precision::Int8)).unwrap();
-    let high = import::import(&args(Precision::High)).unwrap();
-    assert_eq!(high.manifest.precision, "high");
-    assert_eq!(high.quant.config.input.dtype, cwnn_tensor::DType::I16);
-    let test = import::read_samples(&high.float, &[dir.join("test.csv")]).unwrap();
+    let int16 = import::import(&args(Precision::Int16)).unwrap();
+    assert_eq!(int16.manifest.precision, "int16");
+    assert_eq!(int16.quant.config.input.dtype, cwnn_tensor::DType::I16);
+    let test = import::read_samples(&int16.float, &[dir.join("test.csv")]).unwrap();
     let labels = test.labels.unwrap();
-    let acc = import::accuracy(&high.float, &high.quant, &test.inputs, &labels).unwrap();
+    let acc = import::accuracy(&int16.float, &int16.quant, &test.inputs, &labels).unwrap();
     assert_eq!(acc.int8_top1, acc.float_top1, "{acc:?}");
-    for (a, b) in int8.quant.report.layers.iter().zip(&high.quant.report.layers) {
+    for (a, b) in int8.quant.report.layers.iter().zip(&int16.quant.report.layers) {
         assert!(b.max_abs_error * 20.0 < a.max_abs_error, "{a:?} vs {b:?}");
     }
     // Dense rows: int16 weights, i64 bias, multiplier (`2·in + 13` bytes, `in + 9` in int8).
     let lens = |m: &import::Imported| m.quant.weights.iter().map(Vec::len).collect::<Vec<_>>();
     assert_eq!(lens(&int8)[..2], [64 * (64 + 9), 10 * (64 + 9)]);
-    assert_eq!(lens(&high)[..2], [64 * (2 * 64 + 13), 10 * (2 * 64 + 13)]);
+    assert_eq!(lens(&int16)[..2], [64 * (2 * 64 + 13), 10 * (2 * 64 + 13)]);
 }
 
 fn digits_bytes() -> Vec<u8> {

@@ -6,7 +6,7 @@
 //! whole table. **Bound**: exact on the input grid, so ½ output LSB from `f` of the
 //! dequantized input, within the output range.
 //!
-//! `high` precision (int16 input and output): the piecewise-linear kinds (Identity, ReLU, Clip,
+//! `int16` precision (int16 input and output): the piecewise-linear kinds (Identity, ReLU, Clip,
 //! LeakyReLU) are exact rescales, weights `[m_pos][m_neg][lo: i32][hi: i32]` (18 bytes):
 //! `y = clamp(zp_y + m·(x − zp_x), lo, hi)` with `m = m_pos` for `x ≥ zp_x`, else `m_neg`.
 //! Sigmoid and Tanh interpolate linearly between 1,025 knots (i16 LE, 2,050 bytes), knot `k`
@@ -17,10 +17,10 @@
 
 use core::ops::Range;
 
-use cwnn_tensor::kernels::{lut, requantize_wide, Clamp};
+use cwnn_tensor::kernels::{lut, requantize_i64, Clamp};
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
-use crate::spec::{act_data, act_data_mut, as_i8, expect_act, i8_data, i8_data_mut, is_high, WeightReader};
+use crate::spec::{act_data, act_data_mut, as_i8, expect_act, i8_data, i8_data_mut, is_int16, WeightReader};
 use crate::{work, LayerError, Op, Result, TensorSpec};
 
 /// Which function the table holds (informative: the table defines the layer).
@@ -46,19 +46,19 @@ pub struct Activation {
 }
 
 const TABLE: usize = 256;
-/// `high` precision: bytes of a piecewise-linear rescale, and knots of a smooth function.
+/// `int16` precision: bytes of a piecewise-linear rescale, and knots of a smooth function.
 const LINEAR_BYTES: usize = 18;
 const KNOTS: usize = 1025;
 /// Input steps between two knots, as a shift.
 const KNOT_SHIFT: u32 = 6;
 
 impl Activation {
-    /// Whether `high` precision computes this kind as a rescale (else by interpolation).
+    /// Whether `int16` precision computes this kind as a rescale (else by interpolation).
     fn is_linear(&self) -> bool {
         !matches!(self.kind, ActivationKind::Sigmoid | ActivationKind::Tanh)
     }
 
-    fn forward_wide(&self, x: &QTensor, weights: &[u8], units: Range<usize>, out: &mut QTensor) -> Result<()> {
+    fn forward_i16(&self, x: &QTensor, weights: &[u8], units: Range<usize>, out: &mut QTensor) -> Result<()> {
         let xs = &act_data::<i16>(Self::NAME, x)?[units.clone()];
         let y = &mut act_data_mut::<i16>(Self::NAME, out)?[units];
         let mut r = WeightReader::new(Self::NAME, weights);
@@ -71,7 +71,7 @@ impl Activation {
             let (zx, zy) = (i64::from(x.quant.zero_point), self.output.zero_point);
             for (o, &v) in y.iter_mut().zip(xs) {
                 let d = i64::from(v) - zx;
-                *o = requantize_wide(d, if d >= 0 { m_pos } else { m_neg }, zy, clamp);
+                *o = requantize_i64(d, if d >= 0 { m_pos } else { m_neg }, zy, clamp);
             }
             return Ok(());
         }
@@ -98,7 +98,7 @@ impl Op for Activation {
         Ok(TensorSpec::new(inputs[0].shape.clone(), dtype, self.output))
     }
     fn weight_len(&self, inputs: &[&TensorSpec]) -> Option<usize> {
-        Some(match (is_high(inputs[0]), self.is_linear()) {
+        Some(match (is_int16(inputs[0]), self.is_linear()) {
             (false, _) => TABLE,
             (true, true) => LINEAR_BYTES,
             (true, false) => 2 * KNOTS,
@@ -106,7 +106,7 @@ impl Op for Activation {
     }
     fn work(&self, inputs: &[&TensorSpec]) -> u64 {
         let x = inputs[0];
-        let per = match (is_high(x), self.is_linear()) {
+        let per = match (is_int16(x), self.is_linear()) {
             (false, _) => work::ELEM,
             (true, true) => work::elem(x, work::REQUANT),
             (true, false) => work::elem(x, work::LOOKUP),
@@ -125,7 +125,7 @@ impl Op for Activation {
         _: &mut [i32],
     ) -> Result<()> {
         if inputs[0].dtype() == DType::I16 {
-            return self.forward_wide(inputs[0], weights, units, out);
+            return self.forward_i16(inputs[0], weights, units, out);
         }
         let table: &[i8; TABLE] = as_i8(weights).try_into().map_err(|_| LayerError::WeightLength {
             layer: Self::NAME,
@@ -207,7 +207,7 @@ mod host {
             )
         }
 
-        /// [`ActivationF64::quantize`] for activations of `dtype` (int16: `high` precision).
+        /// [`ActivationF64::quantize`] for activations of `dtype` (int16).
         pub fn quantize_as(
             self,
             x_qp: &QuantParams,
@@ -292,7 +292,7 @@ mod tests {
             }
         }
 
-        /// `high`: piecewise-linear kinds to ½ output LSB of `f` of the dequantized input;
+        /// `int16`: piecewise-linear kinds to ½ output LSB of `f` of the dequantized input;
         /// Sigmoid and Tanh within the interpolation error `(64·s_x)²/8·max|f''|` plus 1 LSB.
         #[test]
         fn bound_against_f64_high(f in function(), x in proptest::collection::vec(-8f64..8.0, 1..64)) {
@@ -317,10 +317,10 @@ mod tests {
         }
 
         #[test]
-        fn segments_match_one_pass(f in function(), n in 1usize..100, cuts in proptest::collection::vec(any::<u16>(), 0..6), high in any::<bool>()) {
+        fn segments_match_one_pass(f in function(), n in 1usize..100, cuts in proptest::collection::vec(any::<u16>(), 0..6), int16 in any::<bool>()) {
             let x = ndarray::ArrayD::from_shape_fn(vec![n], |i| (i[0] * 37 % 17) as f64 / 2.0 - 4.0);
-            let (xq, qp) = quantize_input_as(&x, precision(high));
-            let (layer, table) = f.quantize_as(&qp, &qp, precision(high)).unwrap();
+            let (xq, qp) = quantize_input_as(&x, precision(int16));
+            let (layer, table) = f.quantize_as(&qp, &qp, precision(int16)).unwrap();
             assert_segments_match(&Layer::Activation(layer), &[&xq], &table, &cuts);
         }
     }

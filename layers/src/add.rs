@@ -3,7 +3,7 @@
 //! `y = clamp(zp_y + ((a − zp_a)·m_a + (b − zp_b)·m_b + 2^(s−1)) >> s)`: both rescales share one
 //! shift, so there is a single rounding. Units: output elements; weights: the constant operand's
 //! int8 data, if any. **Bound**: `s_y/2 + s_a/2 + s_b/2` (output and input rounding) plus
-//! 2^-31 relative. `high` precision: the same on int16 (`(a − zp_a)·m_a` < 2^48).
+//! 2^-31 relative. `int16` precision: the same on int16 (`(a − zp_a)·m_a` < 2^48).
 //!
 //! **Work**: `|y|·(REQUANT + 2·rank·ELEM)` (rescale, two broadcast index maps; `REQUANT`
 //! doubled in int16), plus `|y|·|constant|·ELEM` for an int16 constant, which every segment
@@ -133,7 +133,7 @@ mod host {
             self.quantize_as(a_qp, b_qp, y_qp, DType::I8)
         }
 
-        /// [`AddF64::quantize`] for activations of `dtype` (int16: `high` precision).
+        /// [`AddF64::quantize`] for activations of `dtype` (int16).
         pub fn quantize_as(
             &self,
             a_qp: &QuantParams,
@@ -181,12 +181,12 @@ mod tests {
 
         #[test]
         fn bound_against_f64((sa, sb) in shapes(), constant in any::<bool>(), vals in proptest::collection::vec(-5f64..5.0, 60),
-                             cuts in proptest::collection::vec(any::<u16>(), 0..4), high in any::<bool>()) {
+                             cuts in proptest::collection::vec(any::<u16>(), 0..4), int16 in any::<bool>()) {
             let a = ndarray::ArrayD::from_shape_vec(sa.clone(), vals[..sa.iter().product()].to_vec()).unwrap();
             let b = ndarray::ArrayD::from_shape_vec(sb.clone(), vals[30..30 + sb.iter().product::<usize>()].iter().map(|v| v * 0.3).collect()).unwrap();
             let f = AddF64 { constant: constant.then(|| b.clone()) };
             let reference = f.forward(&a, Some(&b));
-            let dtype = precision(high);
+            let dtype = precision(int16);
             let (aq, a_qp) = quantize_input_as(&a, dtype);
             let (bq, b_qp) = quantize_input_as(&b, dtype);
             let y_qp = output_params_as(&reference, dtype);

@@ -6,7 +6,7 @@
 //! channels; unit `c` reads `[mantissa: i32][shift: u8][offset: i64]` (13 bytes) and computes
 //! `y = clamp(zp_y + ((x − zp_x)·mantissa + offset + 2^(shift−1)) >> shift)`: one rounding.
 //! **Bound**: `s_y/2 + |a|·s_x/2` (output rounding, input rounding) plus 2^-31 relative.
-//! `high` precision: the same weights and rule on int16 (`(x − zp)·mantissa` < 2^48).
+//! `int16` precision: the same weights and rule on int16 (`(x − zp)·mantissa` < 2^48).
 //!
 //! **Work**: `|x|·REQUANT + channels·REQUANT` (`REQUANT` per element doubled in int16); see
 //! `work.rs`.
@@ -192,13 +192,13 @@ mod tests {
             ab in proptest::collection::vec((-3f64..3.0, -2f64..2.0), 5),
             x in proptest::collection::vec(-4f64..4.0, 60),
             cuts in proptest::collection::vec(any::<u16>(), 0..4),
-            high in any::<bool>(),
+            int16 in any::<bool>(),
         ) {
             let f = AffineF64 { a: ab[..c].iter().map(|p| p.0).collect(), b: ab[..c].iter().map(|p| p.1).collect() };
             let xf = ndarray::ArrayD::from_shape_vec(vec![c, inner], x[..c * inner].to_vec()).unwrap();
             let reference = f.forward(&xf);
-            let (xq, x_qp) = quantize_input_as(&xf, precision(high));
-            let y_qp = output_params_as(&reference, precision(high));
+            let (xq, x_qp) = quantize_input_as(&xf, precision(int16));
+            let y_qp = output_params_as(&reference, precision(int16));
             let (layer, weights) = f.quantize(&x_qp, &y_qp).unwrap();
             let layer = Layer::Affine(layer);
             let y = layer.run(&[&xq], &weights).unwrap();

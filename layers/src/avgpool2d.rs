@@ -1,4 +1,4 @@
-//! Average pooling (ONNX AveragePool, Keras AveragePooling2D) over `[C, H, W]` int8 (or int16, `high`).
+//! Average pooling (ONNX AveragePool, Keras AveragePooling2D) over `[C, H, W]` int8 (or int16).
 //!
 //! `y = zp + round_half_up(Σ(x − zp) / n)` with `n` the taps inside the image, or the whole
 //! window when `count_include_pad` (padding counts as real 0). The output keeps the input's
@@ -84,9 +84,9 @@ mod tests {
         /// Exact integer rule, and within ½ LSB of the real mean of the quantized inputs.
         #[test]
         fn exact_and_half_lsb((window, c, h, w, pad_counts) in (window(), 1usize..4, 4usize..9, 4usize..9, any::<bool>()),
-                              zp in -20i32..20, cuts in proptest::collection::vec(any::<u16>(), 0..4), high in any::<bool>()) {
-            let qp = QuantParams { zero_point: zp, ..QuantParams::asymmetric(-1.0, 1.0, precision(high)).unwrap() };
-            let x = pattern_tensor(vec![c, h, w], qp, precision(high));
+                              zp in -20i32..20, cuts in proptest::collection::vec(any::<u16>(), 0..4), int16 in any::<bool>()) {
+            let qp = QuantParams { zero_point: zp, ..QuantParams::asymmetric(-1.0, 1.0, precision(int16)).unwrap() };
+            let x = pattern_tensor(vec![c, h, w], qp, precision(int16));
             let layer = Layer::AvgPool2d(AvgPool2d { window: window.clone(), count_include_pad: pad_counts });
             prop_assume!(layer.output_spec(&[&TensorSpec::of(&x)]).is_ok(), "window larger than the input");
             let y = layer.run(&[&x], &[]).unwrap();

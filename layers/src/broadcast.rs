@@ -73,7 +73,7 @@ mod tests {
     }
 }
 
-/// The second operand of Add/Mul when it is a constant: its data (int8, or int16 LE in `high`
+/// The second operand of Add/Mul when it is a constant: its data (int8, or int16 LE in `int16`
 /// precision: the input's type) is the layer's weights.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -181,7 +181,7 @@ pub(crate) fn binary_work(layer: &'static str, constant: &Option<Constant>, inpu
     };
     let n = work::count(&shape);
     let decode = match constant {
-        Some(c) if crate::spec::is_high(a) => work::count(&c.shape),
+        Some(c) if crate::spec::is_int16(a) => work::count(&c.shape),
         _ => 0,
     };
     work::sum(&[

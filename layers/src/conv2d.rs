@@ -6,7 +6,7 @@
 //! unit `o` reads `[W[o]: i8 × (C/groups·KH·KW)][bias: i32][multiplier: i32 + u8]`.
 //! **Bound**: as Dense, with the sum over the `C/groups·KH·KW` taps inside the image.
 //!
-//! `high` precision (int16 input): int16 output, unit `o` reads int16 LE weights, an i64 bias
+//! `int16` precision (int16 input): int16 output, unit `o` reads int16 LE weights, an i64 bias
 //! and the multiplier; sums in i64, weight-stationary over each tap's valid output columns.
 //!
 //! **Work**: `macs·MAC + |y|·(REQUANT + ELEM) + out_channels·C/groups·KH·KW·ELEM`, plus per
@@ -19,12 +19,14 @@ use alloc::vec::Vec;
 use core::ops::Range;
 
 use cwnn_tensor::kernels::{
-    accumulator_fits, centered, conv2d_centered, dot_packed, pack_weights, requantize_one, requantize_wide, Clamp,
+    accumulator_fits, centered, conv2d_centered, dot_packed, pack_weights, requantize_i64, requantize_one, Clamp,
     Conv2dGeometry, Im2col,
 };
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
-use crate::spec::{act_data, act_data_mut, chw, expect_act, i8_data, i8_data_mut, is_high, WeightReader, DYADIC_BYTES};
+use crate::spec::{
+    act_data, act_data_mut, chw, expect_act, i8_data, i8_data_mut, is_int16, WeightReader, DYADIC_BYTES,
+};
 use crate::{work, LayerError, Op, Result, TensorSpec, Window2d};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,7 +52,7 @@ impl Conv2d {
             .conv_geometry(Self::NAME, chw(Self::NAME, x)?, self.out_channels, self.groups)
     }
     fn unit_bytes(g: &Conv2dGeometry, x: &TensorSpec) -> Option<usize> {
-        match is_high(x) {
+        match is_int16(x) {
             true => g.weights_per_channel().checked_mul(2)?.checked_add(8 + DYADIC_BYTES),
             false => g.weights_per_channel().checked_add(4 + DYADIC_BYTES),
         }
@@ -69,8 +71,8 @@ impl Conv2d {
         Some((g.input_len()?, padded, row))
     }
 
-    /// `high` precision: int16 weights and activations, i64 sums over the taps in the image.
-    fn forward_wide(&self, x: &QTensor, weights: &[u8], units: Range<usize>, out: &mut QTensor) -> Result<()> {
+    /// `int16` precision: int16 weights and activations, i64 sums over the taps in the image.
+    fn forward_i16(&self, x: &QTensor, weights: &[u8], units: Range<usize>, out: &mut QTensor) -> Result<()> {
         let g = self.geometry(&TensorSpec::of(x))?;
         let zx = i64::from(x.quant.zero_point);
         let xs: Vec<i64> = act_data::<i16>(Self::NAME, x)?
@@ -82,12 +84,12 @@ impl Conv2d {
         let mut w = WeightReader::new(Self::NAME, weights);
         let mut acc = vec![0i64; plane];
         for o in units {
-            let (wb, bias, m) = w.unit_wide(per)?;
+            let (wb, bias, m) = w.unit_i16(per)?;
             let wo: Vec<i16> = wb.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect();
             // Weight-stationary over the valid output columns of each tap (long inner loops).
             conv2d_centered(&g, &xs, &wo, Some(&[bias]), o..o + 1, &mut acc)?;
             for (yi, &a) in y[o * plane..(o + 1) * plane].iter_mut().zip(&acc) {
-                *yi = requantize_wide(a, m, self.output.zero_point, self.clamp);
+                *yi = requantize_i64(a, m, self.output.zero_point, self.clamp);
             }
         }
         Ok(())
@@ -162,7 +164,7 @@ impl Op for Conv2d {
         _: &mut [i32],
     ) -> Result<()> {
         if inputs[0].dtype() == DType::I16 {
-            return self.forward_wide(inputs[0], weights, units, out);
+            return self.forward_i16(inputs[0], weights, units, out);
         }
         // As dot products over packed pairs (cwnn_tensor's pairs.rs): each channel's weights
         // are packed once and reused at every output position, each row of input patches
@@ -268,7 +270,7 @@ mod host {
             self.quantize_as(x_qp, y_qp, DType::I8)
         }
 
-        /// [`Conv2dF64::quantize`] for activations of `dtype` (int16: `high` precision).
+        /// [`Conv2dF64::quantize`] for activations of `dtype` (int16).
         pub fn quantize_as(&self, x_qp: &QuantParams, y_qp: &QuantParams, dtype: DType) -> Result<(Conv2d, Vec<u8>)> {
             let (oc, _, kh, kw) = self.w.dim();
             let scales = (x_qp.scale_f64(), y_qp.scale_f64());
@@ -344,16 +346,16 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
         #[test]
-        fn bound_against_f64((conv, xf) in case(), high in any::<bool>()) {
+        fn bound_against_f64((conv, xf) in case(), int16 in any::<bool>()) {
             let reference = conv.forward(&xf);
-            let dtype = precision(high);
+            let dtype = precision(int16);
             let (xq, x_qp) = quantize_input_as(&xf, dtype);
             let y_qp = output_params_as(&reference, dtype);
             let (layer, weights) = conv.quantize_as(&x_qp, &y_qp, dtype).unwrap();
             let y = Layer::Conv2d(layer).run(&[&xq], &weights).unwrap();
             prop_assert_eq!(y.dtype(), dtype);
             let (sx, sy) = (x_qp.scale_f64(), y_qp.scale_f64());
-            let (qmax, bias_bits) = if high { (32767.0, 62) } else { (127.0, 31) };
+            let (qmax, bias_bits) = if int16 { (32767.0, 62) } else { (127.0, 31) };
             let (oc, cg, kh, kw) = conv.w.dim();
             let xmax = xf.iter().fold(0f64, |a, v| a.max(v.abs()));
             for (i, (&got, &want)) in dequant(&y).iter().zip(reference.iter()).enumerate() {
@@ -371,8 +373,8 @@ mod tests {
         }
 
         #[test]
-        fn segments_match_one_pass((conv, xf) in case(), cuts in proptest::collection::vec(any::<u16>(), 0..6), high in any::<bool>()) {
-            let dtype = precision(high);
+        fn segments_match_one_pass((conv, xf) in case(), cuts in proptest::collection::vec(any::<u16>(), 0..6), int16 in any::<bool>()) {
+            let dtype = precision(int16);
             let (xq, x_qp) = quantize_input_as(&xf, dtype);
             let y_qp = output_params_as(&conv.forward(&xf), dtype);
             let (layer, weights) = conv.quantize_as(&x_qp, &y_qp, dtype).unwrap();

@@ -5,7 +5,7 @@
 //! `[W[r, 0..in]: i8 × in][bias: i32][multiplier: i32 + u8]` (`in + 9` bytes), so a block of
 //! rows is one contiguous read. Weights are symmetric per output channel.
 //!
-//! `high` precision (int16 input): int16 output, unit `r` reads
+//! `int16` precision (int16 input): int16 output, unit `r` reads
 //! `[W[r, 0..in]: i16 LE × in][bias: i64][multiplier]` (`2·in + 13` bytes), sums in i64.
 //!
 //! **Bound** against f64 on the real inputs (per output, before the clamp):
@@ -18,10 +18,10 @@
 use core::ops::Range;
 
 use alloc::vec::Vec;
-use cwnn_tensor::kernels::{accumulator_fits, centered, dot2_i8, dot_i16_le, requantize_one, requantize_wide, Clamp};
+use cwnn_tensor::kernels::{accumulator_fits, centered, dot2_i8, dot_i16_le, requantize_i64, requantize_one, Clamp};
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
-use crate::spec::{act_data, act_data_mut, expect_act, i8_data, i8_data_mut, is_high, WeightReader, DYADIC_BYTES};
+use crate::spec::{act_data, act_data_mut, expect_act, i8_data, i8_data_mut, is_int16, WeightReader, DYADIC_BYTES};
 use crate::{work, LayerError, Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,14 +41,14 @@ pub struct Dense {
 
 impl Dense {
     fn unit_bytes(&self, x: &TensorSpec) -> Option<usize> {
-        match is_high(x) {
+        match is_int16(x) {
             true => self.in_features.checked_mul(2)?.checked_add(8 + DYADIC_BYTES),
             false => self.in_features.checked_add(4 + DYADIC_BYTES),
         }
     }
 
-    /// `high` precision: int16 weights and activations, i64 sums.
-    fn forward_wide(&self, x: &QTensor, weights: &[u8], units: Range<usize>, out: &mut QTensor) -> Result<()> {
+    /// `int16` precision: int16 weights and activations, i64 sums.
+    fn forward_i16(&self, x: &QTensor, weights: &[u8], units: Range<usize>, out: &mut QTensor) -> Result<()> {
         let (n_in, n_out, zp) = (self.in_features, self.out_features, self.output.zero_point);
         let zx = i64::from(x.quant.zero_point);
         let xs: Vec<i64> = act_data::<i16>(Self::NAME, x)?
@@ -59,8 +59,8 @@ impl Dense {
         for (xi, yi) in xs.chunks_exact(n_in).zip(y.chunks_exact_mut(n_out)) {
             let mut w = WeightReader::new(Self::NAME, weights);
             for yv in yi.get_mut(units.clone()).unwrap_or_default() {
-                let (wr, b, m) = w.unit_wide(n_in)?;
-                *yv = requantize_wide(b.wrapping_add(dot_i16_le(wr, xi)), m, zp, self.clamp);
+                let (wr, b, m) = w.unit_i16(n_in)?;
+                *yv = requantize_i64(b.wrapping_add(dot_i16_le(wr, xi)), m, zp, self.clamp);
             }
         }
         Ok(())
@@ -136,7 +136,7 @@ impl Op for Dense {
         _: &mut [i32],
     ) -> Result<()> {
         if inputs[0].dtype() == DType::I16 {
-            return self.forward_wide(inputs[0], weights, units, out);
+            return self.forward_i16(inputs[0], weights, units, out);
         }
         let x = i8_data(Self::NAME, inputs[0])?;
         let (n_in, n_out, zp) = (self.in_features, self.out_features, self.output.zero_point);
@@ -219,7 +219,7 @@ mod host {
             self.quantize_as(x_qp, y_qp, DType::I8)
         }
 
-        /// [`DenseF64::quantize`] for activations of `dtype` (int16: `high` precision).
+        /// [`DenseF64::quantize`] for activations of `dtype` (int16).
         pub fn quantize_as(&self, x_qp: &QuantParams, y_qp: &QuantParams, dtype: DType) -> Result<(Dense, Vec<u8>)> {
             let (n_out, n_in) = self.w.dim();
             let scales = (x_qp.scale_f64(), y_qp.scale_f64());
@@ -298,9 +298,9 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
         #[test]
-        fn bound_against_f64((d, x, rows, _) in case(), high in any::<bool>()) {
+        fn bound_against_f64((d, x, rows, _) in case(), int16 in any::<bool>()) {
             let n_in = d.w.ncols();
-            let dtype = precision(high);
+            let dtype = precision(int16);
             let xf = ndarray::ArrayD::from_shape_vec(vec![rows, n_in], x).unwrap();
             let reference = d.forward(&xf);
             let (xq, x_qp) = quantize_input_as(&xf, dtype);
@@ -309,7 +309,7 @@ mod tests {
             let y = Layer::Dense(layer).run(&[&xq], &weights).unwrap();
             prop_assert_eq!(y.dtype(), dtype);
             let (sx, sy) = (x_qp.scale_f64(), y_qp.scale_f64());
-            let (qmax, bias_bits) = if high { (32767.0, 62) } else { (127.0, 31) };
+            let (qmax, bias_bits) = if int16 { (32767.0, 62) } else { (127.0, 31) };
             for (i, (&got, &want)) in dequant(&y).iter().zip(reference.iter()).enumerate() {
                 let (r, row) = (i / d.w.nrows(), i % d.w.nrows());
                 // The weight scale the quantizer chose (widened for a bias that needs it).
@@ -323,9 +323,9 @@ mod tests {
         }
 
         #[test]
-        fn segments_match_one_pass((d, x, rows, _) in case(), cuts in proptest::collection::vec(any::<u16>(), 0..6), high in any::<bool>()) {
+        fn segments_match_one_pass((d, x, rows, _) in case(), cuts in proptest::collection::vec(any::<u16>(), 0..6), int16 in any::<bool>()) {
             let xf = ndarray::ArrayD::from_shape_vec(vec![rows, d.w.ncols()], x).unwrap();
-            let dtype = precision(high);
+            let dtype = precision(int16);
             let (xq, x_qp) = quantize_input_as(&xf, dtype);
             let (layer, weights) = d.quantize_as(&x_qp, &output_params_as(&d.forward(&xf), dtype), dtype).unwrap();
             assert_segments_match(&Layer::Dense(layer), &[&xq], &weights, &cuts);
@@ -423,7 +423,7 @@ mod tests {
             layer.run(&[&torn], &weights),
             Err(LayerError::InputShape { .. })
         ));
-        // An int16 (`high`) input needs the int16 weight layout: int8 weights are refused.
+        // An int16 input needs the int16 weight layout: int8 weights are refused.
         let (wide_x, _) = quantize_input_as(&ndarray::ArrayD::zeros(vec![4]), DType::I16);
         assert!(matches!(
             layer.run(&[&wide_x], &weights),

@@ -1,10 +1,10 @@
 //! GRU (ONNX GRU, Keras GRU): gate order z, r, h; `linear_before_reset` either way; optional
 //! bias and initial h; forward or reverse; full sequence or last state. Sigmoid gates, tanh.
 //!
-//! Input int8 `[T, input]`; output int8 `h` at 1/128, or int16 in and out at Q15 in `high` precision (`[T, hidden]` or `[hidden]`). The cell
+//! Input int8 `[T, input]`; output int8 `h` at 1/128, or int16 in and out at Q15 in `int16` precision (`[T, hidden]` or `[hidden]`). The cell
 //! state h is carried in Q15 (i32) between steps. Units: time steps; state: h.
 //! Formats, weight layout and **Work**: see `recurrent.rs`. **Bound** (measured over random cells with
-//! weights ~ U(±1/√hidden), checked by proptest over 16–32 steps): |h − h_ref| ≤ 3/128 (worst of 2,000 cases: 1.92/128); in `high` ≤ 3e-4 (worst 1.26e-4).
+//! weights ~ U(±1/√hidden), checked by proptest over 16–32 steps): |h − h_ref| ≤ 3/128 (worst of 2,000 cases: 1.92/128); in `int16` ≤ 3e-4 (worst 1.26e-4).
 
 use crate::recurrent::{recurrent_op, Cell, Recurrent};
 
@@ -42,7 +42,7 @@ mod tests {
             prop_assert!(e <= 3.0 / 128.0, "max |h − h_ref| = {}", e);
         }
 
-        /// `high` (int16): worst of 2,000 cases 1.26e-4.
+        /// `int16`: worst of 2,000 cases 1.26e-4.
         #[test]
         fn bound_over_steps_high((f, x) in prop_oneof![case(CellF64::Gru { linear_before_reset: false }, 16..33), case(CellF64::Gru { linear_before_reset: true }, 16..33)]) {
             let e = max_error_as(&f, &x, cwnn_tensor::DType::I16);
@@ -50,8 +50,8 @@ mod tests {
         }
 
         #[test]
-        fn segments_match_one_pass((f, x) in prop_oneof![case(CellF64::Gru { linear_before_reset: false }, 1..12), case(CellF64::Gru { linear_before_reset: true }, 1..12)], cuts in proptest::collection::vec(any::<u16>(), 0..5), high in any::<bool>()) {
-            segments(&f, &x, &cuts, high);
+        fn segments_match_one_pass((f, x) in prop_oneof![case(CellF64::Gru { linear_before_reset: false }, 1..12), case(CellF64::Gru { linear_before_reset: true }, 1..12)], cuts in proptest::collection::vec(any::<u16>(), 0..5), int16 in any::<bool>()) {
+            segments(&f, &x, &cuts, int16);
         }
     }
 }

@@ -73,6 +73,8 @@ macro_rules! layers {
         }
 
         impl Layer {
+            /// Every kind's name ([`Op::NAME`]), in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$(<$ty as Op>::NAME),*];
             /// The layer's name (`dense`, `conv2d`, ...).
             pub fn name(&self) -> &'static str {
                 match self { $(Layer::$variant(_) => <$ty as Op>::NAME,)* }
@@ -113,7 +115,7 @@ macro_rules! layers {
 }
 
 layers! {
-    /// Fully connected: `y = clamp(W·x + b)`, per-channel weights (int8, or int16 in `high`).
+    /// Fully connected: `y = clamp(W·x + b)`, per-channel weights (int8, or int16).
     Dense(Dense),
     /// 2-D convolution (strides, padding, dilation, groups), per-channel weights (int8 or int16).
     Conv2d(Conv2d),

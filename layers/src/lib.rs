@@ -63,7 +63,7 @@ pub use layer::{Layer, LayerPlan, Op};
 pub use lstm::Lstm;
 pub use maxpool2d::MaxPool2d;
 pub use mul::Mul;
-pub use recurrent::{Recurrent, HIDDEN_QUANT, HIDDEN_QUANT_WIDE};
+pub use recurrent::{Recurrent, HIDDEN_QUANT, HIDDEN_QUANT_I16};
 pub use reshape::Reshape;
 pub use rnn::SimpleRnn;
 pub use softmax::Softmax;

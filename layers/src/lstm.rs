@@ -1,10 +1,10 @@
 //! LSTM (ONNX LSTM, Keras LSTM): gate order i, o, f, c; optional bias, initial h/c and
 //! peepholes; forward or reverse; full sequence or last state. Sigmoid gates, tanh cell.
 //!
-//! Input int8 `[T, input]`; output int8 `h` at 1/128, or int16 in and out at Q15 in `high` precision (`[T, hidden]` or `[hidden]`). The cell
+//! Input int8 `[T, input]`; output int8 `h` at 1/128, or int16 in and out at Q15 in `int16` precision (`[T, hidden]` or `[hidden]`). The cell
 //! state is Q15 in i32 (better than int16), clamped to ±512. Units: time steps; state: h and c.
 //! Formats, weight layout and **Work**: see `recurrent.rs`. **Bound** (measured over random cells with
-//! weights ~ U(±1/√hidden), checked by proptest over 32–40 steps): |h − h_ref| ≤ 3/128 (worst of 2,000 cases: 1.36/128); in `high` ≤ 3e-4 (worst 8.5e-5).
+//! weights ~ U(±1/√hidden), checked by proptest over 32–40 steps): |h − h_ref| ≤ 3/128 (worst of 2,000 cases: 1.36/128); in `int16` ≤ 3e-4 (worst 8.5e-5).
 
 use crate::recurrent::{recurrent_op, Cell, Recurrent};
 
@@ -42,7 +42,7 @@ mod tests {
             prop_assert!(e <= 3.0 / 128.0, "max |h − h_ref| = {}", e);
         }
 
-        /// `high` (int16): worst of 2,000 cases 8.5e-5.
+        /// `int16`: worst of 2,000 cases 8.5e-5.
         #[test]
         fn bound_over_32_steps_high((f, x) in case(CellF64::Lstm, 32..41)) {
             let e = max_error_as(&f, &x, cwnn_tensor::DType::I16);
@@ -50,8 +50,8 @@ mod tests {
         }
 
         #[test]
-        fn segments_match_one_pass((f, x) in case(CellF64::Lstm, 1..12), cuts in proptest::collection::vec(any::<u16>(), 0..5), high in any::<bool>()) {
-            segments(&f, &x, &cuts, high);
+        fn segments_match_one_pass((f, x) in case(CellF64::Lstm, 1..12), cuts in proptest::collection::vec(any::<u16>(), 0..5), int16 in any::<bool>()) {
+            segments(&f, &x, &cuts, int16);
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Max pooling (ONNX MaxPool, Keras MaxPooling2D) over `[C, H, W]` int8 (or int16, `high`). Padding never wins
+//! Max pooling (ONNX MaxPool, Keras MaxPooling2D) over `[C, H, W]` int8 (or int16). Padding never wins
 //! (taps outside the image are skipped). The output keeps the input's quantization, so the
 //! result is **exact**. Units: channels; no weights.
 //!
@@ -85,9 +85,9 @@ pub(crate) mod tests {
 
         /// Exact: equal to the maximum over the window's taps inside the image.
         #[test]
-        fn exact((window, c, h, w) in (window(), 1usize..4, 4usize..9, 4usize..9), cuts in proptest::collection::vec(any::<u16>(), 0..4), high in any::<bool>()) {
-            let qp = QuantParams::asymmetric(-1.0, 1.0, precision(high)).unwrap();
-            let x = pattern_tensor(vec![c, h, w], qp, precision(high));
+        fn exact((window, c, h, w) in (window(), 1usize..4, 4usize..9, 4usize..9), cuts in proptest::collection::vec(any::<u16>(), 0..4), int16 in any::<bool>()) {
+            let qp = QuantParams::asymmetric(-1.0, 1.0, precision(int16)).unwrap();
+            let x = pattern_tensor(vec![c, h, w], qp, precision(int16));
             let layer = Layer::MaxPool2d(MaxPool2d { window: window.clone() });
             prop_assume!(layer.output_spec(&[&TensorSpec::of(&x)]).is_ok(), "window larger than the input");
             let y = layer.run(&[&x], &[]).unwrap();

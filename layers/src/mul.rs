@@ -3,7 +3,7 @@
 //! `y = clamp(zp_y + round_half_up((a − zp_a)·(b − zp_b) · m))` with `m = s_a·s_b/s_y`. The
 //! product is exact in i32 (|·| ≤ 255²). Units: output elements; weights: the constant
 //! operand's int8 data, if any. **Bound**: `s_y/2 + |a|·s_b/2 + |b|·s_a/2 + s_a·s_b/4`.
-//! `high` precision: the same on int16, the product (< 2^32) in i64.
+//! `int16` precision: the same on int16, the product (< 2^32) in i64.
 //!
 //! **Work**: `|y|·(REQUANT + 2·rank·ELEM)` (rescale, two broadcast index maps; `REQUANT`
 //! doubled in int16), plus `|y|·|constant|·ELEM` for an int16 constant, which every segment
@@ -11,7 +11,7 @@
 
 use core::ops::Range;
 
-use cwnn_tensor::kernels::{requantize_one, requantize_wide, Clamp};
+use cwnn_tensor::kernels::{requantize_i64, requantize_one, Clamp};
 use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams};
 
 use crate::broadcast::{arity, binary_shape, binary_units, binary_work, constant_len, operand_b, operands, Constant};
@@ -88,7 +88,7 @@ impl Mul {
             // int8 products fit i32 and keep the cheaper rescale; int16 ones need i64.
             y[i] = match T::DTYPE {
                 DType::I8 => requantize_one(p as i32, m, zp, full),
-                _ => requantize_wide(p, m, zp, full),
+                _ => requantize_i64(p, m, zp, full),
             };
         }
         Ok(())
@@ -124,7 +124,7 @@ mod host {
             self.quantize_as(a_qp, b_qp, y_qp, DType::I8)
         }
 
-        /// [`MulF64::quantize`] for activations of `dtype` (int16: `high` precision).
+        /// [`MulF64::quantize`] for activations of `dtype` (int16).
         pub fn quantize_as(
             &self,
             a_qp: &QuantParams,
@@ -160,12 +160,12 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
         #[test]
-        fn bound_against_f64(constant in any::<bool>(), vals in proptest::collection::vec(-3f64..3.0, 16), cuts in proptest::collection::vec(any::<u16>(), 0..4), high in any::<bool>()) {
+        fn bound_against_f64(constant in any::<bool>(), vals in proptest::collection::vec(-3f64..3.0, 16), cuts in proptest::collection::vec(any::<u16>(), 0..4), int16 in any::<bool>()) {
             let a = ndarray::ArrayD::from_shape_vec(vec![3, 4], vals[..12].to_vec()).unwrap();
             let b = ndarray::ArrayD::from_shape_vec(vec![4], vals[12..].to_vec()).unwrap();
             let f = MulF64 { constant: constant.then(|| b.clone()) };
             let reference = f.forward(&a, Some(&b));
-            let dtype = precision(high);
+            let dtype = precision(int16);
             let (aq, a_qp) = quantize_input_as(&a, dtype);
             let (bq, b_qp) = quantize_input_as(&b, dtype);
             let y_qp = output_params_as(&reference, dtype);

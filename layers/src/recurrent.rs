@@ -11,7 +11,7 @@
 //! (Q3.12, order i, o, f); the initial state if given (`hidden × i32` h0, and c0 for LSTM, Q15);
 //! the sigmoid table (GRU, LSTM) and the tanh table (`257 × i16` each).
 //!
-//! `high` precision (int16 input): W and R int16 (LE), biases i64, pre-activations Q16 (i32),
+//! `int16` precision (int16 input): W and R int16 (LE), biases i64, pre-activations Q16 (i32),
 //! peepholes Q16 as i32, `h` fed back and output as int16 Q15, tables of 1,025 knots over ±8
 //! (step 1/64). The state formats and the weight order are the same.
 //!
@@ -32,7 +32,7 @@ use cwnn_tensor::kernels::{accumulator_fits, centered, dot, dot_i16_le};
 use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams};
 
 use crate::spec::{
-    act_data, act_data_mut, as_i8, expect_act, i8_data, i8_data_mut, is_high, WeightReader, DYADIC_BYTES,
+    act_data, act_data_mut, as_i8, expect_act, i8_data, i8_data_mut, is_int16, WeightReader, DYADIC_BYTES,
 };
 use crate::{work, LayerError, Result, TensorSpec};
 
@@ -45,8 +45,8 @@ pub const HIDDEN_QUANT: QuantParams = QuantParams {
     zero_point: 0,
 };
 
-/// Scale of `h` in `high` precision: int16 Q15 (2^-15), zero point 0.
-pub const HIDDEN_QUANT_WIDE: QuantParams = QuantParams {
+/// Scale of `h` in `int16` precision: int16 Q15 (2^-15), zero point 0.
+pub const HIDDEN_QUANT_I16: QuantParams = QuantParams {
     scale: Dyadic {
         mantissa: 1 << 30,
         shift: 45,
@@ -56,10 +56,10 @@ pub const HIDDEN_QUANT_WIDE: QuantParams = QuantParams {
 
 pub(crate) const ONE: i32 = 1 << 15;
 pub(crate) const TABLE_LEN: usize = 257;
-/// Knots of a `high` precision gate table (Q16 over ±8, step 1/64).
-pub(crate) const WIDE_TABLE_LEN: usize = 1025;
+/// Knots of an `int16` precision gate table (Q16 over ±8, step 1/64).
+pub(crate) const I16_TABLE_LEN: usize = 1025;
 /// Pre-activations saturate at ±256 in either format.
-const PRE_LIMIT_WIDE: i64 = 1 << 24;
+const PRE_LIMIT_I16: i64 = 1 << 24;
 const CELL_LIMIT: i32 = 512 * ONE;
 
 /// Options every recurrent layer has (ONNX attributes and optional inputs, batch 1, one
@@ -108,18 +108,18 @@ impl Cell {
 }
 
 impl Recurrent {
-    fn row_bytes(&self, wide: bool) -> Option<usize> {
+    fn row_bytes(&self, int16: bool) -> Option<usize> {
         let n = self.input_size.checked_add(self.hidden)?;
-        match wide {
+        match int16 {
             true => n.checked_mul(2)?.checked_add(16 + 2 * DYADIC_BYTES),
             false => n.checked_add(8 + 2 * DYADIC_BYTES),
         }
     }
-    /// Weight bytes; `wide` for an int16 input (`high` precision).
-    pub(crate) fn weight_len(&self, cell: Cell, wide: bool) -> Option<usize> {
+    /// Weight bytes; `int16` for an int16 input.
+    pub(crate) fn weight_len(&self, cell: Cell, int16: bool) -> Option<usize> {
         let h = self.hidden;
         let peep = if matches!(cell, Cell::Lstm { peepholes: true }) {
-            h.checked_mul(3 * if wide { 4 } else { 2 })?
+            h.checked_mul(3 * if int16 { 4 } else { 2 })?
         } else {
             0
         };
@@ -128,9 +128,9 @@ impl Recurrent {
         } else {
             0
         };
-        let knots = if wide { WIDE_TABLE_LEN } else { TABLE_LEN };
+        let knots = if int16 { I16_TABLE_LEN } else { TABLE_LEN };
         let tables = if cell == Cell::Rnn { 1 } else { 2 } * knots * 2;
-        let rows = cell.gates().checked_mul(h)?.checked_mul(self.row_bytes(wide)?)?;
+        let rows = cell.gates().checked_mul(h)?.checked_mul(self.row_bytes(int16)?)?;
         rows.checked_add(peep)?.checked_add(init)?.checked_add(tables)
     }
     pub(crate) fn state_len(&self, cell: Cell) -> Option<usize> {
@@ -151,7 +151,7 @@ impl Recurrent {
             });
         }
         let quant = if dtype == DType::I16 {
-            HIDDEN_QUANT_WIDE
+            HIDDEN_QUANT_I16
         } else {
             HIDDEN_QUANT
         };
@@ -214,7 +214,7 @@ impl Recurrent {
             Cell::Gru { .. } | Cell::Lstm { .. } => 4,
         };
         let rows = work::count(&[gates, h]);
-        let knots = if is_high(x) { WIDE_TABLE_LEN } else { TABLE_LEN } as u64;
+        let knots = if is_int16(x) { I16_TABLE_LEN } else { TABLE_LEN } as u64;
         work::sum(&[
             (t.saturating_mul(n as u64), work::ELEM),
             (rows, work::REQUANT),
@@ -235,16 +235,16 @@ impl Recurrent {
         state: &mut [i32],
     ) -> Result<()> {
         match x.dtype() {
-            DType::I16 => self.steps::<true, WIDE_TABLE_LEN>(layer, cell, x, weights, units, out, state),
+            DType::I16 => self.steps::<true, I16_TABLE_LEN>(layer, cell, x, weights, units, out, state),
             _ => self.steps::<false, TABLE_LEN>(layer, cell, x, weights, units, out, state),
         }
     }
 
-    /// The time loop, for int8 (`WIDE = false`) or int16 (`WIDE = true`, `high`) operands with
+    /// The time loop, for int8 (`I16 = false`) or int16 (`I16 = true`) operands with
     /// `K`-knot tables; both are constants, so each form compiles without per-step tests of
     /// them and table lookups without bounds checks.
     #[allow(clippy::too_many_arguments)]
-    fn steps<const WIDE: bool, const K: usize>(
+    fn steps<const I16: bool, const K: usize>(
         &self,
         layer: &'static str,
         cell: Cell,
@@ -256,12 +256,12 @@ impl Recurrent {
     ) -> Result<()> {
         let (n_in, h) = (self.input_size, self.hidden);
         let steps = x.shape[0];
-        let width = if WIDE { 2 } else { 1 };
+        let width = if I16 { 2 } else { 1 };
         let mut w = WeightReader::new(layer, weights);
         let mut rows = Vec::with_capacity(cell.gates() * h);
         for _ in 0..cell.gates() * h {
             let (wk, rk) = (w.take(width * n_in)?, w.take(width * h)?);
-            let (bw, br) = if WIDE {
+            let (bw, br) = if I16 {
                 (w.i64()?, w.i64()?)
             } else {
                 (w.i32()? as i64, w.i32()? as i64)
@@ -275,7 +275,7 @@ impl Recurrent {
                 mh: w.dyadic()?,
             });
         }
-        // Peepholes in the pre-activation format: Q3.12 as i16, or Q16 as i32 (`high`).
+        // Peepholes in the pre-activation format: Q3.12 as i16, or Q16 as i32 (`int16`).
         let mut peep = vec![
             0i32;
             if matches!(cell, Cell::Lstm { peepholes: true }) {
@@ -285,7 +285,7 @@ impl Recurrent {
             }
         ];
         for p in peep.iter_mut() {
-            *p = if WIDE {
+            *p = if I16 {
                 w.i32()?
             } else {
                 let b = w.take(2)?;
@@ -302,7 +302,7 @@ impl Recurrent {
             state.copy_from_slice(&init);
         }
         // The input centred once: i32 for the int8 dot, i64 for the int16 one.
-        let (xs, xw): (Vec<i32>, Vec<i64>) = if WIDE {
+        let (xs, xw): (Vec<i32>, Vec<i64>) = if I16 {
             let zx = i64::from(x.quant.zero_point);
             let d = act_data::<i16>(layer, x)?.iter().map(|&v| i64::from(v) - zx).collect();
             (Vec::new(), d)
@@ -310,22 +310,22 @@ impl Recurrent {
             (centered(i8_data(layer, x)?, x.quant.zero_point), Vec::new())
         };
         let (hs, cs) = state.split_at_mut(h);
-        let mut hq = Hq::<WIDE>::new(h);
+        let mut hq = Hq::<I16>::new(h);
         let mut pre = vec![0i32; cell.gates() * h];
-        let mut rh = Hq::<WIDE>::new(if matches!(cell, Cell::Gru { .. }) { h } else { 0 });
+        let mut rh = Hq::<I16>::new(if matches!(cell, Cell::Gru { .. }) { h } else { 0 });
         let mut ys = Vec::with_capacity(if self.sequence_output { units.len() * h } else { h });
         let mut ts = Vec::with_capacity(units.len());
         for k in units {
             let t = if self.reverse { steps - 1 - k } else { k };
             let xt = Xt {
-                narrow: xs.get(t * n_in..(t + 1) * n_in).unwrap_or_default(),
-                wide: xw.get(t * n_in..(t + 1) * n_in).unwrap_or_default(),
+                int8: xs.get(t * n_in..(t + 1) * n_in).unwrap_or_default(),
+                int16: xw.get(t * n_in..(t + 1) * n_in).unwrap_or_default(),
             };
             hq.set(hs);
             for (p, row) in pre.iter_mut().zip(&rows) {
-                *p = row.input::<WIDE>(&xt) + row.recurrent::<WIDE>(&hq);
+                *p = row.input::<I16>(&xt) + row.recurrent::<I16>(&hq);
             }
-            let lut = |t: &[i16; K], z: i32| lut::<WIDE, K>(t, z);
+            let lut = |t: &[i16; K], z: i32| lut::<I16, K>(t, z);
             match cell {
                 Cell::Rnn => {
                     for j in 0..h {
@@ -339,13 +339,13 @@ impl Recurrent {
                         rh.set_one(j, mul15(r, hs[j]));
                         if linear_before_reset {
                             let row = &rows[2 * h + j];
-                            pre[2 * h + j] = row.input::<WIDE>(&xt) + mul15(r, row.recurrent::<WIDE>(&hq));
+                            pre[2 * h + j] = row.input::<I16>(&xt) + mul15(r, row.recurrent::<I16>(&hq));
                         }
                     }
                     for j in 0..h {
                         if !linear_before_reset {
                             let row = &rows[2 * h + j];
-                            pre[2 * h + j] = row.input::<WIDE>(&xt) + row.recurrent::<WIDE>(&rh);
+                            pre[2 * h + j] = row.input::<I16>(&xt) + row.recurrent::<I16>(&rh);
                         }
                         let z = lut(&sigmoid, pre[j]);
                         let cand = lut(&tanh, pre[2 * h + j]);
@@ -367,7 +367,7 @@ impl Recurrent {
                         }
                         let o = lut(&sigmoid, zo);
                         // The cell state (Q15) in the pre-activation format.
-                        let c = if WIDE { cs[j] << 1 } else { (cs[j] + 4) >> 3 };
+                        let c = if I16 { cs[j] << 1 } else { (cs[j] + 4) >> 3 };
                         hs[j] = mul15(o, lut(&tanh, c));
                     }
                 }
@@ -379,7 +379,7 @@ impl Recurrent {
         }
         // The outputs, at 1/128 (int8) or Q15 (int16).
         for (t, hv) in ts.into_iter().zip(ys.chunks_exact(h)) {
-            if WIDE {
+            if I16 {
                 for (o, &s) in act_data_mut::<i16>(layer, out)?[t * h..(t + 1) * h].iter_mut().zip(hv) {
                     *o = to_h16(s) as i16;
                 }
@@ -395,21 +395,21 @@ impl Recurrent {
 
 /// One step's input, centred: the int8 form's i32 values or the int16 form's i64 ones.
 struct Xt<'a> {
-    narrow: &'a [i32],
-    wide: &'a [i64],
+    int8: &'a [i32],
+    int16: &'a [i64],
 }
 
 /// `h` as a gate row's recurrent operand: int8 at 1/128 (i32) or int16 at Q15 (i64).
-struct Hq<const WIDE: bool> {
-    narrow: Vec<i32>,
-    wide: Vec<i64>,
+struct Hq<const I16: bool> {
+    int8: Vec<i32>,
+    int16: Vec<i64>,
 }
 
-impl<const WIDE: bool> Hq<WIDE> {
+impl<const I16: bool> Hq<I16> {
     fn new(n: usize) -> Self {
         Hq {
-            narrow: vec![0; if WIDE { 0 } else { n }],
-            wide: vec![0; if WIDE { n } else { 0 }],
+            int8: vec![0; if I16 { 0 } else { n }],
+            int16: vec![0; if I16 { n } else { 0 }],
         }
     }
     /// From the Q15 state.
@@ -420,10 +420,10 @@ impl<const WIDE: bool> Hq<WIDE> {
     }
     #[inline(always)]
     fn set_one(&mut self, j: usize, s: i32) {
-        if WIDE {
-            self.wide[j] = to_h16(s) as i64;
+        if I16 {
+            self.int16[j] = to_h16(s) as i64;
         } else {
-            self.narrow[j] = to_h8(s) as i32;
+            self.int8[j] = to_h8(s) as i32;
         }
     }
 }
@@ -437,7 +437,8 @@ macro_rules! recurrent_op {
                 self.rnn.output_spec(Self::NAME, inputs[0])
             }
             fn weight_len(&self, inputs: &[&$crate::TensorSpec]) -> Option<usize> {
-                self.rnn.weight_len(self.cell(), $crate::spec::is_high(inputs[0]))
+                self.rnn
+                    .weight_len(self.cell(), $crate::spec::is_int16(inputs[0]))
             }
             fn macs(&self, inputs: &[&$crate::TensorSpec]) -> Option<u64> {
                 self.rnn.macs(self.cell(), inputs[0])
@@ -481,25 +482,25 @@ struct GateRow<'a> {
 }
 
 impl GateRow<'_> {
-    /// `W_k·(x − zp) + b_W` rescaled to the pre-activation format (Q3.12, or Q16 in `high`).
+    /// `W_k·(x − zp) + b_W` rescaled to the pre-activation format (Q3.12, or Q16 in `int16`).
     #[inline(always)]
-    fn input<const WIDE: bool>(&self, xt: &Xt) -> i32 {
-        if WIDE {
-            let acc = self.bw.wrapping_add(dot_i16_le(self.w, xt.wide));
-            self.mw.apply_wide(acc).clamp(-PRE_LIMIT_WIDE, PRE_LIMIT_WIDE) as i32
+    fn input<const I16: bool>(&self, xt: &Xt) -> i32 {
+        if I16 {
+            let acc = self.bw.wrapping_add(dot_i16_le(self.w, xt.int16));
+            self.mw.apply_i64(acc).clamp(-PRE_LIMIT_I16, PRE_LIMIT_I16) as i32
         } else {
-            let acc = (self.bw as i32).wrapping_add(dot(as_i8(self.w), xt.narrow));
+            let acc = (self.bw as i32).wrapping_add(dot(as_i8(self.w), xt.int8));
             self.mw.apply(acc).clamp(-(1 << 20), 1 << 20) as i32
         }
     }
     /// `R_k·h + b_R` rescaled to the pre-activation format.
     #[inline(always)]
-    fn recurrent<const WIDE: bool>(&self, hq: &Hq<WIDE>) -> i32 {
-        if WIDE {
-            let acc = self.br.wrapping_add(dot_i16_le(self.r, &hq.wide));
-            self.mh.apply_wide(acc).clamp(-PRE_LIMIT_WIDE, PRE_LIMIT_WIDE) as i32
+    fn recurrent<const I16: bool>(&self, hq: &Hq<I16>) -> i32 {
+        if I16 {
+            let acc = self.br.wrapping_add(dot_i16_le(self.r, &hq.int16));
+            self.mh.apply_i64(acc).clamp(-PRE_LIMIT_I16, PRE_LIMIT_I16) as i32
         } else {
-            let acc = (self.br as i32).wrapping_add(dot(as_i8(self.r), &hq.narrow));
+            let acc = (self.br as i32).wrapping_add(dot(as_i8(self.r), &hq.int8));
             self.mh.apply(acc).clamp(-(1 << 20), 1 << 20) as i32
         }
     }
@@ -527,17 +528,17 @@ fn to_h8(s: i32) -> i8 {
     (s.saturating_add(128) >> 8).clamp(-127, 127) as i8
 }
 
-/// Q15 state to the int16 output (Q15, `high`).
+/// Q15 state to the int16 output (Q15).
 #[inline(always)]
 fn to_h16(s: i32) -> i32 {
     s.clamp(-32767, 32767)
 }
 
 /// Table lookup with linear interpolation, Q15 out: over Q3.12 (257 knots, step 1/16) or, in
-/// `high`, over Q16 (1,025 knots, step 1/64); the input saturates to ±8.
+/// `int16`, over Q16 (1,025 knots, step 1/64); the input saturates to ±8.
 #[inline(always)]
-pub(crate) fn lut<const WIDE: bool, const K: usize>(t: &[i16; K], z: i32) -> i32 {
-    let (bits, lim) = if WIDE { (10, 1 << 19) } else { (8, 1 << 15) };
+pub(crate) fn lut<const I16: bool, const K: usize>(t: &[i16; K], z: i32) -> i32 {
+    let (bits, lim) = if I16 { (10, 1 << 19) } else { (8, 1 << 15) };
     let u = (z.clamp(-lim, lim - 1) + lim) as usize;
     let (i, frac) = (u >> bits, (u & ((1 << bits) - 1)) as i32);
     let (a, b) = (t[i.min(K - 1)] as i32, t[(i + 1).min(K - 1)] as i32);
@@ -550,7 +551,7 @@ pub(crate) mod host {
     use cwnn_tensor::{DType, QuantParams, TensorError};
     use ndarray::{s, Array1, Array2, ArrayD};
 
-    use super::{Cell, Recurrent, ONE, TABLE_LEN, WIDE_TABLE_LEN};
+    use super::{Cell, Recurrent, I16_TABLE_LEN, ONE, TABLE_LEN};
     use crate::spec::push_dyadic;
     use crate::{Gru, Layer, Lstm, Result, SimpleRnn};
 
@@ -645,13 +646,13 @@ pub(crate) mod host {
             self.quantize_as(x_qp, DType::I8)
         }
 
-        /// [`RecurrentF64::quantize`] for an input of `dtype`. int16 (`high` precision):
+        /// [`RecurrentF64::quantize`] for an input of `dtype`. int16:
         /// int16 W and R, i64 biases, Q16 pre-activations and peepholes, `h` at Q15, 1,025-knot
         /// tables.
         pub fn quantize_as(&self, x_qp: &QuantParams, dtype: DType) -> Result<(Layer, Vec<u8>)> {
             let h_n = self.hidden();
-            let wide = dtype == DType::I16;
-            let (sh, sg) = if wide {
+            let int16 = dtype == DType::I16;
+            let (sh, sg) = if int16 {
                 (2f64.powi(-15), 2f64.powi(-16))
             } else {
                 (1.0 / 128.0, 1.0 / 4096.0)
@@ -662,7 +663,7 @@ pub(crate) mod host {
                 let sym = |row: ndarray::ArrayView1<f64>| -> Result<(f64, Vec<u8>)> {
                     let qp = QuantParams::symmetric(row.iter().fold(0f64, |a, v| a.max(v.abs())), dtype)?;
                     let q = row.iter().map(|&v| cwnn_tensor::host::quantize(v, &qp, dtype));
-                    let b = match wide {
+                    let b = match int16 {
                         true => q.flat_map(|v| (v as i16).to_le_bytes()).collect(),
                         false => q.map(|v| v as i8 as u8).collect(),
                     };
@@ -674,10 +675,10 @@ pub(crate) mod host {
                 bytes.extend(rq);
                 for (b, s) in [(self.bw[k], sx * sw), (self.br[k], sh * sr)] {
                     let q = (b / s).round();
-                    if q.abs() >= 2f64.powi(if wide { 62 } else { 31 }) {
+                    if q.abs() >= 2f64.powi(if int16 { 62 } else { 31 }) {
                         return Err(TensorError::InvalidQuantization("recurrent bias does not fit its integer").into());
                     }
-                    match wide {
+                    match int16 {
                         true => bytes.extend_from_slice(&(q as i64).to_le_bytes()),
                         false => bytes.extend_from_slice(&(q as i32).to_le_bytes()),
                     }
@@ -688,7 +689,7 @@ pub(crate) mod host {
             if let Some(p) = &self.peepholes {
                 for &v in p {
                     let q = (v / sg).round();
-                    match wide {
+                    match int16 {
                         true => bytes
                             .extend_from_slice(&(q.clamp(-2f64.powi(31), 2f64.powi(31) - 1.0) as i32).to_le_bytes()),
                         false => bytes.extend_from_slice(&(q.clamp(-32768.0, 32767.0) as i16).to_le_bytes()),
@@ -709,9 +710,9 @@ pub(crate) mod host {
                 }
             }
             if self.cell != CellF64::Rnn {
-                bytes.extend(table_bytes(sigmoid, wide));
+                bytes.extend(table_bytes(sigmoid, int16));
             }
-            bytes.extend(table_bytes(f64::tanh, wide));
+            bytes.extend(table_bytes(f64::tanh, int16));
             let rnn = Recurrent {
                 input_size: self.w.ncols(),
                 hidden: h_n,
@@ -733,14 +734,14 @@ pub(crate) mod host {
             debug_assert_eq!(
                 Some(bytes.len()),
                 match &layer {
-                    Layer::SimpleRnn(l) => l.rnn.weight_len(Cell::Rnn, wide),
+                    Layer::SimpleRnn(l) => l.rnn.weight_len(Cell::Rnn, int16),
                     Layer::Gru(l) => l.rnn.weight_len(
                         Cell::Gru {
                             linear_before_reset: l.linear_before_reset
                         },
-                        wide
+                        int16
                     ),
-                    Layer::Lstm(l) => l.rnn.weight_len(Cell::Lstm { peepholes: l.peepholes }, wide),
+                    Layer::Lstm(l) => l.rnn.weight_len(Cell::Lstm { peepholes: l.peepholes }, int16),
                     _ => Some(0),
                 }
             );
@@ -749,10 +750,10 @@ pub(crate) mod host {
     }
 
     /// `f` over ±8 at steps of 1/16 (entry `j` at `(j·256 − 32768)/4096`), or of 1/64 with
-    /// 1,025 knots when `wide`; Q15 out.
-    fn table_bytes(f: fn(f64) -> f64, wide: bool) -> Vec<u8> {
-        let (n, step) = if wide {
-            (WIDE_TABLE_LEN, 1.0 / 64.0)
+    /// 1,025 knots when `int16`; Q15 out.
+    fn table_bytes(f: fn(f64) -> f64, int16: bool) -> Vec<u8> {
+        let (n, step) = if int16 {
+            (I16_TABLE_LEN, 1.0 / 64.0)
         } else {
             (TABLE_LEN, 1.0 / 16.0)
         };

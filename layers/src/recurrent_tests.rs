@@ -57,7 +57,7 @@ pub(crate) fn max_error(f: &RecurrentF64, x: &ArrayD<f64>) -> f64 {
     max_error_as(f, x, cwnn_tensor::DType::I8)
 }
 
-/// [`max_error`] with an input of `dtype` (int16: `high` precision).
+/// [`max_error`] with an input of `dtype` (int16).
 pub(crate) fn max_error_as(f: &RecurrentF64, x: &ArrayD<f64>, dtype: cwnn_tensor::DType) -> f64 {
     let (xq, x_qp) = quantize_input_as(x, dtype);
     let (layer, weights) = f.quantize_as(&x_qp, dtype).unwrap();
@@ -71,8 +71,8 @@ pub(crate) fn max_error_as(f: &RecurrentF64, x: &ArrayD<f64>, dtype: cwnn_tensor
         .fold(0.0, f64::max)
 }
 
-pub(crate) fn segments(f: &RecurrentF64, x: &ArrayD<f64>, cuts: &[u16], high: bool) {
-    let (xq, x_qp) = quantize_input_as(x, precision(high));
-    let (layer, weights) = f.quantize_as(&x_qp, precision(high)).unwrap();
+pub(crate) fn segments(f: &RecurrentF64, x: &ArrayD<f64>, cuts: &[u16], int16: bool) {
+    let (xq, x_qp) = quantize_input_as(x, precision(int16));
+    let (layer, weights) = f.quantize_as(&x_qp, precision(int16)).unwrap();
     assert_segments_match(&layer, &[&xq], &weights, cuts);
 }

@@ -1,10 +1,10 @@
 //! SimpleRNN (ONNX RNN, Keras SimpleRNN): `h = tanh(W·x + R·h + b)`; optional bias and initial
 //! h; forward or reverse; full sequence or last state.
 //!
-//! Input int8 `[T, input]`; output int8 `h` at 1/128, or int16 in and out at Q15 in `high` precision (`[T, hidden]` or `[hidden]`); the state h
+//! Input int8 `[T, input]`; output int8 `h` at 1/128, or int16 in and out at Q15 in `int16` precision (`[T, hidden]` or `[hidden]`); the state h
 //! is carried in Q15 (i32) between steps. Units: time steps; state: h. Formats, weight
 //! layout and **Work**: see `recurrent.rs`. **Bound** (measured over random cells with weights
-//! ~ U(±1/√hidden), checked by proptest over 16–32 steps): |h − h_ref| ≤ 5/128 (worst of 2,000 cases: 3.46/128); in `high` ≤ 3e-4 (worst 1.05e-4).
+//! ~ U(±1/√hidden), checked by proptest over 16–32 steps): |h − h_ref| ≤ 5/128 (worst of 2,000 cases: 3.46/128); in `int16` ≤ 3e-4 (worst 1.05e-4).
 
 use crate::recurrent::{recurrent_op, Cell, Recurrent};
 
@@ -38,7 +38,7 @@ mod tests {
             prop_assert!(e <= 5.0 / 128.0, "max |h − h_ref| = {}", e);
         }
 
-        /// `high` (int16): worst of 2,000 cases 1.05e-4.
+        /// `int16`: worst of 2,000 cases 1.05e-4.
         #[test]
         fn bound_over_steps_high((f, x) in case(CellF64::Rnn, 16..33)) {
             let e = max_error_as(&f, &x, cwnn_tensor::DType::I16);
@@ -46,8 +46,8 @@ mod tests {
         }
 
         #[test]
-        fn segments_match_one_pass((f, x) in case(CellF64::Rnn, 1..12), cuts in proptest::collection::vec(any::<u16>(), 0..5), high in any::<bool>()) {
-            segments(&f, &x, &cuts, high);
+        fn segments_match_one_pass((f, x) in case(CellF64::Rnn, 1..12), cuts in proptest::collection::vec(any::<u16>(), 0..5), int16 in any::<bool>()) {
+            segments(&f, &x, &cuts, int16);
         }
     }
 }

@@ -6,7 +6,7 @@
 //! `s_x/4` (input rounding; softmax is ½-Lipschitz per coordinate in sum) plus
 //! `(½ + 2^-17 + 256·(n+1)/2^17)/256`, and 1/256 more where a probability of 1 clamps.
 //!
-//! `high` precision (int16 input): output int16 at scale 2^-16, zero point −32768. Weights:
+//! `int16` precision (int16 input): output int16 at scale 2^-16, zero point −32768. Weights:
 //! a multiplier `m = s_x·log2(e)·2^16` then 257 × u32 LE knots `round(2^30·2^(−k/256))`.
 //! `exp(−s_x·d) = 2^−(u/2^16)` with `u = m·d`: the integer part is a shift, the fraction is
 //! interpolated between knots (relative error ≤ 2^-20), so probabilities are within ~2 output
@@ -21,7 +21,7 @@ use core::ops::Range;
 use cwnn_tensor::kernels::{softmax_i8, validate_exp_table};
 use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams};
 
-use crate::spec::{act_data, act_data_mut, expect_act, i8_data, i8_data_mut, is_high, WeightReader, DYADIC_BYTES};
+use crate::spec::{act_data, act_data_mut, expect_act, i8_data, i8_data_mut, is_int16, WeightReader, DYADIC_BYTES};
 use crate::{work, LayerError, Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -38,8 +38,8 @@ pub const SOFTMAX_OUTPUT: QuantParams = QuantParams {
     zero_point: -128,
 };
 
-/// Softmax's output quantization in `high` precision: scale 2^-16, zero point −32768.
-pub const SOFTMAX_OUTPUT_WIDE: QuantParams = QuantParams {
+/// Softmax's output quantization in `int16` precision: scale 2^-16, zero point −32768.
+pub const SOFTMAX_OUTPUT_I16: QuantParams = QuantParams {
     scale: Dyadic {
         mantissa: 1 << 30,
         shift: 46,
@@ -48,12 +48,12 @@ pub const SOFTMAX_OUTPUT_WIDE: QuantParams = QuantParams {
 };
 
 const TABLE_BYTES: usize = 256 * 4;
-/// `high` precision: knots of `2^(−k/256)` in Q30, `k = 0..=256`.
+/// `int16` precision: knots of `2^(−k/256)` in Q30, `k = 0..=256`.
 const POW2_KNOTS: usize = 257;
 const POW2_ONE: u32 = 1 << 30;
 
 impl Softmax {
-    fn forward_wide(&self, x: &QTensor, weights: &[u8], units: Range<usize>, out: &mut QTensor) -> Result<()> {
+    fn forward_i16(&self, x: &QTensor, weights: &[u8], units: Range<usize>, out: &mut QTensor) -> Result<()> {
         let mut r = WeightReader::new(Self::NAME, weights);
         let m = r.dyadic()?;
         let mut knots = [0u32; POW2_KNOTS];
@@ -77,7 +77,7 @@ impl Softmax {
         let xs = act_data::<i16>(Self::NAME, x)?;
         let y = act_data_mut::<i16>(Self::NAME, out)?;
         let exp = |d: i64| -> u64 {
-            let u = m.apply_wide(d);
+            let u = m.apply_i64(d);
             let (int, frac) = (u >> 16, (u & 0xffff) as u64);
             if int >= 40 {
                 return 0;
@@ -113,21 +113,21 @@ impl Op for Softmax {
             });
         }
         let quant = if dtype == DType::I16 {
-            SOFTMAX_OUTPUT_WIDE
+            SOFTMAX_OUTPUT_I16
         } else {
             SOFTMAX_OUTPUT
         };
         Ok(TensorSpec::new(x.shape.clone(), dtype, quant))
     }
     fn weight_len(&self, inputs: &[&TensorSpec]) -> Option<usize> {
-        Some(match is_high(inputs[0]) {
+        Some(match is_int16(inputs[0]) {
             true => DYADIC_BYTES + 4 * POW2_KNOTS,
             false => TABLE_BYTES,
         })
     }
     fn work(&self, inputs: &[&TensorSpec]) -> u64 {
         let x = inputs[0];
-        let per = match is_high(x) {
+        let per = match is_int16(x) {
             true => work::ELEM + 2 * work::LOOKUP + 2 * work::REQUANT,
             false => 2 * work::ELEM + work::REQUANT,
         };
@@ -150,7 +150,7 @@ impl Op for Softmax {
         _: &mut [i32],
     ) -> Result<()> {
         if inputs[0].dtype() == DType::I16 {
-            return self.forward_wide(inputs[0], weights, units, out);
+            return self.forward_i16(inputs[0], weights, units, out);
         }
         let mut table = [0i32; 256];
         let mut r = WeightReader::new(Self::NAME, weights);
@@ -201,7 +201,7 @@ mod host {
             (Softmax {}, t.iter().flat_map(|e| e.to_le_bytes()).collect())
         }
 
-        /// [`SoftmaxF64::quantize`] for activations of `dtype` (int16: `high` precision).
+        /// [`SoftmaxF64::quantize`] for activations of `dtype` (int16).
         pub fn quantize_as(self, x_qp: &QuantParams, dtype: DType) -> crate::Result<(Softmax, Vec<u8>)> {
             if dtype != DType::I16 {
                 return Ok(self.quantize(x_qp));
@@ -246,14 +246,14 @@ mod tests {
             }
         }
 
-        /// `high`: within the input rounding plus 2 output LSB (2^-16) of the exact softmax.
+        /// `int16`: within the input rounding plus 2 output LSB (2^-16) of the exact softmax.
         #[test]
         fn bound_against_f64_high(rows in 1usize..4, n in 1usize..40, x in proptest::collection::vec(-30f64..30.0, 160)) {
             let xf = ndarray::ArrayD::from_shape_vec(vec![rows, n], x[..rows * n].to_vec()).unwrap();
             let (xq, x_qp) = quantize_input_as(&xf, DType::I16);
             let (layer, w) = SoftmaxF64.quantize_as(&x_qp, DType::I16).unwrap();
             let y = Layer::Softmax(layer).run(&[&xq], &w).unwrap();
-            prop_assert_eq!(y.quant, SOFTMAX_OUTPUT_WIDE);
+            prop_assert_eq!(y.quant, SOFTMAX_OUTPUT_I16);
             let reference = SoftmaxF64.forward(&xf);
             for (&got, &want) in dequant(&y).iter().zip(reference.iter()) {
                 let bound = x_qp.scale_f64() / 4.0 + 2.0 / 65536.0 + 1e-12;
@@ -262,10 +262,10 @@ mod tests {
         }
 
         #[test]
-        fn segments_match_one_pass(rows in 1usize..12, n in 1usize..20, cuts in proptest::collection::vec(any::<u16>(), 0..6), high in any::<bool>()) {
+        fn segments_match_one_pass(rows in 1usize..12, n in 1usize..20, cuts in proptest::collection::vec(any::<u16>(), 0..6), int16 in any::<bool>()) {
             let x = ndarray::ArrayD::from_shape_fn(vec![rows, n], |i| (i[0] * 7 + i[1] * 13) as f64 % 9.0 - 4.0);
-            let (xq, qp) = quantize_input_as(&x, precision(high));
-            let (layer, table) = SoftmaxF64.quantize_as(&qp, precision(high)).unwrap();
+            let (xq, qp) = quantize_input_as(&x, precision(int16));
+            let (layer, table) = SoftmaxF64.quantize_as(&qp, precision(int16)).unwrap();
             assert_segments_match(&Layer::Softmax(layer), &[&xq], &table, &cuts);
         }
     }
@@ -278,7 +278,7 @@ mod tests {
             Layer::Softmax(Softmax {}).run(&[&x], &[0u8; 1024]),
             Err(LayerError::Weights { .. })
         ));
-        // `high`: knots that do not fall from 2^30 to 2^29 are refused too.
+        // `int16`: knots that do not fall from 2^30 to 2^29 are refused too.
         let (x, qp) = quantize_input_as(&ndarray::ArrayD::zeros(vec![5]), DType::I16);
         let (layer, mut w) = SoftmaxF64.quantize_as(&qp, DType::I16).unwrap();
         w[DYADIC_BYTES + 4 * 100 + 3] ^= 0x40; // knot 100 leaves [2^29, 2^30]

@@ -51,7 +51,7 @@ impl TensorSpec {
     }
 }
 
-/// An activation element type: int8 (`int8` precision) or int16 (`high` precision). A layer
+/// An activation element type: int8 (`int8` precision) or int16. A layer
 /// computes in the type of its input and gives its output in the same type.
 pub(crate) trait Act: cwnn_tensor::Quantized + Ord {
     fn slice(d: &TensorData) -> Option<&[Self]>;
@@ -121,8 +121,8 @@ pub(crate) fn expect_act(layer: &'static str, s: &TensorSpec) -> Result<DType> {
     }
 }
 
-/// Whether a spec is `high` precision (int16 activations, int16 weights, i64 sums).
-pub(crate) fn is_high(s: &TensorSpec) -> bool {
+/// Whether a spec is `int16` precision (int16 activations, int16 weights, i64 sums).
+pub(crate) fn is_int16(s: &TensorSpec) -> bool {
     s.dtype == DType::I16
 }
 
@@ -208,9 +208,9 @@ impl<'a> WeightReader<'a> {
         })?;
         Ok((as_i8(w), bias, m))
     }
-    /// One output unit in `high` precision: `n` int16 weights (LE bytes), an i64 bias and a
+    /// One output unit in `int16` precision: `n` int16 weights (LE bytes), an i64 bias and a
     /// multiplier.
-    pub(crate) fn unit_wide(&mut self, n: usize) -> Result<(&'a [u8], i64, Dyadic)> {
+    pub(crate) fn unit_i16(&mut self, n: usize) -> Result<(&'a [u8], i64, Dyadic)> {
         let w = self.take(n.saturating_mul(2))?;
         let bias = self.i64()?;
         Ok((w, bias, self.dyadic()?))
@@ -265,7 +265,7 @@ pub(crate) fn quantize_i8<'a>(values: impl IntoIterator<Item = &'a f64>, qp: &Qu
 
 /// Appends one output channel of a Dense or Conv layer in the weight layout: its weights
 /// quantized symmetrically, the bias at scale `s_x·s_w`, the multiplier `s_x·s_w/s_y`.
-/// `dtype` is the activations' type: int8 weights and an i32 bias, or for int16 (`high`)
+/// `dtype` is the activations' type: int8 weights and an i32 bias, or for int16
 /// int16 weights and an i64 bias.
 #[cfg(feature = "std")]
 pub(crate) fn push_channel<'a>(

@@ -15,7 +15,7 @@ pub fn quantize_input(x: &ArrayD<f64>) -> (QTensor, QuantParams) {
     quantize_input_as(x, DType::I8)
 }
 
-/// [`quantize_input`] to `dtype` (int16: `high` precision).
+/// [`quantize_input`] to `dtype` (int16).
 pub fn quantize_input_as(x: &ArrayD<f64>, dtype: DType) -> (QTensor, QuantParams) {
     let (lo, hi) = x.iter().fold((0f64, 0f64), |(l, h), &v| (l.min(v), h.max(v)));
     let qp = QuantParams::asymmetric(lo, hi, dtype).unwrap();
@@ -49,9 +49,9 @@ pub fn output_params_as(y: &ArrayD<f64>, dtype: DType) -> QuantParams {
     QuantParams::asymmetric(lo - pad, hi + pad, dtype).unwrap()
 }
 
-/// The activation type of a test case: int8, or int16 (`high` precision) when `high`.
-pub fn precision(high: bool) -> DType {
-    if high {
+/// The activation type of a test case: int8, or int16 when `int16`.
+pub fn precision(int16: bool) -> DType {
+    if int16 {
         DType::I16
     } else {
         DType::I8
@@ -76,7 +76,7 @@ pub fn int8_tensor(shape: Vec<usize>, qp: QuantParams) -> QTensor {
     .unwrap()
 }
 
-/// A tensor of `dtype` (int8, or int16 for `high` precision) with a fixed pattern of values
+/// A tensor of `dtype` (int8, or int16 for `int16` precision) with a fixed pattern of values
 /// spread over the type's range.
 pub fn pattern_tensor(shape: Vec<usize>, qp: QuantParams, dtype: DType) -> QTensor {
     if dtype != DType::I16 {

@@ -5,13 +5,13 @@
 //! contract Wasm; the element costs come from its measurements (marginal VM gas per element of
 //! pooling, Add/Mul, Embedding and table lookups: up to ~20,000 before a segment's fixed cost).
 
-use crate::spec::is_high;
+use crate::spec::is_int16;
 use crate::TensorSpec;
 
 /// An int8 multiply-accumulate (Dense measured at 869 VM gas, Conv2d at 884).
 pub(crate) const MAC: u64 = 1;
-/// An int16 (`high`) multiply-accumulate: measured 3,220 (Dense) and 3,824 (Conv2d) VM gas.
-pub(crate) const MAC_WIDE: u64 = 5;
+/// An int16 multiply-accumulate: measured 3,220 (Dense) and 3,824 (Conv2d) VM gas.
+pub(crate) const MAC_I16: u64 = 5;
 /// One output's bias, rescale, rounding, clamp and store.
 pub(crate) const REQUANT: u64 = 20;
 /// One element of a pass that centres, copies, compares, sums or looks up a table.
@@ -21,8 +21,8 @@ pub(crate) const LOOKUP: u64 = 30;
 
 /// The cost of one multiply-accumulate on input `x`.
 pub(crate) fn mac(x: &TensorSpec) -> u64 {
-    if is_high(x) {
-        MAC_WIDE
+    if is_int16(x) {
+        MAC_I16
     } else {
         MAC
     }
@@ -30,7 +30,7 @@ pub(crate) fn mac(x: &TensorSpec) -> u64 {
 
 /// An element-wise cost on input `x`: `base`, doubled in int16 (i64 arithmetic).
 pub(crate) fn elem(x: &TensorSpec, base: u64) -> u64 {
-    if is_high(x) {
+    if is_int16(x) {
         2 * base
     } else {
         base

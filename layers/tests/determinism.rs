@@ -36,14 +36,14 @@ determinism! {
 }
 
 /// Every layer kind is covered, and random inputs mostly succeed rather than all landing on a
-/// refusal path (so the comparison is over real outputs), in int16 (`high`) cases too: the
+/// refusal path (so the comparison is over real outputs), in int16 cases too: the
 /// first input byte's low bit picks int16 for the layers that have that form (all but
 /// Embedding, kind 11).
 #[test]
 fn every_layer_is_covered_and_mostly_succeeds() {
     assert_eq!(op::LAYER_NAMES.len(), 15);
     for kind in 0..op::LAYER_NAMES.len() as u32 {
-        let (mut ok, mut ok_high, mut high) = (0, 0, 0);
+        let (mut ok, mut ok_int16, mut int16) = (0, 0, 0);
         for seed in 0..200u32 {
             let input: Vec<u8> = (0..6000u32)
                 .map(|i| (i.wrapping_mul(2654435761).wrapping_add(seed * 7919) >> 11) as u8)
@@ -52,14 +52,14 @@ fn every_layer_is_covered_and_mostly_succeeds() {
             assert_eq!(out, run_built(op::LAYER + kind, &input).unwrap());
             ok += (out[0] == 0) as u32;
             if kind != 11 && input[0] & 1 == 1 {
-                high += 1;
-                ok_high += (out[0] == 0) as u32;
+                int16 += 1;
+                ok_int16 += (out[0] == 0) as u32;
             }
         }
-        assert!(kind == 11 || high >= 50, "{high} int16 cases of 200");
+        assert!(kind == 11 || int16 >= 50, "{int16} int16 cases of 200");
         assert!(
-            ok_high * 2 >= high,
-            "{}: only {ok_high}/{high} random int16 cases were valid",
+            ok_int16 * 2 >= int16,
+            "{}: only {ok_int16}/{int16} random int16 cases were valid",
             op::LAYER_NAMES[kind as usize]
         );
         assert!(

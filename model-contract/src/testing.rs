@@ -9,7 +9,7 @@ use cosmwasm_std::{Addr, Binary, Coin, HexBinary};
 use cw_multi_test::{App, AppResponse, ContractWrapper, Executor};
 use cwnn_layers::testing::{quantize_input, quantize_input_as};
 use cwnn_layers::{
-    AddF64, CellF64, Conv2dF64, DenseF64, Layer, RecurrentF64, SoftmaxF64, TensorSpec, HIDDEN_QUANT, HIDDEN_QUANT_WIDE,
+    AddF64, CellF64, Conv2dF64, DenseF64, Layer, RecurrentF64, SoftmaxF64, TensorSpec, HIDDEN_QUANT, HIDDEN_QUANT_I16,
 };
 use cwnn_tensor::{DType, QTensor, QuantParams};
 use ndarray::{Array1, Array2, Array4, ArrayD};
@@ -75,7 +75,7 @@ pub fn dense_only(n_in: usize, n_out: usize) -> TestModel {
     dense_only_as(n_in, n_out, DType::I8)
 }
 
-/// [`dense_only`] in `dtype` (int16: `high` precision).
+/// [`dense_only`] in `dtype` (int16).
 pub fn dense_only_as(n_in: usize, n_out: usize, dtype: DType) -> TestModel {
     let x = ArrayD::from_shape_vec(vec![n_in], values(5, n_in).iter().map(|v| v * 3.0).collect()).unwrap();
     let (sample, x_qp) = quantize_input_as(&x, dtype);
@@ -96,7 +96,7 @@ pub fn conv_only(c_in: usize, c_out: usize, k: usize, hw: usize) -> TestModel {
     conv_only_as(c_in, c_out, k, hw, DType::I8)
 }
 
-/// [`conv_only`] in `dtype` (int16: `high` precision).
+/// [`conv_only`] in `dtype` (int16).
 pub fn conv_only_as(c_in: usize, c_out: usize, k: usize, hw: usize, dtype: DType) -> TestModel {
     let x = ArrayD::from_shape_vec(
         vec![c_in, hw, hw],
@@ -130,7 +130,7 @@ pub fn skip_lstm() -> TestModel {
     skip_lstm_as(DType::I8)
 }
 
-/// [`skip_lstm`] in `dtype` (int16: `high` precision, `h` at Q15).
+/// [`skip_lstm`] in `dtype` (int16: `int16` precision, `h` at Q15).
 pub fn skip_lstm_as(dtype: DType) -> TestModel {
     let (t, n_in, hidden, n_out) = (6, 4, 8, 16);
     let x = ArrayD::from_shape_vec(vec![t, n_in], values(7, t * n_in).iter().map(|v| v * 5.0).collect()).unwrap();
@@ -149,7 +149,7 @@ pub fn skip_lstm_as(dtype: DType) -> TestModel {
     };
     let (l0, w0) = lstm.quantize_as(&x_qp, dtype).unwrap();
     let h_qp = if dtype == DType::I16 {
-        HIDDEN_QUANT_WIDE
+        HIDDEN_QUANT_I16
     } else {
         HIDDEN_QUANT
     };

@@ -97,7 +97,7 @@ fn many_calls_match_predict_for_any_cut() {
         (skip_lstm(), budget(14_000, 100_000, 1), None, 6),
         (skip_lstm(), budget(1_000_000, 2_000, 2), Some(1), 4),
         (skip_lstm(), None, None, 1),
-        // `high` precision: int16 tensors and the LSTM's state carried between calls (its
+        // `int16` precision: int16 tensors and the LSTM's state carried between calls (its
         // 5,700 weight bytes, read by every segment, need a larger byte budget).
         (skip_lstm_as(DType::I16), budget(40_000, 100_000, 1), None, 6),
         (skip_lstm_as(DType::I16), budget(1_000_000, 6_000, 2), Some(1), 4),

@@ -47,10 +47,10 @@ impl Dyadic {
         (x as i64).wrapping_mul(self.mantissa as i64).wrapping_add(round) >> s
     }
 
-    /// [`Dyadic::apply`] for the i64 accumulators of `high` precision (int16 × int16 sums),
+    /// [`Dyadic::apply`] for the i64 accumulators of `int16` precision (int16 × int16 sums),
     /// exact in i128 and saturated to i64. Equal to `apply` on every i32.
     #[inline(always)]
-    pub fn apply_wide(self, x: i64) -> i64 {
+    pub fn apply_i64(self, x: i64) -> i64 {
         let s = (self.shift as u32) & 63;
         let round = (1i128 << s) >> 1;
         let r = ((x as i128) * (self.mantissa as i128) + round) >> s;

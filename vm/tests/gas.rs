@@ -94,7 +94,7 @@ fn conv_16x16_3x3_costs_at_most_900_vm_gas_per_mac() {
     assert!(gas <= 900 * macs, "{} VM gas per MAC", gas as f64 / macs as f64);
 }
 
-/// `high` precision (int16 weights and activations, i64 sums): the Wasm matches the native
+/// `int16` precision (int16 weights and activations, i64 sums): the Wasm matches the native
 /// layers (checked in `predict`) for Dense, Conv and an LSTM graph; measured 3,220 (Dense) and
 /// 3,824 (Conv) VM gas per MAC. For Dense that is 0.02 SDK gas per MAC beside 6 SDK gas to
 /// read each 2-byte weight.

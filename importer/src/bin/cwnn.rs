@@ -27,14 +27,14 @@ enum Precision {
     Int8,
     /// int16 weights (per output channel) and int16 activations, i64 sums: closer to float,
     /// about twice the weight bytes (gas). Embedding (Gather) stays int8-only for now.
-    High,
+    Int16,
 }
 
 impl From<Precision> for cwnn_importer::quantize::Precision {
     fn from(p: Precision) -> Self {
         match p {
             Precision::Int8 => cwnn_importer::quantize::Precision::Int8,
-            Precision::High => cwnn_importer::quantize::Precision::High,
+            Precision::Int16 => cwnn_importer::quantize::Precision::Int16,
         }
     }
 }

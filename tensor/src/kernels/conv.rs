@@ -130,7 +130,7 @@ pub fn conv2d<W: Quantized, X: Quantized>(
 }
 
 /// An accumulator: i32 for int8 operands (exact within [`accumulator_fits`](super::accumulator_fits)),
-/// i64 for int16 ones (`high` precision). Wrapping, so every platform gets the same bits.
+/// i64 for int16 ones (`int16` precision). Wrapping, so every platform gets the same bits.
 pub trait Accumulator: Copy + From<i32> + 'static {
     fn wrapping_add(self, o: Self) -> Self;
     fn wrapping_mul(self, o: Self) -> Self;

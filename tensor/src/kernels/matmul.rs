@@ -28,7 +28,7 @@ pub fn dot<W: Quantized>(w: &[W], x: &[i32]) -> i32 {
 }
 
 /// `Σ w[i] · x[i]` for int16 weights stored as little-endian bytes (`w.len() = 2·n`) and
-/// centred int16 activations widened to i64: the `high` precision dot product, wrapping i64
+/// centred int16 activations widened to i64: the `int16` precision dot product, wrapping i64
 /// (exact: each product is below 2^32), unrolled ×8. Reads the weight bytes in place.
 #[inline(always)]
 pub fn dot_i16_le(w: &[u8], x: &[i64]) -> i64 {

@@ -35,12 +35,12 @@ pub fn requantize_one<T: Quantized>(acc: i32, m: Dyadic, zp: i32, c: Clamp) -> T
     T::saturate((zp as i64 + m.apply(acc)).max(c.lo as i64).min(c.hi as i64))
 }
 
-/// [`requantize_one`] of an i64 accumulator (`high` precision), via [`Dyadic::apply_wide`].
+/// [`requantize_one`] of an i64 accumulator (`int16` precision), via [`Dyadic::apply_i64`].
 #[inline(always)]
-pub fn requantize_wide<T: Quantized>(acc: i64, m: Dyadic, zp: i32, c: Clamp) -> T {
+pub fn requantize_i64<T: Quantized>(acc: i64, m: Dyadic, zp: i32, c: Clamp) -> T {
     T::saturate(
         (zp as i64)
-            .saturating_add(m.apply_wide(acc))
+            .saturating_add(m.apply_i64(acc))
             .max(c.lo as i64)
             .min(c.hi as i64),
     )

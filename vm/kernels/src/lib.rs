@@ -10,7 +10,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 use cwnn_layers::{
     Activation, ActivationKind, Add, Affine, AvgPool2d, Constant, Conv2d, Dense, Embedding, GlobalAvgPool, Gru, Layer,
-    LayerError, Lstm, MaxPool2d, Mul, Recurrent, Reshape, SimpleRnn, Softmax, TensorSpec, Window2d,
+    LayerError, LayerPlan, Lstm, MaxPool2d, Mul, Recurrent, Reshape, SimpleRnn, Softmax, TensorSpec, Window2d,
 };
 use cwnn_tensor::kernels::{self, Clamp, Conv2dGeometry};
 use cwnn_tensor::{Dyadic, QTensor, QuantParams, Result, TensorData};
@@ -33,23 +33,7 @@ pub mod op {
     /// First layer op: `LAYER + k` runs layer kind `k` of [`LAYER_NAMES`] through
     /// `cwnn_layers::Layer::forward`, split into two segments at a random unit.
     pub const LAYER: u32 = 13;
-    pub const LAYER_NAMES: [&str; 15] = [
-        "dense",
-        "conv2d",
-        "activation",
-        "softmax",
-        "max_pool2d",
-        "avg_pool2d",
-        "global_avg_pool",
-        "reshape",
-        "affine",
-        "add",
-        "mul",
-        "embedding",
-        "simple_rnn",
-        "gru",
-        "lstm",
-    ];
+    pub const LAYER_NAMES: &[&str] = cwnn_layers::Layer::NAMES;
     /// Number of operations.
     pub const COUNT: u32 = LAYER + LAYER_NAMES.len() as u32;
     /// Benchmark ops, outside the determinism range: one full-size layer with generated
@@ -144,140 +128,159 @@ fn i32s(v: &[i32]) -> Vec<u8> {
 pub fn dispatch(op: u32, input: &[u8]) -> Vec<u8> {
     let mut r = Reader { bytes: input, pos: 0 };
     let res: Result<Vec<u8>> = match op {
-        op::MATVEC_I8 | op::MATVEC_I8_I16 => {
-            let (rows, cols) = (r.dim(48), r.dim(96));
-            let zp = r.zp();
-            let has_bias = r.u8() & 1 == 1;
-            let w = r.vec(rows * cols, Reader::i8);
-            let bias = r.vec(rows, Reader::i32);
-            let mut out = alloc::vec![0i32; rows];
-            let b = has_bias.then_some(&bias[..]);
-            if op == op::MATVEC_I8 {
-                let x = r.vec(cols, Reader::i8);
-                kernels::matvec(&w, &x, zp, b, &mut out)
-            } else {
-                let x = r.vec(cols, Reader::i16);
-                kernels::matvec(&w, &x, r.i16() as i32, b, &mut out)
-            }
-            .map(|_| i32s(&out))
-        }
-        op::MATMUL_I8 => {
-            let (m, n, k) = (r.dim(6), r.dim(24), r.dim(40));
-            let zp = r.zp();
-            let w = r.vec(n * k, Reader::i8);
-            let a = r.vec(m * k, Reader::i8);
-            let bias = r.vec(n, Reader::i32);
-            let mut out = alloc::vec![0i32; m * n];
-            kernels::matmul(&w, &a, m, zp, Some(&bias), &mut out).map(|_| i32s(&out))
-        }
-        op::CONV2D_I8 => {
-            let groups = r.dim(3);
-            let g = Conv2dGeometry {
-                in_channels: groups * r.dim(3),
-                in_h: r.dim(12),
-                in_w: r.dim(12),
-                out_channels: groups * r.dim(4),
-                kernel_h: r.dim(4),
-                kernel_w: r.dim(4),
-                stride_h: r.dim(3),
-                stride_w: r.dim(3),
-                dilation_h: r.dim(2),
-                dilation_w: r.dim(2),
-                pad_top: r.u8() as usize % 3,
-                pad_left: r.u8() as usize % 3,
-                pad_bottom: r.u8() as usize % 3,
-                pad_right: r.u8() as usize % 3,
-                groups,
-            };
-            if g.validate().is_err() {
-                Err(cwnn_tensor::TensorError::InvalidShape("conv geometry"))
-            } else {
-                let c0 = r.u8() as usize % g.out_channels;
-                let c1 = c0 + 1 + r.u8() as usize % (g.out_channels - c0);
-                let zp = r.zp();
-                let x = r.vec(g.input_len().unwrap_or(0), Reader::i8);
-                let w = r.vec((c1 - c0) * g.weights_per_channel(), Reader::i8);
-                let bias = r.vec(c1 - c0, Reader::i32);
-                let mut out = alloc::vec![0i32; (c1 - c0) * g.out_h() * g.out_w()];
-                kernels::conv2d(&g, &x, zp, &w, Some(&bias), c0..c1, &mut out).map(|_| i32s(&out))
-            }
-        }
-        op::REQUANT_I8 | op::REQUANT_I16 => {
-            let (channels, inner) = (r.dim(8), r.dim(32));
-            let ms = r.vec(channels, Reader::dyadic);
-            let (zp, clamp) = (r.i16() as i32, r.clamp());
-            let acc = r.vec(channels * inner, Reader::i32);
-            if op == op::REQUANT_I8 {
-                let mut out = alloc::vec![0i8; acc.len()];
-                kernels::requantize_per_channel(&acc, &ms, zp, clamp, &mut out)
-                    .map(|_| bytes_of(&out, |x| x.to_le_bytes().to_vec()))
-            } else {
-                let mut out = alloc::vec![0i16; acc.len()];
-                kernels::requantize(&acc, ms[0], zp, clamp, &mut out)
-                    .map(|_| bytes_of(&out, |x| x.to_le_bytes().to_vec()))
-            }
-        }
-        op::CAST_I32_I8 | op::CAST_I32_I16 => {
-            let n = r.dim(128);
-            let x = r.vec(n, Reader::i32);
-            if op == op::CAST_I32_I8 {
-                let mut out = alloc::vec![0i8; n];
-                kernels::saturating_cast(&x, &mut out).map(|_| bytes_of(&out, |v| v.to_le_bytes().to_vec()))
-            } else {
-                let mut out = alloc::vec![0i16; n];
-                kernels::saturating_cast(&x, &mut out).map(|_| bytes_of(&out, |v| v.to_le_bytes().to_vec()))
-            }
-        }
-        op::LUT_I8 => {
-            let n = r.dim(128);
-            let mut table = [0i8; 256];
-            table.iter_mut().for_each(|t| *t = r.i8());
-            let x = r.vec(n, Reader::i8);
-            let mut out = alloc::vec![0i8; n];
-            kernels::lut(&x, &table, &mut out).map(|_| bytes_of(&out, |v| v.to_le_bytes().to_vec()))
-        }
-        op::LUT_I32 => {
-            let n = r.dim(128);
-            let mut table = [0i32; 256];
-            table.iter_mut().for_each(|t| *t = r.i32());
-            let x = r.vec(n, Reader::i8);
-            let mut out = alloc::vec![0i32; n];
-            kernels::lut(&x, &table, &mut out).map(|_| i32s(&out))
-        }
-        op::ARGMAX_I8 => {
-            let n = r.u8() as usize; // 0 is allowed: argmax of nothing
-            let x = r.vec(n, Reader::i8);
-            Ok(match kernels::argmax(&x) {
-                Some(i) => (i as u32).to_le_bytes().to_vec(),
-                None => alloc::vec![0xff; 4],
-            })
-        }
-        op::SOFTMAX_I8 => {
-            let n = r.dim(64);
-            // Mostly valid tables: a decreasing run from EXP_ONE with random decrements; one in
-            // eight starts at 0, an all-zero table the kernel must refuse.
-            let mut table = [0i32; 256];
-            let mut e = if r.u8().is_multiple_of(8) { 0 } else { kernels::EXP_ONE };
-            for t in table.iter_mut() {
-                *t = e;
-                e = (e - r.u8() as i32 * 4).max(0);
-            }
-            let x = r.vec(n, Reader::i8);
-            let mut out = alloc::vec![0i8; n];
-            kernels::softmax_i8(&x, &table, &mut out).map(|_| bytes_of(&out, |v| v.to_le_bytes().to_vec()))
-        }
-        op::DYADIC_APPLY => {
-            let n = r.dim(64);
-            let m = r.dyadic();
-            let xs = r.vec(n, Reader::i32);
-            m.validate()
-                .map(|m| bytes_of(&xs, |x| m.apply(x).to_le_bytes().to_vec()))
-        }
+        op::MATVEC_I8 | op::MATVEC_I8_I16 => matvec_case(op, &mut r),
+        op::MATMUL_I8 => matmul_case(&mut r),
+        op::CONV2D_I8 => conv2d_case(&mut r),
+        op::REQUANT_I8 | op::REQUANT_I16 => requant_case(op, &mut r),
+        op::CAST_I32_I8 | op::CAST_I32_I16 => cast_case(op, &mut r),
+        op::LUT_I8 => lut_i8_case(&mut r),
+        op::LUT_I32 => lut_i32_case(&mut r),
+        op::ARGMAX_I8 => argmax_case(&mut r),
+        op::SOFTMAX_I8 => softmax_case(&mut r),
+        op::DYADIC_APPLY => dyadic_case(&mut r),
         o if (op::LAYER..op::COUNT).contains(&o) => return framed(layer_case(o - op::LAYER, &mut r)),
         op::BENCH_DENSE | op::BENCH_CONV => return framed(bench_case(op, &mut r)),
         _ => Err(cwnn_tensor::TensorError::InvalidShape("unknown op")),
     };
     framed(res)
+}
+
+fn matvec_case(op: u32, r: &mut Reader) -> Result<Vec<u8>> {
+    let (rows, cols) = (r.dim(48), r.dim(96));
+    let zp = r.zp();
+    let has_bias = r.u8() & 1 == 1;
+    let w = r.vec(rows * cols, Reader::i8);
+    let bias = r.vec(rows, Reader::i32);
+    let mut out = alloc::vec![0i32; rows];
+    let b = has_bias.then_some(&bias[..]);
+    if op == op::MATVEC_I8 {
+        let x = r.vec(cols, Reader::i8);
+        kernels::matvec(&w, &x, zp, b, &mut out)
+    } else {
+        let x = r.vec(cols, Reader::i16);
+        kernels::matvec(&w, &x, r.i16() as i32, b, &mut out)
+    }
+    .map(|_| i32s(&out))
+}
+
+fn matmul_case(r: &mut Reader) -> Result<Vec<u8>> {
+    let (m, n, k) = (r.dim(6), r.dim(24), r.dim(40));
+    let zp = r.zp();
+    let w = r.vec(n * k, Reader::i8);
+    let a = r.vec(m * k, Reader::i8);
+    let bias = r.vec(n, Reader::i32);
+    let mut out = alloc::vec![0i32; m * n];
+    kernels::matmul(&w, &a, m, zp, Some(&bias), &mut out).map(|_| i32s(&out))
+}
+
+fn conv2d_case(r: &mut Reader) -> Result<Vec<u8>> {
+    let groups = r.dim(3);
+    let g = Conv2dGeometry {
+        in_channels: groups * r.dim(3),
+        in_h: r.dim(12),
+        in_w: r.dim(12),
+        out_channels: groups * r.dim(4),
+        kernel_h: r.dim(4),
+        kernel_w: r.dim(4),
+        stride_h: r.dim(3),
+        stride_w: r.dim(3),
+        dilation_h: r.dim(2),
+        dilation_w: r.dim(2),
+        pad_top: r.u8() as usize % 3,
+        pad_left: r.u8() as usize % 3,
+        pad_bottom: r.u8() as usize % 3,
+        pad_right: r.u8() as usize % 3,
+        groups,
+    };
+    if g.validate().is_err() {
+        Err(cwnn_tensor::TensorError::InvalidShape("conv geometry"))
+    } else {
+        let c0 = r.u8() as usize % g.out_channels;
+        let c1 = c0 + 1 + r.u8() as usize % (g.out_channels - c0);
+        let zp = r.zp();
+        let x = r.vec(g.input_len().unwrap_or(0), Reader::i8);
+        let w = r.vec((c1 - c0) * g.weights_per_channel(), Reader::i8);
+        let bias = r.vec(c1 - c0, Reader::i32);
+        let mut out = alloc::vec![0i32; (c1 - c0) * g.out_h() * g.out_w()];
+        kernels::conv2d(&g, &x, zp, &w, Some(&bias), c0..c1, &mut out).map(|_| i32s(&out))
+    }
+}
+
+fn requant_case(op: u32, r: &mut Reader) -> Result<Vec<u8>> {
+    let (channels, inner) = (r.dim(8), r.dim(32));
+    let ms = r.vec(channels, Reader::dyadic);
+    let (zp, clamp) = (r.i16() as i32, r.clamp());
+    let acc = r.vec(channels * inner, Reader::i32);
+    if op == op::REQUANT_I8 {
+        let mut out = alloc::vec![0i8; acc.len()];
+        kernels::requantize_per_channel(&acc, &ms, zp, clamp, &mut out)
+            .map(|_| bytes_of(&out, |x| x.to_le_bytes().to_vec()))
+    } else {
+        let mut out = alloc::vec![0i16; acc.len()];
+        kernels::requantize(&acc, ms[0], zp, clamp, &mut out).map(|_| bytes_of(&out, |x| x.to_le_bytes().to_vec()))
+    }
+}
+
+fn cast_case(op: u32, r: &mut Reader) -> Result<Vec<u8>> {
+    let n = r.dim(128);
+    let x = r.vec(n, Reader::i32);
+    if op == op::CAST_I32_I8 {
+        let mut out = alloc::vec![0i8; n];
+        kernels::saturating_cast(&x, &mut out).map(|_| bytes_of(&out, |v| v.to_le_bytes().to_vec()))
+    } else {
+        let mut out = alloc::vec![0i16; n];
+        kernels::saturating_cast(&x, &mut out).map(|_| bytes_of(&out, |v| v.to_le_bytes().to_vec()))
+    }
+}
+
+fn lut_i8_case(r: &mut Reader) -> Result<Vec<u8>> {
+    let n = r.dim(128);
+    let mut table = [0i8; 256];
+    table.iter_mut().for_each(|t| *t = r.i8());
+    let x = r.vec(n, Reader::i8);
+    let mut out = alloc::vec![0i8; n];
+    kernels::lut(&x, &table, &mut out).map(|_| bytes_of(&out, |v| v.to_le_bytes().to_vec()))
+}
+
+fn lut_i32_case(r: &mut Reader) -> Result<Vec<u8>> {
+    let n = r.dim(128);
+    let mut table = [0i32; 256];
+    table.iter_mut().for_each(|t| *t = r.i32());
+    let x = r.vec(n, Reader::i8);
+    let mut out = alloc::vec![0i32; n];
+    kernels::lut(&x, &table, &mut out).map(|_| i32s(&out))
+}
+
+fn argmax_case(r: &mut Reader) -> Result<Vec<u8>> {
+    let n = r.u8() as usize; // 0 is allowed: argmax of nothing
+    let x = r.vec(n, Reader::i8);
+    Ok(match kernels::argmax(&x) {
+        Some(i) => (i as u32).to_le_bytes().to_vec(),
+        None => alloc::vec![0xff; 4],
+    })
+}
+
+fn softmax_case(r: &mut Reader) -> Result<Vec<u8>> {
+    let n = r.dim(64);
+    // Mostly valid tables: a decreasing run from EXP_ONE with random decrements; one in
+    // eight starts at 0, an all-zero table the kernel must refuse.
+    let mut table = [0i32; 256];
+    let mut e = if r.u8().is_multiple_of(8) { 0 } else { kernels::EXP_ONE };
+    for t in table.iter_mut() {
+        *t = e;
+        e = (e - r.u8() as i32 * 4).max(0);
+    }
+    let x = r.vec(n, Reader::i8);
+    let mut out = alloc::vec![0i8; n];
+    kernels::softmax_i8(&x, &table, &mut out).map(|_| bytes_of(&out, |v| v.to_le_bytes().to_vec()))
+}
+
+fn dyadic_case(r: &mut Reader) -> Result<Vec<u8>> {
+    let n = r.dim(64);
+    let m = r.dyadic();
+    let xs = r.vec(n, Reader::i32);
+    m.validate()
+        .map(|m| bytes_of(&xs, |x| m.apply(x).to_le_bytes().to_vec()))
 }
 
 /// A full-size Dense or Conv2d layer run whole: the same code a contract runs, for fuel and
@@ -394,11 +397,11 @@ impl Reader<'_> {
             zero_point: self.zp(),
         }
     }
-    /// An int8 tensor, or int16 (`high` precision) with an int16 zero point when `high`.
-    fn tensor(&mut self, shape: Vec<usize>, high: bool) -> QTensor {
+    /// An int8 tensor, or int16 with an int16 zero point when `int16`.
+    fn tensor(&mut self, shape: Vec<usize>, int16: bool) -> QTensor {
         let n = shape.iter().product();
         let mut quant = self.qp();
-        let data = if high {
+        let data = if int16 {
             quant.zero_point = self.i16() as i32;
             TensorData::I16(self.vec(n, Reader::i16))
         } else {
@@ -457,191 +460,203 @@ pub fn layer_case_of(kind: u32, input: &[u8]) -> core::result::Result<LayerCase,
 
 /// Draws layer kind `kind`, its inputs and its weights (see [`layer_case`]).
 fn layer_setup(kind: u32, r: &mut Reader) -> core::result::Result<LayerCase, LayerError> {
-    // Half the cases of the layers that have a `high` form (all but Embedding) run in int16.
-    let high = kind != 11 && r.u8() & 1 == 1;
-    let mut out_qp = r.qp();
-    if high {
-        out_qp.zero_point = r.i16() as i32;
+    // Half the cases of the layers that have an int16 form (all but Embedding) run in int16.
+    let int16 = kind != 11 && r.u8() & 1 == 1;
+    let mut out = r.qp();
+    if int16 {
+        out.zero_point = r.i16() as i32;
     }
     let (layer, inputs): (Layer, Vec<QTensor>) = match kind {
-        0 => {
-            let (i, o, rows) = (r.dim(64), r.dim(32), r.dim(3));
-            let c = r.clamp();
-            let clamp = Clamp {
-                lo: c.lo >> 8,
-                hi: c.hi >> 8,
-            };
-            (
-                Layer::Dense(Dense {
-                    in_features: i,
-                    out_features: o,
-                    clamp,
-                    output: out_qp,
-                }),
-                alloc::vec![r.tensor(alloc::vec![rows, i], high)],
-            )
-        }
-        1 => {
-            let groups = r.dim(2);
-            let conv = Conv2d {
-                out_channels: groups * r.dim(3),
-                window: Window2d {
-                    kernel: [r.dim(3), r.dim(3)],
-                    strides: [r.dim(2), r.dim(2)],
-                    dilations: [r.dim(2), 1],
-                    pads: [
-                        r.u8() as usize % 2,
-                        r.u8() as usize % 2,
-                        r.u8() as usize % 2,
-                        r.u8() as usize % 2,
-                    ],
-                },
-                groups,
-                clamp: Clamp::full::<i8>(),
-                output: out_qp,
-            };
-            let shape = alloc::vec![groups * r.dim(3), 2 + r.dim(8), 2 + r.dim(8)];
-            (Layer::Conv2d(conv), alloc::vec![r.tensor(shape, high)])
-        }
-        2 => (
-            Layer::Activation(Activation {
-                // Tanh is a table (int8) or knots (int16); LeakyReLU in int16 is a rescale.
-                kind: if r.u8() & 1 == 1 {
-                    ActivationKind::LeakyRelu
-                } else {
-                    ActivationKind::Tanh
-                },
-                output: out_qp,
-            }),
-            {
-                let s = alloc::vec![r.dim(64)];
-                alloc::vec![r.tensor(s, high)]
-            },
-        ),
+        0 => dense_case(r, int16, out),
+        1 => conv_case(r, int16, out),
+        2 => activation_case(r, int16, out),
         3 => (Layer::Softmax(Softmax {}), {
             let s = alloc::vec![r.dim(3), r.dim(32)];
-            alloc::vec![r.tensor(s, high)]
+            alloc::vec![r.tensor(s, int16)]
         }),
-        4 | 5 => {
-            let window = r.window();
-            let shape = alloc::vec![r.dim(3), 3 + r.dim(8), 3 + r.dim(8)];
-            let layer = if kind == 4 {
-                Layer::MaxPool2d(MaxPool2d { window })
-            } else {
-                Layer::AvgPool2d(AvgPool2d {
-                    window,
-                    count_include_pad: r.u8() & 1 == 1,
-                })
-            };
-            (layer, alloc::vec![r.tensor(shape, high)])
-        }
+        4 | 5 => pool_case(kind, r, int16),
         6 => (Layer::GlobalAvgPool(GlobalAvgPool {}), {
             let s = alloc::vec![r.dim(4), r.dim(8), r.dim(8)];
-            alloc::vec![r.tensor(s, high)]
+            alloc::vec![r.tensor(s, int16)]
         }),
         7 => {
             let (a, b) = (r.dim(6), r.dim(6));
+            let x = r.tensor(alloc::vec![a, b], int16);
             (
                 Layer::Reshape(Reshape {
                     shape: alloc::vec![a * b],
                 }),
-                alloc::vec![r.tensor(alloc::vec![a, b], high)],
+                alloc::vec![x],
             )
         }
         8 => {
-            let (c, inner) = (r.dim(4), r.dim(16));
-            (
-                Layer::Affine(Affine {
-                    channels: c,
-                    output: out_qp,
-                }),
-                alloc::vec![r.tensor(alloc::vec![c, inner], high)],
-            )
+            let (channels, inner) = (r.dim(4), r.dim(16));
+            let x = r.tensor(alloc::vec![channels, inner], int16);
+            (Layer::Affine(Affine { channels, output: out }), alloc::vec![x])
         }
-        9 | 10 => {
-            const SHAPES: [(&[usize], &[usize]); 4] =
-                [(&[3, 4], &[3, 4]), (&[3, 4], &[4]), (&[2, 3, 1], &[1, 5]), (&[6], &[1])];
-            let (sa, sb) = SHAPES[r.u8() as usize % 4];
-            let a = r.tensor(sa.to_vec(), high);
-            let b = r.tensor(sb.to_vec(), high);
-            let constant = (r.u8() & 1 == 1).then(|| Constant {
-                shape: sb.to_vec(),
-                quant: b.quant,
-            });
-            let inputs = if constant.is_some() {
-                alloc::vec![a]
-            } else {
-                alloc::vec![a, b]
-            };
-            let layer = if kind == 9 {
-                Layer::Add(Add {
-                    multipliers: [r.i32() >> 8, r.i32() >> 8],
-                    shift: 20 + r.u8() % 20,
-                    constant,
-                    output: out_qp,
-                })
-            } else {
-                Layer::Mul(Mul {
-                    multiplier: r.dyadic(),
-                    constant,
-                    output: out_qp,
-                })
-            };
-            (layer, inputs)
-        }
-        12..=14 => {
-            let rnn = Recurrent {
-                input_size: r.dim(6),
-                hidden: r.dim(8),
-                reverse: r.u8() & 1 == 1,
-                sequence_output: r.u8() & 1 == 1,
-                initial_state: r.u8() & 1 == 1,
-            };
-            let steps = r.dim(12);
-            let x = r.tensor(alloc::vec![steps, rnn.input_size], high);
-            let layer = match kind {
-                12 => Layer::SimpleRnn(SimpleRnn { rnn }),
-                13 => Layer::Gru(Gru {
-                    rnn,
-                    linear_before_reset: r.u8() & 1 == 1,
-                }),
-                _ => Layer::Lstm(Lstm {
-                    rnn,
-                    peepholes: r.u8() & 1 == 1,
-                }),
-            };
-            (layer, alloc::vec![x])
-        }
-        _ => {
-            let (vocab, dim, n) = (r.dim(16), r.dim(8), r.dim(8));
-            // Indices in [-vocab, vocab); one case in eight has one outside (a refusal path).
-            let mut idx = r.vec(n, |r| (r.u8() as i32 % (2 * vocab as i32)) - vocab as i32);
-            if r.u8().is_multiple_of(8) {
-                idx[0] = vocab as i32;
-            }
-            let t = QTensor {
-                shape: alloc::vec![n],
-                data: TensorData::I32(idx),
-                quant: QuantParams {
-                    scale: Dyadic::ONE,
-                    zero_point: 0,
-                },
-            };
-            (
-                Layer::Embedding(Embedding {
-                    vocab,
-                    dim,
-                    output: out_qp,
-                }),
-                alloc::vec![t],
-            )
-        }
+        9 | 10 => binary_case(kind, r, int16, out),
+        12..=14 => recurrent_case(kind, r, int16),
+        _ => embedding_case(r, out),
     };
+    debug_assert_eq!(layer.name(), op::LAYER_NAMES[kind as usize]);
     let specs: Vec<TensorSpec> = inputs.iter().map(TensorSpec::of).collect();
     let spec_refs: Vec<&TensorSpec> = specs.iter().collect();
     let plan = layer.plan(&spec_refs)?;
-    let weights = if kind == 3 && high {
-        // A multiplier and mostly valid power-of-two knots (falling from 2^30, ≥ 2^29).
+    let weights = match kind {
+        3 => softmax_tables(r, int16),
+        _ => {
+            let mut w = r.vec(plan.weight_len, Reader::u8);
+            fix_shifts(&layer, &plan, int16, &mut w, r);
+            w
+        }
+    };
+    Ok(LayerCase { layer, inputs, weights })
+}
+
+fn dense_case(r: &mut Reader, int16: bool, output: QuantParams) -> (Layer, Vec<QTensor>) {
+    let (in_features, out_features, rows) = (r.dim(64), r.dim(32), r.dim(3));
+    let c = r.clamp();
+    let clamp = Clamp {
+        lo: c.lo >> 8,
+        hi: c.hi >> 8,
+    };
+    let d = Dense {
+        in_features,
+        out_features,
+        clamp,
+        output,
+    };
+    (
+        Layer::Dense(d),
+        alloc::vec![r.tensor(alloc::vec![rows, in_features], int16)],
+    )
+}
+
+fn conv_case(r: &mut Reader, int16: bool, output: QuantParams) -> (Layer, Vec<QTensor>) {
+    let groups = r.dim(2);
+    let out_channels = groups * r.dim(3);
+    let kernel = [r.dim(3), r.dim(3)];
+    let strides = [r.dim(2), r.dim(2)];
+    let dilations = [r.dim(2), 1];
+    let pads = [0; 4].map(|_| r.u8() as usize % 2);
+    let conv = Conv2d {
+        out_channels,
+        window: Window2d {
+            kernel,
+            strides,
+            dilations,
+            pads,
+        },
+        groups,
+        clamp: Clamp::full::<i8>(),
+        output,
+    };
+    let shape = alloc::vec![groups * r.dim(3), 2 + r.dim(8), 2 + r.dim(8)];
+    (Layer::Conv2d(conv), alloc::vec![r.tensor(shape, int16)])
+}
+
+fn activation_case(r: &mut Reader, int16: bool, output: QuantParams) -> (Layer, Vec<QTensor>) {
+    // Tanh is a table (int8) or knots (int16); LeakyReLU in int16 is a rescale.
+    let kind = match r.u8() & 1 {
+        1 => ActivationKind::LeakyRelu,
+        _ => ActivationKind::Tanh,
+    };
+    let s = alloc::vec![r.dim(64)];
+    (
+        Layer::Activation(Activation { kind, output }),
+        alloc::vec![r.tensor(s, int16)],
+    )
+}
+
+fn pool_case(kind: u32, r: &mut Reader, int16: bool) -> (Layer, Vec<QTensor>) {
+    let window = r.window();
+    let shape = alloc::vec![r.dim(3), 3 + r.dim(8), 3 + r.dim(8)];
+    let layer = match kind {
+        4 => Layer::MaxPool2d(MaxPool2d { window }),
+        _ => Layer::AvgPool2d(AvgPool2d {
+            window,
+            count_include_pad: r.u8() & 1 == 1,
+        }),
+    };
+    (layer, alloc::vec![r.tensor(shape, int16)])
+}
+
+fn binary_case(kind: u32, r: &mut Reader, int16: bool, output: QuantParams) -> (Layer, Vec<QTensor>) {
+    const SHAPES: [(&[usize], &[usize]); 4] =
+        [(&[3, 4], &[3, 4]), (&[3, 4], &[4]), (&[2, 3, 1], &[1, 5]), (&[6], &[1])];
+    let (sa, sb) = SHAPES[r.u8() as usize % 4];
+    let a = r.tensor(sa.to_vec(), int16);
+    let b = r.tensor(sb.to_vec(), int16);
+    let constant = (r.u8() & 1 == 1).then(|| Constant {
+        shape: sb.to_vec(),
+        quant: b.quant,
+    });
+    let inputs = match constant {
+        Some(_) => alloc::vec![a],
+        None => alloc::vec![a, b],
+    };
+    let layer = match kind {
+        9 => Layer::Add(Add {
+            multipliers: [r.i32() >> 8, r.i32() >> 8],
+            shift: 20 + r.u8() % 20,
+            constant,
+            output,
+        }),
+        _ => Layer::Mul(Mul {
+            multiplier: r.dyadic(),
+            constant,
+            output,
+        }),
+    };
+    (layer, inputs)
+}
+
+fn recurrent_case(kind: u32, r: &mut Reader, int16: bool) -> (Layer, Vec<QTensor>) {
+    let rnn = Recurrent {
+        input_size: r.dim(6),
+        hidden: r.dim(8),
+        reverse: r.u8() & 1 == 1,
+        sequence_output: r.u8() & 1 == 1,
+        initial_state: r.u8() & 1 == 1,
+    };
+    let steps = r.dim(12);
+    let x = r.tensor(alloc::vec![steps, rnn.input_size], int16);
+    let layer = match kind {
+        12 => Layer::SimpleRnn(SimpleRnn { rnn }),
+        13 => Layer::Gru(Gru {
+            rnn,
+            linear_before_reset: r.u8() & 1 == 1,
+        }),
+        _ => Layer::Lstm(Lstm {
+            rnn,
+            peepholes: r.u8() & 1 == 1,
+        }),
+    };
+    (layer, alloc::vec![x])
+}
+
+fn embedding_case(r: &mut Reader, output: QuantParams) -> (Layer, Vec<QTensor>) {
+    let (vocab, dim, n) = (r.dim(16), r.dim(8), r.dim(8));
+    // Indices in [-vocab, vocab); one case in eight has one outside (a refusal path).
+    let mut idx = r.vec(n, |r| (r.u8() as i32 % (2 * vocab as i32)) - vocab as i32);
+    if r.u8().is_multiple_of(8) {
+        idx[0] = vocab as i32;
+    }
+    let t = QTensor {
+        shape: alloc::vec![n],
+        data: TensorData::I32(idx),
+        quant: QuantParams {
+            scale: Dyadic::ONE,
+            zero_point: 0,
+        },
+    };
+    (Layer::Embedding(Embedding { vocab, dim, output }), alloc::vec![t])
+}
+
+/// Softmax's weights: in int16 a multiplier and mostly valid power-of-two knots (falling from
+/// 2^30, ≥ 2^29); in int8 a mostly valid exp table, as for `SOFTMAX_I8`.
+fn softmax_tables(r: &mut Reader, int16: bool) -> Vec<u8> {
+    if int16 {
         let mut t = Vec::with_capacity(5 + 257 * 4);
         t.extend_from_slice(&(r.i32() & i32::MAX).to_le_bytes());
         t.push(1 + r.u8() % 62);
@@ -650,65 +665,59 @@ fn layer_setup(kind: u32, r: &mut Reader) -> core::result::Result<LayerCase, Lay
             t.extend_from_slice(&k.to_le_bytes());
             k -= (r.u8() as u32 * 8192).min(k);
         }
-        t
-    } else if kind == 3 {
-        // A mostly valid exp table, as for SOFTMAX_I8.
-        let mut e = if r.u8().is_multiple_of(8) { 0 } else { kernels::EXP_ONE };
-        let mut t = Vec::with_capacity(1024);
-        for _ in 0..256 {
-            t.extend_from_slice(&e.to_le_bytes());
-            e = (e - r.u8() as i32 * 4).max(0);
+        return t;
+    }
+    let mut e = if r.u8().is_multiple_of(8) { 0 } else { kernels::EXP_ONE };
+    let mut t = Vec::with_capacity(1024);
+    for _ in 0..256 {
+        t.extend_from_slice(&e.to_le_bytes());
+        e = (e - r.u8() as i32 * 4).max(0);
+    }
+    t
+}
+
+/// Multiplier shifts sit at fixed offsets of each unit of random weights: makes them mostly
+/// valid (1..=62) so most cases compute, leaving one unit in eight as drawn (an
+/// invalid-weights path).
+fn fix_shifts(layer: &Layer, plan: &LayerPlan, int16: bool, w: &mut [u8], r: &mut Reader) {
+    let (unit, at) = match layer {
+        Layer::Dense(d) if int16 => (2 * d.in_features + 13, 2 * d.in_features + 12),
+        Layer::Dense(d) => (d.in_features + 9, d.in_features + 8),
+        Layer::Conv2d(_) => (
+            plan.weight_len / plan.units.max(1),
+            plan.weight_len / plan.units.max(1) - 1,
+        ),
+        Layer::Affine(_) => (13, 4),
+        // `[m_pos][m_neg][lo][hi]`: the second shift is fixed below.
+        Layer::Activation(a) if int16 && a.kind == ActivationKind::LeakyRelu => {
+            w[9] = 1 + w[9] % 62;
+            (18, 4)
         }
-        t
-    } else {
-        let mut w = r.vec(plan.weight_len, Reader::u8);
-        // Multiplier shifts sit at fixed offsets of each unit; make them mostly valid (1..=62)
-        // so most cases compute, and leave one unit in eight as drawn (an invalid-weights path).
-        let (unit, at) = match &layer {
-            Layer::Dense(d) if high => (2 * d.in_features + 13, 2 * d.in_features + 12),
-            Layer::Dense(d) => (d.in_features + 9, d.in_features + 8),
-            Layer::Conv2d(_) => (
-                plan.weight_len / plan.units.max(1),
-                plan.weight_len / plan.units.max(1) - 1,
-            ),
-            Layer::Affine(_) => (13, 4),
-            // `[m_pos][m_neg][lo][hi]`: the second shift is fixed below.
-            Layer::Activation(a) if high && a.kind == ActivationKind::LeakyRelu => {
-                w[9] = 1 + w[9] % 62;
-                (18, 4)
-            }
-            _ => (0, 0),
-        };
-        if unit > 0 {
-            for (k, u) in w.chunks_exact_mut(unit).enumerate() {
-                if k % 8 != 7 || !r.u8().is_multiple_of(4) {
-                    u[at] = 1 + u[at] % 62;
-                }
-            }
-        }
-        // Recurrent gate rows: `[W: input][R: hidden][b_W, b_R][m_W][m_H]`, int8 weights and
-        // i32 biases or int16 and i64 (`high`); two shifts each, at the same offsets from the end.
-        if let Layer::SimpleRnn(SimpleRnn { rnn }) | Layer::Gru(Gru { rnn, .. }) | Layer::Lstm(Lstm { rnn, .. }) =
-            &layer
-        {
-            let row = if high {
-                2 * (rnn.input_size + rnn.hidden) + 26
-            } else {
-                rnn.input_size + rnn.hidden + 18
-            };
-            let gates = match layer {
-                Layer::SimpleRnn(_) => 1,
-                Layer::Gru(_) => 3,
-                _ => 4,
-            } * rnn.hidden;
-            for u in w.chunks_exact_mut(row).take(gates) {
-                u[row - 6] = 1 + u[row - 6] % 62;
-                u[row - 1] = 1 + u[row - 1] % 62;
-            }
-        }
-        w
+        _ => (0, 0),
     };
-    Ok(LayerCase { layer, inputs, weights })
+    if unit > 0 {
+        for (k, u) in w.chunks_exact_mut(unit).enumerate() {
+            if k % 8 != 7 || !r.u8().is_multiple_of(4) {
+                u[at] = 1 + u[at] % 62;
+            }
+        }
+    }
+    // Recurrent gate rows: `[W: input][R: hidden][b_W, b_R][m_W][m_H]`, int8 weights and
+    // i32 biases or int16 and i64; two shifts each, at the same offsets from the end.
+    let (rnn, gates) = match layer {
+        Layer::SimpleRnn(SimpleRnn { rnn }) => (rnn, 1),
+        Layer::Gru(Gru { rnn, .. }) => (rnn, 3),
+        Layer::Lstm(Lstm { rnn, .. }) => (rnn, 4),
+        _ => return,
+    };
+    let row = match int16 {
+        true => 2 * (rnn.input_size + rnn.hidden) + 26,
+        false => rnn.input_size + rnn.hidden + 18,
+    };
+    for u in w.chunks_exact_mut(row).take(gates * rnn.hidden) {
+        u[row - 6] = 1 + u[row - 6] % 62;
+        u[row - 1] = 1 + u[row - 1] % 62;
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
