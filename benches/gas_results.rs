@@ -104,9 +104,10 @@ fn bundled(precision: Precision) -> anyhow::Result<TestModel> {
     Ok(TestModel {
         config: digits.quant.config.clone(),
         weights: digits.package.weights.clone(),
-        sample: cwnn_importer::quantize::quantize_input(
-            &digits.quant.config.input,
-            &ndarray::ArrayD::zeros(digits.float.input_shape.clone()),
-        ),
+        sample: digits
+            .quant
+            .config
+            .input
+            .quantize(&ndarray::ArrayD::zeros(digits.float.input_shape.clone()))?,
     })
 }

@@ -27,8 +27,8 @@ use cwnn_layers::{
     ActivationF64, AddF64, AffineF64, CellF64, Conv2dF64, DenseF64, EmbeddingF64, Layer, MulF64, RecurrentF64,
     SoftmaxF64,
 };
-use cwnn_layers::{AvgPool2d, GlobalAvgPool, MaxPool2d, Reshape, Window2d};
-use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams, TensorData};
+use cwnn_layers::{AvgPool2d, GlobalAvgPool, MaxPool2d, QuantSpec, Quantize, Reshape, Window2d, INDEX_QUANT};
+use cwnn_tensor::{DType, QTensor, QuantParams, TensorData};
 use ndarray::{Array1, Array2, Array4, ArrayD};
 
 /// A benchmark case: a quantized layer, its inputs and weights.
@@ -67,7 +67,7 @@ pub fn layer_cases() -> Vec<LayerCase> {
         b: Array1::zeros(256),
         clamp: Some((0.0, f64::INFINITY)),
     };
-    let (l, w) = d.quantize(&x_qp, &qp).unwrap();
+    let (l, w) = d.quantize(&QuantSpec::int8(x_qp, qp)).unwrap();
     push("dense_256x256", Layer::Dense(l), vec![x], w);
 
     let (x, x_qp) = quantize_input(&arr(3, &[16, 16, 16]));
@@ -80,10 +80,10 @@ pub fn layer_cases() -> Vec<LayerCase> {
         groups: 1,
         clamp: None,
     };
-    let (l, w) = c.quantize(&x_qp, &qp).unwrap();
+    let (l, w) = c.quantize(&QuantSpec::int8(x_qp, qp)).unwrap();
     push("conv2d_16to16_16x16_k3", Layer::Conv2d(l), vec![x.clone()], w);
 
-    let (l, w) = ActivationF64::Sigmoid.quantize(&x_qp, &qp);
+    let (l, w) = ActivationF64::Sigmoid.quantize(&QuantSpec::int8(x_qp, qp)).unwrap();
     push("activation_sigmoid_4096", Layer::Activation(l), vec![x.clone()], w);
     let window = Window2d {
         kernel: [2, 2],
@@ -122,28 +122,29 @@ pub fn layer_cases() -> Vec<LayerCase> {
         a: f64s(5, 16),
         b: f64s(6, 16),
     };
-    let (l, w) = af.quantize(&x_qp, &qp).unwrap();
+    let (l, w) = af.quantize(&QuantSpec::int8(x_qp, qp)).unwrap();
     push("affine_16ch_16x16", Layer::Affine(l), vec![x.clone()], w);
-    let (l, w) = AddF64::default().quantize(&x_qp, Some(&x_qp), &qp).unwrap();
+    let (l, w) = AddF64::default()
+        .quantize(&QuantSpec::int8(x_qp, qp).with_second(Some(x_qp)))
+        .unwrap();
     push("add_4096", Layer::Add(l), vec![x.clone(), x.clone()], w);
-    let (l, w) = MulF64::default().quantize(&x_qp, Some(&x_qp), &qp).unwrap();
+    let (l, w) = MulF64::default()
+        .quantize(&QuantSpec::int8(x_qp, qp).with_second(Some(x_qp)))
+        .unwrap();
     push("mul_4096", Layer::Mul(l), vec![x.clone(), x], w);
 
     let (x, x_qp) = quantize_input(&arr(7, &[10]));
-    let (l, w) = SoftmaxF64.quantize(&x_qp);
+    let (l, w) = SoftmaxF64.quantize(&QuantSpec::int8(x_qp, x_qp)).unwrap();
     push("softmax_10", Layer::Softmax(l), vec![x], w);
 
     let e = EmbeddingF64 {
         table: Array2::from_shape_vec((1000, 32), f64s(8, 32000)).unwrap(),
     };
-    let (l, w) = e.quantize().unwrap();
+    let (l, w) = e.quantize(&QuantSpec::int8(INDEX_QUANT, INDEX_QUANT)).unwrap();
     let idx = QTensor::new(
         vec![16],
         TensorData::I32((0..16).map(|i| i * 61).collect()),
-        QuantParams {
-            scale: Dyadic::ONE,
-            zero_point: 0,
-        },
+        INDEX_QUANT,
     )
     .unwrap();
     push("embedding_1000x32_16", Layer::Embedding(l), vec![idx], w);
@@ -172,7 +173,7 @@ pub fn layer_cases() -> Vec<LayerCase> {
             reverse: false,
             sequence_output: false,
         };
-        let (l, w) = f.quantize(&x_qp).unwrap();
+        let (l, w) = f.quantize(&QuantSpec::int8(x_qp, x_qp)).unwrap();
         push(name, l, vec![x.clone()], w);
     }
     cases

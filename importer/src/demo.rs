@@ -7,15 +7,18 @@
 //! events, and prints float vs native vs on-chain accuracy and the per-layer gas table.
 
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use cwnn_model_contract::msg::{EvaluateResponse, ExecuteMsg};
 use cwnn_vm::runner::ChainVm;
+use ndarray::ArrayD;
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::import::{self, argmax, ImportArgs};
-use crate::quantize::{quantize_input, Precision};
+use crate::package::Package;
+use crate::quantize::Precision;
 
 /// The bundled model: ONNX, calibration digits and the labelled test split.
 const MODEL: &[u8] = include_bytes!("../../models/digits-mlp/model.onnx");
@@ -42,31 +45,7 @@ pub struct DemoSummary {
 /// to `out`.
 pub fn run(limit: Option<usize>, precision: Precision, out: &mut impl Write) -> Result<DemoSummary> {
     let dir = tempfile::tempdir()?;
-    let files = [
-        ("model.onnx", MODEL),
-        ("calibration.csv", CALIBRATION),
-        ("test.csv", TEST),
-    ];
-    for (name, bytes) in files {
-        std::fs::write(dir.path().join(name), bytes)?;
-    }
-    writeln!(
-        out,
-        "1. import models/digits-mlp/model.onnx in {} precision (calibrated on 200 training digits)",
-        precision.name()
-    )?;
-    let args = ImportArgs {
-        model: dir.path().join("model.onnx"),
-        calibration: vec![dir.path().join("calibration.csv")],
-        name: Some("digits-mlp".into()),
-        precision,
-        ..Default::default()
-    };
-    let imported = import::import(&args)?;
-    let package_dir = dir.path().join("package");
-    imported.write(&package_dir, &Default::default())?;
-    write!(out, "{}", import::report_table(&imported.quant.report))?;
-
+    let imported = import_bundled(dir.path(), precision, out)?;
     let test = import::read_samples(&imported.float, &[dir.path().join("test.csv")])?;
     let labels = test.labels.context("test.csv has labels")?;
     let n = limit.unwrap_or(test.inputs.len()).min(test.inputs.len());
@@ -78,9 +57,83 @@ pub fn run(limit: Option<usize>, precision: Precision, out: &mut impl Write) -> 
         "\n2. deploy the model contract in cosmwasm-vm, upload and finalize"
     )?;
     let wasm = cwnn_vm::artifacts::read_wasm("cwnn_model_contract")?;
-    let mut vm = ChainVm::new(&wasm)?;
-    let owner = vm.addr("author");
     let package = &imported.package;
+    let mut vm = deploy(&wasm, package, out)?;
+
+    writeln!(
+        out,
+        "\n3. evaluate {n} test digits layer by layer (one layer per transaction)"
+    )?;
+    let mut tally = Tally::default();
+    let bar = crate::progress::bar(n as u64, "evaluating");
+    for (x, &label) in inputs.iter().zip(labels) {
+        evaluate(&mut vm, package, x, label, &mut tally)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let verdicts = crate::verify::verify(package, &Value::Array(std::mem::take(&mut tally.events)))?;
+    let verified = verdicts.iter().filter(|v| v.matches).count();
+    let report = cwnn_vm::report::measure(
+        &wasm,
+        &package.instantiate,
+        &package.weights,
+        &package.input(),
+        30_000_000,
+    )?;
+    let summary = DemoSummary {
+        digits: n,
+        float_top1: acc.float_top1,
+        native_top1: acc.int8_top1,
+        chain_top1: tally.right as f64 / n.max(1) as f64,
+        bit_identical: tally.identical,
+        verified,
+        transactions: tally.transactions,
+        mean_sdk_gas: tally.gas / n.max(1) as u64,
+        predict_sdk_gas: report.total_sdk_gas,
+    };
+    print_summary(&summary, precision, verdicts.len(), out)?;
+    writeln!(
+        out,
+        "\n4. gas per layer (one Predict query; cwnn gas prints this for any package)"
+    )?;
+    write!(out, "{}", report.table())?;
+    if summary.bit_identical != n || verified != n {
+        bail!("on-chain results differ from the native ones");
+    }
+    Ok(summary)
+}
+
+/// Step 1: unpacks the bundled model into `dir` and imports it.
+fn import_bundled(dir: &Path, precision: Precision, out: &mut impl Write) -> Result<import::Imported> {
+    for (name, bytes) in [
+        ("model.onnx", MODEL),
+        ("calibration.csv", CALIBRATION),
+        ("test.csv", TEST),
+    ] {
+        std::fs::write(dir.join(name), bytes)?;
+    }
+    writeln!(
+        out,
+        "1. import models/digits-mlp/model.onnx in {} precision (calibrated on 200 training digits)",
+        precision.name()
+    )?;
+    let args = ImportArgs {
+        model: dir.join("model.onnx"),
+        calibration: vec![dir.join("calibration.csv")],
+        name: Some("digits-mlp".into()),
+        precision,
+        ..Default::default()
+    };
+    let imported = import::import(&args)?;
+    imported.write(&dir.join("package"), &Default::default())?;
+    write!(out, "{}", import::report_table(&imported.quant.report))?;
+    Ok(imported)
+}
+
+/// Step 2: instantiates the contract, uploads the weights and finalizes.
+fn deploy(wasm: &[u8], package: &Package, out: &mut impl Write) -> Result<ChainVm> {
+    let mut vm = ChainVm::new(wasm)?;
+    let owner = vm.addr("author");
     vm.instantiate(&owner, &package.instantiate, &[])?
         .result
         .map_err(|e| anyhow!("instantiate: {e}"))?;
@@ -99,109 +152,81 @@ pub fn run(limit: Option<usize>, precision: Precision, out: &mut impl Write) -> 
         uploads.len(),
         package.instantiate.weights_sha256
     )?;
+    Ok(vm)
+}
 
-    writeln!(
-        out,
-        "\n3. evaluate {n} test digits layer by layer (one layer per transaction)"
-    )?;
+/// What step 3 counts over the digits.
+#[derive(Default)]
+struct Tally {
+    right: usize,
+    identical: usize,
+    transactions: usize,
+    gas: u64,
+    /// Every event, as a chain's JSON log shows it (for `cwnn verify`).
+    events: Vec<Value>,
+}
+
+/// Step 3 for one digit: `Evaluate` then `Continue` one layer per transaction, compared with
+/// the native run.
+fn evaluate(vm: &mut ChainVm, package: &Package, x: &ArrayD<f64>, label: i64, tally: &mut Tally) -> Result<()> {
     let user = vm.addr("user");
-    let bar = crate::progress::bar(n as u64, "evaluating");
-    let (mut right, mut identical, mut transactions, mut gas) = (0, 0, 0, 0u64);
-    let mut events = Vec::new();
-    for (x, &label) in inputs.iter().zip(labels) {
-        let q = quantize_input(&package.instantiate.model.input, x);
-        let native = package.instantiate.model.run_all(&package.weights, q.clone())?;
-        let values: Vec<i32> = q.data.to_i32s();
-        let mut msg = ExecuteMsg::Evaluate {
-            input: values,
-            steps: Some(1),
-        };
-        let output = loop {
-            let call = vm.execute(&user, &msg, &[])?;
-            transactions += 1;
-            gas += call.gas.total_sdk_gas;
-            let res = call.result.map_err(|e| anyhow!("evaluate: {e}"))?;
-            events.extend(res.events.iter().map(|e| {
-                let attrs: Vec<Value> = e
-                    .attributes
-                    .iter()
-                    .map(|a| json!({"key": a.key, "value": a.value}))
-                    .collect();
-                json!({"type": format!("wasm-{}", e.ty), "attributes": attrs})
-            }));
-            let data: EvaluateResponse = serde_json::from_slice(&res.data.context("no response data")?)?;
-            match data.output {
-                Some(o) => break o,
-                None => {
-                    msg = ExecuteMsg::Continue {
-                        job_id: data.job_id,
-                        steps: Some(1),
-                    }
+    let q = package.instantiate.model.input.quantize(x)?;
+    let native = package.instantiate.model.run_all(&package.weights, q.clone())?;
+    let mut msg = ExecuteMsg::Evaluate {
+        input: q.data.to_i32s(),
+        steps: Some(1),
+    };
+    let output = loop {
+        let call = vm.execute(&user, &msg, &[])?;
+        tally.transactions += 1;
+        tally.gas += call.gas.total_sdk_gas;
+        let res = call.result.map_err(|e| anyhow!("evaluate: {e}"))?;
+        tally.events.extend(res.events.iter().map(event_json));
+        let data: EvaluateResponse = serde_json::from_slice(&res.data.context("no response data")?)?;
+        match data.output {
+            Some(o) => break o,
+            None => {
+                msg = ExecuteMsg::Continue {
+                    job_id: data.job_id,
+                    steps: Some(1),
                 }
             }
-        };
-        let ours = native.last().context("output")?;
-        identical += usize::from((0..ours.len()).all(|i| ours.data.get(i) == output.data.get(i).copied()));
-        let real: Vec<f64> = output
-            .data
-            .iter()
-            .map(|&v| cwnn_tensor::host::dequantize(v, &output.output.quant))
-            .collect();
-        right += usize::from(argmax(real) as i64 == label);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    let verdicts = crate::verify::verify(package, &Value::Array(events))?;
-    let verified = verdicts.iter().filter(|v| v.matches).count();
-
-    let report = cwnn_vm::report::measure(
-        &wasm,
-        &package.instantiate,
-        &package.weights,
-        &package.input(),
-        30_000_000,
-    )?;
-    let summary = DemoSummary {
-        digits: n,
-        float_top1: acc.float_top1,
-        native_top1: acc.int8_top1,
-        chain_top1: right as f64 / n.max(1) as f64,
-        bit_identical: identical,
-        verified,
-        transactions,
-        mean_sdk_gas: gas / n.max(1) as u64,
-        predict_sdk_gas: report.total_sdk_gas,
+        }
     };
+    tally.identical += usize::from(native.last().context("output")?.data.to_i32s() == output.data);
+    let real = output
+        .data
+        .iter()
+        .map(|&v| cwnn_tensor::host::dequantize(v, &output.output.quant));
+    tally.right += usize::from(argmax(real) as i64 == label);
+    Ok(())
+}
+
+/// An event as a chain's JSON log shows it.
+fn event_json(e: &cosmwasm_std::Event) -> Value {
+    let attrs: Vec<Value> = e
+        .attributes
+        .iter()
+        .map(|a| json!({"key": a.key, "value": a.value}))
+        .collect();
+    json!({"type": format!("wasm-{}", e.ty), "attributes": attrs})
+}
+
+fn print_summary(s: &DemoSummary, precision: Precision, events: usize, out: &mut impl Write) -> Result<()> {
+    let (n, p) = (s.digits, precision.name());
     writeln!(out, "   top-1 accuracy on {n} held-out digits:")?;
-    writeln!(out, "     float (f64 reference)  {:6.2} %", summary.float_top1 * 100.0)?;
-    let p = precision.name();
+    writeln!(out, "     float (f64 reference)  {:6.2} %", s.float_top1 * 100.0)?;
+    writeln!(out, "     {p:<5}, native          {:6.2} %", s.native_top1 * 100.0)?;
+    writeln!(out, "     {p:<5}, on chain        {:6.2} %", s.chain_top1 * 100.0)?;
     writeln!(
         out,
-        "     {p:<4}, native           {:6.2} %",
-        summary.native_top1 * 100.0
+        "   {}/{n} on-chain outputs equal the native ones bit for bit; {}/{events} verified from events",
+        s.bit_identical, s.verified
     )?;
     writeln!(
         out,
-        "     {p:<4}, on chain         {:6.2} %",
-        summary.chain_top1 * 100.0
+        "   {} transactions, {} SDK gas per inference on average",
+        s.transactions, s.mean_sdk_gas
     )?;
-    writeln!(
-        out,
-        "   {identical}/{n} on-chain outputs equal the native ones bit for bit; {verified}/{} verified from events",
-        verdicts.len()
-    )?;
-    writeln!(
-        out,
-        "   {transactions} transactions, {} SDK gas per inference on average",
-        summary.mean_sdk_gas
-    )?;
-    writeln!(
-        out,
-        "\n4. gas per layer (one Predict query; cwnn gas prints this for any package)"
-    )?;
-    write!(out, "{}", report.table())?;
-    if identical != n || verified != n {
-        bail!("on-chain results differ from the native ones");
-    }
-    Ok(summary)
+    Ok(())
 }

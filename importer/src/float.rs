@@ -6,8 +6,8 @@
 
 use cwnn_layers::{
     Activation, ActivationF64, Add, AddF64, Affine, AffineF64, AvgPool2d, CellF64, Conv2d, Conv2dF64, Dense, DenseF64,
-    Embedding, EmbeddingF64, GlobalAvgPool, Gru, Lstm, MaxPool2d, Mul, MulF64, Op, RecurrentF64, Reshape, SimpleRnn,
-    Softmax, SoftmaxF64, Window2d,
+    Embedding, EmbeddingF64, GlobalAvgPool, Gru, Layer, LayerError, Lstm, MaxPool2d, Mul, MulF64, Op, QuantSpec,
+    Quantize, RecurrentF64, Reshape, SimpleRnn, Softmax, SoftmaxF64, Window2d,
 };
 use ndarray::{Array3, ArrayD, Axis, IxDyn};
 
@@ -118,6 +118,35 @@ impl FloatModel {
 }
 
 impl FloatOp {
+    /// The contract layer and weight bytes this op becomes, its tensors quantized as `q`.
+    pub fn quantize(&self, q: &QuantSpec) -> Result<(Layer, Vec<u8>), LayerError> {
+        let no_weights = |layer: Layer| Ok((layer, Vec::new()));
+        match self {
+            FloatOp::Dense(d) => d.quantize_layer(q),
+            FloatOp::Conv2d(c) => c.quantize_layer(q),
+            FloatOp::Activation(a) => a.quantize_layer(q),
+            FloatOp::Softmax => SoftmaxF64.quantize_layer(q),
+            FloatOp::MaxPool(window) => no_weights(MaxPool2d { window: window.clone() }.into()),
+            FloatOp::AvgPool {
+                window,
+                count_include_pad,
+            } => no_weights(
+                AvgPool2d {
+                    window: window.clone(),
+                    count_include_pad: *count_include_pad,
+                }
+                .into(),
+            ),
+            FloatOp::GlobalAvgPool => no_weights(GlobalAvgPool {}.into()),
+            FloatOp::Reshape(shape) => no_weights(Reshape { shape: shape.clone() }.into()),
+            FloatOp::Affine(a) => a.quantize_layer(q),
+            FloatOp::Add(a) => a.quantize_layer(q),
+            FloatOp::Mul(m) => m.quantize_layer(q),
+            FloatOp::Embedding(e) => e.quantize_layer(q),
+            FloatOp::Recurrent(r) => r.quantize_layer(q),
+        }
+    }
+
     /// Weights and biases (what the f64 model holds).
     pub fn params(&self) -> usize {
         match self {

@@ -106,7 +106,8 @@ pub fn import(args: &ImportArgs) -> Result<Imported> {
     let sample = samples
         .inputs
         .first()
-        .map(|x| crate::quantize::quantize_input(&quant.config.input, x))
+        .map(|x| quant.config.input.quantize(x))
+        .transpose()?
         .map(|t| t.data.to_i32s());
     let output_spec = quant.config.output_spec()?;
     let manifest = Manifest {
@@ -270,9 +271,7 @@ pub fn accuracy(
     let (mut f, mut q) = (0usize, 0usize);
     for (x, &label) in inputs.iter().zip(labels) {
         f += usize::from(argmax(float.forward(x).iter().copied()) as i64 == label);
-        let t = quant
-            .config
-            .run_all(&quant.weights, crate::quantize::quantize_input(&quant.config.input, x))?;
+        let t = quant.config.run_all(&quant.weights, quant.config.input.quantize(x)?)?;
         let y = crate::quantize::dequantize_all(t.last().expect("output"));
         q += usize::from(argmax(y) as i64 == label);
         bar.inc(1);

@@ -2,10 +2,9 @@
 //! observed range as its int8 (or int16) range, quantizes every layer with the layers
 //! crate, and reports per layer how far the quantized model strays from f64.
 
-use cwnn_layers::{GraphError, Layer, LayerError, SoftmaxF64, TensorSpec};
-use cwnn_model_contract::msg::{LayerConfig, ModelConfig};
-use cwnn_tensor::host::{dequantize, quantize as quantize_value, RangeObserver};
-use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams, TensorData};
+use cwnn_layers::{GraphError, LayerConfig, LayerError, ModelConfig, QuantSpec, TensorSpec, INDEX_QUANT};
+use cwnn_tensor::host::{dequantize, RangeObserver};
+use cwnn_tensor::{DType, QTensor, QuantParams};
 use ndarray::ArrayD;
 use serde::Serialize;
 use thiserror::Error;
@@ -33,6 +32,8 @@ pub enum QuantizeError {
     },
     #[error(transparent)]
     Graph(#[from] GraphError),
+    #[error("model input: {0}")]
+    Input(LayerError),
     #[error("layer {index} ({node}): {error}")]
     Layer {
         index: usize,
@@ -117,12 +118,6 @@ fn covering(obs: &RangeObserver, dtype: DType) -> QuantParams {
     QuantParams::asymmetric(lo, hi, dtype).expect("finite observed range")
 }
 
-/// Quantization of an index input: the values are the indices.
-pub const INDEX_QUANT: QuantParams = QuantParams {
-    scale: Dyadic::ONE,
-    zero_point: 0,
-};
-
 /// Quantizes `model` to int8 with ranges from `samples` (each one sample of the input).
 pub fn quantize(model: &FloatModel, samples: &[ArrayD<f64>], name: &str) -> Result<QuantModel, QuantizeError> {
     quantize_as(model, samples, name, Precision::Int8)
@@ -135,34 +130,9 @@ pub fn quantize_as(
     name: &str,
     precision: Precision,
 ) -> Result<QuantModel, QuantizeError> {
+    check_samples(model, samples)?;
+    let (observers, reference) = calibrate(model, samples);
     let dtype = precision.dtype();
-    if samples.is_empty() {
-        return Err(QuantizeError::NoSamples);
-    }
-    for (index, s) in samples.iter().enumerate() {
-        if s.shape() != model.input_shape.as_slice() {
-            return Err(QuantizeError::SampleShape {
-                index,
-                expected: model.input_shape.clone(),
-                actual: s.shape().to_vec(),
-            });
-        }
-    }
-    let mut observers = vec![RangeObserver::default(); model.nodes.len() + 1];
-    let bar = crate::progress::bar(samples.len() as u64, "calibrating");
-    let reference: Vec<Vec<ArrayD<f64>>> = samples
-        .iter()
-        .map(|s| {
-            let all = model.forward_all(s);
-            for (o, t) in observers.iter_mut().zip(&all) {
-                o.observe(t.as_slice().unwrap_or(&t.iter().copied().collect::<Vec<_>>()));
-            }
-            bar.inc(1);
-            all
-        })
-        .collect();
-    bar.finish_and_clear();
-
     let input = match model.input_kind {
         InputKind::Real => TensorSpec::new(model.input_shape.clone(), dtype, covering(&observers[0], dtype)),
         InputKind::Indices => TensorSpec::new(model.input_shape.clone(), DType::I32, INDEX_QUANT),
@@ -171,59 +141,25 @@ pub fn quantize_as(
     let mut layers = Vec::new();
     let mut weights = Vec::new();
     for (index, node) in model.nodes.iter().enumerate() {
-        let x = &specs[node.inputs[0]];
-        let x_qp = x.quant;
-        let y_qp = covering(&observers[index + 1], dtype);
         let err = layer_err(index, &node.name);
         // An embedding's input is indices, so its output type has nothing to follow.
         if precision == Precision::Int16 && matches!(node.op, FloatOp::Embedding(_)) {
             return Err(QuantizeError::Precision {
                 index,
                 node: node.name.clone(),
-                kind: "embedding",
+                kind: node.op.kind(),
                 precision: precision.name(),
             });
         }
-        let (layer, bytes) = match &node.op {
-            FloatOp::Dense(d) => d.quantize_as(&x_qp, &y_qp, dtype).map(|(l, w)| (Layer::Dense(l), w)),
-            FloatOp::Conv2d(c) => c.quantize_as(&x_qp, &y_qp, dtype).map(|(l, w)| (Layer::Conv2d(l), w)),
-            FloatOp::Activation(a) => a
-                .quantize_as(&x_qp, &y_qp, dtype)
-                .map(|(l, w)| (Layer::Activation(l), w)),
-            FloatOp::Softmax => SoftmaxF64
-                .quantize_as(&x_qp, dtype)
-                .map(|(l, w)| (Layer::Softmax(l), w)),
-            FloatOp::MaxPool(w) => Ok((Layer::MaxPool2d(cwnn_layers::MaxPool2d { window: w.clone() }), vec![])),
-            FloatOp::AvgPool {
-                window,
-                count_include_pad,
-            } => Ok((
-                Layer::AvgPool2d(cwnn_layers::AvgPool2d {
-                    window: window.clone(),
-                    count_include_pad: *count_include_pad,
-                }),
-                vec![],
-            )),
-            FloatOp::GlobalAvgPool => Ok((Layer::GlobalAvgPool(cwnn_layers::GlobalAvgPool {}), vec![])),
-            FloatOp::Reshape(shape) => Ok((Layer::Reshape(cwnn_layers::Reshape { shape: shape.clone() }), vec![])),
-            FloatOp::Affine(a) => a.quantize(&x_qp, &y_qp).map(|(l, w)| (Layer::Affine(l), w)),
-            FloatOp::Add(a) => {
-                let b_qp = node.inputs.get(1).map(|&i| specs[i].quant);
-                let quantized = a.quantize_as(&x_qp, b_qp.as_ref(), &y_qp, dtype);
-                quantized.map(|(l, w)| (Layer::Add(l), w))
-            }
-            FloatOp::Mul(m) => {
-                let b_qp = node.inputs.get(1).map(|&i| specs[i].quant);
-                let quantized = m.quantize_as(&x_qp, b_qp.as_ref(), &y_qp, dtype);
-                quantized.map(|(l, w)| (Layer::Mul(l), w))
-            }
-            FloatOp::Embedding(e) => e.quantize().map(|(l, w)| (Layer::Embedding(l), w)),
-            FloatOp::Recurrent(r) => r.quantize_as(&x_qp, dtype),
-        }
-        .map_err(err)?;
+        let q = QuantSpec::new(
+            specs[node.inputs[0]].quant,
+            covering(&observers[index + 1], dtype),
+            dtype,
+        )
+        .with_second(node.inputs.get(1).map(|&i| specs[i].quant));
+        let (layer, bytes) = node.op.quantize(&q).map_err(err)?;
         let refs: Vec<&TensorSpec> = node.inputs.iter().map(|&i| &specs[i]).collect();
-        let out = layer.output_spec(&refs).map_err(layer_err(index, &node.name))?;
-        specs.push(out);
+        specs.push(layer.output_spec(&refs).map_err(layer_err(index, &node.name))?);
         let inputs = node.inputs.iter().map(|&i| i as u32).collect();
         layers.push(LayerConfig::reading(layer, inputs, index));
         weights.push(bytes);
@@ -241,22 +177,41 @@ pub fn quantize_as(
     })
 }
 
-/// A sample quantized to the model's input spec.
-pub fn quantize_input(spec: &TensorSpec, x: &ArrayD<f64>) -> QTensor {
-    let data = match spec.dtype {
-        DType::I32 => TensorData::I32(x.iter().map(|&v| v as i32).collect()),
-        DType::I16 => TensorData::I16(
-            x.iter()
-                .map(|&v| quantize_value(v, &spec.quant, DType::I16) as i16)
-                .collect(),
-        ),
-        DType::I8 => TensorData::I8(
-            x.iter()
-                .map(|&v| quantize_value(v, &spec.quant, DType::I8) as i8)
-                .collect(),
-        ),
-    };
-    QTensor::new(spec.shape.clone(), data, spec.quant).expect("shape checked by the caller")
+/// At least one sample, each of the model's input shape.
+fn check_samples(model: &FloatModel, samples: &[ArrayD<f64>]) -> Result<(), QuantizeError> {
+    if samples.is_empty() {
+        return Err(QuantizeError::NoSamples);
+    }
+    for (index, s) in samples.iter().enumerate() {
+        if s.shape() != model.input_shape.as_slice() {
+            return Err(QuantizeError::SampleShape {
+                index,
+                expected: model.input_shape.clone(),
+                actual: s.shape().to_vec(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Runs the f64 model on every sample: each tensor's observed range, and every tensor of
+/// every sample (the reference the report measures against).
+fn calibrate(model: &FloatModel, samples: &[ArrayD<f64>]) -> (Vec<RangeObserver>, Vec<Vec<ArrayD<f64>>>) {
+    let mut observers = vec![RangeObserver::default(); model.nodes.len() + 1];
+    let bar = crate::progress::bar(samples.len() as u64, "calibrating");
+    let reference = samples
+        .iter()
+        .map(|s| {
+            let all = model.forward_all(s);
+            for (o, t) in observers.iter_mut().zip(&all) {
+                o.observe(t.as_slice().unwrap_or(&t.iter().copied().collect::<Vec<_>>()));
+            }
+            bar.inc(1);
+            all
+        })
+        .collect();
+    bar.finish_and_clear();
+    (observers, reference)
 }
 
 /// The real values of a quantized tensor.
@@ -279,7 +234,7 @@ fn report(
     let mut outside = vec![0usize; n];
     let mut ranges = vec![[0.0, 0.0]; n];
     for (s, refs) in samples.iter().zip(reference) {
-        let q = config.run_all(weights, quantize_input(&config.input, s))?;
+        let q = config.run_all(weights, config.input.quantize(s).map_err(QuantizeError::Input)?)?;
         for i in 0..n {
             let (t, r) = (&q[i + 1], &refs[i + 1]);
             let (lo, hi) = match t.dtype() {

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use cwnn_importer::onnx::{self, ImportError, Options};
-use cwnn_importer::quantize::{dequantize_all, quantize_as, quantize_input, Precision, QuantizeError};
+use cwnn_importer::quantize::{dequantize_all, quantize_as, Precision, QuantizeError};
 use cwnn_importer::samples::split;
 use ndarray::{ArrayD, Axis, IxDyn};
 use onnx_protobuf::{type_proto, Message, ModelProto, TensorProto};
@@ -105,7 +105,7 @@ fn check_output_with(
             .map(|s| {
                 let t = q
                     .config
-                    .run_all(&q.weights, quantize_input(&q.config.input, s))
+                    .run_all(&q.weights, q.config.input.quantize(s).unwrap())
                     .unwrap();
                 let y = t.last().unwrap();
                 ArrayD::from_shape_vec(IxDyn(&y.shape), dequantize_all(y)).unwrap()

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use cwnn_importer::import::{self, ImportArgs};
 use cwnn_importer::onnx::{self, ImportError, Options};
-use cwnn_importer::quantize::{dequantize_all, quantize, quantize_as, quantize_input, Precision, QuantizeError};
+use cwnn_importer::quantize::{dequantize_all, quantize, quantize_as, Precision, QuantizeError};
 use cwnn_importer::samples::{read_tensor, split};
 use ndarray::{ArrayD, Axis};
 use onnx_protobuf::{Message, ModelProto};
@@ -38,7 +38,7 @@ fn differential(name: &str, options: Options) -> Vec<&'static str> {
         let f = model.forward(s);
         let t = q
             .config
-            .run_all(&q.weights, quantize_input(&q.config.input, s))
+            .run_all(&q.weights, q.config.input.quantize(s).unwrap())
             .unwrap();
         let int8 = dequantize_all(t.last().unwrap());
         assert_eq!(f.len(), want.len(), "{name}");
@@ -55,7 +55,7 @@ fn differential(name: &str, options: Options) -> Vec<&'static str> {
                 let want = expected.index_axis(Axis(0), i);
                 let t = q
                     .config
-                    .run_all(&q.weights, quantize_input(&q.config.input, s))
+                    .run_all(&q.weights, q.config.input.quantize(s).unwrap())
                     .unwrap();
                 let y = t.last().unwrap();
                 assert_eq!(y.dtype(), cwnn_tensor::DType::I16);

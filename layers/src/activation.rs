@@ -20,7 +20,9 @@ use core::ops::Range;
 use cwnn_tensor::kernels::{lut, requantize_i64, Clamp};
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
-use crate::spec::{act_data, act_data_mut, as_i8, expect_act, i8_data, i8_data_mut, is_int16, WeightReader};
+use crate::act::{act_data, act_data_mut, expect_act, i8_data, i8_data_mut, is_int16};
+
+use crate::weights::{as_i8, WeightReader};
 use crate::{work, LayerError, Op, Result, TensorSpec};
 
 /// Which function the table holds (informative: the table defines the layer).
@@ -140,12 +142,13 @@ impl Op for Activation {
 
 #[cfg(feature = "std")]
 mod host {
+    use crate::{QuantSpec, Quantize};
     use cwnn_tensor::host::{dequantize, lut_i8, quantize, requant_multiplier};
     use cwnn_tensor::{DType, Dyadic, QuantParams};
     use ndarray::ArrayD;
 
     use super::{Activation, ActivationKind, KNOTS, KNOT_SHIFT};
-    use crate::spec::push_dyadic;
+    use crate::weights::push_dyadic;
     use crate::Result;
 
     /// An activation in f64, with its parameters.
@@ -196,7 +199,7 @@ mod host {
             }
         }
         /// The layer and its table for an input at `x_qp` and an output at `y_qp`.
-        pub fn quantize(self, x_qp: &QuantParams, y_qp: &QuantParams) -> (Activation, Vec<u8>) {
+        fn quantize_i8(self, x_qp: &QuantParams, y_qp: &QuantParams) -> (Activation, Vec<u8>) {
             let table = lut_i8(|v| self.apply(v), x_qp, y_qp);
             (
                 Activation {
@@ -206,16 +209,16 @@ mod host {
                 table.iter().map(|&v| v as u8).collect(),
             )
         }
+    }
+
+    impl Quantize for ActivationF64 {
+        type Layer = Activation;
 
         /// [`ActivationF64::quantize`] for activations of `dtype` (int16).
-        pub fn quantize_as(
-            self,
-            x_qp: &QuantParams,
-            y_qp: &QuantParams,
-            dtype: DType,
-        ) -> Result<(Activation, Vec<u8>)> {
+        fn quantize(&self, q: &QuantSpec) -> Result<(Activation, Vec<u8>)> {
+            let (x_qp, y_qp, dtype) = (&q.input, &q.output, q.dtype);
             if dtype != DType::I16 {
-                return Ok(self.quantize(x_qp, y_qp));
+                return Ok(self.quantize_i8(x_qp, y_qp));
             }
             let layer = Activation {
                 kind: self.kind(),
@@ -224,7 +227,7 @@ mod host {
             let mut w = Vec::new();
             let q = |v: f64| quantize(v, y_qp, dtype);
             let slope = |a: f64| -> Result<Dyadic> { Ok(requant_multiplier(x_qp.scale_f64(), a, y_qp.scale_f64())?) };
-            let (m_pos, m_neg, lo, hi) = match self {
+            let (m_pos, m_neg, lo, hi) = match *self {
                 ActivationF64::Identity => (slope(1.0)?, slope(1.0)?, dtype.min(), dtype.max()),
                 ActivationF64::Relu => (slope(1.0)?, slope(1.0)?, q(0.0), dtype.max()),
                 ActivationF64::Clip { min, max } => (slope(1.0)?, slope(1.0)?, q(min), q(max)),
@@ -259,6 +262,7 @@ mod tests {
     use super::*;
     use crate::testing::*;
     use crate::Layer;
+    use crate::{QuantSpec, Quantize};
     use cwnn_tensor::host::dequantize;
     use proptest::prelude::*;
 
@@ -281,7 +285,7 @@ mod tests {
             let xf = ndarray::ArrayD::from_shape_vec(vec![x.len()], x).unwrap();
             let (xq, x_qp) = quantize_input(&xf);
             let y_qp = output_params(&f.forward(&xf));
-            let (layer, table) = f.quantize(&x_qp, &y_qp);
+            let (layer, table) = f.quantize(&QuantSpec::int8(x_qp, y_qp)).unwrap();
             let y = Layer::Activation(layer).run(&[&xq], &table).unwrap();
             let lo = dequantize(-128, &y_qp);
             let hi = dequantize(127, &y_qp);
@@ -299,7 +303,7 @@ mod tests {
             let xf = ndarray::ArrayD::from_shape_vec(vec![x.len()], x).unwrap();
             let (xq, x_qp) = quantize_input_as(&xf, DType::I16);
             let y_qp = output_params_as(&f.forward(&xf), DType::I16);
-            let (layer, w) = f.quantize_as(&x_qp, &y_qp, DType::I16).unwrap();
+            let (layer, w) = f.quantize(&QuantSpec::new(x_qp, y_qp, DType::I16)).unwrap();
             let y = Layer::Activation(layer).run(&[&xq], &w).unwrap();
             let (lo, hi) = (dequantize(-32768, &y_qp), dequantize(32767, &y_qp));
             let curvature = match f {
@@ -320,7 +324,7 @@ mod tests {
         fn segments_match_one_pass(f in function(), n in 1usize..100, cuts in proptest::collection::vec(any::<u16>(), 0..6), int16 in any::<bool>()) {
             let x = ndarray::ArrayD::from_shape_fn(vec![n], |i| (i[0] * 37 % 17) as f64 / 2.0 - 4.0);
             let (xq, qp) = quantize_input_as(&x, precision(int16));
-            let (layer, table) = f.quantize_as(&qp, &qp, precision(int16)).unwrap();
+            let (layer, table) = f.quantize(&QuantSpec::new(qp, qp, precision(int16))).unwrap();
             assert_segments_match(&Layer::Activation(layer), &[&xq], &table, &cuts);
         }
     }

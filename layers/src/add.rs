@@ -13,8 +13,8 @@ use core::ops::Range;
 
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
+use crate::act::{act_data_mut, Act};
 use crate::broadcast::{arity, binary_shape, binary_units, binary_work, constant_len, operand_b, operands, Constant};
-use crate::spec::{act_data_mut, Act};
 use crate::{work, LayerError, Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,8 +93,9 @@ impl Add {
 
 #[cfg(feature = "std")]
 mod host {
+    use crate::{QuantSpec, Quantize};
 
-    use cwnn_tensor::{DType, Dyadic, QuantParams};
+    use cwnn_tensor::Dyadic;
     use ndarray::ArrayD;
 
     use super::Add;
@@ -123,24 +124,14 @@ mod host {
             let b = b.or(self.constant.as_ref()).expect("second operand");
             a + b
         }
-        /// `b_qp` is the second input's parameters; a constant is quantized over its own range.
-        pub fn quantize(
-            &self,
-            a_qp: &QuantParams,
-            b_qp: Option<&QuantParams>,
-            y_qp: &QuantParams,
-        ) -> Result<(Add, Vec<u8>)> {
-            self.quantize_as(a_qp, b_qp, y_qp, DType::I8)
-        }
+    }
+
+    impl Quantize for AddF64 {
+        type Layer = Add;
 
         /// [`AddF64::quantize`] for activations of `dtype` (int16).
-        pub fn quantize_as(
-            &self,
-            a_qp: &QuantParams,
-            b_qp: Option<&QuantParams>,
-            y_qp: &QuantParams,
-            dtype: DType,
-        ) -> Result<(Add, Vec<u8>)> {
+        fn quantize(&self, q: &QuantSpec) -> Result<(Add, Vec<u8>)> {
+            let (a_qp, b_qp, y_qp, dtype) = (&q.input, q.second.as_ref(), &q.output, q.dtype);
             let (constant, b_qp, bytes) = second_operand(&self.constant, b_qp, dtype)?;
             let sy = y_qp.scale_f64();
             let (multipliers, shift) = shared_shift(a_qp.scale_f64() / sy, b_qp.scale_f64() / sy)?;
@@ -165,6 +156,7 @@ mod tests {
     use super::*;
     use crate::testing::*;
     use crate::Layer;
+    use crate::{QuantSpec, Quantize};
     use proptest::prelude::*;
 
     fn shapes() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
@@ -190,7 +182,7 @@ mod tests {
             let (aq, a_qp) = quantize_input_as(&a, dtype);
             let (bq, b_qp) = quantize_input_as(&b, dtype);
             let y_qp = output_params_as(&reference, dtype);
-            let (layer, weights) = f.quantize_as(&a_qp, Some(&b_qp), &y_qp, dtype).unwrap();
+            let (layer, weights) = f.quantize(&QuantSpec::new(a_qp, y_qp, dtype).with_second(Some(b_qp))).unwrap();
             let s_b = layer.constant.as_ref().map_or(b_qp.scale_f64(), |c| c.quant.scale_f64());
             let layer = Layer::Add(layer);
             let inputs: Vec<&cwnn_tensor::QTensor> = if constant { vec![&aq] } else { vec![&aq, &bq] };

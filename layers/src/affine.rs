@@ -15,7 +15,9 @@ use core::ops::Range;
 
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
-use crate::spec::{act_data, act_data_mut, expect_act, Act, WeightReader};
+use crate::act::{act_data, act_data_mut, expect_act, Act};
+
+use crate::weights::WeightReader;
 use crate::{work, LayerError, Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,7 +112,8 @@ impl Affine {
 
 #[cfg(feature = "std")]
 mod host {
-    use cwnn_tensor::{Dyadic, QuantParams};
+    use crate::{QuantSpec, Quantize};
+    use cwnn_tensor::Dyadic;
     use ndarray::{ArrayD, Axis};
 
     use super::Affine;
@@ -141,7 +144,13 @@ mod host {
             }
             y
         }
-        pub fn quantize(&self, x_qp: &QuantParams, y_qp: &QuantParams) -> Result<(Affine, Vec<u8>)> {
+    }
+
+    impl Quantize for AffineF64 {
+        type Layer = Affine;
+
+        fn quantize(&self, q: &QuantSpec) -> Result<(Affine, Vec<u8>)> {
+            let (x_qp, y_qp) = (&q.input, &q.output);
             let (sx, sy) = (x_qp.scale_f64(), y_qp.scale_f64());
             let mut bytes = Vec::with_capacity(self.a.len() * 13);
             for (&a, &b) in self.a.iter().zip(&self.b) {
@@ -181,6 +190,7 @@ mod tests {
     use super::*;
     use crate::testing::*;
     use crate::Layer;
+    use crate::{QuantSpec, Quantize};
     use proptest::prelude::*;
 
     proptest! {
@@ -199,7 +209,7 @@ mod tests {
             let reference = f.forward(&xf);
             let (xq, x_qp) = quantize_input_as(&xf, precision(int16));
             let y_qp = output_params_as(&reference, precision(int16));
-            let (layer, weights) = f.quantize(&x_qp, &y_qp).unwrap();
+            let (layer, weights) = f.quantize(&QuantSpec::int8(x_qp, y_qp)).unwrap();
             let layer = Layer::Affine(layer);
             let y = layer.run(&[&xq], &weights).unwrap();
             for (i, (&got, &want)) in dequant(&y).iter().zip(reference.iter()).enumerate() {

@@ -12,7 +12,7 @@ use core::ops::Range;
 
 use cwnn_tensor::{DType, QTensor};
 
-use crate::spec::Act;
+use crate::act::Act;
 use crate::{Op, Result, TensorSpec, Window2d};
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -85,7 +85,7 @@ pub struct Constant {
     pub quant: cwnn_tensor::QuantParams,
 }
 
-use crate::spec::{act_data, Act};
+use crate::act::{act_data, Act};
 use crate::{work, LayerError, Result, TensorSpec};
 use alloc::borrow::Cow;
 use cwnn_tensor::QTensor;
@@ -132,7 +132,7 @@ pub(crate) fn operand_b(
     constant: &Option<Constant>,
     inputs: &[&TensorSpec],
 ) -> Result<TensorSpec> {
-    let dtype = crate::spec::expect_act(layer, inputs[0])?;
+    let dtype = crate::act::expect_act(layer, inputs[0])?;
     let b = match constant {
         Some(c) => TensorSpec::new(c.shape.clone(), dtype, c.quant),
         None => inputs[1].clone(),
@@ -181,7 +181,7 @@ pub(crate) fn binary_work(layer: &'static str, constant: &Option<Constant>, inpu
     };
     let n = work::count(&shape);
     let decode = match constant {
-        Some(c) if crate::spec::is_int16(a) => work::count(&c.shape),
+        Some(c) if crate::act::is_int16(a) => work::count(&c.shape),
         _ => 0,
     };
     work::sum(&[

@@ -24,9 +24,9 @@ use cwnn_tensor::kernels::{
 };
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
-use crate::spec::{
-    act_data, act_data_mut, chw, expect_act, i8_data, i8_data_mut, is_int16, WeightReader, DYADIC_BYTES,
-};
+use crate::act::{act_data, act_data_mut, chw, expect_act, i8_data, i8_data_mut, is_int16};
+
+use crate::weights::{WeightReader, DYADIC_BYTES};
 use crate::{work, LayerError, Op, Result, TensorSpec, Window2d};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -200,13 +200,13 @@ impl Op for Conv2d {
 
 #[cfg(feature = "std")]
 mod host {
+    use crate::{QuantSpec, Quantize};
 
-    use cwnn_tensor::{DType, QuantParams};
     use ndarray::{Array1, Array3, Array4, ArrayD};
 
     use super::Conv2d;
-    use crate::dense::real_clamp;
-    use crate::spec::push_channel;
+    use crate::weights::push_channel;
+    use crate::weights::real_clamp;
     use crate::Result;
 
     /// Conv2D in f64: the reference, and the source of the quantized layer.
@@ -264,14 +264,14 @@ mod host {
             }
             f
         }
+    }
 
-        /// Quantizes for an int8 input with per-output-channel symmetric weights.
-        pub fn quantize(&self, x_qp: &QuantParams, y_qp: &QuantParams) -> Result<(Conv2d, Vec<u8>)> {
-            self.quantize_as(x_qp, y_qp, DType::I8)
-        }
+    impl Quantize for Conv2dF64 {
+        type Layer = Conv2d;
 
         /// [`Conv2dF64::quantize`] for activations of `dtype` (int16).
-        pub fn quantize_as(&self, x_qp: &QuantParams, y_qp: &QuantParams, dtype: DType) -> Result<(Conv2d, Vec<u8>)> {
+        fn quantize(&self, q: &QuantSpec) -> Result<(Conv2d, Vec<u8>)> {
+            let (x_qp, y_qp, dtype) = (&q.input, &q.output, q.dtype);
             let (oc, _, kh, kw) = self.w.dim();
             let scales = (x_qp.scale_f64(), y_qp.scale_f64());
             let mut bytes = Vec::new();
@@ -304,6 +304,7 @@ mod tests {
     use super::*;
     use crate::testing::*;
     use crate::Layer;
+    use crate::{QuantSpec, Quantize};
     use ndarray::{Array1, Array4};
     use proptest::prelude::*;
 
@@ -351,7 +352,7 @@ mod tests {
             let dtype = precision(int16);
             let (xq, x_qp) = quantize_input_as(&xf, dtype);
             let y_qp = output_params_as(&reference, dtype);
-            let (layer, weights) = conv.quantize_as(&x_qp, &y_qp, dtype).unwrap();
+            let (layer, weights) = conv.quantize(&QuantSpec::new(x_qp, y_qp, dtype)).unwrap();
             let y = Layer::Conv2d(layer).run(&[&xq], &weights).unwrap();
             prop_assert_eq!(y.dtype(), dtype);
             let (sx, sy) = (x_qp.scale_f64(), y_qp.scale_f64());
@@ -377,7 +378,7 @@ mod tests {
             let dtype = precision(int16);
             let (xq, x_qp) = quantize_input_as(&xf, dtype);
             let y_qp = output_params_as(&conv.forward(&xf), dtype);
-            let (layer, weights) = conv.quantize_as(&x_qp, &y_qp, dtype).unwrap();
+            let (layer, weights) = conv.quantize(&QuantSpec::new(x_qp, y_qp, dtype)).unwrap();
             assert_segments_match(&Layer::Conv2d(layer), &[&xq], &weights, &cuts);
         }
     }

@@ -21,7 +21,9 @@ use alloc::vec::Vec;
 use cwnn_tensor::kernels::{accumulator_fits, centered, dot2_i8, dot_i16_le, requantize_i64, requantize_one, Clamp};
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
-use crate::spec::{act_data, act_data_mut, expect_act, i8_data, i8_data_mut, is_int16, WeightReader, DYADIC_BYTES};
+use crate::act::{act_data, act_data_mut, expect_act, i8_data, i8_data_mut, is_int16};
+
+use crate::weights::{WeightReader, DYADIC_BYTES};
 use crate::{work, LayerError, Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,14 +170,11 @@ impl Op for Dense {
 
 #[cfg(feature = "std")]
 mod host {
-    use cwnn_tensor::host::quantize;
-    use cwnn_tensor::kernels::Clamp;
-    use cwnn_tensor::{DType, QuantParams};
     use ndarray::{Array1, Array2, ArrayD, Axis, IxDyn};
 
     use super::Dense;
-    use crate::spec::push_channel;
-    use crate::Result;
+    use crate::weights::{push_channel, real_clamp};
+    use crate::{QuantSpec, Quantize, Result};
 
     /// Dense in f64: the reference, and the source of the quantized layer.
     #[derive(Clone, Debug)]
@@ -212,15 +211,14 @@ mod host {
                 clamp: self.clamp,
             }
         }
+    }
 
-        /// Quantizes for an int8 input at `x_qp` and an output at `y_qp`: per-channel
-        /// symmetric weights, i32 bias at scale `s_x·s_w`, one multiplier per row.
-        pub fn quantize(&self, x_qp: &QuantParams, y_qp: &QuantParams) -> Result<(Dense, Vec<u8>)> {
-            self.quantize_as(x_qp, y_qp, DType::I8)
-        }
+    impl Quantize for DenseF64 {
+        type Layer = Dense;
 
         /// [`DenseF64::quantize`] for activations of `dtype` (int16).
-        pub fn quantize_as(&self, x_qp: &QuantParams, y_qp: &QuantParams, dtype: DType) -> Result<(Dense, Vec<u8>)> {
+        fn quantize(&self, q: &QuantSpec) -> Result<(Dense, Vec<u8>)> {
+            let (x_qp, y_qp, dtype) = (&q.input, &q.output, q.dtype);
             let (n_out, n_in) = self.w.dim();
             let scales = (x_qp.scale_f64(), y_qp.scale_f64());
             let mut bytes = Vec::with_capacity(n_out * (n_in + 9));
@@ -239,32 +237,9 @@ mod host {
             ))
         }
     }
-
-    /// A real-valued clamp in the `dtype` domain of `qp` (no clamp: the full range).
-    pub(crate) fn real_clamp(clamp: Option<(f64, f64)>, qp: &QuantParams, dtype: DType) -> Clamp {
-        match clamp {
-            None => Clamp {
-                lo: dtype.min(),
-                hi: dtype.max(),
-            },
-            Some((lo, hi)) => {
-                let q = |v: f64| {
-                    if v.is_finite() {
-                        quantize(v, qp, dtype)
-                    } else if v > 0.0 {
-                        dtype.max()
-                    } else {
-                        dtype.min()
-                    }
-                };
-                Clamp { lo: q(lo), hi: q(hi) }
-            }
-        }
-    }
 }
 
 #[cfg(feature = "std")]
-pub(crate) use host::real_clamp;
 #[cfg(feature = "std")]
 pub use host::DenseF64;
 
@@ -273,6 +248,7 @@ mod tests {
     use super::*;
     use crate::testing::*;
     use crate::Layer;
+    use crate::{QuantSpec, Quantize};
     use ndarray::{Array1, Array2};
     use proptest::prelude::*;
 
@@ -305,7 +281,7 @@ mod tests {
             let reference = d.forward(&xf);
             let (xq, x_qp) = quantize_input_as(&xf, dtype);
             let y_qp = output_params_as(&reference, dtype);
-            let (layer, weights) = d.quantize_as(&x_qp, &y_qp, dtype).unwrap();
+            let (layer, weights) = d.quantize(&QuantSpec::new(x_qp, y_qp, dtype)).unwrap();
             let y = Layer::Dense(layer).run(&[&xq], &weights).unwrap();
             prop_assert_eq!(y.dtype(), dtype);
             let (sx, sy) = (x_qp.scale_f64(), y_qp.scale_f64());
@@ -327,7 +303,7 @@ mod tests {
             let xf = ndarray::ArrayD::from_shape_vec(vec![rows, d.w.ncols()], x).unwrap();
             let dtype = precision(int16);
             let (xq, x_qp) = quantize_input_as(&xf, dtype);
-            let (layer, weights) = d.quantize_as(&x_qp, &output_params_as(&d.forward(&xf), dtype), dtype).unwrap();
+            let (layer, weights) = d.quantize(&QuantSpec::new(x_qp, output_params_as(&d.forward(&xf), dtype), dtype)).unwrap();
             assert_segments_match(&Layer::Dense(layer), &[&xq], &weights, &cuts);
         }
     }
@@ -343,7 +319,7 @@ mod tests {
         };
         let x_qp = QuantParams::asymmetric(0.0, 16.0, DType::I8).unwrap();
         let y_qp = QuantParams::asymmetric(-4.0, 4.0, DType::I8).unwrap();
-        let (layer, w) = d.quantize(&x_qp, &y_qp).unwrap();
+        let (layer, w) = d.quantize(&QuantSpec::int8(x_qp, y_qp)).unwrap();
         let x = quantize_with(&ndarray::arr1(&[16.0, 8.0]).into_dyn(), &x_qp);
         let y = dequant(&Layer::Dense(layer).run(&[&x], &w).unwrap());
         for (got, want) in y.iter().zip([0.1f64, 6.0, 3.0]) {
@@ -356,7 +332,7 @@ mod tests {
             clamp: None,
         };
         let y_qp = QuantParams::asymmetric(0.0, 0.5, DType::I8).unwrap();
-        let (layer, w) = d.quantize(&x_qp, &y_qp).unwrap();
+        let (layer, w) = d.quantize(&QuantSpec::int8(x_qp, y_qp)).unwrap();
         let y = dequant(&Layer::Dense(layer).run(&[&x], &w).unwrap());
         for (got, want) in y.iter().zip([0.0f64, 0.5]) {
             assert!((got - want).abs() <= y_qp.scale_f64(), "{y:?}");
@@ -388,7 +364,7 @@ mod tests {
             scale: cwnn_tensor::Dyadic::ONE,
             zero_point: 0,
         };
-        let (layer, weights) = d.quantize(&qp, &qp).unwrap();
+        let (layer, weights) = d.quantize(&QuantSpec::int8(qp, qp)).unwrap();
         let layer = Layer::Dense(layer);
         let x = int8_tensor(vec![5], qp);
         assert!(matches!(layer.run(&[&x], &weights), Err(LayerError::InputShape { .. })));

@@ -8,10 +8,18 @@
 
 use core::ops::Range;
 
-use cwnn_tensor::{DType, QTensor, QuantParams, TensorData};
+use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams, TensorData};
 
-use crate::spec::{as_i8, i8_data_mut};
+use crate::weights::as_i8;
+
+use crate::act::i8_data_mut;
 use crate::{work, LayerError, Op, Result, TensorSpec};
+
+/// Quantization of an index tensor: the integers are the indices.
+pub const INDEX_QUANT: QuantParams = QuantParams {
+    scale: Dyadic::ONE,
+    zero_point: 0,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -96,10 +104,11 @@ impl Op for Embedding {
 
 #[cfg(feature = "std")]
 mod host {
+    use crate::{QuantSpec, Quantize};
     use ndarray::{Array2, ArrayD, Axis};
 
     use super::Embedding;
-    use crate::spec::{covering, quantize_i8};
+    use crate::weights::{covering, quantize_i8};
     use crate::Result;
 
     #[derive(Clone, Debug)]
@@ -119,8 +128,14 @@ mod host {
             shape.push(self.table.ncols());
             self.table.select(Axis(0), &rows).into_shape_with_order(shape).unwrap()
         }
+    }
+
+    impl Quantize for EmbeddingF64 {
+        type Layer = Embedding;
+
         /// Quantizes the table over its own range; the output keeps that quantization.
-        pub fn quantize(&self) -> Result<(Embedding, Vec<u8>)> {
+        fn quantize(&self, q: &QuantSpec) -> Result<(Embedding, Vec<u8>)> {
+            q.int8_only(<Embedding as crate::Op>::NAME)?;
             let qp = covering(self.table.iter())?;
             let bytes = quantize_i8(self.table.iter(), &qp);
             let (vocab, dim) = self.table.dim();
@@ -137,20 +152,12 @@ mod tests {
     use super::*;
     use crate::testing::*;
     use crate::Layer;
-    use cwnn_tensor::Dyadic;
+    use crate::{QuantSpec, Quantize};
     use proptest::prelude::*;
 
     fn indices(idx: Vec<i32>) -> QTensor {
         let n = idx.len();
-        QTensor::new(
-            vec![n],
-            TensorData::I32(idx),
-            QuantParams {
-                scale: Dyadic::ONE,
-                zero_point: 0,
-            },
-        )
-        .unwrap()
+        QTensor::new(vec![n], TensorData::I32(idx), INDEX_QUANT).unwrap()
     }
 
     proptest! {
@@ -162,7 +169,7 @@ mod tests {
             let f = EmbeddingF64 { table: ndarray::Array2::from_shape_vec((vocab, dim), vals[..vocab * dim].to_vec()).unwrap() };
             let idx: Vec<i32> = raw.iter().map(|r| r.rem_euclid(2 * vocab as i32) - vocab as i32).collect();
             let reference = f.forward(&ndarray::ArrayD::from_shape_vec(vec![idx.len()], idx.iter().map(|&i| i as i64).collect()).unwrap());
-            let (layer, weights) = f.quantize().unwrap();
+            let (layer, weights) = f.quantize(&QuantSpec::int8(INDEX_QUANT, INDEX_QUANT)).unwrap();
             let s = layer.output.scale_f64();
             let layer = Layer::Embedding(layer);
             let x = indices(idx);
@@ -179,7 +186,7 @@ mod tests {
         let f = EmbeddingF64 {
             table: ndarray::Array2::zeros((3, 2)),
         };
-        let (layer, weights) = f.quantize().unwrap();
+        let (layer, weights) = f.quantize(&QuantSpec::int8(INDEX_QUANT, INDEX_QUANT)).unwrap();
         let err = Layer::Embedding(layer)
             .run(&[&indices(vec![0, 3])], &weights)
             .unwrap_err();

@@ -9,7 +9,7 @@ use core::ops::Range;
 
 use cwnn_tensor::QTensor;
 
-use crate::spec::{chw, expect_act};
+use crate::act::{chw, expect_act};
 use crate::{work, AvgPool2d, Op, Result, TensorSpec, Window2d};
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

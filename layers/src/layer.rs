@@ -3,7 +3,6 @@ use core::ops::Range;
 
 use cwnn_tensor::QTensor;
 
-use crate::spec::check_units;
 use crate::*;
 
 /// What every layer implements. Methods taking `inputs` assume [`Op::output_spec`] accepted
@@ -111,6 +110,12 @@ macro_rules! layers {
                 match self { $(Layer::$variant(l) => l.forward(inputs, weights, units, out, state),)* }
             }
         }
+
+        $(impl From<$ty> for Layer {
+            fn from(l: $ty) -> Layer {
+                Layer::$variant(l)
+            }
+        })*
     };
 }
 
@@ -280,4 +285,17 @@ pub struct LayerPlan {
     pub state_len: usize,
     /// Bytes of the output activation (stored between calls at its quantized width).
     pub output_bytes: usize,
+}
+
+/// `units` as a checked range of `0..total`.
+pub(crate) fn check_units(layer: &'static str, units: &Range<usize>, total: usize) -> Result<()> {
+    if units.start > units.end || units.end > total {
+        return Err(LayerError::Units {
+            layer,
+            start: units.start,
+            end: units.end,
+            units: total,
+        });
+    }
+    Ok(())
 }

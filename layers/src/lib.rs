@@ -13,10 +13,12 @@
 
 extern crate alloc;
 
+mod act;
 mod error;
 mod graph;
 mod layer;
 mod spec;
+mod weights;
 
 mod activation;
 mod add;
@@ -35,6 +37,8 @@ mod maxpool2d;
 mod mul;
 #[cfg(test)]
 mod plan_tests;
+#[cfg(feature = "std")]
+mod quantize;
 mod recurrent;
 #[cfg(test)]
 mod recurrent_tests;
@@ -54,7 +58,7 @@ pub use avgpool2d::AvgPool2d;
 pub use broadcast::Constant;
 pub use conv2d::Conv2d;
 pub use dense::Dense;
-pub use embedding::Embedding;
+pub use embedding::{Embedding, INDEX_QUANT};
 pub use error::LayerError;
 pub use global_avgpool::GlobalAvgPool;
 pub use graph::{GraphError, LayerConfig, ModelConfig};
@@ -67,7 +71,8 @@ pub use recurrent::{Recurrent, HIDDEN_QUANT, HIDDEN_QUANT_I16};
 pub use reshape::Reshape;
 pub use rnn::SimpleRnn;
 pub use softmax::Softmax;
-pub use spec::{TensorSpec, DYADIC_BYTES};
+pub use spec::TensorSpec;
+pub use weights::DYADIC_BYTES;
 pub use window::{same_padding, Window2d};
 
 #[cfg(feature = "std")]
@@ -79,6 +84,7 @@ pub use {
     dense::DenseF64,
     embedding::EmbeddingF64,
     mul::MulF64,
+    quantize::{QuantSpec, Quantize},
     recurrent::host::{CellF64, RecurrentF64},
     softmax::SoftmaxF64,
 };

@@ -14,8 +14,8 @@ use core::ops::Range;
 use cwnn_tensor::kernels::{requantize_i64, requantize_one, Clamp};
 use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams};
 
+use crate::act::{act_data_mut, Act};
 use crate::broadcast::{arity, binary_shape, binary_units, binary_work, constant_len, operand_b, operands, Constant};
-use crate::spec::{act_data_mut, Act};
 use crate::{work, Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,8 +97,8 @@ impl Mul {
 
 #[cfg(feature = "std")]
 mod host {
+    use crate::{QuantSpec, Quantize};
     use cwnn_tensor::host::requant_multiplier;
-    use cwnn_tensor::{DType, QuantParams};
     use ndarray::ArrayD;
 
     use super::Mul;
@@ -115,23 +115,14 @@ mod host {
         pub fn forward(&self, a: &ArrayD<f64>, b: Option<&ArrayD<f64>>) -> ArrayD<f64> {
             a * b.or(self.constant.as_ref()).expect("second operand")
         }
-        pub fn quantize(
-            &self,
-            a_qp: &QuantParams,
-            b_qp: Option<&QuantParams>,
-            y_qp: &QuantParams,
-        ) -> Result<(Mul, Vec<u8>)> {
-            self.quantize_as(a_qp, b_qp, y_qp, DType::I8)
-        }
+    }
+
+    impl Quantize for MulF64 {
+        type Layer = Mul;
 
         /// [`MulF64::quantize`] for activations of `dtype` (int16).
-        pub fn quantize_as(
-            &self,
-            a_qp: &QuantParams,
-            b_qp: Option<&QuantParams>,
-            y_qp: &QuantParams,
-            dtype: DType,
-        ) -> Result<(Mul, Vec<u8>)> {
+        fn quantize(&self, q: &QuantSpec) -> Result<(Mul, Vec<u8>)> {
+            let (a_qp, b_qp, y_qp, dtype) = (&q.input, q.second.as_ref(), &q.output, q.dtype);
             let (constant, b_qp, bytes) = second_operand(&self.constant, b_qp, dtype)?;
             let multiplier = requant_multiplier(a_qp.scale_f64(), b_qp.scale_f64(), y_qp.scale_f64())?;
             Ok((
@@ -154,6 +145,7 @@ mod tests {
     use super::*;
     use crate::testing::*;
     use crate::Layer;
+    use crate::{QuantSpec, Quantize};
     use proptest::prelude::*;
 
     proptest! {
@@ -169,7 +161,7 @@ mod tests {
             let (aq, a_qp) = quantize_input_as(&a, dtype);
             let (bq, b_qp) = quantize_input_as(&b, dtype);
             let y_qp = output_params_as(&reference, dtype);
-            let (layer, weights) = f.quantize_as(&a_qp, Some(&b_qp), &y_qp, dtype).unwrap();
+            let (layer, weights) = f.quantize(&QuantSpec::new(a_qp, y_qp, dtype).with_second(Some(b_qp))).unwrap();
             let s_b = layer.constant.as_ref().map_or(b_qp.scale_f64(), |c| c.quant.scale_f64());
             let layer = Layer::Mul(layer);
             let inputs: Vec<&cwnn_tensor::QTensor> = if constant { vec![&aq] } else { vec![&aq, &bq] };

@@ -31,9 +31,9 @@ use core::ops::Range;
 use cwnn_tensor::kernels::{accumulator_fits, centered, dot, dot_i16_le};
 use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams};
 
-use crate::spec::{
-    act_data, act_data_mut, as_i8, expect_act, i8_data, i8_data_mut, is_int16, WeightReader, DYADIC_BYTES,
-};
+use crate::act::{act_data, act_data_mut, expect_act, i8_data, i8_data_mut, is_int16};
+
+use crate::weights::{as_i8, WeightReader, DYADIC_BYTES};
 use crate::{work, LayerError, Result, TensorSpec};
 
 /// Scale of `h` (the output): 1/128, zero point 0.
@@ -437,8 +437,7 @@ macro_rules! recurrent_op {
                 self.rnn.output_spec(Self::NAME, inputs[0])
             }
             fn weight_len(&self, inputs: &[&$crate::TensorSpec]) -> Option<usize> {
-                self.rnn
-                    .weight_len(self.cell(), $crate::spec::is_int16(inputs[0]))
+                self.rnn.weight_len(self.cell(), $crate::act::is_int16(inputs[0]))
             }
             fn macs(&self, inputs: &[&$crate::TensorSpec]) -> Option<u64> {
                 self.rnn.macs(self.cell(), inputs[0])
@@ -547,12 +546,13 @@ pub(crate) fn lut<const I16: bool, const K: usize>(t: &[i16; K], z: i32) -> i32 
 
 #[cfg(feature = "std")]
 pub(crate) mod host {
+    use crate::{QuantSpec, Quantize};
     use cwnn_tensor::host::requant_multiplier;
     use cwnn_tensor::{DType, QuantParams, TensorError};
     use ndarray::{s, Array1, Array2, ArrayD};
 
     use super::{Cell, Recurrent, I16_TABLE_LEN, ONE, TABLE_LEN};
-    use crate::spec::push_dyadic;
+    use crate::weights::push_dyadic;
     use crate::{Gru, Layer, Lstm, Result, SimpleRnn};
 
     /// Which recurrent cell, with its f64-only options.
@@ -639,17 +639,16 @@ pub(crate) mod host {
                 h.into_dyn()
             }
         }
+    }
 
-        /// The quantized layer for an int8 input at `x_qp`: per-row symmetric W and R, Q3.12
-        /// gate pre-activations, tables built here.
-        pub fn quantize(&self, x_qp: &QuantParams) -> Result<(Layer, Vec<u8>)> {
-            self.quantize_as(x_qp, DType::I8)
-        }
+    impl Quantize for RecurrentF64 {
+        type Layer = Layer;
 
         /// [`RecurrentF64::quantize`] for an input of `dtype`. int16:
         /// int16 W and R, i64 biases, Q16 pre-activations and peepholes, `h` at Q15, 1,025-knot
         /// tables.
-        pub fn quantize_as(&self, x_qp: &QuantParams, dtype: DType) -> Result<(Layer, Vec<u8>)> {
+        fn quantize(&self, q: &QuantSpec) -> Result<(Layer, Vec<u8>)> {
+            let (x_qp, dtype) = (&q.input, q.dtype);
             let h_n = self.hidden();
             let int16 = dtype == DType::I16;
             let (sh, sg) = if int16 {

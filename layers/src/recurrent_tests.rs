@@ -1,6 +1,7 @@
 //! Tests shared by the recurrent layers: random cells against the f64 reference, and
 //! segmentation by time step.
 
+use crate::{QuantSpec, Quantize};
 use ndarray::{Array1, Array2, ArrayD};
 use proptest::prelude::*;
 
@@ -60,7 +61,7 @@ pub(crate) fn max_error(f: &RecurrentF64, x: &ArrayD<f64>) -> f64 {
 /// [`max_error`] with an input of `dtype` (int16).
 pub(crate) fn max_error_as(f: &RecurrentF64, x: &ArrayD<f64>, dtype: cwnn_tensor::DType) -> f64 {
     let (xq, x_qp) = quantize_input_as(x, dtype);
-    let (layer, weights) = f.quantize_as(&x_qp, dtype).unwrap();
+    let (layer, weights) = f.quantize(&QuantSpec::new(x_qp, x_qp, dtype)).unwrap();
     let y = layer.run(&[&xq], &weights).unwrap();
     assert_eq!(y.dtype(), dtype);
     let reference = f.forward(x);
@@ -73,6 +74,6 @@ pub(crate) fn max_error_as(f: &RecurrentF64, x: &ArrayD<f64>, dtype: cwnn_tensor
 
 pub(crate) fn segments(f: &RecurrentF64, x: &ArrayD<f64>, cuts: &[u16], int16: bool) {
     let (xq, x_qp) = quantize_input_as(x, precision(int16));
-    let (layer, weights) = f.quantize_as(&x_qp, precision(int16)).unwrap();
+    let (layer, weights) = f.quantize(&QuantSpec::new(x_qp, x_qp, precision(int16))).unwrap();
     assert_segments_match(&layer, &[&xq], &weights, cuts);
 }

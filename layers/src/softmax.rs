@@ -21,7 +21,9 @@ use core::ops::Range;
 use cwnn_tensor::kernels::{softmax_i8, validate_exp_table};
 use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams};
 
-use crate::spec::{act_data, act_data_mut, expect_act, i8_data, i8_data_mut, is_int16, WeightReader, DYADIC_BYTES};
+use crate::act::{act_data, act_data_mut, expect_act, i8_data, i8_data_mut, is_int16};
+
+use crate::weights::{WeightReader, DYADIC_BYTES};
 use crate::{work, LayerError, Op, Result, TensorSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -173,6 +175,7 @@ impl Op for Softmax {
 
 #[cfg(feature = "std")]
 mod host {
+    use crate::{QuantSpec, Quantize};
     use cwnn_tensor::host::exp_table;
     use cwnn_tensor::{DType, Dyadic, QuantParams};
     use ndarray::{ArrayD, Axis};
@@ -196,19 +199,24 @@ mod host {
             y
         }
         /// The layer and its exp table for an input at `x_qp`.
-        pub fn quantize(self, x_qp: &QuantParams) -> (Softmax, Vec<u8>) {
+        fn quantize_i8(self, x_qp: &QuantParams) -> (Softmax, Vec<u8>) {
             let t = exp_table(x_qp.scale_f64());
             (Softmax {}, t.iter().flat_map(|e| e.to_le_bytes()).collect())
         }
+    }
+
+    impl Quantize for SoftmaxF64 {
+        type Layer = Softmax;
 
         /// [`SoftmaxF64::quantize`] for activations of `dtype` (int16).
-        pub fn quantize_as(self, x_qp: &QuantParams, dtype: DType) -> crate::Result<(Softmax, Vec<u8>)> {
+        fn quantize(&self, q: &QuantSpec) -> crate::Result<(Softmax, Vec<u8>)> {
+            let (x_qp, dtype) = (&q.input, q.dtype);
             if dtype != DType::I16 {
-                return Ok(self.quantize(x_qp));
+                return Ok(self.quantize_i8(x_qp));
             }
             let mut w = Vec::new();
             let m = Dyadic::from_f64(x_qp.scale_f64() * std::f64::consts::LOG2_E * 65536.0)?;
-            crate::spec::push_dyadic(&mut w, m);
+            crate::weights::push_dyadic(&mut w, m);
             for k in 0..=256 {
                 let v = (f64::from(super::POW2_ONE) * 2f64.powf(-f64::from(k) / 256.0)).round() as u32;
                 w.extend_from_slice(&v.to_le_bytes());
@@ -226,6 +234,7 @@ mod tests {
     use super::*;
     use crate::testing::*;
     use crate::Layer;
+    use crate::{QuantSpec, Quantize};
     use proptest::prelude::*;
 
     proptest! {
@@ -235,7 +244,7 @@ mod tests {
         fn bound_against_f64(rows in 1usize..4, n in 1usize..40, x in proptest::collection::vec(-6f64..6.0, 160)) {
             let xf = ndarray::ArrayD::from_shape_vec(vec![rows, n], x[..rows * n].to_vec()).unwrap();
             let (xq, x_qp) = quantize_input(&xf);
-            let (layer, table) = SoftmaxF64.quantize(&x_qp);
+            let (layer, table) = SoftmaxF64.quantize(&QuantSpec::int8(x_qp, x_qp)).unwrap();
             let y = Layer::Softmax(layer).run(&[&xq], &table).unwrap();
             let reference = SoftmaxF64.forward(&xf);
             let lsb = (0.5 + 2f64.powi(-17) + 256.0 * (n as f64 + 1.0) / 131072.0) / 256.0;
@@ -251,7 +260,7 @@ mod tests {
         fn bound_against_f64_high(rows in 1usize..4, n in 1usize..40, x in proptest::collection::vec(-30f64..30.0, 160)) {
             let xf = ndarray::ArrayD::from_shape_vec(vec![rows, n], x[..rows * n].to_vec()).unwrap();
             let (xq, x_qp) = quantize_input_as(&xf, DType::I16);
-            let (layer, w) = SoftmaxF64.quantize_as(&x_qp, DType::I16).unwrap();
+            let (layer, w) = SoftmaxF64.quantize(&QuantSpec::new(x_qp, x_qp, DType::I16)).unwrap();
             let y = Layer::Softmax(layer).run(&[&xq], &w).unwrap();
             prop_assert_eq!(y.quant, SOFTMAX_OUTPUT_I16);
             let reference = SoftmaxF64.forward(&xf);
@@ -265,7 +274,7 @@ mod tests {
         fn segments_match_one_pass(rows in 1usize..12, n in 1usize..20, cuts in proptest::collection::vec(any::<u16>(), 0..6), int16 in any::<bool>()) {
             let x = ndarray::ArrayD::from_shape_fn(vec![rows, n], |i| (i[0] * 7 + i[1] * 13) as f64 % 9.0 - 4.0);
             let (xq, qp) = quantize_input_as(&x, precision(int16));
-            let (layer, table) = SoftmaxF64.quantize_as(&qp, precision(int16)).unwrap();
+            let (layer, table) = SoftmaxF64.quantize(&QuantSpec::new(qp, qp, precision(int16))).unwrap();
             assert_segments_match(&Layer::Softmax(layer), &[&xq], &table, &cuts);
         }
     }
@@ -280,7 +289,7 @@ mod tests {
         ));
         // `int16`: knots that do not fall from 2^30 to 2^29 are refused too.
         let (x, qp) = quantize_input_as(&ndarray::ArrayD::zeros(vec![5]), DType::I16);
-        let (layer, mut w) = SoftmaxF64.quantize_as(&qp, DType::I16).unwrap();
+        let (layer, mut w) = SoftmaxF64.quantize(&QuantSpec::new(qp, qp, DType::I16)).unwrap();
         w[DYADIC_BYTES + 4 * 100 + 3] ^= 0x40; // knot 100 leaves [2^29, 2^30]
         assert!(matches!(
             Layer::Softmax(layer).run(&[&x], &w),

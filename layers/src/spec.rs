@@ -1,10 +1,11 @@
+//! What a layer knows of a tensor before its data arrives.
+
 use alloc::vec;
 use alloc::vec::Vec;
-use core::ops::Range;
 
-use cwnn_tensor::{numel, DType, Dyadic, QTensor, QuantParams, TensorData};
+use cwnn_tensor::{numel, DType, QTensor, QuantParams, TensorData};
 
-use crate::{LayerError, Result};
+use crate::Result;
 
 /// Shape, element type and quantization of a tensor: what a layer needs to know of its
 /// input before any data arrives. Shapes have no batch axis (the chain runs one sample).
@@ -51,268 +52,18 @@ impl TensorSpec {
     }
 }
 
-/// An activation element type: int8 (`int8` precision) or int16. A layer
-/// computes in the type of its input and gives its output in the same type.
-pub(crate) trait Act: cwnn_tensor::Quantized + Ord {
-    fn slice(d: &TensorData) -> Option<&[Self]>;
-    fn slice_mut(d: &mut TensorData) -> Option<&mut [Self]>;
-    /// Values stored as weights (LE bytes): borrowed for int8, decoded for int16.
-    fn from_weights(b: &[u8]) -> alloc::borrow::Cow<'_, [Self]>;
-}
-
-impl Act for i8 {
-    fn from_weights(b: &[u8]) -> alloc::borrow::Cow<'_, [i8]> {
-        alloc::borrow::Cow::Borrowed(as_i8(b))
-    }
-    fn slice(d: &TensorData) -> Option<&[i8]> {
-        if let TensorData::I8(v) = d {
-            return Some(v);
-        }
-        None
-    }
-    fn slice_mut(d: &mut TensorData) -> Option<&mut [i8]> {
-        if let TensorData::I8(v) = d {
-            return Some(v);
-        }
-        None
-    }
-}
-
-impl Act for i16 {
-    fn from_weights(b: &[u8]) -> alloc::borrow::Cow<'_, [i16]> {
-        alloc::borrow::Cow::Owned(b.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect())
-    }
-    fn slice(d: &TensorData) -> Option<&[i16]> {
-        if let TensorData::I16(v) = d {
-            return Some(v);
-        }
-        None
-    }
-    fn slice_mut(d: &mut TensorData) -> Option<&mut [i16]> {
-        if let TensorData::I16(v) = d {
-            return Some(v);
-        }
-        None
-    }
-}
-
-/// The data of an activation tensor of type `T`, or a named error.
-pub(crate) fn act_data<'a, T: Act>(layer: &'static str, t: &'a QTensor) -> Result<&'a [T]> {
-    T::slice(&t.data).ok_or(LayerError::InputDType {
-        layer,
-        expected: T::DTYPE.name(),
-        actual: t.dtype().name(),
-    })
-}
-
-pub(crate) fn act_data_mut<'a, T: Act>(layer: &'static str, t: &'a mut QTensor) -> Result<&'a mut [T]> {
-    T::slice_mut(&mut t.data).ok_or(LayerError::OutputSpec { layer })
-}
-
-/// Requires int8 or int16 activations (the two precisions), giving which.
-pub(crate) fn expect_act(layer: &'static str, s: &TensorSpec) -> Result<DType> {
-    match s.dtype {
-        DType::I8 | DType::I16 => Ok(s.dtype),
-        other => Err(LayerError::InputDType {
-            layer,
-            expected: "i8 or i16",
-            actual: other.name(),
-        }),
-    }
-}
-
-/// Whether a spec is `int16` precision (int16 activations, int16 weights, i64 sums).
-pub(crate) fn is_int16(s: &TensorSpec) -> bool {
-    s.dtype == DType::I16
-}
-
-/// The int8 data of a tensor, or a named error.
-pub(crate) fn i8_data<'a>(layer: &'static str, t: &'a QTensor) -> Result<&'a [i8]> {
-    match &t.data {
-        TensorData::I8(v) => Ok(v),
-        other => Err(LayerError::InputDType {
-            layer,
-            expected: "i8",
-            actual: other.dtype().name(),
-        }),
-    }
-}
-
-pub(crate) fn i8_data_mut<'a>(layer: &'static str, t: &'a mut QTensor) -> Result<&'a mut [i8]> {
-    match &mut t.data {
-        TensorData::I8(v) => Ok(v),
-        _ => Err(LayerError::OutputSpec { layer }),
-    }
-}
-
-/// Requires a CHW input, returning `(c, h, w)`.
-pub(crate) fn chw(layer: &'static str, s: &TensorSpec) -> Result<(usize, usize, usize)> {
-    match s.shape[..] {
-        [c, h, w] if c > 0 && h > 0 && w > 0 => Ok((c, h, w)),
-        _ => Err(LayerError::InputShape {
-            layer,
-            expected: vec![0, 0, 0],
-            actual: s.shape.clone(),
-        }),
-    }
-}
-
-/// Reads a layer's weight bytes front to back; running past the end is a named error.
-pub(crate) struct WeightReader<'a> {
-    layer: &'static str,
-    bytes: &'a [u8],
-}
-
-impl<'a> WeightReader<'a> {
-    pub(crate) fn new(layer: &'static str, bytes: &'a [u8]) -> Self {
-        WeightReader { layer, bytes }
-    }
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if n > self.bytes.len() {
-            return Err(LayerError::Weights {
-                layer: self.layer,
-                reason: "weights end early",
-            });
-        }
-        let (head, rest) = self.bytes.split_at(n);
-        self.bytes = rest;
-        Ok(head)
-    }
-    pub(crate) fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    pub(crate) fn i32(&mut self) -> Result<i32> {
-        let b = self.take(4)?;
-        Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    pub(crate) fn i64(&mut self) -> Result<i64> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(i64::from_le_bytes(a))
-    }
-    /// One output unit of Dense / Conv: `n` int8 weights, an i32 bias and a multiplier, read
-    /// with two length tests rather than one per field (each test is a metered Wasm branch).
-    pub(crate) fn unit(&mut self, n: usize) -> Result<(&'a [i8], i32, Dyadic)> {
-        let bytes = self.take(n.saturating_add(4 + DYADIC_BYTES))?;
-        let Some((w, t)) = bytes.split_last_chunk::<{ 4 + DYADIC_BYTES }>() else {
-            return Err(LayerError::Weights {
-                layer: self.layer,
-                reason: "weights end early",
-            });
+#[cfg(feature = "std")]
+impl TensorSpec {
+    /// Real values as a tensor of this spec: quantized at its parameters, or for an i32 spec
+    /// taken as indices (truncated). How a sample becomes a model input; the values must be as
+    /// many as the shape holds.
+    pub fn quantize(&self, x: &ndarray::ArrayD<f64>) -> Result<QTensor> {
+        let q = |v: f64| cwnn_tensor::host::quantize(v, &self.quant, self.dtype);
+        let data = match self.dtype {
+            DType::I32 => TensorData::I32(x.iter().map(|&v| v as i32).collect()),
+            DType::I16 => TensorData::I16(x.iter().map(|&v| q(v) as i16).collect()),
+            DType::I8 => TensorData::I8(x.iter().map(|&v| q(v) as i8).collect()),
         };
-        let bias = i32::from_le_bytes([t[0], t[1], t[2], t[3]]);
-        let m = Dyadic::new(i32::from_le_bytes([t[4], t[5], t[6], t[7]]), t[8]).map_err(|_| LayerError::Weights {
-            layer: self.layer,
-            reason: "multiplier shift outside 1..=62",
-        })?;
-        Ok((as_i8(w), bias, m))
+        Ok(QTensor::new(self.shape.clone(), data, self.quant)?)
     }
-    /// One output unit in `int16` precision: `n` int16 weights (LE bytes), an i64 bias and a
-    /// multiplier.
-    pub(crate) fn unit_i16(&mut self, n: usize) -> Result<(&'a [u8], i64, Dyadic)> {
-        let w = self.take(n.saturating_mul(2))?;
-        let bias = self.i64()?;
-        Ok((w, bias, self.dyadic()?))
-    }
-    /// A requantization multiplier (`mantissa: i32 LE`, `shift: u8`), validated.
-    pub(crate) fn dyadic(&mut self) -> Result<Dyadic> {
-        let (mantissa, shift) = (self.i32()?, self.u8()?);
-        Dyadic::new(mantissa, shift).map_err(|_| LayerError::Weights {
-            layer: self.layer,
-            reason: "multiplier shift outside 1..=62",
-        })
-    }
-}
-
-/// Bytes of a [`Dyadic`] in weights.
-pub const DYADIC_BYTES: usize = 5;
-
-/// Reinterprets bytes as int8 (same size and alignment: no copy, no cost in Wasm).
-pub(crate) fn as_i8(b: &[u8]) -> &[i8] {
-    // SAFETY: u8 and i8 have identical size, alignment and validity (every bit pattern).
-    unsafe { core::slice::from_raw_parts(b.as_ptr().cast::<i8>(), b.len()) }
-}
-
-/// `units` as a checked range of `0..total`.
-pub(crate) fn check_units(layer: &'static str, units: &Range<usize>, total: usize) -> Result<()> {
-    if units.start > units.end || units.end > total {
-        return Err(LayerError::Units {
-            layer,
-            start: units.start,
-            end: units.end,
-            units: total,
-        });
-    }
-    Ok(())
-}
-
-/// Int8 parameters covering `values` (and 0).
-#[cfg(feature = "std")]
-pub(crate) fn covering<'a>(values: impl IntoIterator<Item = &'a f64>) -> Result<QuantParams> {
-    let (lo, hi) = values.into_iter().fold((0f64, 0f64), |(l, h), &v| (l.min(v), h.max(v)));
-    Ok(QuantParams::asymmetric(lo, hi, DType::I8)?)
-}
-
-/// `values` quantized to int8 bytes at `qp`.
-#[cfg(feature = "std")]
-pub(crate) fn quantize_i8<'a>(values: impl IntoIterator<Item = &'a f64>, qp: &QuantParams) -> Vec<u8> {
-    values
-        .into_iter()
-        .map(|&v| cwnn_tensor::host::quantize(v, qp, DType::I8) as i8 as u8)
-        .collect()
-}
-
-/// Appends one output channel of a Dense or Conv layer in the weight layout: its weights
-/// quantized symmetrically, the bias at scale `s_x·s_w`, the multiplier `s_x·s_w/s_y`.
-/// `dtype` is the activations' type: int8 weights and an i32 bias, or for int16
-/// int16 weights and an i64 bias.
-#[cfg(feature = "std")]
-pub(crate) fn push_channel<'a>(
-    out: &mut Vec<u8>,
-    w: impl IntoIterator<Item = &'a f64> + Clone,
-    bias: f64,
-    (sx, sy): (f64, f64),
-    dtype: DType,
-) -> Result<()> {
-    let (qmax, bias_bits) = match dtype {
-        DType::I16 => (32767.0, 62),
-        _ => (127.0, 31),
-    };
-    let max_w = w.clone().into_iter().fold(0f64, |a, v| a.max(v.abs()));
-    // The bias is stored at scale s_x·s_w and must fit its integer: a channel of (near-)zero
-    // weights with a bias (a dead unit) gets a wider weight scale rather than a refusal.
-    let max_w = max_w.max(bias.abs() * qmax / (sx * 2f64.powi(bias_bits - 1)));
-    // Likewise a channel of near-zero weights would need a multiplier s_x·s_w/s_y below what a
-    // Dyadic holds (2^-31): its weights get the scale of the smallest multiplier instead.
-    let max_w = max_w.max(qmax * 2f64.powi(-30) * sy / sx);
-    // And the weight scale itself must be a Dyadic (≥ 2^-31): weight decay leaves dead units
-    // with denormal weights (4e-43 seen), whose multiplier floor above can still be smaller.
-    let max_w = max_w.max(qmax * 2f64.powi(-30));
-    let w_qp = QuantParams::symmetric(max_w, dtype)?;
-    let sw = w_qp.scale_f64();
-    let b = (bias / (sx * sw)).round();
-    if b.abs() >= 2f64.powi(bias_bits) {
-        return Err(
-            cwnn_tensor::TensorError::InvalidQuantization("bias does not fit its integer at scale s_x·s_w").into(),
-        );
-    }
-    if dtype == DType::I16 {
-        for &v in w {
-            out.extend_from_slice(&(cwnn_tensor::host::quantize(v, &w_qp, dtype) as i16).to_le_bytes());
-        }
-        out.extend_from_slice(&(b as i64).to_le_bytes());
-    } else {
-        out.extend(quantize_i8(w, &w_qp));
-        out.extend_from_slice(&(b as i32).to_le_bytes());
-    }
-    push_dyadic(out, cwnn_tensor::host::requant_multiplier(sx, sw, sy)?);
-    Ok(())
-}
-
-/// Appends a multiplier in the weight layout.
-#[cfg(feature = "std")]
-pub(crate) fn push_dyadic(out: &mut Vec<u8>, d: Dyadic) {
-    out.extend_from_slice(&d.mantissa.to_le_bytes());
-    out.push(d.shift);
 }

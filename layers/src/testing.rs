@@ -4,7 +4,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use cwnn_tensor::host::{dequantize, quantize};
+use cwnn_tensor::host::dequantize;
 use cwnn_tensor::{DType, QTensor, QuantParams, TensorData};
 use ndarray::ArrayD;
 
@@ -29,12 +29,7 @@ pub fn quantize_with(x: &ArrayD<f64>, qp: &QuantParams) -> QTensor {
 
 /// Quantizes `x` to `dtype` (int8 or int16) at `qp`.
 pub fn quantize_with_as(x: &ArrayD<f64>, qp: &QuantParams, dtype: DType) -> QTensor {
-    let q = x.iter().map(|&v| quantize(v, qp, dtype));
-    let data = match dtype {
-        DType::I16 => TensorData::I16(q.map(|v| v as i16).collect()),
-        _ => TensorData::I8(q.map(|v| v as i8).collect()),
-    };
-    QTensor::new(x.shape().to_vec(), data, *qp).unwrap()
+    TensorSpec::new(x.shape().to_vec(), dtype, *qp).quantize(x).unwrap()
 }
 
 /// Int8 output parameters covering `y`'s range, so a bound test sees no saturation.

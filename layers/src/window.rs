@@ -5,7 +5,7 @@ use core::ops::Range;
 use cwnn_tensor::kernels::Conv2dGeometry;
 use cwnn_tensor::{QTensor, TensorError};
 
-use crate::spec::{act_data, act_data_mut, chw, Act};
+use crate::act::{act_data, act_data_mut, chw, Act};
 use crate::{work, LayerError, Result, TensorSpec};
 
 /// A pooling window: kernel, strides, dilations and padding `[top, left, bottom, right]`
@@ -85,7 +85,7 @@ impl Window2d {
     /// Work of a pooling layer over `x` (accepted by [`Window2d::pool_spec`]): per output, a
     /// step per tap of the whole window and a finish.
     pub(crate) fn pool_work(&self, layer: &'static str, x: &crate::TensorSpec) -> u64 {
-        let Ok(g) = crate::spec::chw(layer, x).and_then(|chw| self.geometry(layer, chw)) else {
+        let Ok(g) = crate::act::chw(layer, x).and_then(|chw| self.geometry(layer, chw)) else {
             return u64::MAX;
         };
         let (outs, taps) = (
@@ -100,8 +100,8 @@ impl Window2d {
 
     /// Output spec of a pooling layer over `x`: `[C, OH, OW]`, keeping `x`'s quantization.
     pub(crate) fn pool_spec(&self, layer: &'static str, x: &crate::TensorSpec) -> Result<crate::TensorSpec> {
-        crate::spec::expect_act(layer, x)?;
-        let g = self.geometry(layer, crate::spec::chw(layer, x)?)?;
+        crate::act::expect_act(layer, x)?;
+        let g = self.geometry(layer, crate::act::chw(layer, x)?)?;
         Ok(crate::TensorSpec::new(
             alloc::vec![g.in_channels, g.out_h(), g.out_w()],
             x.dtype,

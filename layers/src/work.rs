@@ -5,7 +5,7 @@
 //! contract Wasm; the element costs come from its measurements (marginal VM gas per element of
 //! pooling, Add/Mul, Embedding and table lookups: up to ~20,000 before a segment's fixed cost).
 
-use crate::spec::is_int16;
+use crate::act::is_int16;
 use crate::TensorSpec;
 
 /// An int8 multiply-accumulate (Dense measured at 869 VM gas, Conv2d at 884).

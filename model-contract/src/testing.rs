@@ -9,7 +9,8 @@ use cosmwasm_std::{Addr, Binary, Coin, HexBinary};
 use cw_multi_test::{App, AppResponse, ContractWrapper, Executor};
 use cwnn_layers::testing::{quantize_input, quantize_input_as};
 use cwnn_layers::{
-    AddF64, CellF64, Conv2dF64, DenseF64, Layer, RecurrentF64, SoftmaxF64, TensorSpec, HIDDEN_QUANT, HIDDEN_QUANT_I16,
+    AddF64, CellF64, Conv2dF64, DenseF64, Layer, QuantSpec, Quantize, RecurrentF64, SoftmaxF64, TensorSpec,
+    HIDDEN_QUANT, HIDDEN_QUANT_I16,
 };
 use cwnn_tensor::{DType, QTensor, QuantParams};
 use ndarray::{Array1, Array2, Array4, ArrayD};
@@ -56,9 +57,13 @@ pub fn mlp(n_in: usize, hidden: usize, n_out: usize) -> TestModel {
     let (sample, x_qp) = quantize_input(&x);
     let h_qp = QuantParams::asymmetric(0.0, 8.0, DType::I8).unwrap();
     let y_qp = QuantParams::asymmetric(-8.0, 8.0, DType::I8).unwrap();
-    let (l1, w1) = dense_f64(1, hidden, n_in, true).quantize(&x_qp, &h_qp).unwrap();
-    let (l2, w2) = dense_f64(3, n_out, hidden, false).quantize(&h_qp, &y_qp).unwrap();
-    let (l3, w3) = SoftmaxF64.quantize(&y_qp);
+    let (l1, w1) = dense_f64(1, hidden, n_in, true)
+        .quantize(&QuantSpec::int8(x_qp, h_qp))
+        .unwrap();
+    let (l2, w2) = dense_f64(3, n_out, hidden, false)
+        .quantize(&QuantSpec::int8(h_qp, y_qp))
+        .unwrap();
+    let (l3, w3) = SoftmaxF64.quantize(&QuantSpec::int8(y_qp, y_qp)).unwrap();
     TestModel {
         config: sequential(
             "mlp",
@@ -81,7 +86,7 @@ pub fn dense_only_as(n_in: usize, n_out: usize, dtype: DType) -> TestModel {
     let (sample, x_qp) = quantize_input_as(&x, dtype);
     let y_qp = QuantParams::asymmetric(-8.0, 8.0, dtype).unwrap();
     let (l, w) = dense_f64(1, n_out, n_in, false)
-        .quantize_as(&x_qp, &y_qp, dtype)
+        .quantize(&QuantSpec::new(x_qp, y_qp, dtype))
         .unwrap();
     TestModel {
         config: sequential("dense", &sample, vec![Layer::Dense(l)]),
@@ -115,7 +120,7 @@ pub fn conv_only_as(c_in: usize, c_out: usize, k: usize, hw: usize, dtype: DType
         groups: 1,
         clamp: None,
     };
-    let (l, w) = conv.quantize_as(&x_qp, &y_qp, dtype).unwrap();
+    let (l, w) = conv.quantize(&QuantSpec::new(x_qp, y_qp, dtype)).unwrap();
     TestModel {
         config: sequential("conv", &sample, vec![Layer::Conv2d(l)]),
         weights: vec![w],
@@ -147,7 +152,7 @@ pub fn skip_lstm_as(dtype: DType) -> TestModel {
         reverse: false,
         sequence_output: true,
     };
-    let (l0, w0) = lstm.quantize_as(&x_qp, dtype).unwrap();
+    let (l0, w0) = lstm.quantize(&QuantSpec::new(x_qp, x_qp, dtype)).unwrap();
     let h_qp = if dtype == DType::I16 {
         HIDDEN_QUANT_I16
     } else {
@@ -156,12 +161,14 @@ pub fn skip_lstm_as(dtype: DType) -> TestModel {
     let y_qp = QuantParams::asymmetric(-4.0, 4.0, dtype).unwrap();
     let z_qp = QuantParams::asymmetric(-8.0, 8.0, dtype).unwrap();
     let (l1, w1) = dense_f64(21, n_out, hidden, false)
-        .quantize_as(&h_qp, &y_qp, dtype)
+        .quantize(&QuantSpec::new(h_qp, y_qp, dtype))
         .unwrap();
     let (l2, w2) = dense_f64(23, n_out, n_in, false)
-        .quantize_as(&x_qp, &y_qp, dtype)
+        .quantize(&QuantSpec::new(x_qp, y_qp, dtype))
         .unwrap();
-    let (l3, w3) = AddF64::default().quantize_as(&y_qp, Some(&y_qp), &z_qp, dtype).unwrap();
+    let (l3, w3) = AddF64::default()
+        .quantize(&QuantSpec::new(y_qp, z_qp, dtype).with_second(Some(y_qp)))
+        .unwrap();
     let layers = [
         (l0, None),
         (Layer::Dense(l1), None),

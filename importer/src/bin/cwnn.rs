@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use cwnn_importer::import::{self, ImportArgs};
 use cwnn_importer::onnx::Options;
-use cwnn_importer::quantize::{dequantize_all, quantize_input};
+use cwnn_importer::quantize::dequantize_all;
 use cwnn_importer::{samples, Package};
 use cwnn_vm::report::measure;
 use ndarray::{ArrayD, Axis, IxDyn};
@@ -283,10 +283,7 @@ fn run(dir: PathBuf, inputs: Vec<String>, json_out: bool) -> Result<()> {
     let bar = cwnn_importer::progress::bar(xs.len() as u64, "running");
     let mut ys = Vec::with_capacity(xs.len());
     for x in &xs {
-        let t = package
-            .instantiate
-            .model
-            .run_all(&package.weights, quantize_input(spec, x))?;
+        let t = package.instantiate.model.run_all(&package.weights, spec.quantize(x)?)?;
         let y = t.last().expect("output");
         ys.push(ArrayD::from_shape_vec(IxDyn(&y.shape), dequantize_all(y))?);
         bar.inc(1);

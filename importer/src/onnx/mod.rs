@@ -10,7 +10,7 @@ pub mod proto;
 use std::collections::{HashMap, HashSet};
 
 use ndarray::ArrayD;
-use onnx_protobuf::{type_proto, Message, ModelProto, NodeProto};
+use onnx_protobuf::{type_proto, GraphProto, Message, ModelProto, NodeProto, ValueInfoProto};
 use thiserror::Error;
 
 use crate::float::{FloatModel, InputKind};
@@ -123,35 +123,7 @@ pub fn import(bytes: &[u8], options: &Options) -> Result<FloatModel, ImportError
     let model = parse(bytes)?;
     let opset = opset(&model)?;
     let graph = model.graph.as_ref().ok_or(ImportError::NoGraph)?;
-
-    // The output: the one graph output left after --output.
-    for name in &options.outputs {
-        if !graph.output.iter().any(|o| &o.name == name) {
-            let all: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
-            return Err(ImportError::Output(format!(
-                "'{name}' is not a graph output (outputs: {})",
-                all.join(", ")
-            )));
-        }
-    }
-    let outputs: Vec<&str> = graph
-        .output
-        .iter()
-        .map(|o| o.name.as_str())
-        .filter(|n| options.outputs.is_empty() || options.outputs.iter().any(|o| o == n))
-        .collect();
-    let output = match outputs[..] {
-        [one] => one.to_string(),
-        [] => return Err(ImportError::Output("the graph has no outputs".into())),
-        _ => {
-            return Err(ImportError::Output(format!(
-                "the contract returns one tensor and the graph has {} outputs ({}); pick one with --output NAME",
-                outputs.len(),
-                outputs.join(", ")
-            )))
-        }
-    };
-
+    let output = pick_output(graph, &options.outputs)?;
     // Only the nodes the output depends on (an skl2onnx label branch is never mapped).
     let needed = needed_nodes(&graph.node, &output);
     let mut b = Builder::new(opset);
@@ -167,22 +139,84 @@ pub fn import(bytes: &[u8], options: &Options) -> Result<FloatModel, ImportError
         }
         b.set_const(name, value.clone());
     }
-    let dynamic: Vec<_> = graph.input.iter().filter(|i| !b.is_const(&i.name)).collect();
-    let input = match dynamic[..] {
-        [one] => one,
-        [] => {
-            return Err(ImportError::Output(
-                "the graph has no input left that is not a constant".into(),
-            ))
+    let input = pick_input(graph, &b)?;
+    let port = input_port(graph, input, options.no_batch)?;
+    b.set_input(&input.name, port.shape.clone(), port.batch_axis, port.batch_size);
+    b.consumers = consumers(&graph.node, &needed, &output);
+    for (i, node) in graph.node.iter().enumerate() {
+        if needed.contains(&i) {
+            ops::map(&mut b, node)?;
         }
+    }
+    let (nodes, out_batch) = b.finish(&output)?;
+    Ok(FloatModel {
+        name: graph.name.clone(),
+        input_name: input.name.clone(),
+        input_kind: port.kind,
+        input_shape: port.shape,
+        input_batch_axis: port.batch_axis,
+        output_name: output,
+        output_batch_axis: out_batch,
+        nodes,
+    })
+}
+
+/// The output: the one graph output left after `--output` (`wanted`).
+fn pick_output(graph: &GraphProto, wanted: &[String]) -> Result<String, ImportError> {
+    for name in wanted {
+        if !graph.output.iter().any(|o| &o.name == name) {
+            let all: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+            return Err(ImportError::Output(format!(
+                "'{name}' is not a graph output (outputs: {})",
+                all.join(", ")
+            )));
+        }
+    }
+    let outputs: Vec<&str> = graph
+        .output
+        .iter()
+        .map(|o| o.name.as_str())
+        .filter(|n| wanted.is_empty() || wanted.iter().any(|o| o == n))
+        .collect();
+    match outputs[..] {
+        [one] => Ok(one.to_string()),
+        [] => Err(ImportError::Output("the graph has no outputs".into())),
+        _ => Err(ImportError::Output(format!(
+            "the contract returns one tensor and the graph has {} outputs ({}); pick one with --output NAME",
+            outputs.len(),
+            outputs.join(", ")
+        ))),
+    }
+}
+
+/// The input: the one graph input that is not a constant.
+fn pick_input<'a>(graph: &'a GraphProto, b: &Builder) -> Result<&'a ValueInfoProto, ImportError> {
+    let dynamic: Vec<_> = graph.input.iter().filter(|i| !b.is_const(&i.name)).collect();
+    match dynamic[..] {
+        [one] => Ok(one),
+        [] => Err(ImportError::Output(
+            "the graph has no input left that is not a constant".into(),
+        )),
         _ => {
             let names: Vec<&str> = dynamic.iter().map(|i| i.name.as_str()).collect();
-            return Err(ImportError::Input {
+            Err(ImportError::Input {
                 name: names.join(", "),
                 reason: "the contract takes one input tensor; bind the others with --const NAME=FILE".into(),
-            });
+            })
         }
-    };
+    }
+}
+
+/// What the model input is: its kind, one sample's shape and where the batch axis sits.
+struct InputPort {
+    kind: InputKind,
+    shape: Vec<usize>,
+    batch_axis: Option<usize>,
+    batch_size: usize,
+}
+
+fn input_port(graph: &GraphProto, input: &ValueInfoProto, no_batch: bool) -> Result<InputPort, ImportError> {
+    use onnx_protobuf::tensor_shape_proto::dimension::Value::DimValue;
     let input_err = |reason: String| ImportError::Input {
         name: input.name.clone(),
         reason,
@@ -191,10 +225,9 @@ pub fn import(bytes: &[u8], options: &Options) -> Result<FloatModel, ImportError
         Some(type_proto::Value::TensorType(t)) => t,
         _ => return Err(input_err("not a tensor".into())),
     };
-    let kind = if proto::dtype::is_integer(tensor_type.elem_type) {
-        InputKind::Indices
-    } else {
-        InputKind::Real
+    let kind = match proto::dtype::is_integer(tensor_type.elem_type) {
+        true => InputKind::Indices,
+        false => InputKind::Real,
     };
     let dims: Vec<Option<usize>> = tensor_type
         .shape
@@ -203,19 +236,18 @@ pub fn import(bytes: &[u8], options: &Options) -> Result<FloatModel, ImportError
         .dim
         .iter()
         .map(|d| match &d.value {
-            Some(onnx_protobuf::tensor_shape_proto::dimension::Value::DimValue(v)) if *v > 0 => Ok(Some(*v as usize)),
-            Some(onnx_protobuf::tensor_shape_proto::dimension::Value::DimValue(v)) => Err(input_err(format!(
+            Some(DimValue(v)) if *v > 0 => Ok(Some(*v as usize)),
+            Some(DimValue(v)) => Err(input_err(format!(
                 "dimension of size {v}: empty tensors are not supported"
             ))),
             _ => Ok(None),
         })
         .collect::<Result<_, _>>()?;
-    let batch_axis = match options.no_batch {
+    let batch_axis = match no_batch {
         true => None,
         false => batch_axis(&graph.node, &input.name, dims.len()),
     };
-    let mut shape = Vec::new();
-    let mut batch_size = 1;
+    let (mut shape, mut batch_size) = (Vec::new(), 1);
     for (axis, d) in dims.iter().enumerate() {
         match (Some(axis) == batch_axis, d) {
             (true, Some(n)) => batch_size = *n,
@@ -229,25 +261,11 @@ pub fn import(bytes: &[u8], options: &Options) -> Result<FloatModel, ImportError
             }
         }
     }
-    b.set_input(&input.name, shape.clone(), batch_axis, batch_size);
-
-    let consumed = consumers(&graph.node, &needed, &output);
-    b.consumers = consumed;
-    for (i, node) in graph.node.iter().enumerate() {
-        if needed.contains(&i) {
-            ops::map(&mut b, node)?;
-        }
-    }
-    let (nodes, out_batch) = b.finish(&output)?;
-    Ok(FloatModel {
-        name: graph.name.clone(),
-        input_name: input.name.clone(),
-        input_kind: kind,
-        input_shape: shape,
-        input_batch_axis: batch_axis,
-        output_name: output,
-        output_batch_axis: out_batch,
-        nodes,
+    Ok(InputPort {
+        kind,
+        shape,
+        batch_axis,
+        batch_size,
     })
 }
 

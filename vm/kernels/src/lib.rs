@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 use cwnn_layers::{
     Activation, ActivationKind, Add, Affine, AvgPool2d, Constant, Conv2d, Dense, Embedding, GlobalAvgPool, Gru, Layer,
     LayerError, LayerPlan, Lstm, MaxPool2d, Mul, Recurrent, Reshape, SimpleRnn, Softmax, TensorSpec, Window2d,
+    INDEX_QUANT,
 };
 use cwnn_tensor::kernels::{self, Clamp, Conv2dGeometry};
 use cwnn_tensor::{Dyadic, QTensor, QuantParams, Result, TensorData};
@@ -645,10 +646,7 @@ fn embedding_case(r: &mut Reader, output: QuantParams) -> (Layer, Vec<QTensor>) 
     let t = QTensor {
         shape: alloc::vec![n],
         data: TensorData::I32(idx),
-        quant: QuantParams {
-            scale: Dyadic::ONE,
-            zero_point: 0,
-        },
+        quant: INDEX_QUANT,
     };
     (Layer::Embedding(Embedding { vocab, dim, output }), alloc::vec![t])
 }

@@ -56,12 +56,6 @@ fn initial(
 /// The layer and which output (0: Y, 1: Y_h) it stands for.
 pub fn recurrent(b: &mut Builder, node: &NodeProto) -> Result<(usize, Value), ImportError> {
     let a = Attrs::new(node);
-    let op = node.op_type.as_str();
-    let gates = match op {
-        "LSTM" => 4,
-        "GRU" => 3,
-        _ => 1,
-    };
     let direction = a.string("direction", "forward")?;
     let reverse = match direction.as_str() {
         "forward" => false,
@@ -86,6 +80,54 @@ pub fn recurrent(b: &mut Builder, node: &NodeProto) -> Result<(usize, Value), Im
         ));
     }
     let (t, f) = (x.shape[0], x.shape[1]);
+    let used = |i: usize| {
+        node.output
+            .get(i)
+            .is_some_and(|o| !o.is_empty() && b.consumers.contains_key(o))
+    };
+    if used(2) {
+        return Err(ImportError::unsupported(node, "the Y_c output"));
+    }
+    if used(0) && used(1) {
+        return Err(ImportError::unsupported(node, "both Y and Y_h are read; use one"));
+    }
+    let sequence_output = used(0);
+    let rec = RecurrentF64 {
+        reverse,
+        sequence_output,
+        ..cell(b, node, &a, t, f)?
+    };
+    let hidden = rec.hidden();
+    let id = b.materialize(&x);
+    let (shape, onnx_shape) = if sequence_output {
+        (vec![t, hidden], vec![t, 1, hidden])
+    } else {
+        (vec![hidden], vec![1, hidden])
+    };
+    let y = b.push(&node.name, FloatOp::Recurrent(rec), vec![id], shape, None);
+    // Y is [T, 1, N, H] (layout 0) or [N, T, 1, H]; Y_h is [1, N, H] or [N, 1, H].
+    let batch = match (sequence_output, layout) {
+        (true, 0) => 2,
+        (false, 0) => 1,
+        _ => 0,
+    };
+    let out = Value::Dyn(Dyn {
+        shape: onnx_shape,
+        batch: Some(batch),
+        ..y
+    });
+    Ok((if sequence_output { 0 } else { 1 }, out))
+}
+
+/// The cell's parameters for a sequence of `t` steps of `f` features: W, R, biases, initial
+/// state and peepholes (forward, last output only; the caller sets both).
+fn cell(b: &Builder, node: &NodeProto, a: &Attrs, t: usize, f: usize) -> Result<RecurrentF64, ImportError> {
+    let op = node.op_type.as_str();
+    let gates = match op {
+        "LSTM" => 4,
+        "GRU" => 3,
+        _ => 1,
+    };
     let w = b.required_const(node, 1)?.clone();
     let hidden = w.shape().get(1).copied().unwrap_or(0) / gates;
     if hidden == 0 || a.int("hidden_size", hidden as i64)? != hidden as i64 {
@@ -129,19 +171,7 @@ pub fn recurrent(b: &mut Builder, node: &NodeProto) -> Result<(usize, Value), Im
         },
         _ => CellF64::Rnn,
     };
-    let used = |i: usize| {
-        node.output
-            .get(i)
-            .is_some_and(|o| !o.is_empty() && b.consumers.contains_key(o))
-    };
-    if used(2) {
-        return Err(ImportError::unsupported(node, "the Y_c output"));
-    }
-    if used(0) && used(1) {
-        return Err(ImportError::unsupported(node, "both Y and Y_h are read; use one"));
-    }
-    let sequence_output = used(0);
-    let rec = RecurrentF64 {
+    Ok(RecurrentF64 {
         cell,
         w,
         r,
@@ -150,26 +180,7 @@ pub fn recurrent(b: &mut Builder, node: &NodeProto) -> Result<(usize, Value), Im
         peepholes,
         h0,
         c0,
-        reverse,
-        sequence_output,
-    };
-    let id = b.materialize(&x);
-    let (shape, onnx_shape) = if sequence_output {
-        (vec![t, hidden], vec![t, 1, hidden])
-    } else {
-        (vec![hidden], vec![1, hidden])
-    };
-    let y = b.push(&node.name, FloatOp::Recurrent(rec), vec![id], shape, None);
-    // Y is [T, 1, N, H] (layout 0) or [N, T, 1, H]; Y_h is [1, N, H] or [N, 1, H].
-    let batch = match (sequence_output, layout) {
-        (true, 0) => 2,
-        (false, 0) => 1,
-        _ => 0,
-    };
-    let out = Value::Dyn(Dyn {
-        shape: onnx_shape,
-        batch: Some(batch),
-        ..y
-    });
-    Ok((if sequence_output { 0 } else { 1 }, out))
+        reverse: false,
+        sequence_output: false,
+    })
 }

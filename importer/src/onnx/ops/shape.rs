@@ -100,60 +100,20 @@ fn target(
 ) -> Result<(Vec<usize>, Option<Vec<usize>>), ImportError> {
     let a = Attrs::new(node);
     let rank = full.len();
-    let numel: usize = full.iter().product();
+    // Squeeze's and Unsqueeze's axes: an attribute before opset 13, an input since.
+    let axes = || match b.opset < 13 {
+        true => a.ints("axes"),
+        false => Ok(b.constant(node, 1)?.map(ints)),
+    };
     Ok(match node.op_type.as_str() {
-        "Reshape" => {
-            let spec = if b.opset < 5 {
-                a.ints("shape")?
-                    .ok_or_else(|| ImportError::node(node, "shape is required"))?
-            } else {
-                ints(b.required_const(node, 1)?)
-            };
-            let allow_zero = a.int("allowzero", 0)? != 0;
-            let mut out = Vec::with_capacity(spec.len());
-            let mut infer = None;
-            for (i, &s) in spec.iter().enumerate() {
-                match s {
-                    0 if !allow_zero => out.push(
-                        *full
-                            .get(i)
-                            .ok_or_else(|| ImportError::node(node, format!("0 at axis {i} copies no input axis")))?,
-                    ),
-                    -1 if infer.is_none() => {
-                        infer = Some(i);
-                        out.push(1);
-                    }
-                    s if s >= 0 => out.push(s as usize),
-                    s => return Err(ImportError::node(node, format!("bad target dimension {s}"))),
-                }
-            }
-            let known: usize = out.iter().product();
-            if let Some(i) = infer {
-                if known == 0 || !numel.is_multiple_of(known) {
-                    return Err(ImportError::node(
-                        node,
-                        format!("cannot infer -1 of {spec:?} from {full:?}"),
-                    ));
-                }
-                out[i] = numel / known;
-            }
-            if out.iter().product::<usize>() != numel {
-                return Err(ImportError::node(node, format!("{full:?} cannot become {spec:?}")));
-            }
-            (out, None)
-        }
+        "Reshape" => (reshape_target(b, node, &a, full)?, None),
         "Flatten" => {
             let ax = a.int("axis", 1)?;
             let ax = if ax == rank as i64 { rank } else { axis(node, ax, rank)? };
             (vec![full[..ax].iter().product(), full[ax..].iter().product()], None)
         }
         "Squeeze" => {
-            let axes = if b.opset < 13 {
-                a.ints("axes")?
-            } else {
-                b.constant(node, 1)?.map(ints)
-            };
-            let axes: Vec<usize> = match axes {
+            let axes: Vec<usize> = match axes()? {
                 Some(v) => v.iter().map(|&x| axis(node, x, rank)).collect::<Result<_, _>>()?,
                 None => (0..rank).filter(|&i| full[i] == 1 && Some(i) != batch).collect(),
             };
@@ -163,12 +123,7 @@ fn target(
             ((0..rank).filter(|i| !axes.contains(i)).map(|i| full[i]).collect(), None)
         }
         "Unsqueeze" => {
-            let axes = if b.opset < 13 {
-                a.ints("axes")?
-            } else {
-                b.constant(node, 1)?.map(ints)
-            };
-            let axes = axes.ok_or_else(|| ImportError::node(node, "axes are required"))?;
+            let axes = axes()?.ok_or_else(|| ImportError::node(node, "axes are required"))?;
             let out_rank = rank + axes.len();
             let axes: Vec<usize> = axes
                 .iter()
@@ -202,6 +157,49 @@ fn target(
             (perm.iter().map(|&p| full[p]).collect(), Some(perm))
         }
     })
+}
+
+/// Reshape's target: 0 copies the input's axis (unless `allowzero`), one −1 is inferred.
+fn reshape_target(b: &Builder, node: &NodeProto, a: &Attrs, full: &[usize]) -> Result<Vec<usize>, ImportError> {
+    let numel: usize = full.iter().product();
+    let spec = if b.opset < 5 {
+        a.ints("shape")?
+            .ok_or_else(|| ImportError::node(node, "shape is required"))?
+    } else {
+        ints(b.required_const(node, 1)?)
+    };
+    let allow_zero = a.int("allowzero", 0)? != 0;
+    let mut out = Vec::with_capacity(spec.len());
+    let mut infer = None;
+    for (i, &s) in spec.iter().enumerate() {
+        match s {
+            0 if !allow_zero => out.push(
+                *full
+                    .get(i)
+                    .ok_or_else(|| ImportError::node(node, format!("0 at axis {i} copies no input axis")))?,
+            ),
+            -1 if infer.is_none() => {
+                infer = Some(i);
+                out.push(1);
+            }
+            s if s >= 0 => out.push(s as usize),
+            s => return Err(ImportError::node(node, format!("bad target dimension {s}"))),
+        }
+    }
+    let known: usize = out.iter().product();
+    if let Some(i) = infer {
+        if known == 0 || !numel.is_multiple_of(known) {
+            return Err(ImportError::node(
+                node,
+                format!("cannot infer -1 of {spec:?} from {full:?}"),
+            ));
+        }
+        out[i] = numel / known;
+    }
+    if out.iter().product::<usize>() != numel {
+        return Err(ImportError::node(node, format!("{full:?} cannot become {spec:?}")));
+    }
+    Ok(out)
 }
 
 pub fn reshape(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
