@@ -51,26 +51,61 @@ fn arr(seed: u64, shape: &[usize]) -> ArrayD<f64> {
 /// sequence model), quantized through the layers' own f64 → int8 path.
 pub fn layer_cases() -> Vec<LayerCase> {
     let qp = QuantParams::asymmetric(-1.0, 1.0, DType::I8).unwrap();
-    let mut cases = Vec::new();
-    let mut push = |name, layer: Layer, inputs: Vec<QTensor>, weights: Vec<u8>| {
-        cases.push(LayerCase {
-            name,
-            layer,
-            inputs,
-            weights,
-        })
-    };
-
     let (x, x_qp) = quantize_input(&arr(1, &[256]));
     let d = DenseF64 {
         w: Array2::from_shape_vec((256, 256), f64s(2, 65536)).unwrap(),
         b: Array1::zeros(256),
         clamp: Some((0.0, f64::INFINITY)),
     };
-    let (l, w) = d.quantize(&QuantSpec::int8(x_qp, qp)).unwrap();
-    push("dense_256x256", Layer::Dense(l), vec![x], w);
+    let mut cases = vec![quantized("dense_256x256", &d, QuantSpec::int8(x_qp, qp), vec![x])];
+    cases.extend(image_cases(qp));
+    let (x, x_qp) = quantize_input(&arr(7, &[10]));
+    cases.push(quantized(
+        "softmax_10",
+        &SoftmaxF64,
+        QuantSpec::int8(x_qp, x_qp),
+        vec![x],
+    ));
+    let e = EmbeddingF64 {
+        table: Array2::from_shape_vec((1000, 32), f64s(8, 32000)).unwrap(),
+    };
+    let idx = QTensor::new(
+        vec![16],
+        TensorData::I32((0..16).map(|i| i * 61).collect()),
+        INDEX_QUANT,
+    )
+    .unwrap();
+    let q = QuantSpec::int8(INDEX_QUANT, INDEX_QUANT);
+    cases.push(quantized("embedding_1000x32_16", &e, q, vec![idx]));
+    cases.extend(recurrent_cases());
+    cases
+}
 
+/// A case quantized from its f64 layer.
+fn quantized(name: &'static str, f: &impl Quantize, q: QuantSpec, inputs: Vec<QTensor>) -> LayerCase {
+    let (layer, weights) = f.quantize_layer(&q).unwrap();
+    LayerCase {
+        name,
+        layer,
+        inputs,
+        weights,
+    }
+}
+
+/// A case of a layer without weights.
+fn plain(name: &'static str, layer: impl Into<Layer>, inputs: Vec<QTensor>) -> LayerCase {
+    LayerCase {
+        name,
+        layer: layer.into(),
+        inputs,
+        weights: vec![],
+    }
+}
+
+/// The layers that read a 16×16×16 image (outputs at `qp`).
+fn image_cases(qp: QuantParams) -> Vec<LayerCase> {
     let (x, x_qp) = quantize_input(&arr(3, &[16, 16, 16]));
+    let q = QuantSpec::int8(x_qp, qp);
     let c = Conv2dF64 {
         w: Array4::from_shape_vec((16, 16, 3, 3), f64s(4, 16 * 16 * 9)).unwrap(),
         b: Array1::zeros(16),
@@ -80,101 +115,62 @@ pub fn layer_cases() -> Vec<LayerCase> {
         groups: 1,
         clamp: None,
     };
-    let (l, w) = c.quantize(&QuantSpec::int8(x_qp, qp)).unwrap();
-    push("conv2d_16to16_16x16_k3", Layer::Conv2d(l), vec![x.clone()], w);
-
-    let (l, w) = ActivationF64::Sigmoid.quantize(&QuantSpec::int8(x_qp, qp)).unwrap();
-    push("activation_sigmoid_4096", Layer::Activation(l), vec![x.clone()], w);
     let window = Window2d {
         kernel: [2, 2],
         strides: [2, 2],
         dilations: [1, 1],
         pads: [0; 4],
     };
-    push(
-        "max_pool2d_16x16x16",
-        Layer::MaxPool2d(MaxPool2d { window: window.clone() }),
-        vec![x.clone()],
-        vec![],
-    );
-    push(
-        "avg_pool2d_16x16x16",
-        Layer::AvgPool2d(AvgPool2d {
-            window,
-            count_include_pad: false,
-        }),
-        vec![x.clone()],
-        vec![],
-    );
-    push(
-        "global_avg_pool_16x16x16",
-        Layer::GlobalAvgPool(GlobalAvgPool {}),
-        vec![x.clone()],
-        vec![],
-    );
-    push(
-        "reshape_4096",
-        Layer::Reshape(Reshape { shape: vec![4096] }),
-        vec![x.clone()],
-        vec![],
-    );
+    let avg = AvgPool2d {
+        window: window.clone(),
+        count_include_pad: false,
+    };
     let af = AffineF64 {
         a: f64s(5, 16),
         b: f64s(6, 16),
     };
-    let (l, w) = af.quantize(&QuantSpec::int8(x_qp, qp)).unwrap();
-    push("affine_16ch_16x16", Layer::Affine(l), vec![x.clone()], w);
-    let (l, w) = AddF64::default()
-        .quantize(&QuantSpec::int8(x_qp, qp).with_second(Some(x_qp)))
-        .unwrap();
-    push("add_4096", Layer::Add(l), vec![x.clone(), x.clone()], w);
-    let (l, w) = MulF64::default()
-        .quantize(&QuantSpec::int8(x_qp, qp).with_second(Some(x_qp)))
-        .unwrap();
-    push("mul_4096", Layer::Mul(l), vec![x.clone(), x], w);
+    let two = q.with_second(Some(x_qp));
+    let one = || vec![x.clone()];
+    vec![
+        quantized("conv2d_16to16_16x16_k3", &c, q, one()),
+        quantized("activation_sigmoid_4096", &ActivationF64::Sigmoid, q, one()),
+        plain("max_pool2d_16x16x16", MaxPool2d { window }, one()),
+        plain("avg_pool2d_16x16x16", avg, one()),
+        plain("global_avg_pool_16x16x16", GlobalAvgPool {}, one()),
+        plain("reshape_4096", Reshape { shape: vec![4096] }, one()),
+        quantized("affine_16ch_16x16", &af, q, one()),
+        quantized("add_4096", &AddF64::default(), two, vec![x.clone(), x.clone()]),
+        quantized("mul_4096", &MulF64::default(), two, vec![x.clone(), x.clone()]),
+    ]
+}
 
-    let (x, x_qp) = quantize_input(&arr(7, &[10]));
-    let (l, w) = SoftmaxF64.quantize(&QuantSpec::int8(x_qp, x_qp)).unwrap();
-    push("softmax_10", Layer::Softmax(l), vec![x], w);
-
-    let e = EmbeddingF64 {
-        table: Array2::from_shape_vec((1000, 32), f64s(8, 32000)).unwrap(),
-    };
-    let (l, w) = e.quantize(&QuantSpec::int8(INDEX_QUANT, INDEX_QUANT)).unwrap();
-    let idx = QTensor::new(
-        vec![16],
-        TensorData::I32((0..16).map(|i| i * 61).collect()),
-        INDEX_QUANT,
-    )
-    .unwrap();
-    push("embedding_1000x32_16", Layer::Embedding(l), vec![idx], w);
-
+/// SimpleRnn, GRU and LSTM over 28 steps of 28 features, 64 hidden.
+fn recurrent_cases() -> Vec<LayerCase> {
     let (x, x_qp) = quantize_input(&arr(9, &[28, 28]));
-    for (name, cell, g) in [
+    let gru = CellF64::Gru {
+        linear_before_reset: false,
+    };
+    let cells = [
         ("simple_rnn_28x28_h64", CellF64::Rnn, 1),
-        (
-            "gru_28x28_h64",
-            CellF64::Gru {
-                linear_before_reset: false,
-            },
-            3,
-        ),
+        ("gru_28x28_h64", gru, 3),
         ("lstm_28x28_h64", CellF64::Lstm, 4),
-    ] {
-        let f = RecurrentF64 {
-            cell,
-            w: Array2::from_shape_vec((g * 64, 28), f64s(10, g * 64 * 28)).unwrap() * 0.2,
-            r: Array2::from_shape_vec((g * 64, 64), f64s(11, g * 64 * 64)).unwrap() * 0.2,
-            bw: Array1::zeros(g * 64),
-            br: Array1::zeros(g * 64),
-            peepholes: None,
-            h0: None,
-            c0: None,
-            reverse: false,
-            sequence_output: false,
-        };
-        let (l, w) = f.quantize(&QuantSpec::int8(x_qp, x_qp)).unwrap();
-        push(name, l, vec![x.clone()], w);
-    }
-    cases
+    ];
+    cells
+        .into_iter()
+        .map(|(name, cell, g)| {
+            let f = RecurrentF64 {
+                cell,
+                w: Array2::from_shape_vec((g * 64, 28), f64s(10, g * 64 * 28)).unwrap() * 0.2,
+                r: Array2::from_shape_vec((g * 64, 64), f64s(11, g * 64 * 64)).unwrap() * 0.2,
+                bw: Array1::zeros(g * 64),
+                br: Array1::zeros(g * 64),
+                peepholes: None,
+                h0: None,
+                c0: None,
+                reverse: false,
+                sequence_output: false,
+            };
+            quantized(name, &f, QuantSpec::int8(x_qp, x_qp), vec![x.clone()])
+        })
+        .collect()
 }

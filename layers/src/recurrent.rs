@@ -256,6 +256,73 @@ impl Recurrent {
     ) -> Result<()> {
         let (n_in, h) = (self.input_size, self.hidden);
         let steps = x.shape[0];
+        let cw = self.read_weights::<I16, K>(layer, cell, weights)?;
+        if units.start == 0 && self.initial_state {
+            state.copy_from_slice(&cw.init);
+        }
+        // The input centred once: i32 for the int8 dot, i64 for the int16 one.
+        let (xs, xw): (Vec<i32>, Vec<i64>) = if I16 {
+            let zx = i64::from(x.quant.zero_point);
+            let d = act_data::<i16>(layer, x)?.iter().map(|&v| i64::from(v) - zx).collect();
+            (Vec::new(), d)
+        } else {
+            (centered(i8_data(layer, x)?, x.quant.zero_point), Vec::new())
+        };
+        let (hs, cs) = state.split_at_mut(h);
+        let mut hq = Hq::<I16>::new(h);
+        let mut pre = vec![0i32; cell.gates() * h];
+        let mut rh = Hq::<I16>::new(if matches!(cell, Cell::Gru { .. }) { h } else { 0 });
+        let mut ys = Vec::with_capacity(if self.sequence_output { units.len() * h } else { h });
+        let mut ts = Vec::with_capacity(units.len());
+        for k in units {
+            let t = if self.reverse { steps - 1 - k } else { k };
+            let xt = Xt {
+                int8: xs.get(t * n_in..(t + 1) * n_in).unwrap_or_default(),
+                int16: xw.get(t * n_in..(t + 1) * n_in).unwrap_or_default(),
+            };
+            hq.set(hs);
+            for (p, row) in pre.iter_mut().zip(&cw.rows) {
+                *p = row.input::<I16>(&xt) + row.recurrent::<I16>(&hq);
+            }
+            match cell {
+                Cell::Rnn => {
+                    for j in 0..h {
+                        hs[j] = lut::<I16, K>(&cw.tanh, pre[j]);
+                    }
+                }
+                Cell::Gru { linear_before_reset } => {
+                    cw.gru_step::<I16>(&xt, &hq, &mut rh, &mut pre, hs, linear_before_reset)
+                }
+                Cell::Lstm { peepholes } => cw.lstm_step::<I16>(&pre, hs, cs, peepholes),
+            }
+            if self.sequence_output || k + 1 == steps {
+                ts.push(if self.sequence_output { t } else { 0 });
+                ys.extend_from_slice(hs);
+            }
+        }
+        // The outputs, at 1/128 (int8) or Q15 (int16).
+        for (t, hv) in ts.into_iter().zip(ys.chunks_exact(h)) {
+            if I16 {
+                for (o, &s) in act_data_mut::<i16>(layer, out)?[t * h..(t + 1) * h].iter_mut().zip(hv) {
+                    *o = to_h16(s) as i16;
+                }
+            } else {
+                for (o, &s) in i8_data_mut(layer, out)?[t * h..(t + 1) * h].iter_mut().zip(hv) {
+                    *o = to_h8(s);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes the weights (layout in the module doc) once per segment.
+    fn read_weights<'a, const I16: bool, const K: usize>(
+        &self,
+        layer: &'static str,
+        cell: Cell,
+        weights: &'a [u8],
+    ) -> Result<CellWeights<'a, K>> {
+        let (n_in, h) = (self.input_size, self.hidden);
         let width = if I16 { 2 } else { 1 };
         let mut w = WeightReader::new(layer, weights);
         let mut rows = Vec::with_capacity(cell.gates() * h);
@@ -298,98 +365,85 @@ impl Recurrent {
         }
         let sigmoid = if cell == Cell::Rnn { [0; K] } else { table::<K>(&mut w)? };
         let tanh = table::<K>(&mut w)?;
-        if units.start == 0 && self.initial_state {
-            state.copy_from_slice(&init);
-        }
-        // The input centred once: i32 for the int8 dot, i64 for the int16 one.
-        let (xs, xw): (Vec<i32>, Vec<i64>) = if I16 {
-            let zx = i64::from(x.quant.zero_point);
-            let d = act_data::<i16>(layer, x)?.iter().map(|&v| i64::from(v) - zx).collect();
-            (Vec::new(), d)
-        } else {
-            (centered(i8_data(layer, x)?, x.quant.zero_point), Vec::new())
-        };
-        let (hs, cs) = state.split_at_mut(h);
-        let mut hq = Hq::<I16>::new(h);
-        let mut pre = vec![0i32; cell.gates() * h];
-        let mut rh = Hq::<I16>::new(if matches!(cell, Cell::Gru { .. }) { h } else { 0 });
-        let mut ys = Vec::with_capacity(if self.sequence_output { units.len() * h } else { h });
-        let mut ts = Vec::with_capacity(units.len());
-        for k in units {
-            let t = if self.reverse { steps - 1 - k } else { k };
-            let xt = Xt {
-                int8: xs.get(t * n_in..(t + 1) * n_in).unwrap_or_default(),
-                int16: xw.get(t * n_in..(t + 1) * n_in).unwrap_or_default(),
-            };
-            hq.set(hs);
-            for (p, row) in pre.iter_mut().zip(&rows) {
-                *p = row.input::<I16>(&xt) + row.recurrent::<I16>(&hq);
-            }
-            let lut = |t: &[i16; K], z: i32| lut::<I16, K>(t, z);
-            match cell {
-                Cell::Rnn => {
-                    for j in 0..h {
-                        hs[j] = lut(&tanh, pre[j]);
-                    }
-                }
-                Cell::Gru { linear_before_reset } => {
-                    // Gate order z, r, h.
-                    for j in 0..h {
-                        let r = lut(&sigmoid, pre[h + j]);
-                        rh.set_one(j, mul15(r, hs[j]));
-                        if linear_before_reset {
-                            let row = &rows[2 * h + j];
-                            pre[2 * h + j] = row.input::<I16>(&xt) + mul15(r, row.recurrent::<I16>(&hq));
-                        }
-                    }
-                    for j in 0..h {
-                        if !linear_before_reset {
-                            let row = &rows[2 * h + j];
-                            pre[2 * h + j] = row.input::<I16>(&xt) + row.recurrent::<I16>(&rh);
-                        }
-                        let z = lut(&sigmoid, pre[j]);
-                        let cand = lut(&tanh, pre[2 * h + j]);
-                        hs[j] = mul15(ONE - z, cand).wrapping_add(mul15(z, hs[j]));
-                    }
-                }
-                Cell::Lstm { peepholes } => {
-                    // Gate order i, o, f, c; peepholes i, o, f.
-                    for j in 0..h {
-                        let (mut zi, mut zo, mut zf) = (pre[j], pre[h + j], pre[2 * h + j]);
-                        if peepholes {
-                            zi = zi.wrapping_add(mul15(peep[j], cs[j]));
-                            zf = zf.wrapping_add(mul15(peep[2 * h + j], cs[j]));
-                        }
-                        let (i, f, g) = (lut(&sigmoid, zi), lut(&sigmoid, zf), lut(&tanh, pre[3 * h + j]));
-                        cs[j] = mul15(f, cs[j]).wrapping_add(mul15(i, g)).clamp(-CELL_LIMIT, CELL_LIMIT);
-                        if peepholes {
-                            zo = zo.wrapping_add(mul15(peep[h + j], cs[j]));
-                        }
-                        let o = lut(&sigmoid, zo);
-                        // The cell state (Q15) in the pre-activation format.
-                        let c = if I16 { cs[j] << 1 } else { (cs[j] + 4) >> 3 };
-                        hs[j] = mul15(o, lut(&tanh, c));
-                    }
-                }
-            }
-            if self.sequence_output || k + 1 == steps {
-                ts.push(if self.sequence_output { t } else { 0 });
-                ys.extend_from_slice(hs);
+        Ok(CellWeights {
+            rows,
+            peep,
+            init,
+            sigmoid,
+            tanh,
+            h,
+        })
+    }
+}
+
+/// A recurrent layer's weights, decoded: gate rows, peepholes, initial state and tables.
+struct CellWeights<'a, const K: usize> {
+    rows: Vec<GateRow<'a>>,
+    peep: Vec<i32>,
+    init: Vec<i32>,
+    sigmoid: [i16; K],
+    tanh: [i16; K],
+    h: usize,
+}
+
+impl<const K: usize> CellWeights<'_, K> {
+    /// One GRU step (gate order z, r, h) from the pre-activations `pre`, updating `hs`.
+    #[inline(always)]
+    fn gru_step<const I16: bool>(
+        &self,
+        xt: &Xt,
+        hq: &Hq<I16>,
+        rh: &mut Hq<I16>,
+        pre: &mut [i32],
+        hs: &mut [i32],
+        linear_before_reset: bool,
+    ) {
+        let (h, rows) = (self.h, &self.rows);
+        let lut = |t: &[i16; K], z: i32| lut::<I16, K>(t, z);
+        for j in 0..h {
+            let r = lut(&self.sigmoid, pre[h + j]);
+            rh.set_one(j, mul15(r, hs[j]));
+            if linear_before_reset {
+                let row = &rows[2 * h + j];
+                pre[2 * h + j] = row.input::<I16>(xt) + mul15(r, row.recurrent::<I16>(hq));
             }
         }
-        // The outputs, at 1/128 (int8) or Q15 (int16).
-        for (t, hv) in ts.into_iter().zip(ys.chunks_exact(h)) {
-            if I16 {
-                for (o, &s) in act_data_mut::<i16>(layer, out)?[t * h..(t + 1) * h].iter_mut().zip(hv) {
-                    *o = to_h16(s) as i16;
-                }
-            } else {
-                for (o, &s) in i8_data_mut(layer, out)?[t * h..(t + 1) * h].iter_mut().zip(hv) {
-                    *o = to_h8(s);
-                }
+        for j in 0..h {
+            if !linear_before_reset {
+                let row = &rows[2 * h + j];
+                pre[2 * h + j] = row.input::<I16>(xt) + row.recurrent::<I16>(rh);
             }
+            let z = lut(&self.sigmoid, pre[j]);
+            let cand = lut(&self.tanh, pre[2 * h + j]);
+            hs[j] = mul15(ONE - z, cand).wrapping_add(mul15(z, hs[j]));
         }
-        Ok(())
+    }
+
+    /// One LSTM step (gate order i, o, f, c; peepholes i, o, f), updating `hs` and `cs`.
+    #[inline(always)]
+    fn lstm_step<const I16: bool>(&self, pre: &[i32], hs: &mut [i32], cs: &mut [i32], peepholes: bool) {
+        let (h, peep) = (self.h, &self.peep);
+        let lut = |t: &[i16; K], z: i32| lut::<I16, K>(t, z);
+        for j in 0..h {
+            let (mut zi, mut zo, mut zf) = (pre[j], pre[h + j], pre[2 * h + j]);
+            if peepholes {
+                zi = zi.wrapping_add(mul15(peep[j], cs[j]));
+                zf = zf.wrapping_add(mul15(peep[2 * h + j], cs[j]));
+            }
+            let (i, f, g) = (
+                lut(&self.sigmoid, zi),
+                lut(&self.sigmoid, zf),
+                lut(&self.tanh, pre[3 * h + j]),
+            );
+            cs[j] = mul15(f, cs[j]).wrapping_add(mul15(i, g)).clamp(-CELL_LIMIT, CELL_LIMIT);
+            if peepholes {
+                zo = zo.wrapping_add(mul15(peep[h + j], cs[j]));
+            }
+            let o = lut(&self.sigmoid, zo);
+            // The cell state (Q15) in the pre-activation format.
+            let c = if I16 { cs[j] << 1 } else { (cs[j] + 4) >> 3 };
+            hs[j] = mul15(o, lut(&self.tanh, c));
+        }
     }
 }
 
@@ -648,26 +702,68 @@ pub(crate) mod host {
         /// int16 W and R, i64 biases, Q16 pre-activations and peepholes, `h` at Q15, 1,025-knot
         /// tables.
         fn quantize(&self, q: &QuantSpec) -> Result<(Layer, Vec<u8>)> {
-            let (x_qp, dtype) = (&q.input, q.dtype);
-            let h_n = self.hidden();
+            let int16 = q.dtype == DType::I16;
+            let mut bytes = Vec::new();
+            self.push_rows(&mut bytes, q.input.scale_f64(), q.dtype)?;
+            self.push_state(&mut bytes, int16);
+            if self.cell != CellF64::Rnn {
+                bytes.extend(table_bytes(sigmoid, int16));
+            }
+            bytes.extend(table_bytes(f64::tanh, int16));
+            let rnn = Recurrent {
+                input_size: self.w.ncols(),
+                hidden: self.hidden(),
+                reverse: self.reverse,
+                sequence_output: self.sequence_output,
+                initial_state: self.h0.is_some() || self.c0.is_some(),
+            };
+            debug_assert_eq!(Some(bytes.len()), rnn.weight_len(self.layer_cell(), int16));
+            let layer = match self.cell {
+                CellF64::Rnn => Layer::SimpleRnn(SimpleRnn { rnn }),
+                CellF64::Gru { linear_before_reset } => Layer::Gru(Gru {
+                    rnn,
+                    linear_before_reset,
+                }),
+                CellF64::Lstm => Layer::Lstm(Lstm {
+                    rnn,
+                    peepholes: self.peepholes.is_some(),
+                }),
+            };
+            Ok((layer, bytes))
+        }
+    }
+
+    impl RecurrentF64 {
+        /// The quantized layer's cell.
+        fn layer_cell(&self) -> Cell {
+            match self.cell {
+                CellF64::Rnn => Cell::Rnn,
+                CellF64::Gru { linear_before_reset } => Cell::Gru { linear_before_reset },
+                CellF64::Lstm => Cell::Lstm {
+                    peepholes: self.peepholes.is_some(),
+                },
+            }
+        }
+
+        /// The gate rows: per row symmetric W and R, biases at `s_x·s_w` and `s_h·s_r`, and
+        /// the multipliers to the pre-activation format.
+        fn push_rows(&self, bytes: &mut Vec<u8>, sx: f64, dtype: DType) -> Result<()> {
             let int16 = dtype == DType::I16;
             let (sh, sg) = if int16 {
                 (2f64.powi(-15), 2f64.powi(-16))
             } else {
                 (1.0 / 128.0, 1.0 / 4096.0)
             };
-            let sx = x_qp.scale_f64();
-            let mut bytes = Vec::new();
-            for k in 0..self.w.nrows() {
-                let sym = |row: ndarray::ArrayView1<f64>| -> Result<(f64, Vec<u8>)> {
-                    let qp = QuantParams::symmetric(row.iter().fold(0f64, |a, v| a.max(v.abs())), dtype)?;
-                    let q = row.iter().map(|&v| cwnn_tensor::host::quantize(v, &qp, dtype));
-                    let b = match int16 {
-                        true => q.flat_map(|v| (v as i16).to_le_bytes()).collect(),
-                        false => q.map(|v| v as i8 as u8).collect(),
-                    };
-                    Ok((qp.scale_f64(), b))
+            let sym = |row: ndarray::ArrayView1<f64>| -> Result<(f64, Vec<u8>)> {
+                let qp = QuantParams::symmetric(row.iter().fold(0f64, |a, v| a.max(v.abs())), dtype)?;
+                let q = row.iter().map(|&v| cwnn_tensor::host::quantize(v, &qp, dtype));
+                let b = match int16 {
+                    true => q.flat_map(|v| (v as i16).to_le_bytes()).collect(),
+                    false => q.map(|v| v as i8 as u8).collect(),
                 };
+                Ok((qp.scale_f64(), b))
+            };
+            for k in 0..self.w.nrows() {
                 let (sw, wq) = sym(self.w.row(k))?;
                 let (sr, rq) = sym(self.r.row(k))?;
                 bytes.extend(wq);
@@ -682,69 +778,35 @@ pub(crate) mod host {
                         false => bytes.extend_from_slice(&(q as i32).to_le_bytes()),
                     }
                 }
-                push_dyadic(&mut bytes, requant_multiplier(sx, sw, sg)?);
-                push_dyadic(&mut bytes, requant_multiplier(sh, sr, sg)?);
+                push_dyadic(bytes, requant_multiplier(sx, sw, sg)?);
+                push_dyadic(bytes, requant_multiplier(sh, sr, sg)?);
             }
-            if let Some(p) = &self.peepholes {
-                for &v in p {
-                    let q = (v / sg).round();
-                    match int16 {
-                        true => bytes
-                            .extend_from_slice(&(q.clamp(-2f64.powi(31), 2f64.powi(31) - 1.0) as i32).to_le_bytes()),
-                        false => bytes.extend_from_slice(&(q.clamp(-32768.0, 32767.0) as i16).to_le_bytes()),
+            Ok(())
+        }
+
+        /// Peepholes in the pre-activation format and the initial state (Q15), if any.
+        fn push_state(&self, bytes: &mut Vec<u8>, int16: bool) {
+            let sg = if int16 { 2f64.powi(-16) } else { 1.0 / 4096.0 };
+            for &v in self.peepholes.iter().flatten() {
+                let q = (v / sg).round();
+                match int16 {
+                    true => {
+                        bytes.extend_from_slice(&(q.clamp(-2f64.powi(31), 2f64.powi(31) - 1.0) as i32).to_le_bytes())
                     }
+                    false => bytes.extend_from_slice(&(q.clamp(-32768.0, 32767.0) as i16).to_le_bytes()),
                 }
             }
-            let initial_state = self.h0.is_some() || self.c0.is_some();
-            if initial_state {
-                let zeros = Array1::zeros(h_n);
+            if self.h0.is_some() || self.c0.is_some() {
+                let zeros = Array1::zeros(self.hidden());
                 let mut init = vec![self.h0.as_ref().unwrap_or(&zeros)];
                 if self.cell == CellF64::Lstm {
                     init.push(self.c0.as_ref().unwrap_or(&zeros));
                 }
                 for v in init.into_iter().flatten() {
-                    bytes.extend_from_slice(
-                        &((v * ONE as f64).round().clamp(-512.0 * ONE as f64, 512.0 * ONE as f64) as i32).to_le_bytes(),
-                    );
+                    let q = (v * ONE as f64).round().clamp(-512.0 * ONE as f64, 512.0 * ONE as f64);
+                    bytes.extend_from_slice(&(q as i32).to_le_bytes());
                 }
             }
-            if self.cell != CellF64::Rnn {
-                bytes.extend(table_bytes(sigmoid, int16));
-            }
-            bytes.extend(table_bytes(f64::tanh, int16));
-            let rnn = Recurrent {
-                input_size: self.w.ncols(),
-                hidden: h_n,
-                reverse: self.reverse,
-                sequence_output: self.sequence_output,
-                initial_state,
-            };
-            let layer = match self.cell {
-                CellF64::Rnn => Layer::SimpleRnn(SimpleRnn { rnn }),
-                CellF64::Gru { linear_before_reset } => Layer::Gru(Gru {
-                    rnn,
-                    linear_before_reset,
-                }),
-                CellF64::Lstm => Layer::Lstm(Lstm {
-                    rnn,
-                    peepholes: self.peepholes.is_some(),
-                }),
-            };
-            debug_assert_eq!(
-                Some(bytes.len()),
-                match &layer {
-                    Layer::SimpleRnn(l) => l.rnn.weight_len(Cell::Rnn, int16),
-                    Layer::Gru(l) => l.rnn.weight_len(
-                        Cell::Gru {
-                            linear_before_reset: l.linear_before_reset
-                        },
-                        int16
-                    ),
-                    Layer::Lstm(l) => l.rnn.weight_len(Cell::Lstm { peepholes: l.peepholes }, int16),
-                    _ => Some(0),
-                }
-            );
-            Ok((layer, bytes))
         }
     }
 

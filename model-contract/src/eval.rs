@@ -215,8 +215,7 @@ pub(crate) fn advance(
     mut budget: Budget,
     input: Option<QTensor>,
 ) -> Result<Option<QTensor>, ContractError> {
-    let layers = &model.config.layers;
-    let n = layers.len() as u32;
+    let n = model.config.layers.len() as u32;
     // Tensors of this call by id (0 = input, k = output of layer k − 1), and which of them
     // the call computed (and so may need to write).
     let mut cache: Vec<Option<QTensor>> = vec![None; n as usize + 1];
@@ -228,54 +227,17 @@ pub(crate) fn advance(
     let mut carried: Option<Vec<i32>> = None;
     while job.layer < n {
         let index = job.layer as usize;
-        let lc = &layers[index];
-        let layer_err = |source| ContractError::Layer { index, source };
-        let ids = lc.input_ids(index);
-        for &id in &ids {
+        for id in model.config.layers[index].input_ids(index) {
             if cache[id as usize].is_none() {
                 cache[id as usize] = Some(load_tensor(storage, model, job_id, id)?);
             }
         }
-        let specs: Vec<&TensorSpec> = ids.iter().map(|&id| tensor_spec(model, id)).collect();
-        let total = model.units[index] as usize;
-        let cost = (unit_work(model, index), model.segment_work[index]);
-        let Some(mut units) = fit(&lc.layer, &specs, job.unit as usize, total, cost, &budget).map_err(layer_err)?
-        else {
+        let Some((out, state)) = run_layer(storage, api, model, job_id, job, &mut budget, &cache)? else {
             break;
         };
-        let plan = lc.layer.plan(&specs).map_err(layer_err)?;
-        let out_id = job.layer + 1;
-        let mut out = if job.unit > 0 {
-            load_tensor(storage, model, job_id, out_id)?
-        } else {
-            plan.output.zeros().map_err(layer_err)?
-        };
-        let mut state = match (plan.state_len, job.unit) {
-            (0, _) => Vec::new(),
-            (len, 0) => vec![0; len],
-            _ => bytes_to_i32s(&load_bytes(storage, &JOB_STATE, job_id)?),
-        };
-        let inputs: Vec<&QTensor> = ids.iter().filter_map(|&id| cache[id as usize].as_ref()).collect();
-        loop {
-            mark(api, Some(index));
-            let range = lc.layer.weight_range(&specs, units.clone()).map_err(layer_err)?;
-            let weights = read_weights(storage, job.layer, range.start as u64..range.end as u64)?;
-            lc.layer
-                .forward(&inputs, weights.as_ref(), units.clone(), &mut out, &mut state)
-                .map_err(layer_err)?;
-            budget.work -= cost.1 + cost.0 * units.len() as u64;
-            budget.bytes -= range.len() as u64;
-            budget.segments -= 1;
-            job.segments += 1;
-            job.unit = units.end as u64;
-            match fit(&lc.layer, &specs, units.end, total, cost, &budget).map_err(layer_err)? {
-                Some(next) if units.end < total => units = next,
-                _ => break,
-            }
-        }
-        cache[out_id as usize] = Some(out);
-        computed[out_id as usize] = true;
-        if (job.unit as usize) < total {
+        cache[index + 1] = Some(out);
+        computed[index + 1] = true;
+        if job.unit < model.units[index] {
             carried = (!state.is_empty()).then_some(state);
             break;
         }
@@ -291,6 +253,58 @@ pub(crate) fn advance(
     }
     job.has_state = carried.is_some();
     Ok(cache.pop().flatten().filter(|_| job.layer == n))
+}
+
+/// Runs the job's current layer from its current unit for as many segments as `budget`
+/// allows, its inputs in `cache`: the (partial) output and the recurrent state, or None when
+/// not even one unit fits.
+fn run_layer(
+    storage: &dyn Storage,
+    api: &dyn Api,
+    model: &Model,
+    job_id: u64,
+    job: &mut Job,
+    budget: &mut Budget,
+    cache: &[Option<QTensor>],
+) -> Result<Option<(QTensor, Vec<i32>)>, ContractError> {
+    let index = job.layer as usize;
+    let lc = &model.config.layers[index];
+    let layer_err = |source| ContractError::Layer { index, source };
+    let ids = lc.input_ids(index);
+    let specs: Vec<&TensorSpec> = ids.iter().map(|&id| tensor_spec(model, id)).collect();
+    let total = model.units[index] as usize;
+    let cost = (unit_work(model, index), model.segment_work[index]);
+    let Some(mut units) = fit(&lc.layer, &specs, job.unit as usize, total, cost, budget).map_err(layer_err)? else {
+        return Ok(None);
+    };
+    let plan = lc.layer.plan(&specs).map_err(layer_err)?;
+    let mut out = match job.unit {
+        0 => plan.output.zeros().map_err(layer_err)?,
+        _ => load_tensor(storage, model, job_id, job.layer + 1)?,
+    };
+    let mut state = match (plan.state_len, job.unit) {
+        (0, _) => Vec::new(),
+        (len, 0) => vec![0; len],
+        _ => bytes_to_i32s(&load_bytes(storage, &JOB_STATE, job_id)?),
+    };
+    let inputs: Vec<&QTensor> = ids.iter().filter_map(|&id| cache[id as usize].as_ref()).collect();
+    loop {
+        mark(api, Some(index));
+        let range = lc.layer.weight_range(&specs, units.clone()).map_err(layer_err)?;
+        let weights = read_weights(storage, job.layer, range.start as u64..range.end as u64)?;
+        lc.layer
+            .forward(&inputs, weights.as_ref(), units.clone(), &mut out, &mut state)
+            .map_err(layer_err)?;
+        budget.work -= cost.1 + cost.0 * units.len() as u64;
+        budget.bytes -= range.len() as u64;
+        budget.segments -= 1;
+        job.segments += 1;
+        job.unit = units.end as u64;
+        match fit(&lc.layer, &specs, units.end, total, cost, budget).map_err(layer_err)? {
+            Some(next) if units.end < total => units = next,
+            _ => return Ok(Some((out, state))),
+        }
+    }
 }
 
 /// Writes the computed tensors later calls need and drops stored ones no layer reads any more.

@@ -496,8 +496,14 @@ fn layer_setup(kind: u32, r: &mut Reader) -> core::result::Result<LayerCase, Lay
             (Layer::Affine(Affine { channels, output: out }), alloc::vec![x])
         }
         9 | 10 => binary_case(kind, r, int16, out),
+        11 => embedding_case(r, out),
         12..=14 => recurrent_case(kind, r, int16),
-        _ => embedding_case(r, out),
+        _ => {
+            return Err(LayerError::Config {
+                layer: "kernels",
+                reason: "no random case for this layer kind (vm/kernels layer_setup)",
+            })
+        }
     };
     debug_assert_eq!(layer.name(), op::LAYER_NAMES[kind as usize]);
     let specs: Vec<TensorSpec> = inputs.iter().map(TensorSpec::of).collect();
