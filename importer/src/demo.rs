@@ -9,13 +9,13 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Context, Result};
 use cwnn_model_contract::msg::{EvaluateResponse, ExecuteMsg};
 use cwnn_vm::runner::ChainVm;
 use ndarray::ArrayD;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::error::{chain, io, Error, Result};
 use crate::import::{self, argmax, ImportArgs};
 use crate::package::Package;
 use crate::quantize::Precision;
@@ -44,10 +44,12 @@ pub struct DemoSummary {
 /// Runs the demo on the first `limit` test digits (all by default) at `precision`, printing
 /// to `out`.
 pub fn run(limit: Option<usize>, precision: Precision, out: &mut impl Write) -> Result<DemoSummary> {
-    let dir = tempfile::tempdir()?;
+    let dir = tempfile::tempdir().map_err(io(Path::new("a temporary directory")))?;
     let imported = import_bundled(dir.path(), precision, out)?;
     let test = import::read_samples(&imported.float, &[dir.path().join("test.csv")])?;
-    let labels = test.labels.context("test.csv has labels")?;
+    let labels = test
+        .labels
+        .ok_or(Error::Chain("the bundled test.csv has no labels".into()))?;
     let n = limit.unwrap_or(test.inputs.len()).min(test.inputs.len());
     let (inputs, labels) = (&test.inputs[..n], &labels[..n]);
     let acc = import::accuracy(&imported.float, &imported.quant, inputs, labels)?;
@@ -56,7 +58,7 @@ pub fn run(limit: Option<usize>, precision: Precision, out: &mut impl Write) -> 
         out,
         "\n2. deploy the model contract in cosmwasm-vm, upload and finalize"
     )?;
-    let wasm = cwnn_vm::artifacts::read_wasm("cwnn_model_contract")?;
+    let wasm = cwnn_vm::artifacts::read_wasm("cwnn_model_contract").map_err(chain)?;
     let package = &imported.package;
     let mut vm = deploy(&wasm, package, out)?;
 
@@ -79,11 +81,12 @@ pub fn run(limit: Option<usize>, precision: Precision, out: &mut impl Write) -> 
         &package.weights,
         &package.input(),
         30_000_000,
-    )?;
+    )
+    .map_err(chain)?;
     let summary = DemoSummary {
         digits: n,
         float_top1: acc.float_top1,
-        native_top1: acc.int8_top1,
+        native_top1: acc.quantized_top1,
         chain_top1: tally.right as f64 / n.max(1) as f64,
         bit_identical: tally.identical,
         verified,
@@ -98,7 +101,7 @@ pub fn run(limit: Option<usize>, precision: Precision, out: &mut impl Write) -> 
     )?;
     write!(out, "{}", report.table())?;
     if summary.bit_identical != n || verified != n {
-        bail!("on-chain results differ from the native ones");
+        return Err(Error::Chain("on-chain results differ from the native ones".into()));
     }
     Ok(summary)
 }
@@ -110,7 +113,7 @@ fn import_bundled(dir: &Path, precision: Precision, out: &mut impl Write) -> Res
         ("calibration.csv", CALIBRATION),
         ("test.csv", TEST),
     ] {
-        std::fs::write(dir.join(name), bytes)?;
+        std::fs::write(dir.join(name), bytes).map_err(io(dir))?;
     }
     writeln!(
         out,
@@ -132,17 +135,19 @@ fn import_bundled(dir: &Path, precision: Precision, out: &mut impl Write) -> Res
 
 /// Step 2: instantiates the contract, uploads the weights and finalizes.
 fn deploy(wasm: &[u8], package: &Package, out: &mut impl Write) -> Result<ChainVm> {
-    let mut vm = ChainVm::new(wasm)?;
+    let mut vm = ChainVm::new(wasm).map_err(chain)?;
     let owner = vm.addr("author");
-    vm.instantiate(&owner, &package.instantiate, &[])?
+    vm.instantiate(&owner, &package.instantiate, &[])
+        .map_err(chain)?
         .result
-        .map_err(|e| anyhow!("instantiate: {e}"))?;
+        .map_err(|e| Error::Chain(format!("instantiate: {e}")))?;
     let uploads = ExecuteMsg::uploads(&package.weights);
     let bar = crate::progress::bar(uploads.len() as u64 + 1, "uploading");
     for msg in uploads.iter().chain([&ExecuteMsg::Finalize {}]) {
-        vm.execute(&owner, msg, &[])?
+        vm.execute(&owner, msg, &[])
+            .map_err(chain)?
             .result
-            .map_err(|e| anyhow!("upload: {e}"))?;
+            .map_err(|e| Error::Chain(format!("upload: {e}")))?;
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -177,12 +182,14 @@ fn evaluate(vm: &mut ChainVm, package: &Package, x: &ArrayD<f64>, label: i64, ta
         steps: Some(1),
     };
     let output = loop {
-        let call = vm.execute(&user, &msg, &[])?;
+        let call = vm.execute(&user, &msg, &[]).map_err(chain)?;
         tally.transactions += 1;
         tally.gas += call.gas.total_sdk_gas;
-        let res = call.result.map_err(|e| anyhow!("evaluate: {e}"))?;
+        let res = call.result.map_err(|e| Error::Chain(format!("evaluate: {e}")))?;
         tally.events.extend(res.events.iter().map(event_json));
-        let data: EvaluateResponse = serde_json::from_slice(&res.data.context("no response data")?)?;
+        let data = res.data.ok_or(Error::Chain("no response data".into()))?;
+        let data: EvaluateResponse =
+            serde_json::from_slice(&data).map_err(|e| Error::Chain(format!("response data: {e}")))?;
         match data.output {
             Some(o) => break o,
             None => {
@@ -193,7 +200,8 @@ fn evaluate(vm: &mut ChainVm, package: &Package, x: &ArrayD<f64>, label: i64, ta
             }
         }
     };
-    tally.identical += usize::from(native.last().context("output")?.data.to_i32s() == output.data);
+    tally.identical +=
+        usize::from(native.last().ok_or(Error::Chain("no output".into()))?.data.to_i32s() == output.data);
     let real = output
         .data
         .iter()

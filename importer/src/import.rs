@@ -3,11 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use cwnn_layers::TensorSpec;
 use cwnn_model_contract::msg::{sha256, weights_sha256, ExecuteMsg, InstantiateMsg};
 use serde::{Deserialize, Serialize};
 
+use crate::error::{io, json, Error, Result};
 use crate::float::FloatModel;
 use crate::onnx::{self, Options};
 use crate::package::Package;
@@ -64,8 +64,11 @@ pub struct ManifestLayer {
 
 /// The f64 model of an ONNX file.
 pub fn load(path: &Path, options: &Options) -> Result<FloatModel> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    onnx::import(&bytes, options).with_context(|| format!("importing {}", path.display()))
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    onnx::import(&bytes, options).map_err(|source| Error::Onnx {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Reads calibration samples for `model` from each file.
@@ -100,7 +103,7 @@ pub fn import(args: &ImportArgs) -> Result<Imported> {
         (None, graph, _) => graph.to_string(),
     };
     let quant = quantize_as(&float, &samples.inputs, &name, args.precision)?;
-    let source = std::fs::read(&args.model)?;
+    let source = std::fs::read(&args.model).map_err(io(&args.model))?;
     let instantiate = InstantiateMsg::new(quant.config.clone(), weights_sha256(&quant.weights));
     let model_sha256 = cwnn_model_contract::msg::model_sha256(&instantiate.model, &instantiate.weights_sha256)?;
     let sample = samples
@@ -161,7 +164,7 @@ pub fn import(args: &ImportArgs) -> Result<Imported> {
 }
 
 fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
-    std::fs::write(path, serde_json::to_vec_pretty(v)?).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(path, serde_json::to_vec_pretty(v).map_err(json(path))?).map_err(io(path))
 }
 
 /// What `messages/mint.json` says: the model's `MintNft`, which its owner sends after
@@ -186,7 +189,7 @@ impl Imported {
         ExecuteMsg::MintNft {
             collection: mint.collection.clone().unwrap_or_else(|| COLLECTION_PLACEHOLDER.into()),
             token_uri: mint.token_uri.clone(),
-            claimed_accuracy_bps: mint.accuracy.map(|a| (a.int8_top1 * 10_000.0).round() as u16),
+            claimed_accuracy_bps: mint.accuracy.map(|a| (a.quantized_top1 * 10_000.0).round() as u16),
         }
     }
 
@@ -197,7 +200,7 @@ impl Imported {
         write_json(&dir.join("manifest.json"), &self.manifest)?;
         write_json(&dir.join("report.json"), &self.quant.report)?;
         let msgs = dir.join("messages");
-        std::fs::create_dir_all(&msgs)?;
+        std::fs::create_dir_all(&msgs).map_err(io(&msgs))?;
         write_json(&msgs.join("instantiate.json"), &self.package.instantiate)?;
         for (k, m) in ExecuteMsg::uploads(&self.package.weights).iter().enumerate() {
             write_json(&msgs.join(format!("upload-{k:03}.json")), m)?;
@@ -214,8 +217,8 @@ impl Imported {
 /// Reads `manifest.json` of a package.
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let path = dir.join("manifest.json");
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    serde_json::from_slice(&bytes).map_err(json(&path))
 }
 
 /// The report as a table.
@@ -246,7 +249,7 @@ pub fn report_table(r: &QuantReport) -> String {
 pub struct Accuracy {
     pub samples: usize,
     pub float_top1: f64,
-    pub int8_top1: f64,
+    pub quantized_top1: f64,
 }
 
 /// Index of the largest value (the predicted class).
@@ -281,6 +284,6 @@ pub fn accuracy(
     Ok(Accuracy {
         samples: n,
         float_top1: f as f64 / n.max(1) as f64,
-        int8_top1: q as f64 / n.max(1) as f64,
+        quantized_top1: q as f64 / n.max(1) as f64,
     })
 }

@@ -2,6 +2,7 @@
 //! the commands of the `cwnn` CLI.
 
 pub mod demo;
+mod error;
 pub mod float;
 pub mod import;
 pub mod onnx;
@@ -11,4 +12,5 @@ pub mod quantize;
 pub mod samples;
 pub mod verify;
 
+pub use error::{Error, Result};
 pub use package::{Package, PackageError};

@@ -5,13 +5,13 @@
 //! output sha256, output bytes) when it ends. Given the package, anyone can rerun the input
 //! natively and compare.
 
-use anyhow::{bail, Context, Result};
 use cosmwasm_std::Binary;
 use cwnn_model_contract::msg::sha256;
-use cwnn_tensor::{DType, QTensor, TensorData};
+use cwnn_tensor::{QTensor, TensorData};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::error::{Error, Result};
 use crate::package::Package;
 
 /// One inference found in the events and what recomputing it gave.
@@ -57,31 +57,16 @@ fn attr(event: &Value, key: &str) -> Option<String> {
 }
 
 /// The input tensor from its event bytes.
-fn decode(spec: &cwnn_layers::TensorSpec, bytes: &[u8]) -> Result<QTensor> {
-    let w = spec.dtype.bytes();
+fn decode(spec: &cwnn_layers::TensorSpec, bytes: &[u8]) -> Result<QTensor, String> {
     if Some(bytes.len()) != spec.bytes() {
-        bail!(
+        return Err(format!(
             "input has {} bytes, the model's input needs {:?}",
             bytes.len(),
             spec.bytes()
-        );
+        ));
     }
-    let data = match spec.dtype {
-        DType::I8 => TensorData::I8(bytes.iter().map(|&b| b as i8).collect()),
-        DType::I16 => TensorData::I16(
-            bytes
-                .chunks_exact(w)
-                .map(|c| i16::from_le_bytes([c[0], c[1]]))
-                .collect(),
-        ),
-        DType::I32 => TensorData::I32(
-            bytes
-                .chunks_exact(w)
-                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        ),
-    };
-    Ok(QTensor::new(spec.shape.clone(), data, spec.quant)?)
+    let data = TensorData::from_le_bytes(spec.dtype, bytes).map_err(|e| e.to_string())?;
+    QTensor::new(spec.shape.clone(), data, spec.quant).map_err(|e| e.to_string())
 }
 
 /// Checks every `cwnn_inference` in `tx` against `package`.
@@ -93,53 +78,59 @@ pub fn verify(package: &Package, tx: &Value) -> Result<Vec<Verdict>> {
         cwnn_model_contract::msg::model_sha256(&package.instantiate.model, &package.instantiate.weights_sha256)?;
     let mut verdicts = Vec::new();
     for inf in all.iter().filter(|e| kind(e, "cwnn_inference")) {
-        let job_id = attr(inf, "job_id").context("a cwnn_inference event without job_id")?;
-        let check = || -> Result<()> {
-            let weights = attr(inf, "weights_sha256").unwrap_or_default();
-            if weights != package.instantiate.weights_sha256.to_hex() {
-                bail!("weights_sha256 {weights} is not this package's");
-            }
-            let model = attr(inf, "model_sha256").unwrap_or_default();
-            if model != model_sha256.to_hex() {
-                bail!("model_sha256 {model} is not this package's ({model_sha256}): another config or wiring");
-            }
-            // A paid `Predict` carries its input; a job's is in its `cwnn_evaluate` event.
-            let input = match attr(inf, "input") {
-                Some(input) => input,
-                None => started
-                    .iter()
-                    .find(|e| attr(e, "job_id").as_deref() == Some(job_id.as_str()))
-                    .and_then(|e| attr(e, "input"))
-                    .context(
-                        "no cwnn_evaluate event with the input of this job (pass the events of the Evaluate tx too)",
-                    )?,
-            };
-            let input = Binary::from_base64(&input)?;
-            if attr(inf, "input_sha256").as_deref() != Some(sha256(&input).to_hex().as_str()) {
-                bail!("input_sha256 does not hash the input");
-            }
-            let x = decode(&package.instantiate.model.input, &input)?;
-            let y = package.instantiate.model.run_all(&package.weights, x)?;
-            let ours = y.last().context("no output")?.data.to_le_bytes();
-            let theirs = Binary::from_base64(&attr(inf, "output").context("no output attribute")?)?;
-            if attr(inf, "output_sha256").as_deref() != Some(sha256(&theirs).to_hex().as_str()) {
-                bail!("output_sha256 does not hash the output");
-            }
-            if ours != theirs.as_slice() {
-                let at = ours.iter().zip(theirs.iter()).position(|(a, b)| a != b).unwrap_or(0);
-                bail!("output differs from the recomputed one at byte {at}");
-            }
-            Ok(())
-        };
-        let result = check();
+        let job_id = attr(inf, "job_id").ok_or(Error::Events("a cwnn_inference event without job_id".into()))?;
+        // A paid `Predict` carries its input; a job's is in its `cwnn_evaluate` event.
+        let input = attr(inf, "input").or_else(|| {
+            started
+                .iter()
+                .find(|e| attr(e, "job_id").as_deref() == Some(job_id.as_str()))
+                .and_then(|e| attr(e, "input"))
+        });
+        let result = check(package, &model_sha256.to_hex(), inf, input);
         verdicts.push(Verdict {
             job_id,
             matches: result.is_ok(),
-            reason: result.err().map_or(String::new(), |e| format!("{e:#}")),
+            reason: result.err().unwrap_or_default(),
         });
     }
     if verdicts.is_empty() {
-        bail!("no cwnn_inference event in the file");
+        return Err(Error::Events("no cwnn_inference event in the file".into()));
     }
     Ok(verdicts)
+}
+
+/// One inference against the package: its hashes, then its output recomputed natively.
+fn check(package: &Package, model_sha256: &str, inf: &Value, input: Option<String>) -> Result<(), String> {
+    let weights = attr(inf, "weights_sha256").unwrap_or_default();
+    if weights != package.instantiate.weights_sha256.to_hex() {
+        return Err(format!("weights_sha256 {weights} is not this package's"));
+    }
+    let model = attr(inf, "model_sha256").unwrap_or_default();
+    if model != model_sha256 {
+        return Err(format!(
+            "model_sha256 {model} is not this package's ({model_sha256}): another config or wiring"
+        ));
+    }
+    let input =
+        input.ok_or("no cwnn_evaluate event with the input of this job (pass the events of the Evaluate tx too)")?;
+    let input = Binary::from_base64(&input).map_err(|e| e.to_string())?;
+    if attr(inf, "input_sha256").as_deref() != Some(sha256(&input).to_hex().as_str()) {
+        return Err("input_sha256 does not hash the input".into());
+    }
+    let x = decode(&package.instantiate.model.input, &input)?;
+    let y = package
+        .instantiate
+        .model
+        .run_all(&package.weights, x)
+        .map_err(|e| e.to_string())?;
+    let ours = y.last().ok_or("no output")?.data.to_le_bytes();
+    let theirs = Binary::from_base64(&attr(inf, "output").ok_or("no output attribute")?).map_err(|e| e.to_string())?;
+    if attr(inf, "output_sha256").as_deref() != Some(sha256(&theirs).to_hex().as_str()) {
+        return Err("output_sha256 does not hash the output".into());
+    }
+    if ours != theirs.as_slice() {
+        let at = ours.iter().zip(theirs.iter()).position(|(a, b)| a != b).unwrap_or(0);
+        return Err(format!("output differs from the recomputed one at byte {at}"));
+    }
+    Ok(())
 }

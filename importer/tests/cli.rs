@@ -130,7 +130,7 @@ fn import_writes_a_package_with_messages_and_reports() {
     let report: Value = serde_json::from_slice(&std::fs::read(p.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["layers"].as_array().unwrap().len(), 3);
     let acc: Value = serde_json::from_slice(&std::fs::read(p.join("accuracy.json")).unwrap()).unwrap();
-    assert!(acc["int8_top1"].as_f64().unwrap() >= 0.96, "{acc}");
+    assert!(acc["quantized_top1"].as_f64().unwrap() >= 0.96, "{acc}");
     // The wasmd messages: instantiate, uploads in contract order, finalize.
     let msgs = p.join("messages");
     let inst: Value = serde_json::from_slice(&std::fs::read(msgs.join("instantiate.json")).unwrap()).unwrap();

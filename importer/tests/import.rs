@@ -145,7 +145,7 @@ fn digits_mlp_keeps_its_accuracy_in_int8() {
     assert_eq!(test.inputs.len(), 359);
     let acc = import::accuracy(&imported.float, &imported.quant, &test.inputs, &labels).unwrap();
     assert!(acc.float_top1 >= 0.96, "{acc:?}");
-    assert!((acc.int8_top1 - acc.float_top1).abs() <= 0.005, "{acc:?}");
+    assert!((acc.quantized_top1 - acc.float_top1).abs() <= 0.005, "{acc:?}");
     // ReLU is fused into the first Dense.
     let kinds: Vec<_> = imported.quant.config.layers.iter().map(|l| l.layer.name()).collect();
     assert_eq!(kinds, ["dense", "dense", "softmax"]);
@@ -169,7 +169,7 @@ fn digits_mlp_in_high_precision_matches_float() {
     let test = import::read_samples(&int16.float, &[dir.join("test.csv")]).unwrap();
     let labels = test.labels.unwrap();
     let acc = import::accuracy(&int16.float, &int16.quant, &test.inputs, &labels).unwrap();
-    assert_eq!(acc.int8_top1, acc.float_top1, "{acc:?}");
+    assert_eq!(acc.quantized_top1, acc.float_top1, "{acc:?}");
     for (a, b) in int8.quant.report.layers.iter().zip(&int16.quant.report.layers) {
         assert!(b.max_abs_error * 20.0 < a.max_abs_error, "{a:?} vs {b:?}");
     }

@@ -117,7 +117,10 @@ fn default_models_reach_their_digits_accuracy_in_int8() {
         assert_eq!(acc.samples, 359);
         assert!((acc.float_top1 - t.test_accuracy).abs() < 1e-9, "{arch:?}: {acc:?}");
         assert!(acc.float_top1 >= target, "{arch:?}: {acc:?}");
-        assert!((acc.int8_top1 - acc.float_top1).abs() <= 0.005, "{arch:?}: {acc:?}");
+        assert!(
+            (acc.quantized_top1 - acc.float_top1).abs() <= 0.005,
+            "{arch:?}: {acc:?}"
+        );
     }
 }
 

@@ -195,8 +195,8 @@ fn import_cmd(f: ImportFlags) -> Result<()> {
             acc.samples,
             acc.float_top1 * 100.0,
             imported.quant.report.precision,
-            acc.int8_top1 * 100.0,
-            (acc.int8_top1 - acc.float_top1) * 100.0
+            acc.quantized_top1 * 100.0,
+            (acc.quantized_top1 - acc.float_top1) * 100.0
         );
         mint.accuracy = Some(acc);
     }
