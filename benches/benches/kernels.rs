@@ -2,7 +2,7 @@
 //! comparing builds on one machine; gas, which is what a chain bills, is measured by cwnn-vm.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use cwnn_benches::{accs, i8s};
+use cwnn_benches::{accs, pseudo_i8s};
 use cwnn_tensor::kernels::{conv2d, matvec, requantize, softmax_i8, Clamp, Conv2dGeometry, EXP_ONE};
 use cwnn_tensor::Dyadic;
 use std::hint::black_box;
@@ -10,7 +10,7 @@ use std::hint::black_box;
 fn bench_matvec(c: &mut Criterion) {
     let mut g = c.benchmark_group("matvec_i8");
     for (rows, cols) in [(64, 64), (256, 256), (10, 784)] {
-        let (w, x) = (i8s(1, rows * cols), i8s(2, cols));
+        let (w, x) = (pseudo_i8s(1, rows * cols), pseudo_i8s(2, cols));
         let mut out = vec![0i32; rows];
         g.throughput(Throughput::Elements((rows * cols) as u64));
         g.bench_function(BenchmarkId::from_parameter(format!("{rows}x{cols}")), |b| {
@@ -40,7 +40,10 @@ fn bench_conv(c: &mut Criterion) {
             pad_right: k / 2,
             groups: 1,
         };
-        let (x, w) = (i8s(3, geo.input_len().unwrap()), i8s(4, geo.weight_len().unwrap()));
+        let (x, w) = (
+            pseudo_i8s(3, geo.input_len().unwrap()),
+            pseudo_i8s(4, geo.weight_len().unwrap()),
+        );
         let mut out = vec![0i32; geo.output_len().unwrap()];
         g.throughput(Throughput::Elements((geo.macs_per_channel() * cout) as u64));
         g.bench_function(
@@ -71,7 +74,7 @@ fn bench_softmax(c: &mut Criterion) {
     for (d, e) in t.iter_mut().enumerate() {
         *e = EXP_ONE >> (d / 16).min(31);
     }
-    let x = i8s(6, 1000);
+    let x = pseudo_i8s(6, 1000);
     let mut out = vec![0i8; x.len()];
     c.bench_function("softmax_i8_1000", |b| {
         b.iter(|| softmax_i8(black_box(&x), &t, &mut out).unwrap())

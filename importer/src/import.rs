@@ -11,7 +11,7 @@ use crate::error::{io, json, Error, Result};
 use crate::float::FloatModel;
 use crate::onnx::{self, Options};
 use crate::package::Package;
-use crate::quantize::{quantize_as, Precision, QuantModel, QuantReport};
+use crate::quantize::{quantize, Precision, QuantModel, QuantReport};
 use crate::samples;
 
 /// What `cwnn import` is asked to do.
@@ -102,7 +102,7 @@ pub fn import(args: &ImportArgs) -> Result<Imported> {
         (None, "" | "model", Some(stem)) => stem,
         (None, graph, _) => graph.to_string(),
     };
-    let quant = quantize_as(&float, &samples.inputs, &name, args.precision)?;
+    let quant = quantize(&float, &samples.inputs, &name, args.precision)?;
     let source = std::fs::read(&args.model).map_err(io(&args.model))?;
     let instantiate = InstantiateMsg::new(quant.config.clone(), weights_sha256(&quant.weights));
     let model_sha256 = cwnn_model_contract::msg::model_sha256(&instantiate.model, &instantiate.weights_sha256)?;
@@ -223,28 +223,26 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
 
 /// The report as a table.
 pub fn report_table(r: &QuantReport) -> String {
-    let mut s = format!(
-        "{:>5}  {:<16} {:<14} {:>9} {:>9} {:>22} {:>6} {:>10} {:>10}\n",
-        "layer", "kind", "shape", "params", "weight B", "range", "sat %", "max err", "mean err"
-    );
-    for l in &r.layers {
-        s += &format!(
-            "{:>5}  {:<16} {:<14} {:>9} {:>9} {:>22} {:>6.2} {:>10.4} {:>10.4}\n",
-            l.index,
-            l.kind,
+    let header = [
+        "layer", "kind", "shape", "params", "weight B", "range", "sat %", "max err", "mean err",
+    ];
+    let rows = r.layers.iter().map(|l| {
+        vec![
+            l.index.to_string(),
+            l.kind.to_string(),
             format!("{:?}", l.shape),
-            l.params,
-            l.weight_bytes,
+            l.params.to_string(),
+            l.weight_bytes.to_string(),
             format!("[{:.3}, {:.3}]", l.range[0], l.range[1]),
-            l.saturated * 100.0,
-            l.max_abs_error,
-            l.mean_abs_error
-        );
-    }
-    s
+            format!("{:.2}", l.saturated * 100.0),
+            format!("{:.4}", l.max_abs_error),
+            format!("{:.4}", l.mean_abs_error),
+        ]
+    });
+    cwnn_vm::report::text_table(&[5, -16, -14, 9, 9, 22, 6, 10, 10], &header, rows)
 }
 
-/// Top-1 accuracy of the f64 and the int8 model on labelled samples.
+/// Top-1 accuracy of the f64 and the quantized model on labelled samples.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Accuracy {
     pub samples: usize,

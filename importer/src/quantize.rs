@@ -118,13 +118,8 @@ fn covering(obs: &RangeObserver, dtype: DType) -> QuantParams {
     QuantParams::asymmetric(lo, hi, dtype).expect("finite observed range")
 }
 
-/// Quantizes `model` to int8 with ranges from `samples` (each one sample of the input).
-pub fn quantize(model: &FloatModel, samples: &[ArrayD<f64>], name: &str) -> Result<QuantModel, QuantizeError> {
-    quantize_as(model, samples, name, Precision::Int8)
-}
-
-/// [`quantize`] at `precision`.
-pub fn quantize_as(
+/// Quantizes `model` at `precision` with ranges from `samples` (each one sample of the input).
+pub fn quantize(
     model: &FloatModel,
     samples: &[ArrayD<f64>],
     name: &str,

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use cwnn_importer::onnx::{self, ImportError, Options};
-use cwnn_importer::quantize::{dequantize_all, quantize_as, Precision, QuantizeError};
+use cwnn_importer::quantize::{dequantize_all, quantize, Precision, QuantizeError};
 use cwnn_importer::samples::split;
 use ndarray::{ArrayD, Axis, IxDyn};
 use onnx_protobuf::{type_proto, Message, ModelProto, TensorProto};
@@ -81,7 +81,7 @@ fn check_output_with(
         model.input_batch_axis,
     )
     .map_err(|e| e.to_string())?;
-    let q = match quantize_as(&model, &samples, "conformance", precision) {
+    let q = match quantize(&model, &samples, "conformance", precision) {
         Ok(q) => q,
         // A layer without an int16 form: the same with or without a batch axis.
         Err(e @ QuantizeError::Precision { .. }) => return Ok(Outcome::Refused(e.to_string())),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use cwnn_importer::import::{self, ImportArgs};
 use cwnn_importer::onnx::{self, ImportError, Options};
-use cwnn_importer::quantize::{dequantize_all, quantize, quantize_as, Precision, QuantizeError};
+use cwnn_importer::quantize::{dequantize_all, quantize, Precision, QuantizeError};
 use cwnn_importer::samples::{read_tensor, split};
 use ndarray::{ArrayD, Axis};
 use onnx_protobuf::{Message, ModelProto};
@@ -31,7 +31,7 @@ fn differential(name: &str, options: Options) -> Vec<&'static str> {
     let x = read_tensor(&dir.join("input.npy")).unwrap();
     let expected = read_tensor(&dir.join("expected.npy")).unwrap();
     let samples = split(&dir, x, &model.input_shape, model.input_batch_axis).unwrap();
-    let q = quantize(&model, &samples, name).unwrap();
+    let q = quantize(&model, &samples, name, Precision::Int8).unwrap();
     let max_ref = expected.iter().fold(0f64, |a, v| a.max(v.abs()));
     for (i, s) in samples.iter().enumerate() {
         let want = expected.index_axis(Axis(0), i);
@@ -48,7 +48,7 @@ fn differential(name: &str, options: Options) -> Vec<&'static str> {
         }
     }
     let kinds: Vec<&'static str> = q.config.layers.iter().map(|l| l.layer.name()).collect();
-    match quantize_as(&model, &samples, name, Precision::Int16) {
+    match quantize(&model, &samples, name, Precision::Int16) {
         Ok(q) => {
             assert_eq!(q.report.precision, "int16");
             for (i, s) in samples.iter().enumerate() {
@@ -253,12 +253,12 @@ fn malformed_files_are_named_errors() {
 fn a_missing_calibration_or_a_wrong_sample_is_a_named_error() {
     let model = onnx::import(&digits_bytes(), &Options::default()).unwrap();
     assert!(matches!(
-        quantize(&model, &[], "m"),
+        quantize(&model, &[], "m", Precision::Int8),
         Err(cwnn_importer::quantize::QuantizeError::NoSamples)
     ));
     let wrong = ArrayD::zeros(ndarray::IxDyn(&[63]));
     assert!(matches!(
-        quantize(&model, &[wrong], "m"),
+        quantize(&model, &[wrong], "m", Precision::Int8),
         Err(cwnn_importer::quantize::QuantizeError::SampleShape { index: 0, .. })
     ));
 }

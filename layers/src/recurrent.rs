@@ -178,15 +178,17 @@ impl Recurrent {
             .checked_mul(self.hidden as u64)?
             .checked_mul(row)
     }
+    /// Steps of input `x`, hidden size and input size.
+    fn dims(&self, x: &TensorSpec) -> (u64, usize, usize) {
+        let steps = x.shape.first().copied().unwrap_or(0) as u64;
+        (steps, self.hidden, self.input_size)
+    }
+
     /// Work units (see the layers' docs): per step the gate rows (GRU computes its candidate
     /// rows twice), their rescales, the cell's lookups and element steps; and what every
     /// segment pays (centring all of `x`, reading the rows and tables) once per step.
     pub(crate) fn work(&self, cell: Cell, x: &TensorSpec) -> u64 {
-        let (t, h, n) = (
-            x.shape.first().copied().unwrap_or(0) as u64,
-            self.hidden,
-            self.input_size,
-        );
+        let (t, h, n) = self.dims(x);
         let (gates, lookups) = match cell {
             Cell::Rnn => (1, 1),
             Cell::Gru { .. } => (4, 3),
@@ -204,11 +206,7 @@ impl Recurrent {
     /// What each segment pays whatever its steps: centring the whole input, the rows'
     /// multipliers and the gate tables.
     pub(crate) fn segment_work(&self, cell: Cell, x: &TensorSpec) -> u64 {
-        let (t, h, n) = (
-            x.shape.first().copied().unwrap_or(0) as u64,
-            self.hidden,
-            self.input_size,
-        );
+        let (t, h, n) = self.dims(x);
         let gates = match cell {
             Cell::Rnn => 1,
             Cell::Gru { .. } | Cell::Lstm { .. } => 4,

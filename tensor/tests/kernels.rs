@@ -234,15 +234,7 @@ proptest! {
 }
 
 fn pseudo(seed: u32, n: usize) -> Vec<i8> {
-    let mut s = seed as u64 | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s as i8
-        })
-        .collect()
+    cwnn_tensor::host::pseudo_i8s(seed as u64, n)
 }
 
 fn conv_geometry() -> impl Strategy<Value = (Conv2dGeometry, usize, usize)> {

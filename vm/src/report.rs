@@ -150,24 +150,31 @@ pub fn plan_calls(layers: &[LayerGas], overhead: u64, block_gas: u64) -> u64 {
 impl GasReport {
     /// The report as a text table.
     pub fn table(&self) -> String {
-        let mut s = format!(
-            "{:>5}  {:<16} {:>12} {:>12} {:>6} {:>15} {:>9} {:>12} {:>12}\n",
-            "layer", "kind", "MACs", "weight B", "reads", "VM gas", "gas/MAC", "storage SDK", "SDK gas"
-        );
-        for l in &self.layers {
-            s += &format!(
-                "{:>5}  {:<16} {:>12} {:>12} {:>6} {:>15} {:>9} {:>12} {:>12}\n",
-                l.index,
-                l.kind,
-                l.macs,
-                l.weight_bytes,
-                l.storage_reads,
-                l.vm_gas,
+        let header = [
+            "layer",
+            "kind",
+            "MACs",
+            "weight B",
+            "reads",
+            "VM gas",
+            "gas/MAC",
+            "storage SDK",
+            "SDK gas",
+        ];
+        let rows = self.layers.iter().map(|l| {
+            vec![
+                l.index.to_string(),
+                l.kind.clone(),
+                l.macs.to_string(),
+                l.weight_bytes.to_string(),
+                l.storage_reads.to_string(),
+                l.vm_gas.to_string(),
                 l.vm_gas_per_mac.map_or("-".into(), |g| format!("{g:.0}")),
-                l.storage_sdk_gas,
-                l.sdk_gas
-            );
-        }
+                l.storage_sdk_gas.to_string(),
+                l.sdk_gas.to_string(),
+            ]
+        });
+        let mut s = text_table(&[5, -16, 12, 12, 6, 15, 9, 12, 12], &header, rows);
         s += &format!(
             "\nPredict in one query: {} SDK gas ({} instance + {} overhead + layers); {} the {} SDK-gas query limit.\n",
             self.total_sdk_gas,
@@ -182,4 +189,31 @@ impl GasReport {
         );
         s
     }
+}
+
+/// A text table: `header`, then one line per row, each cell right-aligned to its column's
+/// width or left-aligned where the width is negative; two spaces after the first column.
+pub fn text_table(widths: &[i32], header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let line = |cells: &[&str]| {
+        let mut s = String::new();
+        for (i, (cell, &w)) in cells.iter().zip(widths).enumerate() {
+            s += match i {
+                0 => "",
+                1 => "  ",
+                _ => " ",
+            };
+            let n = w.unsigned_abs() as usize;
+            s += &if w < 0 {
+                format!("{cell:<n$}")
+            } else {
+                format!("{cell:>n$}")
+            };
+        }
+        s + "\n"
+    };
+    let mut s = line(header);
+    for row in rows {
+        s += &line(&row.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    s
 }
