@@ -211,9 +211,7 @@ fn calibrate(model: &FloatModel, samples: &[ArrayD<f64>]) -> (Vec<RangeObserver>
 
 /// The real values of a quantized tensor.
 pub fn dequantize_all(t: &QTensor) -> Vec<f64> {
-    (0..t.len())
-        .map(|i| dequantize(t.data.get(i).unwrap_or(0), &t.quant))
-        .collect()
+    t.data.to_i32s().into_iter().map(|v| dequantize(v, &t.quant)).collect()
 }
 
 fn report(

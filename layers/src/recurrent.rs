@@ -254,7 +254,12 @@ impl Recurrent {
     ) -> Result<()> {
         let (n_in, h) = (self.input_size, self.hidden);
         let steps = x.shape[0];
-        let cw = self.read_weights::<I16, K>(layer, cell, weights)?;
+        let mut w = WeightReader::new(layer, weights);
+        let cw = self.read_rows::<I16>(cell, &mut w)?;
+        // The tables stay locals: a move of `[i16; K]` would be a byte-by-byte copy in Wasm.
+        let sigmoid = if cell == Cell::Rnn { [0; K] } else { table::<K>(&mut w)? };
+        let tanh = table::<K>(&mut w)?;
+        let tables = (&sigmoid, &tanh);
         if units.start == 0 && self.initial_state {
             state.copy_from_slice(&cw.init);
         }
@@ -285,13 +290,13 @@ impl Recurrent {
             match cell {
                 Cell::Rnn => {
                     for j in 0..h {
-                        hs[j] = lut::<I16, K>(&cw.tanh, pre[j]);
+                        hs[j] = lut::<I16, K>(&tanh, pre[j]);
                     }
                 }
                 Cell::Gru { linear_before_reset } => {
-                    cw.gru_step::<I16>(&xt, &hq, &mut rh, &mut pre, hs, linear_before_reset)
+                    cw.gru_step::<I16, K>(tables, &xt, &hq, &mut rh, &mut pre, hs, linear_before_reset)
                 }
-                Cell::Lstm { peepholes } => cw.lstm_step::<I16>(&pre, hs, cs, peepholes),
+                Cell::Lstm { peepholes } => cw.lstm_step::<I16, K>(tables, &pre, hs, cs, peepholes),
             }
             if self.sequence_output || k + 1 == steps {
                 ts.push(if self.sequence_output { t } else { 0 });
@@ -313,16 +318,11 @@ impl Recurrent {
         Ok(())
     }
 
-    /// Decodes the weights (layout in the module doc) once per segment.
-    fn read_weights<'a, const I16: bool, const K: usize>(
-        &self,
-        layer: &'static str,
-        cell: Cell,
-        weights: &'a [u8],
-    ) -> Result<CellWeights<'a, K>> {
+    /// Decodes the gate rows, peepholes and initial state (layout in the module doc), once
+    /// per segment; the tables follow in `w`.
+    fn read_rows<'a, const I16: bool>(&self, cell: Cell, w: &mut WeightReader<'a>) -> Result<CellWeights<'a>> {
         let (n_in, h) = (self.input_size, self.hidden);
         let width = if I16 { 2 } else { 1 };
-        let mut w = WeightReader::new(layer, weights);
         let mut rows = Vec::with_capacity(cell.gates() * h);
         for _ in 0..cell.gates() * h {
             let (wk, rk) = (w.take(width * n_in)?, w.take(width * h)?);
@@ -361,34 +361,28 @@ impl Recurrent {
         for v in init.iter_mut() {
             *v = w.i32()?;
         }
-        let sigmoid = if cell == Cell::Rnn { [0; K] } else { table::<K>(&mut w)? };
-        let tanh = table::<K>(&mut w)?;
-        Ok(CellWeights {
-            rows,
-            peep,
-            init,
-            sigmoid,
-            tanh,
-            h,
-        })
+        Ok(CellWeights { rows, peep, init, h })
     }
 }
 
-/// A recurrent layer's weights, decoded: gate rows, peepholes, initial state and tables.
-struct CellWeights<'a, const K: usize> {
+/// A recurrent layer's weights but its tables, decoded: gate rows, peepholes, initial state.
+struct CellWeights<'a> {
     rows: Vec<GateRow<'a>>,
     peep: Vec<i32>,
     init: Vec<i32>,
-    sigmoid: [i16; K],
-    tanh: [i16; K],
     h: usize,
 }
 
-impl<const K: usize> CellWeights<'_, K> {
+/// The sigmoid and tanh tables.
+type Tables<'t, const K: usize> = (&'t [i16; K], &'t [i16; K]);
+
+impl CellWeights<'_> {
     /// One GRU step (gate order z, r, h) from the pre-activations `pre`, updating `hs`.
     #[inline(always)]
-    fn gru_step<const I16: bool>(
+    #[allow(clippy::too_many_arguments)]
+    fn gru_step<const I16: bool, const K: usize>(
         &self,
+        (sigmoid, tanh): Tables<K>,
         xt: &Xt,
         hq: &Hq<I16>,
         rh: &mut Hq<I16>,
@@ -399,7 +393,7 @@ impl<const K: usize> CellWeights<'_, K> {
         let (h, rows) = (self.h, &self.rows);
         let lut = |t: &[i16; K], z: i32| lut::<I16, K>(t, z);
         for j in 0..h {
-            let r = lut(&self.sigmoid, pre[h + j]);
+            let r = lut(sigmoid, pre[h + j]);
             rh.set_one(j, mul15(r, hs[j]));
             if linear_before_reset {
                 let row = &rows[2 * h + j];
@@ -411,15 +405,22 @@ impl<const K: usize> CellWeights<'_, K> {
                 let row = &rows[2 * h + j];
                 pre[2 * h + j] = row.input::<I16>(xt) + row.recurrent::<I16>(rh);
             }
-            let z = lut(&self.sigmoid, pre[j]);
-            let cand = lut(&self.tanh, pre[2 * h + j]);
+            let z = lut(sigmoid, pre[j]);
+            let cand = lut(tanh, pre[2 * h + j]);
             hs[j] = mul15(ONE - z, cand).wrapping_add(mul15(z, hs[j]));
         }
     }
 
     /// One LSTM step (gate order i, o, f, c; peepholes i, o, f), updating `hs` and `cs`.
     #[inline(always)]
-    fn lstm_step<const I16: bool>(&self, pre: &[i32], hs: &mut [i32], cs: &mut [i32], peepholes: bool) {
+    fn lstm_step<const I16: bool, const K: usize>(
+        &self,
+        (sigmoid, tanh): Tables<K>,
+        pre: &[i32],
+        hs: &mut [i32],
+        cs: &mut [i32],
+        peepholes: bool,
+    ) {
         let (h, peep) = (self.h, &self.peep);
         let lut = |t: &[i16; K], z: i32| lut::<I16, K>(t, z);
         for j in 0..h {
@@ -428,19 +429,15 @@ impl<const K: usize> CellWeights<'_, K> {
                 zi = zi.wrapping_add(mul15(peep[j], cs[j]));
                 zf = zf.wrapping_add(mul15(peep[2 * h + j], cs[j]));
             }
-            let (i, f, g) = (
-                lut(&self.sigmoid, zi),
-                lut(&self.sigmoid, zf),
-                lut(&self.tanh, pre[3 * h + j]),
-            );
+            let (i, f, g) = (lut(sigmoid, zi), lut(sigmoid, zf), lut(tanh, pre[3 * h + j]));
             cs[j] = mul15(f, cs[j]).wrapping_add(mul15(i, g)).clamp(-CELL_LIMIT, CELL_LIMIT);
             if peepholes {
                 zo = zo.wrapping_add(mul15(peep[h + j], cs[j]));
             }
-            let o = lut(&self.sigmoid, zo);
+            let o = lut(sigmoid, zo);
             // The cell state (Q15) in the pre-activation format.
             let c = if I16 { cs[j] << 1 } else { (cs[j] + 4) >> 3 };
-            hs[j] = mul15(o, lut(&self.tanh, c));
+            hs[j] = mul15(o, lut(tanh, c));
         }
     }
 }

@@ -342,7 +342,7 @@ fn bench_case(op: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerErr
         quant: qp,
     };
     let y = layer.run(&[&x], weights)?;
-    Ok((0..y.len()).map(|i| y.data.get(i).unwrap_or(0) as u8).collect())
+    Ok(y.data.to_le_bytes())
 }
 
 /// An input for `BENCH_DENSE` (`header = [n_in, n_out]`) or `BENCH_CONV`
