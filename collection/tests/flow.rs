@@ -144,6 +144,54 @@ fn collection_err(e: anyhow::Error) -> ContractError {
     e.downcast().unwrap_or_else(|e| panic!("{e:#}"))
 }
 
+impl World {
+    /// Moves the token from `from` to `to` with a plain `TransferNft`.
+    fn transfer(&mut self, from: &Addr, to: &Addr) {
+        let msg = ExecuteMsg::TransferNft {
+            recipient: to.to_string(),
+            token_id: self.token(),
+        };
+        self.nft_exec(from, msg).unwrap();
+    }
+
+    /// The model's refusal of `msg` from `sender`.
+    fn model_refuses(&mut self, sender: &Addr, msg: ModelMsg) -> ModelError {
+        model_err(self.model_exec(sender, msg, &[]).unwrap_err())
+    }
+
+    /// After the mint: the model knows its token, the collection knows the model.
+    fn check_minted(&self, owner: &Addr) {
+        let o = self.model_owner();
+        assert_eq!(o.owner, owner.to_string());
+        let nft = o.nft.unwrap();
+        assert_eq!((nft.collection, nft.token_id), (self.collection.clone(), self.token()));
+        let meta: ModelMetadata = self.q(&QueryMsg::Model { token_id: self.token() });
+        assert_eq!(meta.model, self.env.model);
+        assert_eq!(meta.layers, ["dense", "dense", "softmax"]);
+        assert_eq!(meta.macs, 16 * 8 + 8 * 4);
+        assert_eq!((meta.input_shape, meta.output_shape), (vec![16], vec![4]));
+        assert_eq!(meta.weights_sha256, self.m.sha256());
+        assert_eq!(meta.model_sha256, self.env.info().model_sha256);
+        assert_eq!(meta.code_id, self.model_code);
+        assert_eq!(meta.claimed_accuracy_bps, Some(9_749));
+        let t: TokenOfResponse = self.q(&QueryMsg::TokenOf {
+            model: self.env.model.to_string(),
+        });
+        assert_eq!(t.token_id, self.token());
+        let page: ModelsResponse = self.q(&QueryMsg::Models {
+            start_after: None,
+            limit: None,
+        });
+        assert_eq!(page.models.len(), 1);
+        let info: NftInfoResponse<DefaultOptionalNftExtension> = self.q(&QueryMsg::NftInfo { token_id: self.token() });
+        let traits = info.extension.unwrap().attributes.unwrap();
+        assert!(traits
+            .iter()
+            .any(|t| t.trait_type == "claimed_accuracy" && t.value == "97.49 %"));
+        assert_eq!(info.token_uri.as_deref(), Some("https://example.org/digits"));
+    }
+}
+
 #[test]
 fn mint_infer_transfer_and_withdraw() {
     let mut w = world();
@@ -152,61 +200,19 @@ fn mint_infer_transfer_and_withdraw() {
     w.model_exec(&owner, w.mint_msg(), &[]).unwrap();
     assert_eq!(w.holder(), owner.to_string());
     assert_eq!(w.tokens(), 1);
-
-    // The model knows its token; the collection knows the model.
-    let o = w.model_owner();
-    assert_eq!(o.owner, owner.to_string());
-    let nft = o.nft.unwrap();
-    assert_eq!((nft.collection, nft.token_id), (w.collection.clone(), w.token()));
-    let meta: ModelMetadata = w.q(&QueryMsg::Model { token_id: w.token() });
-    assert_eq!(meta.model, w.env.model);
-    assert_eq!(meta.layers, ["dense", "dense", "softmax"]);
-    assert_eq!(meta.macs, 16 * 8 + 8 * 4);
-    assert_eq!((meta.input_shape, meta.output_shape), (vec![16], vec![4]));
-    assert_eq!(meta.weights_sha256, w.m.sha256());
-    assert_eq!(meta.model_sha256, w.env.info().model_sha256);
-    assert_eq!(meta.code_id, w.model_code);
-    assert_eq!(meta.claimed_accuracy_bps, Some(9_749));
-    let t: TokenOfResponse = w.q(&QueryMsg::TokenOf {
-        model: w.env.model.to_string(),
-    });
-    assert_eq!(t.token_id, w.token());
-    let page: ModelsResponse = w.q(&QueryMsg::Models {
-        start_after: None,
-        limit: None,
-    });
-    assert_eq!(page.models.len(), 1);
-    let info: NftInfoResponse<DefaultOptionalNftExtension> = w.q(&QueryMsg::NftInfo { token_id: w.token() });
-    let traits = info.extension.unwrap().attributes.unwrap();
-    assert!(traits
-        .iter()
-        .any(|t| t.trait_type == "claimed_accuracy" && t.value == "97.49 %"));
-    assert_eq!(info.token_uri.as_deref(), Some("https://example.org/digits"));
+    w.check_minted(&owner);
 
     // A paid inference; the fee waits in the model.
     w.infer();
     assert_eq!(w.proceeds(), vec![fee()]);
 
     // Plain transfer to bob: bob controls the model, the old holder does not.
-    w.nft_exec(
-        &owner,
-        ExecuteMsg::TransferNft {
-            recipient: bob.to_string(),
-            token_id: w.token(),
-        },
-    )
-    .unwrap();
+    w.transfer(&owner, &bob);
     assert_eq!(w.model_owner().owner, bob.to_string());
+    let withdraw = || ModelMsg::Withdraw { denom: None };
+    assert_eq!(w.model_refuses(&owner, withdraw()), ModelError::Unauthorized {});
     assert_eq!(
-        model_err(
-            w.model_exec(&owner, ModelMsg::Withdraw { denom: None }, &[])
-                .unwrap_err()
-        ),
-        ModelError::Unauthorized {}
-    );
-    let set_fee = ModelMsg::SetFee { fee: None };
-    assert_eq!(
-        model_err(w.model_exec(&owner, set_fee, &[]).unwrap_err()),
+        w.model_refuses(&owner, ModelMsg::SetFee { fee: None }),
         ModelError::Unauthorized {}
     );
     assert_eq!(w.env.info().fee, Some(fee()));
@@ -214,55 +220,33 @@ fn mint_infer_transfer_and_withdraw() {
     let transfer = ModelMsg::TransferOwnership {
         new_owner: owner.to_string(),
     };
-    assert_eq!(
-        model_err(w.model_exec(&bob, transfer, &[]).unwrap_err()),
-        ModelError::OwnedByNft {}
-    );
-    w.model_exec(&bob, ModelMsg::Withdraw { denom: None }, &[]).unwrap();
+    assert_eq!(w.model_refuses(&bob, transfer), ModelError::OwnedByNft {});
+    w.model_exec(&bob, withdraw(), &[]).unwrap();
     assert_eq!((w.env.balance(&bob), w.env.balance(&owner)), (100, 0));
 
     // Approve + transfer_from: carol, approved by bob, moves the token to herself.
     w.infer();
-    w.nft_exec(
-        &bob,
-        ExecuteMsg::Approve {
-            spender: carol.to_string(),
-            token_id: w.token(),
-            expires: None,
-        },
-    )
-    .unwrap();
+    let approve = ExecuteMsg::Approve {
+        spender: carol.to_string(),
+        token_id: w.token(),
+        expires: None,
+    };
+    w.nft_exec(&bob, approve).unwrap();
     // An approved spender (and an operator) may move the token, not act for the model.
-    w.nft_exec(
-        &bob,
-        ExecuteMsg::ApproveAll {
-            operator: owner.to_string(),
-            expires: None,
-        },
-    )
-    .unwrap();
+    let approve_all = ExecuteMsg::ApproveAll {
+        operator: owner.to_string(),
+        expires: None,
+    };
+    w.nft_exec(&bob, approve_all).unwrap();
     for spender in [&carol, &owner] {
-        for msg in [ModelMsg::Withdraw { denom: None }, ModelMsg::SetPaused { paused: true }] {
-            assert_eq!(
-                model_err(w.model_exec(spender, msg, &[]).unwrap_err()),
-                ModelError::Unauthorized {}
-            );
+        for msg in [withdraw(), ModelMsg::SetPaused { paused: true }] {
+            assert_eq!(w.model_refuses(spender, msg), ModelError::Unauthorized {});
         }
     }
-    w.nft_exec(
-        &carol,
-        ExecuteMsg::TransferNft {
-            recipient: carol.to_string(),
-            token_id: w.token(),
-        },
-    )
-    .unwrap();
+    w.transfer(&carol, &carol);
     assert_eq!(w.holder(), carol.to_string());
-    assert_eq!(
-        model_err(w.model_exec(&bob, ModelMsg::Withdraw { denom: None }, &[]).unwrap_err()),
-        ModelError::Unauthorized {}
-    );
-    w.model_exec(&carol, ModelMsg::Withdraw { denom: None }, &[]).unwrap();
+    assert_eq!(w.model_refuses(&bob, withdraw()), ModelError::Unauthorized {});
+    w.model_exec(&carol, withdraw(), &[]).unwrap();
     assert_eq!((w.env.balance(&carol), w.env.balance(&bob)), (100, 100));
     // The new holder runs the owner-only actions.
     w.model_exec(&carol, ModelMsg::SetPaused { paused: true }, &[]).unwrap();

@@ -35,11 +35,38 @@ fn recurrent(input_size: usize, hidden: usize) -> Recurrent {
     }
 }
 
+/// A layer and its input specs.
+type Case = (Layer, Vec<TensorSpec>);
+
 /// One layer of every kind with its input shapes (`dtype` activations).
-fn every_kind(dtype: DType) -> Vec<(Layer, Vec<TensorSpec>)> {
-    let chw = || vec![spec(&[2, 6, 6], dtype)];
-    let seq = || vec![spec(&[5, 3], dtype)];
+fn every_kind(dtype: DType) -> Vec<Case> {
     let clamp = Clamp { lo: -128, hi: 127 };
+    let dense = Dense {
+        in_features: 8,
+        out_features: 4,
+        clamp,
+        output: QP,
+    };
+    let conv = Conv2d {
+        out_channels: 4,
+        window: window(3, 1),
+        groups: 2,
+        clamp,
+        output: QP,
+    };
+    let mut cases = vec![
+        (dense.into(), vec![spec(&[2, 8], dtype)]),
+        (conv.into(), vec![spec(&[2, 6, 6], dtype)]),
+    ];
+    cases.extend(elementwise_kinds(dtype));
+    cases.extend(recurrent_kinds(dtype));
+    cases
+}
+
+/// The kinds without a weight matrix: activations, softmax, pools, reshape, affine, add,
+/// mul, embedding.
+fn elementwise_kinds(dtype: DType) -> Vec<Case> {
+    let chw = || vec![spec(&[2, 6, 6], dtype)];
     let add = |constant| Add {
         multipliers: [1 << 30, 1 << 30],
         shift: 31,
@@ -47,25 +74,6 @@ fn every_kind(dtype: DType) -> Vec<(Layer, Vec<TensorSpec>)> {
         output: QP,
     };
     vec![
-        (
-            Layer::Dense(Dense {
-                in_features: 8,
-                out_features: 4,
-                clamp,
-                output: QP,
-            }),
-            vec![spec(&[2, 8], dtype)],
-        ),
-        (
-            Layer::Conv2d(Conv2d {
-                out_channels: 4,
-                window: window(3, 1),
-                groups: 2,
-                clamp,
-                output: QP,
-            }),
-            chw(),
-        ),
         (
             Layer::Activation(Activation {
                 kind: ActivationKind::Relu,
@@ -125,6 +133,13 @@ fn every_kind(dtype: DType) -> Vec<(Layer, Vec<TensorSpec>)> {
             }),
             vec![spec(&[5], DType::I32)],
         ),
+    ]
+}
+
+/// SimpleRnn, GRU and LSTM over 5 steps of 3 features, 4 hidden.
+fn recurrent_kinds(dtype: DType) -> Vec<Case> {
+    let seq = || vec![spec(&[5, 3], dtype)];
+    vec![
         (Layer::SimpleRnn(SimpleRnn { rnn: recurrent(3, 4) }), seq()),
         (
             Layer::Gru(Gru {

@@ -2,7 +2,7 @@
 //! cw-multi-test. The central check: however a job is cut into segments and calls, its
 //! output equals `Predict`'s and the native layers', bit for bit.
 
-use cosmwasm_std::{coin, Binary, Coin};
+use cosmwasm_std::{coin, Addr, Binary, Coin};
 use cwnn_model_contract::msg::*;
 use cwnn_model_contract::state::MAX_JOBS_PER_SENDER;
 use cwnn_model_contract::testing::*;
@@ -116,8 +116,8 @@ fn many_calls_match_predict_for_any_cut() {
     }
 }
 
-#[test]
-fn fees_accrue_until_the_owner_withdraws_and_wrong_payments_are_refused() {
+/// A model with a fee of 100 ucosm, and alice with 1,000 ucosm and 1,000 uother.
+fn paid_model() -> (TestModel, Env, Addr) {
     let m = mlp(16, 8, 4);
     let msg = InstantiateMsg {
         fee: Some(coin(100, DENOM)),
@@ -125,6 +125,12 @@ fn fees_accrue_until_the_owner_withdraws_and_wrong_payments_are_refused() {
     };
     let mut env = ready(&m, &msg, &[coin(1_000, DENOM), coin(1_000, "uother")]);
     let alice = env.addr("alice");
+    (m, env, alice)
+}
+
+#[test]
+fn fees_accrue_until_the_owner_withdraws_and_wrong_payments_are_refused() {
+    let (m, mut env, alice) = paid_model();
     let input = m.sample_values();
     for funds in [
         vec![],
@@ -172,7 +178,12 @@ fn fees_accrue_until_the_owner_withdraws_and_wrong_payments_are_refused() {
         env.refused(&owner, ExecuteMsg::Withdraw { denom: None }),
         ContractError::NothingToWithdraw {}
     );
+}
 
+#[test]
+fn the_owner_changes_the_fee_and_withdraws_one_denom_at_a_time() {
+    let (m, mut env, alice) = paid_model();
+    let owner = env.owner.clone();
     // The owner changes the fee; a stranger may not.
     let no_fee = ExecuteMsg::SetFee { fee: None };
     assert_eq!(env.refused(&alice, no_fee.clone()), ContractError::Unauthorized {});
@@ -187,7 +198,7 @@ fn fees_accrue_until_the_owner_withdraws_and_wrong_payments_are_refused() {
         },
     )
     .unwrap();
-    env.exec_with(&alice, evaluate(input.clone(), None), &[coin(10, "uother")])
+    env.exec_with(&alice, evaluate(m.sample_values(), None), &[coin(10, "uother")])
         .unwrap();
     assert_eq!(env.info().fee, Some(coin(10, "uother")));
     // One denom at a time, so a denom the bank refuses to send can't hold back the others.
@@ -195,27 +206,26 @@ fn fees_accrue_until_the_owner_withdraws_and_wrong_payments_are_refused() {
     assert_eq!(env.refused(&owner, one(DENOM)), ContractError::NothingToWithdraw {});
     env.exec(&owner, one("uother")).unwrap();
     let other = env.app.wrap().query_balance(&owner, "uother").unwrap().amount.u128();
-    assert_eq!((other, env.balance(&owner)), (10, 100));
+    assert_eq!((other, env.balance(&owner)), (10, 0));
+}
 
-    // No fee: funds are refused rather than kept.
+#[test]
+fn a_model_without_a_fee_refuses_funds_rather_than_keeping_them() {
+    let m = mlp(16, 8, 4);
     let mut free = ready(&m, &m.instantiate_msg(), &[coin(1_000, DENOM)]);
+    let alice = free.addr("alice");
+    let input = m.sample_values();
     let pay: &[Coin] = &[coin(5, DENOM)];
     assert_eq!(
         free.refused_with(&alice, evaluate(input.clone(), None), pay),
         ContractError::UnexpectedFunds {}
     );
     let id = evaluate_data(&free.exec(&alice, evaluate(input, Some(1))).unwrap()).job_id;
-    assert_eq!(
-        free.refused_with(
-            &alice,
-            ExecuteMsg::Continue {
-                job_id: id,
-                steps: None
-            },
-            pay
-        ),
-        ContractError::UnexpectedFunds {}
-    );
+    let cont = ExecuteMsg::Continue {
+        job_id: id,
+        steps: None,
+    };
+    assert_eq!(free.refused_with(&alice, cont, pay), ContractError::UnexpectedFunds {});
 }
 
 #[test]
