@@ -123,7 +123,7 @@ fn paid_model() -> (TestModel, Env, Addr) {
         fee: Some(coin(100, DENOM)),
         ..m.instantiate_msg()
     };
-    let mut env = ready(&m, &msg, &[coin(1_000, DENOM), coin(1_000, "uother")]);
+    let env = ready(&m, &msg, &[coin(1_000, DENOM), coin(1_000, "uother")]);
     let alice = env.addr("alice");
     (m, env, alice)
 }
