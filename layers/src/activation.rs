@@ -214,7 +214,8 @@ mod host {
     impl Quantize for ActivationF64 {
         type Layer = Activation;
 
-        /// [`ActivationF64::quantize`] for activations of `dtype` (int16).
+        /// int8: a 256-entry table from `x_qp` to `y_qp`. int16: the piecewise-linear kinds as an
+        /// exact rescale and clamp, Sigmoid and Tanh as 1,025 interpolated knots.
         fn quantize(&self, q: &QuantSpec) -> Result<(Activation, Vec<u8>)> {
             let (x_qp, y_qp, dtype) = (&q.input, &q.output, q.dtype);
             if dtype != DType::I16 {

@@ -129,7 +129,8 @@ mod host {
     impl Quantize for AddF64 {
         type Layer = Add;
 
-        /// [`AddF64::quantize`] for activations of `dtype` (int16).
+        /// Two multipliers on a shared shift; a constant second operand is quantized over its
+        /// own range and stored as the weights.
         fn quantize(&self, q: &QuantSpec) -> Result<(Add, Vec<u8>)> {
             let (a_qp, b_qp, y_qp, dtype) = (&q.input, q.second.as_ref(), &q.output, q.dtype);
             let (constant, b_qp, bytes) = second_operand(&self.constant, b_qp, dtype)?;

@@ -269,7 +269,8 @@ mod host {
     impl Quantize for Conv2dF64 {
         type Layer = Conv2d;
 
-        /// [`Conv2dF64::quantize`] for activations of `dtype` (int16).
+        /// Per-output-channel symmetric weights (int8, or int16 with i64 biases), the bias at
+        /// scale `s_x·s_w`, one multiplier per channel.
         fn quantize(&self, q: &QuantSpec) -> Result<(Conv2d, Vec<u8>)> {
             let (x_qp, y_qp, dtype) = (&q.input, &q.output, q.dtype);
             let (oc, _, kh, kw) = self.w.dim();

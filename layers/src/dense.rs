@@ -216,7 +216,8 @@ mod host {
     impl Quantize for DenseF64 {
         type Layer = Dense;
 
-        /// [`DenseF64::quantize`] for activations of `dtype` (int16).
+        /// Per-row symmetric weights (int8, or int16 with i64 biases), the bias at scale
+        /// `s_x·s_w`, one multiplier per row.
         fn quantize(&self, q: &QuantSpec) -> Result<(Dense, Vec<u8>)> {
             let (x_qp, y_qp, dtype) = (&q.input, &q.output, q.dtype);
             let (n_out, n_in) = self.w.dim();

@@ -120,7 +120,8 @@ mod host {
     impl Quantize for MulF64 {
         type Layer = Mul;
 
-        /// [`MulF64::quantize`] for activations of `dtype` (int16).
+        /// The multiplier `s_a·s_b/s_y`; a constant second operand is quantized over its own
+        /// range and stored as the weights.
         fn quantize(&self, q: &QuantSpec) -> Result<(Mul, Vec<u8>)> {
             let (a_qp, b_qp, y_qp, dtype) = (&q.input, q.second.as_ref(), &q.output, q.dtype);
             let (constant, b_qp, bytes) = second_operand(&self.constant, b_qp, dtype)?;

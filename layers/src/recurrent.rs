@@ -693,9 +693,9 @@ pub(crate) mod host {
     impl Quantize for RecurrentF64 {
         type Layer = Layer;
 
-        /// [`RecurrentF64::quantize`] for an input of `dtype`. int16:
-        /// int16 W and R, i64 biases, Q16 pre-activations and peepholes, `h` at Q15, 1,025-knot
-        /// tables.
+        /// int8: per-row symmetric W and R, Q3.12 gate pre-activations, 257-knot tables, `h` at
+        /// 1/128. int16: int16 W and R, i64 biases, Q16 pre-activations and peepholes, `h` at
+        /// Q15, 1,025-knot tables. The output scale is the layer's own (`q.output` is unused).
         fn quantize(&self, q: &QuantSpec) -> Result<(Layer, Vec<u8>)> {
             let int16 = q.dtype == DType::I16;
             let mut bytes = Vec::new();

@@ -208,7 +208,8 @@ mod host {
     impl Quantize for SoftmaxF64 {
         type Layer = Softmax;
 
-        /// [`SoftmaxF64::quantize`] for activations of `dtype` (int16).
+        /// int8: the exp table for `s_x` (the output scale is fixed). int16: the multiplier to
+        /// base-2 exponents and 257 knots of `2^(−k/256)`.
         fn quantize(&self, q: &QuantSpec) -> crate::Result<(Softmax, Vec<u8>)> {
             let (x_qp, dtype) = (&q.input, q.dtype);
             if dtype != DType::I16 {
