@@ -223,9 +223,13 @@ fn event_json(e: &cosmwasm_std::Event) -> Value {
 fn print_summary(s: &DemoSummary, precision: Precision, events: usize, out: &mut impl Write) -> Result<()> {
     let (n, p) = (s.digits, precision.name());
     writeln!(out, "   top-1 accuracy on {n} held-out digits:")?;
-    writeln!(out, "     float (f64 reference)  {:6.2} %", s.float_top1 * 100.0)?;
-    writeln!(out, "     {p:<5}, native          {:6.2} %", s.native_top1 * 100.0)?;
-    writeln!(out, "     {p:<5}, on chain        {:6.2} %", s.chain_top1 * 100.0)?;
+    for (label, top1) in [
+        ("float (f64 reference)".to_string(), s.float_top1),
+        (format!("{p}, native"), s.native_top1),
+        (format!("{p}, on chain"), s.chain_top1),
+    ] {
+        writeln!(out, "     {label:<22} {:6.2} %", top1 * 100.0)?;
+    }
     writeln!(
         out,
         "   {}/{n} on-chain outputs equal the native ones bit for bit; {}/{events} verified from events",
