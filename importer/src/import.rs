@@ -65,7 +65,16 @@ pub struct ManifestLayer {
 /// The f64 model of an ONNX file.
 pub fn load(path: &Path, options: &Options) -> Result<FloatModel> {
     let bytes = std::fs::read(path).map_err(io(path))?;
-    onnx::import(&bytes, options).map_err(|source| Error::Onnx {
+    let options = Options {
+        model_dir: Some(
+            path.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_path_buf(),
+        ),
+        ..options.clone()
+    };
+    onnx::import(&bytes, &options).map_err(|source| Error::Onnx {
         path: path.to_path_buf(),
         source,
     })

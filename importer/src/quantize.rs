@@ -34,6 +34,13 @@ pub enum QuantizeError {
     Graph(#[from] GraphError),
     #[error("model input: {0}")]
     Input(LayerError),
+    #[error("{tensor}: calibration range [{lo:e}, {hi:e}] has no representable scale ({error})")]
+    Range {
+        tensor: String,
+        lo: f64,
+        hi: f64,
+        error: cwnn_tensor::TensorError,
+    },
     #[error("layer {index} ({node}): {error}")]
     Layer {
         index: usize,
@@ -112,10 +119,24 @@ fn layer_err(index: usize, node: &str) -> impl FnOnce(LayerError) -> QuantizeErr
     }
 }
 
-/// Parameters covering an observed range (and 0) in `dtype`.
-fn covering(obs: &RangeObserver, dtype: DType) -> QuantParams {
-    let (lo, hi) = obs.range();
-    QuantParams::asymmetric(lo, hi, dtype).expect("finite observed range")
+/// Parameters covering the range observed at tensor `tensor` (and 0) in `dtype`; a range
+/// too wide for any scale is a named error.
+fn covering(
+    model: &FloatModel,
+    obs: &[RangeObserver],
+    tensor: usize,
+    dtype: DType,
+) -> Result<QuantParams, QuantizeError> {
+    let (lo, hi) = obs[tensor].range();
+    QuantParams::asymmetric(lo, hi, dtype).map_err(|error| QuantizeError::Range {
+        tensor: match tensor {
+            0 => format!("the input '{}'", model.input_name),
+            k => format!("layer {} ({})", k - 1, model.nodes[k - 1].name),
+        },
+        lo,
+        hi,
+        error,
+    })
 }
 
 /// Quantizes `model` at `precision` with ranges from `samples` (each one sample of the input).
@@ -129,7 +150,7 @@ pub fn quantize(
     let (observers, reference) = calibrate(model, samples);
     let dtype = precision.dtype();
     let input = match model.input_kind {
-        InputKind::Real => TensorSpec::new(model.input_shape.clone(), dtype, covering(&observers[0], dtype)),
+        InputKind::Real => TensorSpec::new(model.input_shape.clone(), dtype, covering(model, &observers, 0, dtype)?),
         InputKind::Indices => TensorSpec::new(model.input_shape.clone(), DType::I32, INDEX_QUANT),
     };
     let mut specs = vec![input.clone()];
@@ -148,7 +169,7 @@ pub fn quantize(
         }
         let q = QuantSpec::new(
             specs[node.inputs[0]].quant,
-            covering(&observers[index + 1], dtype),
+            covering(model, &observers, index + 1, dtype)?,
             dtype,
         )
         .with_second(node.inputs.get(1).map(|&i| specs[i].quant));

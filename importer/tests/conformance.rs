@@ -66,6 +66,7 @@ fn check_output_with(
         outputs: vec![output.to_string()],
         consts: inputs[1..].iter().cloned().collect(),
         no_batch,
+        ..Default::default()
     };
     let model = match onnx::import(bytes, &options) {
         Ok(m) => m,

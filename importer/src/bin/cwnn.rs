@@ -163,6 +163,7 @@ fn import_cmd(f: ImportFlags) -> Result<()> {
             outputs: f.output,
             consts: consts(&f.consts)?,
             no_batch: f.no_batch,
+            ..Default::default()
         },
         name: f.name,
         precision: f.precision,

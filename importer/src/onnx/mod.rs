@@ -4,6 +4,7 @@
 //! per contract layer. The math is the layers crate's; this module only maps (as in tract).
 
 mod builder;
+mod external;
 mod ops;
 pub mod proto;
 
@@ -84,6 +85,9 @@ pub struct Options {
     /// The whole input is one sample: no axis of it is a batch (for graphs that reshape or
     /// flatten across their first axis).
     pub no_batch: bool,
+    /// The model file's folder, where external data is read from (set by
+    /// `cwnn_importer::import::load`); None refuses external data.
+    pub model_dir: Option<std::path::PathBuf>,
 }
 
 /// Parses ONNX bytes; any protobuf error is [`ImportError::Malformed`], never a panic.
@@ -128,7 +132,8 @@ pub fn import(bytes: &[u8], options: &Options) -> Result<FloatModel, ImportError
     let needed = needed_nodes(&graph.node, &output);
     let mut b = Builder::new(opset);
     for t in &graph.initializer {
-        b.set_const(&t.name, proto::to_array(t)?);
+        let t = external::resolve(t, options.model_dir.as_deref())?;
+        b.set_const(&t.name, proto::to_array(&t)?);
     }
     for (name, value) in &options.consts {
         if !graph.input.iter().any(|i| &i.name == name) {

@@ -43,7 +43,7 @@ pub fn to_array(t: &TensorProto) -> Result<ArrayD<f64>, ImportError> {
     if !t.external_data.is_empty() {
         return Err(bad_tensor(
             name,
-            "external data is not supported; save the model with weights inside",
+            "external data is read for initializers only; save this tensor inside the model",
         ));
     }
     let mut dims = Vec::with_capacity(t.dims.len());

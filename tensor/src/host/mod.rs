@@ -9,7 +9,7 @@ mod tables;
 
 pub use calibrate::RangeObserver;
 pub use multiplier::requant_multiplier;
-pub use params::{dequantize, quantize, quantize_slice};
+pub use params::{dequantize, quantize, quantize_slice, MIN_SCALE};
 pub use tables::{exp_table, lut_i8, lut_i8_to};
 
 /// `n` deterministic pseudo-random int8 values (xorshift64 from `seed`): test and benchmark

@@ -1,5 +1,11 @@
 use crate::{DType, Dyadic, QuantParams, Result, TensorError};
 
+/// The smallest scale parameters get (2^-30): a calibration range narrower than this many
+/// steps widens to it rather than fail (a [`Dyadic`] holds magnitudes down to 2^-32, and the
+/// rescale multipliers built from scales need the headroom). Ranges wider than a [`Dyadic`]
+/// holds (a scale of 2^30 or more) stay named errors.
+pub const MIN_SCALE: f64 = 1.0 / (1u64 << 30) as f64;
+
 impl QuantParams {
     /// Asymmetric parameters covering `[min, max]` (widened to include 0, so real 0 is exact)
     /// on the full range of `dtype`: how activations are quantized.
@@ -9,7 +15,12 @@ impl QuantParams {
         }
         let (lo, hi) = (min.min(0.0), max.max(0.0));
         let (qmin, qmax) = (dtype.min() as f64, dtype.max() as f64);
-        let span = if hi > lo { hi - lo } else { 1.0 };
+        // A span too narrow for a representable scale gets the smallest one instead.
+        let span = if hi > lo {
+            (hi - lo).max(MIN_SCALE * (qmax - qmin))
+        } else {
+            1.0
+        };
         let scale = Dyadic::from_f64(span / (qmax - qmin))?;
         let s = scale.to_f64();
         let zero_point = (qmin - lo / s).round().clamp(qmin, qmax) as i32;
@@ -22,7 +33,11 @@ impl QuantParams {
         if !abs_max.is_finite() || abs_max < 0.0 {
             return Err(TensorError::InvalidQuantization("abs max must be finite and ≥ 0"));
         }
-        let a = if abs_max > 0.0 { abs_max } else { 1.0 };
+        let a = if abs_max > 0.0 {
+            abs_max.max(MIN_SCALE * dtype.max() as f64)
+        } else {
+            1.0
+        };
         Ok(QuantParams {
             scale: Dyadic::from_f64(a / dtype.max() as f64)?,
             zero_point: 0,
