@@ -1,6 +1,7 @@
 //! One mapping per ONNX op, grouped by kind: what each op becomes in contract layers.
 
 mod activation;
+mod constant;
 mod elementwise;
 mod linear;
 mod pool;
@@ -69,6 +70,8 @@ pub const OPS: &[OnnxOp] = &[
         Map::One(elementwise::binary),
     ),
     op("Dropout", "nothing (inference)", Map::All(shape::pass_through)),
+    op("Equal", "folded (constants only)", Map::One(constant::fold)),
+    op("Expand", "folded (constants only)", Map::One(constant::fold)),
     op("Flatten", "reshape", Map::One(shape::reshape)),
     op("GRU", "gru", Map::At(recurrent::recurrent)),
     op(
@@ -85,6 +88,12 @@ pub const OPS: &[OnnxOp] = &[
     op("MaxPool", "max_pool2d", Map::One(pool::pool)),
     op("Mul", "mul", Map::One(elementwise::binary)),
     op("RNN", "simple_rnn", Map::At(recurrent::recurrent)),
+    op("Range", "folded (constants only)", Map::One(constant::fold)),
+    op("ReduceMax", "folded (constants only)", Map::One(constant::fold)),
+    op("ReduceMean", "folded (constants only)", Map::One(constant::fold)),
+    op("ReduceMin", "folded (constants only)", Map::One(constant::fold)),
+    op("ReduceProd", "folded (constants only)", Map::One(constant::fold)),
+    op("ReduceSum", "folded (constants only)", Map::One(constant::fold)),
     op(
         "Relu",
         "a clamp fused into Dense/Conv, else activation",
@@ -102,8 +111,10 @@ pub const OPS: &[OnnxOp] = &[
         Map::One(elementwise::binary),
     ),
     op("Tanh", "activation", Map::One(activation::activation)),
+    op("Tile", "folded (constants only)", Map::One(constant::fold)),
     op("Transpose", "reshape (when it moves no data)", Map::One(shape::reshape)),
     op("Unsqueeze", "reshape", Map::One(shape::reshape)),
+    op("Where", "folded (constants only)", Map::One(constant::fold)),
 ];
 
 /// The op named `op_type`, if the importer maps it.

@@ -1,0 +1,193 @@
+//! Constant folding of the shape and state arithmetic exporters emit (Expand, Tile, Range,
+//! Equal, Where, Reduce*): each graph adds a folded constant to the input, so the imported
+//! f64 model must compute `x + c` with the constant as ONNX defines it; on a per-sample tensor
+//! the same ops are named errors.
+
+use cwnn_importer::onnx::{self, ImportError, Options};
+use ndarray::{ArrayD, IxDyn};
+use onnx_protobuf::attribute_proto::AttributeType;
+use onnx_protobuf::tensor_shape_proto::{dimension, Dimension};
+use onnx_protobuf::{
+    type_proto, AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
+};
+
+fn tensor(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
+    let mut t = TensorProto::new();
+    t.name = name.into();
+    t.dims = dims.to_vec();
+    t.data_type = 1;
+    t.float_data = values.to_vec();
+    t
+}
+
+fn ints(name: &str, dims: &[i64], values: &[i64]) -> TensorProto {
+    let mut t = TensorProto::new();
+    t.name = name.into();
+    t.dims = dims.to_vec();
+    t.data_type = 7;
+    t.int64_data = values.to_vec();
+    t
+}
+
+fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
+    let mut n = NodeProto::new();
+    n.op_type = op.into();
+    n.name = output.into();
+    n.input = inputs.iter().map(|s| s.to_string()).collect();
+    n.output = vec![output.into()];
+    n.attribute = attrs;
+    n
+}
+
+fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
+    let mut a = AttributeProto::new();
+    a.name = name.into();
+    a.type_ = AttributeType::INTS.into();
+    a.ints = v.to_vec();
+    a
+}
+
+fn attr_int(name: &str, v: i64) -> AttributeProto {
+    let mut a = AttributeProto::new();
+    a.name = name.into();
+    a.type_ = AttributeType::INT.into();
+    a.i = v;
+    a
+}
+
+fn value(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
+    let mut shape = TensorShapeProto::new();
+    shape.dim = dims
+        .iter()
+        .map(|d| {
+            let mut dim = Dimension::new();
+            dim.value = Some(match d {
+                Some(v) => dimension::Value::DimValue(*v),
+                None => dimension::Value::DimParam("N".into()),
+            });
+            dim
+        })
+        .collect();
+    let mut t = type_proto::Tensor::new();
+    t.elem_type = 1;
+    t.shape = Some(shape).into();
+    let mut ty = TypeProto::new();
+    ty.value = Some(type_proto::Value::TensorType(t));
+    let mut v = ValueInfoProto::new();
+    v.name = name.into();
+    v.type_ = Some(ty).into();
+    v
+}
+
+/// `y = x + c` for an input `x` of shape `[N, 3]`, with `c` computed by `nodes` from
+/// `initializers`.
+fn model(nodes: Vec<NodeProto>, initializers: Vec<TensorProto>) -> Vec<u8> {
+    let mut g = GraphProto::new();
+    g.name = "fold".into();
+    g.node = nodes;
+    g.node.push(node("Add", &["x", "c"], "y", vec![]));
+    g.initializer = initializers;
+    g.input = vec![value("x", &[None, Some(3)])];
+    g.output = vec![value("y", &[None, Some(3)])];
+    let mut opset = OperatorSetIdProto::new();
+    opset.version = 17;
+    let mut m = ModelProto::new();
+    m.ir_version = 8;
+    m.opset_import = vec![opset];
+    m.graph = Some(g).into();
+    m.write_to_bytes().unwrap()
+}
+
+/// The folded constant: the imported model's output minus its input.
+fn folded(bytes: &[u8]) -> Vec<f64> {
+    let m = onnx::import(bytes, &Options::default()).unwrap();
+    let x = ArrayD::from_shape_vec(IxDyn(&[3]), vec![0.5, -1.0, 2.0]).unwrap();
+    (m.forward(&x) - &x).iter().copied().collect()
+}
+
+#[test]
+fn expand_then_reduce_sum() {
+    // Expand [1, 2, 3] to [2, 3], then sum over axis 0 (axes as an input, opset 13+).
+    let nodes = vec![
+        node("Expand", &["v", "shape"], "e", vec![]),
+        node("ReduceSum", &["e", "axis0"], "c", vec![attr_int("keepdims", 0)]),
+    ];
+    let inits = vec![
+        tensor("v", &[3], &[1.0, 2.0, 3.0]),
+        ints("shape", &[2], &[2, 1]),
+        ints("axis0", &[1], &[0]),
+    ];
+    assert_eq!(folded(&model(nodes, inits)), [2.0, 4.0, 6.0]);
+}
+
+#[test]
+fn where_equal_range_and_tile() {
+    // Where(Range(0, 3, 1) == [0, 5, 2], Tile([7], 3), [1, 2, 3]) = [7, 2, 7].
+    let nodes = vec![
+        node("Range", &["start", "limit", "delta"], "r", vec![]),
+        node("Equal", &["r", "probe"], "mask", vec![]),
+        node("Tile", &["seven", "three"], "sevens", vec![]),
+        node("Where", &["mask", "sevens", "v"], "c", vec![]),
+    ];
+    let inits = vec![
+        tensor("start", &[], &[0.0]),
+        tensor("limit", &[], &[3.0]),
+        tensor("delta", &[], &[1.0]),
+        tensor("probe", &[3], &[0.0, 5.0, 2.0]),
+        tensor("seven", &[1], &[7.0]),
+        ints("three", &[1], &[3]),
+        tensor("v", &[3], &[1.0, 2.0, 3.0]),
+    ];
+    assert_eq!(folded(&model(nodes, inits)), [7.0, 2.0, 7.0]);
+}
+
+#[test]
+fn reduce_mean_max_min_prod_over_attribute_axes() {
+    let m = [1.0, 2.0, 3.0, 4.0, -1.0, 6.0];
+    for (op, want) in [
+        ("ReduceMean", [2.5, 0.5, 4.5]),
+        ("ReduceMax", [4.0, 2.0, 6.0]),
+        ("ReduceMin", [1.0, -1.0, 3.0]),
+        ("ReduceProd", [4.0, -2.0, 18.0]),
+    ] {
+        let nodes = vec![node(
+            op,
+            &["m"],
+            "c",
+            vec![attr_ints("axes", &[0]), attr_int("keepdims", 0)],
+        )];
+        assert_eq!(folded(&model(nodes, vec![tensor("m", &[2, 3], &m)])), want, "{op}");
+    }
+}
+
+#[test]
+fn folds_are_named_errors_on_per_sample_tensors_and_bad_constants() {
+    let per_sample = model(
+        vec![node("Expand", &["x", "shape"], "c", vec![])],
+        vec![ints("shape", &[2], &[1, 3])],
+    );
+    let e = onnx::import(&per_sample, &Options::default()).unwrap_err();
+    assert!(matches!(e, ImportError::Unsupported { .. }), "{e}");
+    // A Range that never ends, and a Tile far too large, are refused before any allocation.
+    let endless = model(
+        vec![node("Range", &["s", "l", "d"], "c", vec![])],
+        vec![
+            tensor("s", &[], &[0.0]),
+            tensor("l", &[], &[3.0]),
+            tensor("d", &[], &[0.0]),
+        ],
+    );
+    assert!(onnx::import(&endless, &Options::default())
+        .unwrap_err()
+        .to_string()
+        .contains("no range"));
+    let huge = model(
+        vec![node("Tile", &["v", "n"], "c", vec![])],
+        vec![tensor("v", &[3], &[1.0, 2.0, 3.0]), ints("n", &[1], &[1 << 40])],
+    );
+    assert!(onnx::import(&huge, &Options::default())
+        .unwrap_err()
+        .to_string()
+        .contains("too large"));
+}
