@@ -13,12 +13,13 @@ use crate::PackageError;
 
 #[derive(Debug, Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{}: {source}", path.display())]
-    Json { path: PathBuf, source: serde_json::Error },
-    #[error("importing {}: {source}", path.display())]
-    Onnx { path: PathBuf, source: ImportError },
+    // `error`, not `source`: the message already holds it, and a source would be printed twice.
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
+    #[error("{}: {error}", path.display())]
+    Json { path: PathBuf, error: serde_json::Error },
+    #[error("importing {}: {error}", path.display())]
+    Onnx { path: PathBuf, error: ImportError },
     #[error(transparent)]
     Samples(#[from] SampleError),
     #[error(transparent)]
@@ -46,17 +47,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An I/O error at `path`.
 pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
+    move |error| Error::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
 /// A JSON error at `path`.
 pub fn json(path: &Path) -> impl FnOnce(serde_json::Error) -> Error + '_ {
-    move |source| Error::Json {
+    move |error| Error::Json {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 

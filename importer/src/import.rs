@@ -74,9 +74,9 @@ pub fn load(path: &Path, options: &Options) -> Result<FloatModel> {
         ),
         ..options.clone()
     };
-    onnx::import(&bytes, &options).map_err(|source| Error::Onnx {
+    onnx::import(&bytes, &options).map_err(|error| Error::Onnx {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 

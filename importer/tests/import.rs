@@ -92,6 +92,43 @@ fn lstm_over_image_rows_drops_the_batch_transpose() {
     assert_eq!(differential("lstm_rows", Options::default()), ["lstm", "dense"]);
 }
 
+/// Keras models exported by tf2onnx (scripts/keras-graphs.py), against Keras's own output.
+/// The CNN's NHWC Transpose before Flatten folds into the Dense's columns (no layer), and
+/// Rescaling's Add of 0 vanishes.
+#[test]
+fn keras_cnn_folds_the_transpose_before_flatten_into_the_dense() {
+    assert_eq!(
+        differential("keras_cnn", Options::default()),
+        ["mul", "reshape", "conv2d", "max_pool2d", "reshape", "dense", "softmax"]
+    );
+}
+
+/// tf2onnx writes BatchNormalization as Mul + Add: both fold into the Dense before them, and
+/// the ReLU becomes its clamp.
+#[test]
+fn keras_mlp_folds_batch_norm_into_the_dense() {
+    assert_eq!(
+        differential("keras_mlp_bn", Options::default()),
+        ["dense", "dense", "softmax"]
+    );
+}
+
+/// tf2onnx's LSTM / GRU: default activations spelled out, zero initial state built with
+/// Shape / Slice / Concat / Expand (folded), and the last step sliced from the sequence (the
+/// layer returns only its last output).
+#[test]
+fn keras_lstm_and_gru_import_with_their_zero_state_and_last_step() {
+    assert_eq!(differential("keras_lstm", Options::default()), ["lstm", "dense"]);
+    assert_eq!(differential("keras_gru", Options::default()), ["gru", "dense"]);
+}
+
+/// A Keras Dense on a sequence: Tensordot's `[N, T, d] → [N·T, d]` Reshape, MatMul and the
+/// Reshape back are one Dense over the rows.
+#[test]
+fn keras_dense_on_a_sequence_is_one_dense_over_the_rows() {
+    assert_eq!(differential("keras_dense_seq", Options::default()), ["dense"]);
+}
+
 #[test]
 fn gather_of_a_table_by_integer_input_is_an_embedding() {
     assert_eq!(

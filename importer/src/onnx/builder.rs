@@ -13,11 +13,17 @@ use crate::float::{FloatNode, FloatOp};
 /// axis inserted at `batch` (none for a tensor without one). `id` names the float tensor that
 /// holds the data, whose own shape may differ: Reshape, Squeeze, Flatten and batch-only
 /// Transpose change only `shape`, and a Reshape node is emitted only where a layer needs it.
+///
+/// `order`, when set, says a Transpose reordered the sample's data without a layer: element
+/// `k` of the sample (row-major over `shape`) is element `order[k]` of tensor `id` (row-major
+/// over its own shape). Reshapes keep it; only a Dense can absorb it (by permuting its weight
+/// columns), and every other consumer refuses it by name.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dyn {
     pub id: usize,
     pub shape: Vec<usize>,
     pub batch: Option<usize>,
+    pub order: Option<Vec<usize>>,
 }
 
 #[derive(Clone, Debug)]
@@ -32,6 +38,10 @@ pub struct Builder {
     /// arithmetic (Shape, Reshape targets) sees it.
     pub batch_size: usize,
     pub consumers: HashMap<String, usize>,
+    /// A Reshape merged the batch axis into the next one (a Keras Dense on a sequence, which
+    /// tf2onnx writes as Tensordot: `[N, T, d] → [N·T, d]`, MatMul, and back); the Reshape back
+    /// to `[N, …]` restores it.
+    pub merged_batch: bool,
     values: HashMap<String, Value>,
     pub nodes: Vec<FloatNode>,
     /// Shape of each float tensor (0: the input).
@@ -44,6 +54,7 @@ impl Builder {
             opset,
             batch_size: 1,
             consumers: HashMap::new(),
+            merged_batch: false,
             values: HashMap::new(),
             nodes: Vec::new(),
             shapes: Vec::new(),
@@ -59,8 +70,15 @@ impl Builder {
     pub fn set_input(&mut self, name: &str, shape: Vec<usize>, batch: Option<usize>, batch_size: usize) {
         self.batch_size = batch_size;
         self.shapes = vec![shape.clone()];
-        self.values
-            .insert(name.to_string(), Value::Dyn(Dyn { id: 0, shape, batch }));
+        self.values.insert(
+            name.to_string(),
+            Value::Dyn(Dyn {
+                id: 0,
+                shape,
+                batch,
+                order: None,
+            }),
+        );
     }
     pub fn set(&mut self, name: &str, v: Value) {
         if !name.is_empty() {
@@ -132,7 +150,12 @@ impl Builder {
             .filter(|&(i, _)| Some(i) != batch)
             .map(|(_, &d)| d)
             .collect();
-        Dyn { id, shape, batch }
+        Dyn {
+            id,
+            shape,
+            batch,
+            order: None,
+        }
     }
 
     /// Appends a node; its output has sample shape `shape` and its ONNX batch axis at `batch`.
@@ -155,23 +178,39 @@ impl Builder {
             id: self.nodes.len(),
             shape,
             batch,
+            order: None,
         }
     }
 
-    /// The float tensor holding `d` at its own shape, emitting a Reshape where it differs.
-    pub fn materialize(&mut self, d: &Dyn) -> usize {
+    /// The float tensor holding `d` at its own shape, emitting a Reshape where it differs;
+    /// a Transpose's reordering that no Dense absorbed is refused, naming `node`.
+    pub fn materialize(&mut self, node: &NodeProto, d: &Dyn) -> Result<usize, ImportError> {
+        if d.order.is_some() {
+            return Err(ImportError::unsupported(
+                node,
+                "its input was transposed in a way that reorders the data of a sample; cwnn folds such a Transpose only into a Flatten / Reshape then a Dense (Gemm / MatMul)",
+            ));
+        }
         if self.shapes[d.id] == d.shape {
-            return d.id;
+            return Ok(d.id);
         }
         let name = format!("reshape of tensor {}", d.id);
-        self.push(
-            &name,
-            FloatOp::Reshape(d.shape.clone()),
-            vec![d.id],
-            d.shape.clone(),
-            d.batch,
-        )
-        .id
+        Ok(self
+            .push(
+                &name,
+                FloatOp::Reshape(d.shape.clone()),
+                vec![d.id],
+                d.shape.clone(),
+                d.batch,
+            )
+            .id)
+    }
+
+    /// Float tensor `id` (the output of node `id − 1`) now has shape `shape`: its node was
+    /// changed to compute less (a recurrent layer's last step only).
+    pub fn set_shape(&mut self, id: usize, shape: Vec<usize>) {
+        self.nodes[id - 1].shape = shape.clone();
+        self.shapes[id] = shape;
     }
 
     /// The node whose output `name` (input `i` of `node`) is, if that node can absorb what
@@ -179,7 +218,7 @@ impl Builder {
     pub fn fusable(&self, node: &NodeProto, i: usize, d: &Dyn) -> Option<usize> {
         let name = node.input.get(i)?;
         let single = self.consumers.get(name).copied() == Some(1);
-        (single && d.id > 0 && self.shapes[d.id] == d.shape).then(|| d.id - 1)
+        (single && d.id > 0 && d.order.is_none() && self.shapes[d.id] == d.shape).then(|| d.id - 1)
     }
 
     /// Ends the import at graph output `output`: drops nodes it does not need and renumbers.
@@ -194,7 +233,12 @@ impl Builder {
             }
             None => return Err(ImportError::Output(format!("no node produces '{output}'"))),
         };
-        let mut id = self.materialize(&d);
+        if d.order.is_some() {
+            return Err(ImportError::Output(format!(
+                "'{output}' is a transposed tensor whose order no layer computes (cwnn folds a data-reordering Transpose only into a following Dense)"
+            )));
+        }
+        let mut id = self.materialize(&NodeProto::new(), &d)?;
         if id == 0 {
             // The output is the input (an Identity graph): one no-op layer, as a model needs one.
             id = self

@@ -58,7 +58,7 @@ pub fn activation(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportErro
             return Ok(Value::Dyn(x));
         }
     }
-    let id = b.materialize(&x);
+    let id = b.materialize(node, &x)?;
     Ok(Value::Dyn(b.push(
         &node.name,
         FloatOp::Activation(f),
@@ -93,7 +93,7 @@ pub fn softmax(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
                 ..x.clone()
             }
         };
-        let id = b.materialize(&row);
+        let id = b.materialize(node, &row)?;
         let y = b.push(&node.name, FloatOp::Softmax, vec![id], row.shape.clone(), row.batch);
         return Ok(Value::Dyn(Dyn { shape: x.shape, ..y }));
     }

@@ -76,12 +76,14 @@ fn fold(node: &NodeProto, x: &ArrayD<f64>, y: &ArrayD<f64>) -> Result<ArrayD<f64
     })
 }
 
-/// Adds `c` (per output channel) to the bias of the Dense / Conv node `i`, if it is one.
-fn absorb_bias(b: &mut Builder, i: usize, c: &ArrayD<f64>) -> bool {
+/// Folds `c` (per output channel) into the Dense / Conv node `i`, if it is one: added to its
+/// bias (`scale` false), or multiplying its weights and bias (`scale` true: a BatchNorm that
+/// tf2onnx writes as Mul + Add).
+fn absorb(b: &mut Builder, i: usize, c: &ArrayD<f64>, scale: bool) -> bool {
     let node = &mut b.nodes[i];
-    let (bias, channel_axis) = match &mut node.op {
-        FloatOp::Dense(d) if d.clamp.is_none() => (&mut d.b, node.shape.len() - 1),
-        FloatOp::Conv2d(cv) if cv.clamp.is_none() => (&mut cv.b, 0),
+    let channel_axis = match &node.op {
+        FloatOp::Dense(d) if d.clamp.is_none() => node.shape.len() - 1,
+        FloatOp::Conv2d(cv) if cv.clamp.is_none() => 0,
         _ => return false,
     };
     let rank = node.shape.len();
@@ -96,8 +98,23 @@ fn absorb_bias(b: &mut Builder, i: usize, c: &ArrayD<f64>) -> bool {
         return false;
     }
     let values: Vec<f64> = c.iter().copied().collect();
-    for (o, v) in bias.iter_mut().enumerate() {
-        *v += if values.len() == 1 { values[0] } else { values[o] };
+    let at = |o: usize| if values.len() == 1 { values[0] } else { values[o] };
+    match &mut node.op {
+        FloatOp::Dense(d) if scale => {
+            for (o, mut row) in d.w.outer_iter_mut().enumerate() {
+                row.mapv_inplace(|v| v * at(o));
+                d.b[o] *= at(o);
+            }
+        }
+        FloatOp::Conv2d(cv) if scale => {
+            for (o, mut w) in cv.w.outer_iter_mut().enumerate() {
+                w.mapv_inplace(|v| v * at(o));
+                cv.b[o] *= at(o);
+            }
+        }
+        FloatOp::Dense(d) => d.b.iter_mut().enumerate().for_each(|(o, v)| *v += at(o)),
+        FloatOp::Conv2d(cv) => cv.b.iter_mut().enumerate().for_each(|(o, v)| *v += at(o)),
+        _ => return false,
     }
     true
 }
@@ -129,7 +146,7 @@ pub fn binary(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
                     ),
                 ));
             }
-            let (pi, qi) = (b.materialize(&p), b.materialize(&q));
+            let (pi, qi) = (b.materialize(node, &p)?, b.materialize(node, &q)?);
             let f = if op == "Add" {
                 FloatOp::Add(AddF64::default())
             } else {
@@ -165,14 +182,17 @@ fn with_constant(
         _ => {}
     }
     let additive = matches!(node.op_type.as_str(), "Add" | "Sub");
-    if additive {
-        if let Some(i) = b.fusable(node, dyn_at, &d) {
-            if absorb_bias(b, i, &c) {
-                return Ok(Value::Dyn(d));
-            }
+    // Adding 0 or multiplying by 1 (Keras' Rescaling without an offset) is nothing.
+    let neutral = if additive { 0.0 } else { 1.0 };
+    if c.iter().all(|&v| v == neutral) && broadcast_shape(&d.shape, c.shape()).as_ref() == Some(&d.shape) {
+        return Ok(Value::Dyn(d));
+    }
+    if let Some(i) = b.fusable(node, dyn_at, &d) {
+        if absorb(b, i, &c, !additive) {
+            return Ok(Value::Dyn(d));
         }
     }
-    let id = b.materialize(&d);
+    let id = b.materialize(node, &d)?;
     let f = if additive {
         FloatOp::Add(AddF64 { constant: Some(c) })
     } else {

@@ -31,20 +31,54 @@ fn bias_vector(node: &NodeProto, c: &ndarray::ArrayD<f64>, n: usize) -> Result<A
     }
 }
 
-fn dense(b: &mut Builder, node: &NodeProto, w: Array2<f64>, bias: Array1<f64>, x: &crate::onnx::builder::Dyn) -> Value {
+fn dense(
+    b: &mut Builder,
+    node: &NodeProto,
+    w: Array2<f64>,
+    bias: Array1<f64>,
+    x: &crate::onnx::builder::Dyn,
+) -> Result<Value, ImportError> {
+    let mut x = x.clone();
+    let w = match x.order.take() {
+        None => w,
+        Some(order) => unpermute(node, w, &order, &x.shape)?,
+    };
     let n = w.nrows();
     let mut shape = x.shape.clone();
     match shape.last_mut() {
         Some(l) => *l = n,
         None => shape.push(n),
     }
-    let id = b.materialize(x);
+    let id = b.materialize(node, &x)?;
     let d = DenseF64 {
         w,
         b: bias,
         clamp: None,
     };
-    Value::Dyn(b.push(&node.name, FloatOp::Dense(d), vec![id], shape, x.batch))
+    Ok(Value::Dyn(b.push(
+        &node.name,
+        FloatOp::Dense(d),
+        vec![id],
+        shape,
+        x.batch,
+    )))
+}
+
+/// Folds a Transpose's reordering into the Dense after it (Keras' Flatten after NHWC layers,
+/// as tf2onnx writes it): `y = W·x`, with `x[k]` the data's element `order[k]`, is `W'·data`
+/// where column `order[k]` of `W'` is column `k` of `W`. The input must be flat.
+fn unpermute(node: &NodeProto, w: Array2<f64>, order: &[usize], shape: &[usize]) -> Result<Array2<f64>, ImportError> {
+    if shape.len() != 1 || order.len() != w.ncols() {
+        return Err(ImportError::unsupported(
+            node,
+            format!("a transposed input of shape {shape:?}: flatten it before the Dense to fold the Transpose"),
+        ));
+    }
+    let mut out = Array2::zeros(w.raw_dim());
+    for (k, &p) in order.iter().enumerate() {
+        out.column_mut(p).assign(&w.column(k));
+    }
+    Ok(out)
 }
 
 pub fn gemm(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
@@ -88,7 +122,7 @@ pub fn gemm(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
         batch: Some(0),
         ..x
     };
-    Ok(dense(b, node, w, bias, &x))
+    dense(b, node, w, bias, &x)
 }
 
 pub fn matmul(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
@@ -109,7 +143,7 @@ pub fn matmul(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
     }
     let w = w.t().as_standard_layout().to_owned();
     let n = w.nrows();
-    Ok(dense(b, node, w, Array1::zeros(n), &x))
+    dense(b, node, w, Array1::zeros(n), &x)
 }
 
 pub fn conv(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
@@ -156,7 +190,7 @@ pub fn conv(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
         out(h, pt + pb, kh, win.dilations[0], win.strides[0]),
         out(wd, pl + pr, kw, win.dilations[1], win.strides[1]),
     ];
-    let id = b.materialize(&x);
+    let id = b.materialize(node, &x)?;
     Ok(Value::Dyn(b.push(
         &node.name,
         FloatOp::Conv2d(conv),
@@ -210,7 +244,7 @@ pub fn batch_norm(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportErro
             _ => {}
         }
     }
-    let id = b.materialize(&x);
+    let id = b.materialize(node, &x)?;
     Ok(Value::Dyn(b.push(
         &node.name,
         FloatOp::Affine(bn),

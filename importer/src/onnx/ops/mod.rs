@@ -102,7 +102,11 @@ pub const OPS: &[OnnxOp] = &[
     op("Reshape", "reshape", Map::One(shape::reshape)),
     op("Shape", "folded (constants only)", Map::One(shape::fold)),
     op("Sigmoid", "activation", Map::One(activation::activation)),
-    op("Slice", "folded (constants only)", Map::One(shape::fold)),
+    op(
+        "Slice",
+        "folded on constants; the last step of a recurrent sequence makes the layer return only it",
+        Map::One(shape::fold),
+    ),
     op("Softmax", "softmax", Map::One(activation::softmax)),
     op("Squeeze", "reshape", Map::One(shape::reshape)),
     op(

@@ -138,7 +138,7 @@ pub fn pool(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
             count_include_pad: a.int("count_include_pad", 0)? != 0,
         }
     };
-    let id = b.materialize(&x);
+    let id = b.materialize(node, &x)?;
     Ok(Value::Dyn(b.push(
         &node.name,
         op,
@@ -157,7 +157,7 @@ pub fn global_average(b: &mut Builder, node: &NodeProto) -> Result<Value, Import
             format!("only [N, C, H, W] inputs are supported; input is {full:?}"),
         ));
     }
-    let id = b.materialize(&x);
+    let id = b.materialize(node, &x)?;
     Ok(Value::Dyn(b.push(
         &node.name,
         FloatOp::GlobalAvgPool,

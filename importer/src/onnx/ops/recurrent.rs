@@ -63,7 +63,19 @@ pub fn recurrent(b: &mut Builder, node: &NodeProto) -> Result<(usize, Value), Im
         "bidirectional" => return Err(ImportError::unsupported(node, "bidirectional")),
         other => return Err(ImportError::node(node, format!("direction '{other}'"))),
     };
-    if a.has("activations") || a.has("clip") || a.int("input_forget", 0)? != 0 {
+    // tf2onnx spells the default activations out; anything else is a custom cell.
+    let defaults: &[&str] = match node.op_type.as_str() {
+        "LSTM" => &["sigmoid", "tanh", "tanh"],
+        "GRU" => &["sigmoid", "tanh"],
+        _ => &["tanh"],
+    };
+    let activations = a.strings("activations")?;
+    let default_activations = activations.is_none_or(|v| {
+        v.iter()
+            .map(|s| s.to_lowercase())
+            .eq(defaults.iter().map(|s| s.to_string()))
+    });
+    if !default_activations || a.has("clip") || a.int("input_forget", 0)? != 0 {
         return Err(ImportError::unsupported(
             node,
             "custom activations, clip or input_forget (only the defaults are supported)",
@@ -98,7 +110,7 @@ pub fn recurrent(b: &mut Builder, node: &NodeProto) -> Result<(usize, Value), Im
         ..cell(b, node, &a, t, f)?
     };
     let hidden = rec.hidden();
-    let id = b.materialize(&x);
+    let id = b.materialize(node, &x)?;
     let (shape, onnx_shape) = if sequence_output {
         (vec![t, hidden], vec![t, 1, hidden])
     } else {

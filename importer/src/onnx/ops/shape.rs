@@ -9,7 +9,7 @@ use onnx_protobuf::NodeProto;
 
 use super::{axis, dims};
 use crate::float::FloatOp;
-use crate::onnx::builder::{Builder, Value};
+use crate::onnx::builder::{Builder, Dyn, Value};
 use crate::onnx::proto::{dtype, to_array, Attrs};
 use crate::onnx::ImportError;
 
@@ -221,22 +221,28 @@ pub fn reshape(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
         }
         Value::Dyn(d) => d,
     };
+    // Data order is kept when the axes other than the batch and size-1 axes keep their
+    // order (e.g. [N, T, F] → [T, N, F] before an LSTM); otherwise the new order is recorded
+    // for a Dense to absorb.
+    let mut order = d.order.clone();
     if let Some(p) = &perm {
-        // Data order is kept when the axes other than the batch and size-1 axes keep their
-        // order (e.g. [N, T, F] → [T, N, F] before an LSTM).
         let real: Vec<usize> = p
             .iter()
             .copied()
             .filter(|&i| Some(i) != d.batch && full[i] != 1)
             .collect();
         if real.windows(2).any(|w| w[0] > w[1]) {
-            return Err(ImportError::unsupported(
-                node,
-                format!("perm {p:?} reorders the data of a sample"),
-            ));
+            order = Some(reordered(node, &full, d.batch, p, d.order.as_deref())?);
         }
     }
     let batch = match (d.batch, &perm) {
+        // Back from a merged batch: `[N·T, …]` → `[N, T, …]`.
+        (None, None)
+            if b.merged_batch && out.len() == full.len() + 1 && out[0] == b.batch_size && out[1..] == full[..] =>
+        {
+            b.merged_batch = false;
+            Some(0)
+        }
         (None, _) => None,
         (Some(bt), Some(p)) => p.iter().position(|&i| i == bt),
         (Some(bt), None) if node.op_type == "Squeeze" => Some(bt - squeezed_before(b, node, &full, bt)?),
@@ -256,6 +262,17 @@ pub fn reshape(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
             (0..out.len()).filter(|i| !axes.contains(i)).nth(bt)
         }
         (Some(0), None) if out.first() == Some(&b.batch_size) => Some(0),
+        // The batch merged into the next axis: per sample (one sample on chain) a no-op.
+        (Some(0), None)
+            if b.batch_size == 1
+                && full.len() >= 2
+                && out.len() + 1 == full.len()
+                && out[0] == full[0] * full[1]
+                && out[1..] == full[2..] =>
+        {
+            b.merged_batch = true;
+            None
+        }
         (Some(_), None) => {
             return Err(ImportError::unsupported(
                 node,
@@ -263,13 +280,106 @@ pub fn reshape(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
             ))
         }
     };
-    let d = Builder::from_full(d.id, &out, batch);
+    let d = Dyn {
+        order,
+        ..Builder::from_full(d.id, &out, batch)
+    };
     if let Some(bt) = batch {
         if out[bt] != b.batch_size {
             return Err(ImportError::unsupported(node, "the batch axis would change size"));
         }
     }
     Ok(Value::Dyn(d))
+}
+
+/// A Slice of the last time step of a recurrent layer's sequence output, as tf2onnx writes a
+/// Keras LSTM / GRU / RNN without `return_sequences`: the layer returns its last output
+/// instead (`[1, hidden]`), so nothing is computed twice. Any other Slice of a per-sample
+/// tensor is refused by name.
+fn last_step(b: &mut Builder, node: &NodeProto, d: Dyn) -> Result<Value, ImportError> {
+    let refuse = || {
+        ImportError::unsupported(
+            node,
+            "Slice of a per-sample tensor (only the last step of a recurrent layer's sequence is supported)",
+        )
+    };
+    let time_axis = usize::from(d.batch == Some(0));
+    let (starts, ends, axes, steps) = (
+        ints(b.required_const(node, 1)?),
+        ints(b.required_const(node, 2)?),
+        b.constant(node, 3)?.map(ints).unwrap_or_else(|| vec![0]),
+        b.constant(node, 4)?.map(ints).unwrap_or_else(|| vec![1]),
+    );
+    let steps_n = d.shape.first().copied().unwrap_or(0) as i64;
+    let last = starts[..] == [-1] || starts[..] == [steps_n - 1];
+    let whole_tail = ends.len() == 1 && ends[0] >= steps_n && steps[..] == [1];
+    let i = b
+        .fusable(node, 0, &d)
+        .filter(|_| d.shape.len() == 2 && d.order.is_none());
+    let (Some(i), true, true) = (i, last, whole_tail) else {
+        return Err(refuse());
+    };
+    if axes[..] != [time_axis as i64] {
+        return Err(refuse());
+    }
+    let hidden = d.shape[1];
+    match &mut b.nodes[i].op {
+        FloatOp::Recurrent(r) if r.sequence_output && !r.reverse => r.sequence_output = false,
+        _ => return Err(refuse()),
+    }
+    b.set_shape(d.id, vec![hidden]);
+    Ok(Value::Dyn(Dyn {
+        shape: vec![1, hidden],
+        ..d
+    }))
+}
+
+/// The order of a sample after Transpose `perm` of the full shape `full` (batch axis at
+/// `batch`): element `k` of the transposed sample is element `order[k]` of the data, where
+/// `before` is the order the input already had (none: the data's own).
+fn reordered(
+    node: &NodeProto,
+    full: &[usize],
+    batch: Option<usize>,
+    perm: &[usize],
+    before: Option<&[usize]>,
+) -> Result<Vec<usize>, ImportError> {
+    // The permutation of the sample's axes: output sample axis j reads input sample axis src[j].
+    let sample_axis = |a: usize| a - usize::from(batch.is_some_and(|b| b < a));
+    let src: Vec<usize> = perm
+        .iter()
+        .filter(|&&a| Some(a) != batch)
+        .map(|&a| sample_axis(a))
+        .collect();
+    let shape: Vec<usize> = (0..full.len()).filter(|&a| Some(a) != batch).map(|a| full[a]).collect();
+    let n: usize = shape.iter().product();
+    if n > 1 << 24 {
+        return Err(ImportError::unsupported(
+            node,
+            "a reordering Transpose of more than 2^24 values",
+        ));
+    }
+    // Row-major strides of the input sample, read in the output's axis order.
+    let mut strides = vec![1usize; shape.len()];
+    for a in (0..shape.len().saturating_sub(1)).rev() {
+        strides[a] = strides[a + 1] * shape[a + 1];
+    }
+    let out_shape: Vec<usize> = src.iter().map(|&a| shape[a]).collect();
+    let out_strides: Vec<usize> = src.iter().map(|&a| strides[a]).collect();
+    let mut order = Vec::with_capacity(n);
+    let mut index = vec![0usize; out_shape.len()];
+    for _ in 0..n {
+        let flat: usize = index.iter().zip(&out_strides).map(|(i, s)| i * s).sum();
+        order.push(before.map_or(flat, |o| o[flat]));
+        for a in (0..index.len()).rev() {
+            index[a] += 1;
+            if index[a] < out_shape[a] {
+                break;
+            }
+            index[a] = 0;
+        }
+    }
+    Ok(order)
 }
 
 /// How many squeezed axes come before the batch axis `bt` (which may not be squeezed).
@@ -334,7 +444,7 @@ pub fn gather(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
             let dim = table.ncols();
             let mut shape = d.shape.clone();
             shape.push(dim);
-            let id = b.materialize(&d);
+            let id = b.materialize(node, &d)?;
             Ok(Value::Dyn(b.push(
                 &node.name,
                 FloatOp::Embedding(EmbeddingF64 { table }),
@@ -389,6 +499,9 @@ pub fn fold(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
             ))
         }
         _ => {
+            if let Value::Dyn(d) = b.required(node, 0)? {
+                return last_step(b, node, d.clone());
+            }
             let data = b.required_const(node, 0)?.clone();
             let rank = data.ndim();
             let (starts, ends, axes, steps) = if b.opset < 10 {

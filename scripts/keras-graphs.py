@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Writes importer/tests/data/graphs/keras_<name>/{model.onnx,input.npy,expected.npy}: small Keras
+models exported by tf2onnx, as a model author coming from Keras has them, with Keras's own
+output on the input. Untrained (seeded) weights: the tests check the import against Keras.
+
+Run: python3 -m venv /tmp/tfenv && /tmp/tfenv/bin/pip install "tensorflow-cpu==2.15.1" \\
+     "tf2onnx==1.16.1" "numpy<2" "onnx==1.16.2" && /tmp/tfenv/bin/python scripts/keras-graphs.py
+"""
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+import tf2onnx
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "importer", "tests", "data", "graphs")
+L = tf.keras.layers
+
+
+def models():
+    yield "cnn", (8, 8, 1), [  # Rescaling → Conv → MaxPool → Flatten → Dense (NHWC → Transpose)
+        L.Rescaling(1 / 16.0),
+        L.Conv2D(4, 3, activation="relu", padding="same"),
+        L.MaxPooling2D(2),
+        L.Flatten(),
+        L.Dense(10, activation="softmax"),
+    ]
+    yield "mlp_bn", (64,), [L.Dense(32), L.BatchNormalization(), L.ReLU(), L.Dense(10, activation="softmax")]
+    yield "lstm", (6, 4), [L.LSTM(8), L.Dense(3)]
+    yield "gru", (6, 4), [L.GRU(8), L.Dense(3)]
+    yield "dense_seq", (6, 4), [L.Dense(5, activation="relu")]  # Tensordot over [T, d]
+
+
+def main():
+    tf.random.set_seed(0)
+    rng = np.random.RandomState(0)
+    for name, shape, layers in models():
+        m = tf.keras.Sequential([L.Input(shape)] + layers)
+        x = (rng.rand(4, *shape) * 2 - 1).astype(np.float32)
+        if name == "cnn":
+            x = (x + 1) * 8
+        if name in ("lstm", "gru"):  # a state well away from 0, as a trained cell has
+            x = x * 4
+        if name == "mlp_bn":  # non-trivial moving statistics
+            bn = m.layers[1]
+            bn.set_weights([w + rng.rand(*w.shape).astype(np.float32) * 0.5 for w in bn.get_weights()])
+        d = os.path.join(OUT, "keras_" + name)
+        os.makedirs(d, exist_ok=True)
+        spec = (tf.TensorSpec((None, *shape), tf.float32, name="x"),)
+        tf2onnx.convert.from_keras(m, input_signature=spec, opset=13, output_path=os.path.join(d, "model.onnx"))
+        np.save(os.path.join(d, "input.npy"), x)
+        np.save(os.path.join(d, "expected.npy"), m(x).numpy())
+        print(name, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
