@@ -2,6 +2,9 @@
 """Writes importer/tests/data/graphs/keras_<name>/{model.onnx,input.npy,expected.npy}: small Keras
 models exported by tf2onnx, as a model author coming from Keras has them, with Keras's own
 output on the input. Untrained (seeded) weights: the tests check the import against Keras.
+Also keras_digits_<kind>/model.onnx: a CNN, MLP with BatchNorm, LSTM and GRU trained on the
+bundled digits (data/digits.csv.gz without models/digits-mlp/test.csv, which the tests keep
+for their accuracy check).
 
 Run: python3 -m venv /tmp/tfenv && /tmp/tfenv/bin/pip install "tensorflow-cpu==2.15.1" \\
      "tf2onnx==1.16.1" "numpy<2" "onnx==1.16.2" && /tmp/tfenv/bin/python scripts/keras-graphs.py
@@ -31,6 +34,39 @@ def models():
     yield "dense_seq", (6, 4), [L.Dense(5, activation="relu")]  # Tensordot over [T, d]
 
 
+def digits():
+    """The bundled digits as (train x, train y): every row of data/digits.csv.gz that is not in
+    models/digits-mlp/test.csv, pixels scaled to [0, 1]."""
+    root = os.path.join(os.path.dirname(__file__), "..")
+    allrows = np.loadtxt(os.path.join(root, "data", "digits.csv.gz"), delimiter=",")
+    test = np.loadtxt(os.path.join(root, "models", "digits-mlp", "test.csv"), delimiter=",", skiprows=1)
+    held = {tuple(r) for r in test}
+    train = np.array([r for r in allrows if tuple(r) not in held])
+    return train[:, :64].astype(np.float32), train[:, 64].astype(np.int64)
+
+
+def trained():
+    x, y = digits()
+    kinds = {
+        "cnn": ((8, 8, 1), [L.Rescaling(1 / 16.0), L.Conv2D(8, 3, activation="relu", padding="same"),
+                            L.MaxPooling2D(2), L.Flatten(), L.Dense(10, activation="softmax")]),
+        "mlp_bn": ((64,), [L.Rescaling(1 / 16.0), L.Dense(32), L.BatchNormalization(), L.ReLU(),
+                           L.Dense(10, activation="softmax")]),
+        "lstm": ((8, 8), [L.Rescaling(1 / 16.0), L.LSTM(32), L.Dense(10, activation="softmax")]),
+        "gru": ((8, 8), [L.Rescaling(1 / 16.0), L.GRU(32), L.Dense(10, activation="softmax")]),
+    }
+    for name, (shape, layers) in kinds.items():
+        tf.random.set_seed(0)
+        m = tf.keras.Sequential([L.Input(shape)] + layers)
+        m.compile(optimizer=tf.keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+        m.fit(x.reshape(-1, *shape), y, epochs=30, batch_size=64, verbose=0)
+        d = os.path.join(OUT, "keras_digits_" + name)
+        os.makedirs(d, exist_ok=True)
+        spec = (tf.TensorSpec((None, *shape), tf.float32, name="x"),)
+        tf2onnx.convert.from_keras(m, input_signature=spec, opset=17, output_path=os.path.join(d, "model.onnx"))
+        print("trained", name, file=sys.stderr)
+
+
 def main():
     tf.random.set_seed(0)
     rng = np.random.RandomState(0)
@@ -51,6 +87,7 @@ def main():
         np.save(os.path.join(d, "input.npy"), x)
         np.save(os.path.join(d, "expected.npy"), m(x).numpy())
         print(name, file=sys.stderr)
+    trained()
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ fn graph(name: &str) -> PathBuf {
 /// layers it lacks). Returns the layer kinds.
 fn differential(name: &str, options: Options) -> Vec<&'static str> {
     let dir = graph(name);
-    let model = onnx::import(&std::fs::read(dir.join("model.onnx")).unwrap(), &options).unwrap();
+    let model = import::load(&dir.join("model.onnx"), &options).unwrap();
     let x = read_tensor(&dir.join("input.npy")).unwrap();
     let expected = read_tensor(&dir.join("expected.npy")).unwrap();
     let samples = split(&dir, x, &model.input_shape, model.input_batch_axis).unwrap();
@@ -127,6 +127,46 @@ fn keras_lstm_and_gru_import_with_their_zero_state_and_last_step() {
 #[test]
 fn keras_dense_on_a_sequence_is_one_dense_over_the_rows() {
     assert_eq!(differential("keras_dense_seq", Options::default()), ["dense"]);
+}
+
+/// PyTorch 2's default exporter (dynamo, opset 20, scripts/torch-graphs.py): weights as
+/// external data beside the graph; the LSTM's direction axis squeezed by a Reshape and
+/// `y[:, -1]` as a Gather of the last step.
+#[test]
+fn pytorch_dynamo_cnn_and_lstm_with_external_weights() {
+    assert_eq!(
+        differential("torch_cnn", Options::default()),
+        ["conv2d", "max_pool2d", "reshape", "dense", "softmax"]
+    );
+    assert_eq!(differential("torch_lstm", Options::default()), ["lstm", "dense"]);
+}
+
+/// Keras models trained on the bundled digits and exported by tf2onnx (opset 17), and PyTorch
+/// ones exported by dynamo (opset 20, external weights), keep their float top-1 within 1 point
+/// in int8 on the held-out split.
+#[test]
+fn models_trained_on_digits_by_keras_and_pytorch_keep_their_accuracy_in_int8() {
+    let data = root().join("models/digits-mlp");
+    let models = [
+        "keras_digits_cnn",
+        "keras_digits_mlp_bn",
+        "keras_digits_lstm",
+        "keras_digits_gru",
+    ];
+    for kind in models.into_iter().chain(["torch_digits_cnn", "torch_digits_lstm"]) {
+        let imported = import::import(&ImportArgs {
+            model: graph(kind).join("model.onnx"),
+            calibration: vec![data.join("calibration.csv")],
+            ..Default::default()
+        })
+        .unwrap();
+        let test = import::read_samples(&imported.float, &[data.join("test.csv")]).unwrap();
+        let labels = test.labels.unwrap();
+        let acc = import::accuracy(&imported.float, &imported.quant, &test.inputs, &labels).unwrap();
+        eprintln!("{kind}: {acc:?}");
+        assert!(acc.float_top1 >= 0.9, "{kind}: {acc:?}");
+        assert!((acc.quantized_top1 - acc.float_top1).abs() <= 0.01, "{kind}: {acc:?}");
+    }
 }
 
 #[test]

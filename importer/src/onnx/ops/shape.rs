@@ -262,6 +262,11 @@ pub fn reshape(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
             (0..out.len()).filter(|i| !axes.contains(i)).nth(bt)
         }
         (Some(0), None) if out.first() == Some(&b.batch_size) => Some(0),
+        // Only size-1 axes come or go (PyTorch squeezing an LSTM's direction axis with a
+        // Reshape): the batch keeps its place among the other axes.
+        (Some(bt), None) if b.batch_size == 1 && unit_reshape_batch(&full, bt, &out).is_some() => {
+            unit_reshape_batch(&full, bt, &out)
+        }
         // The batch merged into the next axis: per sample (one sample on chain) a no-op.
         (Some(0), None)
             if b.batch_size == 1
@@ -292,18 +297,22 @@ pub fn reshape(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
     Ok(Value::Dyn(d))
 }
 
+/// Where a size-1 batch axis at `bt` of `full` lands in `out` when the Reshape only adds or
+/// removes size-1 axes: the first size-1 axis of `out` with as many larger axes before it as
+/// the batch had. None when the Reshape moves data.
+fn unit_reshape_batch(full: &[usize], bt: usize, out: &[usize]) -> Option<usize> {
+    let big = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
+    if big(full) != big(out) {
+        return None;
+    }
+    let before = full[..bt].iter().filter(|&&d| d != 1).count();
+    (0..out.len()).find(|&i| out[i] == 1 && out[..i].iter().filter(|&&d| d != 1).count() == before)
+}
+
 /// A Slice of the last time step of a recurrent layer's sequence output, as tf2onnx writes a
-/// Keras LSTM / GRU / RNN without `return_sequences`: the layer returns its last output
-/// instead (`[1, hidden]`), so nothing is computed twice. Any other Slice of a per-sample
-/// tensor is refused by name.
+/// Keras LSTM / GRU / RNN without `return_sequences`. Any other Slice of a per-sample tensor
+/// is refused by name.
 fn last_step(b: &mut Builder, node: &NodeProto, d: Dyn) -> Result<Value, ImportError> {
-    let refuse = || {
-        ImportError::unsupported(
-            node,
-            "Slice of a per-sample tensor (only the last step of a recurrent layer's sequence is supported)",
-        )
-    };
-    let time_axis = usize::from(d.batch == Some(0));
     let (starts, ends, axes, steps) = (
         ints(b.required_const(node, 1)?),
         ints(b.required_const(node, 2)?),
@@ -311,27 +320,53 @@ fn last_step(b: &mut Builder, node: &NodeProto, d: Dyn) -> Result<Value, ImportE
         b.constant(node, 4)?.map(ints).unwrap_or_else(|| vec![1]),
     );
     let steps_n = d.shape.first().copied().unwrap_or(0) as i64;
-    let last = starts[..] == [-1] || starts[..] == [steps_n - 1];
-    let whole_tail = ends.len() == 1 && ends[0] >= steps_n && steps[..] == [1];
+    let to_end = ends.len() == 1 && ends[0] >= steps_n && steps[..] == [1];
+    match (&starts[..], &axes[..], to_end) {
+        (&[start], &[ax], true) => keep_last_step(b, node, d, ax, start, true),
+        _ => Err(ImportError::unsupported(node, "Slice of a per-sample tensor")),
+    }
+}
+
+/// Step `index` (which must be the last) on ONNX axis `ax` of `d`, the sequence output of a
+/// recurrent layer nothing else reads: the layer returns only its last output instead, so
+/// nothing is computed for the other steps. `keep` keeps the axis (Slice) or drops it
+/// (Gather of a scalar index, PyTorch's `y[:, -1]`).
+fn keep_last_step(
+    b: &mut Builder,
+    node: &NodeProto,
+    d: Dyn,
+    ax: i64,
+    index: i64,
+    keep: bool,
+) -> Result<Value, ImportError> {
+    let refuse = || {
+        ImportError::unsupported(
+            node,
+            "a step of a per-sample tensor (only the last step of a recurrent layer's sequence is supported)",
+        )
+    };
+    let time_axis = usize::from(d.batch == Some(0)) as i64;
+    let rank = d.shape.len() as i64 + i64::from(d.batch.is_some());
+    let steps = d.shape.first().copied().unwrap_or(0) as i64;
+    let ax = if ax < 0 { ax + rank } else { ax };
     let i = b
         .fusable(node, 0, &d)
         .filter(|_| d.shape.len() == 2 && d.order.is_none());
-    let (Some(i), true, true) = (i, last, whole_tail) else {
+    let Some(i) = i.filter(|_| ax == time_axis && (index == -1 || index == steps - 1)) else {
         return Err(refuse());
     };
-    if axes[..] != [time_axis as i64] {
-        return Err(refuse());
-    }
     let hidden = d.shape[1];
     match &mut b.nodes[i].op {
         FloatOp::Recurrent(r) if r.sequence_output && !r.reverse => r.sequence_output = false,
         _ => return Err(refuse()),
     }
     b.set_shape(d.id, vec![hidden]);
-    Ok(Value::Dyn(Dyn {
-        shape: vec![1, hidden],
-        ..d
-    }))
+    let shape = if keep { vec![1, hidden] } else { vec![hidden] };
+    let batch = match (keep, d.batch) {
+        (false, Some(bt)) if bt as i64 > ax => Some(bt - 1),
+        (_, bt) => bt,
+    };
+    Ok(Value::Dyn(Dyn { shape, batch, ..d }))
 }
 
 /// The order of a sample after Transpose `perm` of the full shape `full` (batch axis at
@@ -452,6 +487,10 @@ pub fn gather(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
                 shape,
                 d.batch,
             )))
+        }
+        (Value::Dyn(d), Value::Const(idx)) if idx.ndim() == 0 => {
+            let index = idx.iter().next().copied().unwrap_or(0.0) as i64;
+            keep_last_step(b, node, d, ax, index, false)
         }
         _ => Err(ImportError::unsupported(
             node,

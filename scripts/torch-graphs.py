@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Writes importer/tests/data/graphs/torch_<name>/{model.onnx,model.onnx.data,input.npy,
+expected.npy}: a small PyTorch CNN and LSTM exported by PyTorch 2's default exporter
+(`torch.onnx.export(..., dynamo=True)`, opset 20), which keeps the weights as external data
+beside the graph, with PyTorch's own output on the input. Seeded, untrained weights.
+Also torch_digits_<kind>/: the same CNN and LSTM trained on the bundled digits
+(data/digits.csv.gz without models/digits-mlp/test.csv, which the tests keep for accuracy).
+
+Run: python3 -m venv /tmp/ptenv && /tmp/ptenv/bin/pip install torch onnxscript "onnx==1.17.0" \\
+     numpy && /tmp/ptenv/bin/python scripts/torch-graphs.py
+"""
+import os
+
+import numpy as np
+import torch
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "importer", "tests", "data", "graphs")
+
+
+class Cnn(torch.nn.Module):
+    def __init__(self, scale=1.0):
+        super().__init__()
+        self.scale = scale
+        self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = torch.nn.Linear(4 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = torch.nn.functional.max_pool2d(torch.relu(self.conv(x / self.scale)), 2)
+        return torch.softmax(self.fc(x.flatten(1)), -1)
+
+
+class Lstm(torch.nn.Module):
+    def __init__(self, scale=1.0):
+        super().__init__()
+        self.scale = scale
+        self.lstm = torch.nn.LSTM(8, 16, batch_first=True)
+        self.fc = torch.nn.Linear(16, 10)
+
+    def forward(self, x):
+        y, _ = self.lstm(x / self.scale)
+        return self.fc(y[:, -1])
+
+
+def export(model, x, d):
+    os.makedirs(d, exist_ok=True)
+    batch = torch.export.Dim("batch")
+    program = torch.onnx.export(model, (x,), dynamo=True, dynamic_shapes=({0: batch},))
+    program.save(os.path.join(d, "model.onnx"), external_data=True)
+
+
+def trained():
+    root = os.path.join(os.path.dirname(__file__), "..")
+    rows = np.loadtxt(os.path.join(root, "data", "digits.csv.gz"), delimiter=",")
+    test = np.loadtxt(os.path.join(root, "models", "digits-mlp", "test.csv"), delimiter=",", skiprows=1)
+    held = {tuple(r) for r in test}
+    train = np.array([r for r in rows if tuple(r) not in held])
+    x, y = torch.tensor(train[:, :64], dtype=torch.float32), torch.tensor(train[:, 64], dtype=torch.long)
+    for name, model, shape in [("cnn", Cnn(16.0), (-1, 1, 8, 8)), ("lstm", Lstm(16.0), (-1, 8, 8))]:
+        torch.manual_seed(0)
+        xs = x.reshape(shape)
+        opt = torch.optim.Adam(model.parameters(), lr=0.01)
+        for _ in range(60):
+            for i in torch.randperm(len(xs)).split(64):
+                out = model(xs[i])
+                loss = torch.nn.functional.cross_entropy(torch.log(out + 1e-9) if name == "cnn" else out, y[i])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        export(model.eval(), xs[:4], os.path.join(OUT, "torch_digits_" + name))
+        print("trained", name)
+
+
+def main():
+    torch.manual_seed(0)
+    for name, model, shape in [("cnn", Cnn(), (4, 1, 8, 8)), ("lstm", Lstm(), (4, 8, 8))]:
+        x = torch.rand(*shape) * 2
+        d = os.path.join(OUT, "torch_" + name)
+        export(model, x, d)
+        np.save(os.path.join(d, "input.npy"), x.numpy())
+        np.save(os.path.join(d, "expected.npy"), model(x).detach().numpy())
+        print(name, torch.__version__)
+    trained()
+
+
+if __name__ == "__main__":
+    main()
