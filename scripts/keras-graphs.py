@@ -28,6 +28,11 @@ def models():
         L.Flatten(),
         L.Dense(10, activation="softmax"),
     ]
+    yield "cnn_rgb", (6, 6, 3), [  # three channels: tf2onnx transposes the input to NCHW
+        L.Conv2D(4, 3, activation="relu"),
+        L.Flatten(),
+        L.Dense(5),
+    ]
     yield "mlp_bn", (64,), [L.Dense(32), L.BatchNormalization(), L.ReLU(), L.Dense(10, activation="softmax")]
     yield "lstm", (6, 4), [L.LSTM(8), L.Dense(3)]
     yield "gru", (6, 4), [L.GRU(8), L.Dense(3)]

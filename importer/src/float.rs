@@ -5,9 +5,9 @@
 //! only pooling and reshape, which have no weights to quantize, are evaluated here.
 
 use cwnn_layers::{
-    Activation, ActivationF64, Add, AddF64, Affine, AffineF64, AvgPool2d, CellF64, Conv2d, Conv2dF64, Dense, DenseF64,
-    Embedding, EmbeddingF64, GlobalAvgPool, Gru, Layer, LayerError, Lstm, MaxPool2d, Mul, MulF64, Op, QuantSpec,
-    Quantize, RecurrentF64, Reshape, SimpleRnn, Softmax, SoftmaxF64, Window2d,
+    permute_weights, Activation, ActivationF64, Add, AddF64, Affine, AffineF64, AvgPool2d, CellF64, Conv2d, Conv2dF64,
+    Dense, DenseF64, Embedding, EmbeddingF64, GlobalAvgPool, Gru, Layer, LayerError, Lstm, MaxPool2d, Mul, MulF64, Op,
+    Permute, QuantSpec, Quantize, RecurrentF64, Reshape, SimpleRnn, Softmax, SoftmaxF64, Window2d,
 };
 use ndarray::{Array3, ArrayD, Axis, IxDyn};
 
@@ -34,6 +34,12 @@ pub enum FloatOp {
     },
     GlobalAvgPool,
     Reshape(Vec<usize>),
+    /// Element `index[k]` of the input (flat) at position `k` of `shape`: a Transpose that
+    /// reorders a sample's data and no Dense absorbed.
+    Permute {
+        index: Vec<usize>,
+        shape: Vec<usize>,
+    },
     Affine(AffineF64),
     /// Sum with a constant, or of two inputs when the constant is `None`.
     Add(AddF64),
@@ -54,6 +60,7 @@ impl FloatOp {
             FloatOp::AvgPool { .. } => AvgPool2d::NAME,
             FloatOp::GlobalAvgPool => GlobalAvgPool::NAME,
             FloatOp::Reshape(_) => Reshape::NAME,
+            FloatOp::Permute { .. } => Permute::NAME,
             FloatOp::Affine(_) => Affine::NAME,
             FloatOp::Add(_) => Add::NAME,
             FloatOp::Mul(_) => Mul::NAME,
@@ -139,6 +146,7 @@ impl FloatOp {
             ),
             FloatOp::GlobalAvgPool => no_weights(GlobalAvgPool {}.into()),
             FloatOp::Reshape(shape) => no_weights(Reshape { shape: shape.clone() }.into()),
+            FloatOp::Permute { index, shape } => Ok((Permute { shape: shape.clone() }.into(), permute_weights(index))),
             FloatOp::Affine(a) => a.quantize_layer(q),
             FloatOp::Add(a) => a.quantize_layer(q),
             FloatOp::Mul(m) => m.quantize_layer(q),
@@ -192,6 +200,11 @@ impl FloatOp {
                 .to_owned()
                 .into_shape_with_order(IxDyn(shape))
                 .expect("same element count"),
+            FloatOp::Permute { index, shape } => {
+                let flat: Vec<f64> = x.iter().copied().collect();
+                ArrayD::from_shape_vec(IxDyn(shape), index.iter().map(|&i| flat[i]).collect())
+                    .expect("index per element")
+            }
             FloatOp::Affine(a) => a.forward(x),
             FloatOp::Add(a) => a.forward(x, b),
             FloatOp::Mul(m) => m.forward(x, b),

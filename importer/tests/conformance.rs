@@ -192,15 +192,15 @@ fn op_of(dir: &Path) -> String {
 const EXPORTERS: &str = "## Exporters\n\n\
 | exporter | versions | opsets | imported and checked |\n\
 |---|---|---|---|\n\
-| Keras via tf2onnx | TensorFlow 2.15.1, tf2onnx 1.16.1 | 13, 17 | CNN (Rescaling, Conv2D, MaxPooling2D, Flatten, Dense), MLP with BatchNormalization, LSTM, GRU, Dense on a sequence (Tensordot); CNN, MLP, LSTM and GRU trained on digits keep int8 top-1 within 1 point of float |\n\
+| Keras via tf2onnx | TensorFlow 2.15.1, tf2onnx 1.16.1 | 13, 17 | CNN (Rescaling, Conv2D, MaxPooling2D, Flatten, Dense) on one and three channels, MLP with BatchNormalization, LSTM, GRU, Dense on a sequence (Tensordot); CNN, MLP, LSTM and GRU trained on digits keep int8 top-1 within 1 point of float |\n\
 | PyTorch 2 (`torch.onnx.export(..., dynamo=True)`) | torch 2.15.0, onnxscript 0.7.2 | 20 | CNN and LSTM with external weights (`model.onnx.data`); both trained on digits keep int8 top-1 within 1 point |\n\
 | graphs written the way the TorchScript exporter and skl2onnx write them (scripts/onnx-graphs.py, ONNX's reference evaluator) | onnx 1.22.0 | 9, 13, 15 | CNN with BatchNorm, LSTM over image rows, Embedding, classifier with a label branch |\n\n\
 Folded without a layer: a Transpose before Flatten → Dense (into the Dense's columns), the\n\
 batch merged into the time axis around a MatMul (Tensordot), the last step sliced or gathered\n\
 from a recurrent sequence (the layer returns only it), BatchNorm written as Mul + Add, and the\n\
-shape and state arithmetic on constants. Refused by name: any other data-reordering Transpose\n\
-(so an NHWC input with more than one channel, which tf2onnx transposes before the first Conv),\n\
-bidirectional or custom-activation recurrent layers.\n\n";
+shape and state arithmetic on constants. Any other data-reordering Transpose (tf2onnx's NHWC to\n\
+NCHW before the first Conv of an image with several channels) is a `permute` layer. Refused by\n\
+name: bidirectional or custom-activation recurrent layers.\n\n";
 
 /// Per op: tests passed in int8, passed in int16, tests, int8 gaps, gaps only in int16.
 type OpRow = (usize, usize, usize, Vec<String>, Vec<String>);
@@ -311,6 +311,6 @@ fn onnx_backend_node_tests() {
     );
     // A floor, so a regression that turns passes into gaps cannot go unnoticed.
     let passed = |i: usize| results.values().filter(|(_, o)| matches!(o[i], Outcome::Pass)).count();
-    assert!(passed(0) >= 114, "only {} tests pass in int8 (114 did)", passed(0));
-    assert!(passed(1) >= 115, "only {} tests pass in int16 (115 did)", passed(1));
+    assert!(passed(0) >= 118, "only {} tests pass in int8 (118 did)", passed(0));
+    assert!(passed(1) >= 119, "only {} tests pass in int16 (119 did)", passed(1));
 }

@@ -103,6 +103,16 @@ fn keras_cnn_folds_the_transpose_before_flatten_into_the_dense() {
     );
 }
 
+/// A Keras CNN on three channels: tf2onnx transposes the NHWC input to NCHW before the first
+/// Conv, which no Dense can absorb, so it is a `permute` layer.
+#[test]
+fn keras_cnn_on_three_channels_permutes_its_input() {
+    assert_eq!(
+        differential("keras_cnn_rgb", Options::default()),
+        ["permute", "conv2d", "reshape", "dense"]
+    );
+}
+
 /// tf2onnx writes BatchNormalization as Mul + Add: both fold into the Dense before them, and
 /// the ReLU becomes its clamp.
 #[test]

@@ -151,6 +151,8 @@ layers! {
     Gru(Gru),
     /// LSTM over a sequence (ONNX gate order i, o, f, c; peepholes).
     Lstm(Lstm),
+    /// The elements in another order by an index table (a data-reordering Transpose).
+    Permute(Permute),
 }
 
 impl Layer {

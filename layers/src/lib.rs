@@ -35,6 +35,7 @@ mod gru;
 mod lstm;
 mod maxpool2d;
 mod mul;
+mod permute;
 #[cfg(test)]
 mod plan_tests;
 #[cfg(feature = "std")]
@@ -67,6 +68,9 @@ pub use layer::{Layer, LayerPlan, Op};
 pub use lstm::Lstm;
 pub use maxpool2d::MaxPool2d;
 pub use mul::Mul;
+#[cfg(feature = "std")]
+pub use permute::permute_weights;
+pub use permute::Permute;
 pub use recurrent::{Recurrent, HIDDEN_QUANT, HIDDEN_QUANT_I16};
 pub use reshape::Reshape;
 pub use rnn::SimpleRnn;

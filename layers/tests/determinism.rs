@@ -32,7 +32,7 @@ macro_rules! determinism {
 determinism! {
     dense => 0, conv2d => 1, activation => 2, softmax => 3, max_pool2d => 4, avg_pool2d => 5,
     global_avg_pool => 6, reshape => 7, affine => 8, add => 9, mul => 10, embedding => 11,
-    simple_rnn => 12, gru => 13, lstm => 14,
+    simple_rnn => 12, gru => 13, lstm => 14, permute => 15,
 }
 
 /// Every layer kind is covered, and random inputs mostly succeed rather than all landing on a
@@ -41,7 +41,7 @@ determinism! {
 /// Embedding, kind 11).
 #[test]
 fn every_layer_is_covered_and_mostly_succeeds() {
-    let listed = 15; // the kinds in `determinism!` above
+    let listed = 16; // the kinds in `determinism!` above
     assert_eq!(
         op::LAYER_NAMES.len(),
         listed,

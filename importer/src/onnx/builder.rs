@@ -182,14 +182,16 @@ impl Builder {
         }
     }
 
-    /// The float tensor holding `d` at its own shape, emitting a Reshape where it differs;
-    /// a Transpose's reordering that no Dense absorbed is refused, naming `node`.
+    /// The float tensor holding `d` at its own shape, emitting a Reshape where it differs, or
+    /// a Permute for a Transpose's reordering that no Dense absorbed.
     pub fn materialize(&mut self, node: &NodeProto, d: &Dyn) -> Result<usize, ImportError> {
-        if d.order.is_some() {
-            return Err(ImportError::unsupported(
-                node,
-                "its input was transposed in a way that reorders the data of a sample; cwnn folds such a Transpose only into a Flatten / Reshape then a Dense (Gemm / MatMul)",
-            ));
+        if let Some(index) = &d.order {
+            let name = format!("{} (permute of tensor {})", ImportError::name_of(node), d.id);
+            let op = FloatOp::Permute {
+                index: index.clone(),
+                shape: d.shape.clone(),
+            };
+            return Ok(self.push(&name, op, vec![d.id], d.shape.clone(), d.batch).id);
         }
         if self.shapes[d.id] == d.shape {
             return Ok(d.id);
@@ -233,11 +235,6 @@ impl Builder {
             }
             None => return Err(ImportError::Output(format!("no node produces '{output}'"))),
         };
-        if d.order.is_some() {
-            return Err(ImportError::Output(format!(
-                "'{output}' is a transposed tensor whose order no layer computes (cwnn folds a data-reordering Transpose only into a following Dense)"
-            )));
-        }
         let mut id = self.materialize(&NodeProto::new(), &d)?;
         if id == 0 {
             // The output is the input (an Identity graph): one no-op layer, as a model needs one.

@@ -10,7 +10,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 use cwnn_layers::{
     Activation, ActivationKind, Add, Affine, AvgPool2d, Constant, Conv2d, Dense, Embedding, GlobalAvgPool, Gru, Layer,
-    LayerError, LayerPlan, Lstm, MaxPool2d, Mul, Recurrent, Reshape, SimpleRnn, Softmax, TensorSpec, Window2d,
+    LayerError, LayerPlan, Lstm, MaxPool2d, Mul, Permute, Recurrent, Reshape, SimpleRnn, Softmax, TensorSpec, Window2d,
     INDEX_QUANT,
 };
 use cwnn_tensor::kernels::{self, Clamp, Conv2dGeometry};
@@ -498,6 +498,7 @@ fn layer_setup(kind: u32, r: &mut Reader) -> core::result::Result<LayerCase, Lay
         9 | 10 => binary_case(kind, r, int16, out),
         11 => embedding_case(r, out),
         12..=14 => recurrent_case(kind, r, int16),
+        15 => permute_case(r, int16),
         _ => {
             return Err(LayerError::Config {
                 layer: "kernels",
@@ -511,6 +512,7 @@ fn layer_setup(kind: u32, r: &mut Reader) -> core::result::Result<LayerCase, Lay
     let plan = layer.plan(&spec_refs)?;
     let weights = match kind {
         3 => softmax_tables(r, int16),
+        15 => permute_indices(r, plan.units),
         _ => {
             let mut w = r.vec(plan.weight_len, Reader::u8);
             fix_shifts(&layer, &plan, int16, &mut w, r);
@@ -640,6 +642,32 @@ fn recurrent_case(kind: u32, r: &mut Reader, int16: bool) -> (Layer, Vec<QTensor
         }),
     };
     (layer, alloc::vec![x])
+}
+
+fn permute_case(r: &mut Reader, int16: bool) -> (Layer, Vec<QTensor>) {
+    let (a, b, c) = (r.dim(4), r.dim(4), r.dim(4));
+    let x = r.tensor(alloc::vec![a, b, c], int16);
+    (
+        Layer::Permute(Permute {
+            shape: alloc::vec![c, a, b],
+        }),
+        alloc::vec![x],
+    )
+}
+
+/// A Permute's index table: random indices into the input; one case in eight has one outside
+/// it (a refusal path).
+fn permute_indices(r: &mut Reader, n: usize) -> Vec<u8> {
+    let broken = r.u8().is_multiple_of(8);
+    let mut w = Vec::with_capacity(4 * n);
+    for k in 0..n {
+        let i = match (broken, k) {
+            (true, 0) => n as u32,
+            _ => ((r.u8() as usize * 31 + k) % n) as u32,
+        };
+        w.extend_from_slice(&i.to_le_bytes());
+    }
+    w
 }
 
 fn embedding_case(r: &mut Reader, output: QuantParams) -> (Layer, Vec<QTensor>) {

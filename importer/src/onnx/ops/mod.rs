@@ -116,7 +116,11 @@ pub const OPS: &[OnnxOp] = &[
     ),
     op("Tanh", "activation", Map::One(activation::activation)),
     op("Tile", "folded (constants only)", Map::One(constant::fold)),
-    op("Transpose", "reshape (when it moves no data)", Map::One(shape::reshape)),
+    op(
+        "Transpose",
+        "nothing or reshape when no data moves; else folded into the Dense after a Flatten, or permute",
+        Map::One(shape::reshape),
+    ),
     op("Unsqueeze", "reshape", Map::One(shape::reshape)),
     op("Where", "folded (constants only)", Map::One(constant::fold)),
 ];
