@@ -99,6 +99,7 @@ fn elementwise_kinds(dtype: DType) -> Vec<Case> {
         ),
         (Layer::GlobalAvgPool(GlobalAvgPool {}), chw()),
         (Layer::Reshape(Reshape { shape: vec![72] }), chw()),
+        (Layer::Permute(Permute { shape: vec![6, 6, 2] }), chw()),
         (
             Layer::Affine(Affine {
                 channels: 2,
