@@ -365,4 +365,32 @@ proptest! {
         bytes.truncate(keep.max(bytes.len() / 2));
         let _ = onnx::import(&bytes, &Options::default());
     }
+
+    /// What imports from a corrupted exporter graph also calibrates, quantizes in both
+    /// precisions and runs, on a sample of any magnitude, without a panic (as the cargo-fuzz
+    /// target does on arbitrary bytes).
+    #[test]
+    fn corrupted_graphs_calibrate_quantize_and_run_without_panic(
+        which in 0usize..3, flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        exp in -30i32..30,
+    ) {
+        let name = ["keras_cnn_rgb", "keras_lstm", "keras_mlp_bn"][which];
+        let mut bytes = std::fs::read(graph(name).join("model.onnx")).unwrap();
+        for (at, v) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] ^= v;
+        }
+        let Ok(model) = onnx::import(&bytes, &Options::default()) else { return Ok(()) };
+        let n: usize = model.input_shape.iter().product();
+        prop_assume!(n > 0 && n <= 4096);
+        let values = (0..n).map(|i| (i % 17) as f64 - 8.0).map(|v| v * 10f64.powi(exp)).collect();
+        let sample = ndarray::ArrayD::from_shape_vec(model.input_shape.clone(), values).unwrap();
+        for precision in [Precision::Int8, Precision::Int16] {
+            if let Ok(q) = quantize(&model, std::slice::from_ref(&sample), name, precision) {
+                if let Ok(x) = q.config.input.quantize(&sample) {
+                    let _ = q.config.run_all(&q.weights, x);
+                }
+            }
+        }
+    }
 }
