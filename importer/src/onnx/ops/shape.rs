@@ -100,11 +100,7 @@ fn target(
 ) -> Result<(Vec<usize>, Option<Vec<usize>>), ImportError> {
     let a = Attrs::new(node);
     let rank = full.len();
-    // Squeeze's and Unsqueeze's axes: an attribute before opset 13, an input since.
-    let axes = || match b.opset < 13 {
-        true => a.ints("axes"),
-        false => Ok(b.constant(node, 1)?.map(ints)),
-    };
+    let axes = || squeeze_axes(b, node);
     Ok(match node.op_type.as_str() {
         "Reshape" => (reshape_target(b, node, &a, full)?, None),
         "Flatten" => {
@@ -248,13 +244,7 @@ pub fn reshape(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
         (Some(bt), None) if node.op_type == "Squeeze" => Some(bt - squeezed_before(b, node, &full, bt)?),
         (Some(bt), None) if node.op_type == "Unsqueeze" => {
             // The bt-th axis that was not inserted.
-            let a = Attrs::new(node);
-            let axes = if b.opset < 13 {
-                a.ints("axes")?
-            } else {
-                b.constant(node, 1)?.map(ints)
-            };
-            let axes: Vec<usize> = axes
+            let axes: Vec<usize> = squeeze_axes(b, node)?
                 .unwrap_or_default()
                 .iter()
                 .map(|&x| axis(node, x, out.len()))
@@ -262,28 +252,22 @@ pub fn reshape(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
             (0..out.len()).filter(|i| !axes.contains(i)).nth(bt)
         }
         (Some(0), None) if out.first() == Some(&b.batch_size) => Some(0),
-        // Only size-1 axes come or go (PyTorch squeezing an LSTM's direction axis with a
-        // Reshape): the batch keeps its place among the other axes.
-        (Some(bt), None) if b.batch_size == 1 && unit_reshape_batch(&full, bt, &out).is_some() => {
-            unit_reshape_batch(&full, bt, &out)
-        }
-        // The batch merged into the next axis: per sample (one sample on chain) a no-op.
-        (Some(0), None)
-            if b.batch_size == 1
-                && full.len() >= 2
-                && out.len() + 1 == full.len()
-                && out[0] == full[0] * full[1]
-                && out[1..] == full[2..] =>
-        {
-            b.merged_batch = true;
-            None
-        }
-        (Some(_), None) => {
-            return Err(ImportError::unsupported(
-                node,
-                format!("{full:?} → {out:?} does not keep the batch as the first axis"),
-            ))
-        }
+        (Some(bt), None) => match (b.batch_size, unit_reshape_batch(&full, bt, &out)) {
+            // Only size-1 axes come or go (PyTorch squeezing an LSTM's direction axis with a
+            // Reshape): the batch keeps its place among the other axes.
+            (1, Some(moved)) => Some(moved),
+            // The batch merged into the next axis: per sample (one sample on chain) a no-op.
+            (1, None) if bt == 0 && merges_first_two(&full, &out) => {
+                b.merged_batch = true;
+                None
+            }
+            _ => {
+                return Err(ImportError::unsupported(
+                    node,
+                    format!("{full:?} → {out:?} does not keep the batch as the first axis"),
+                ))
+            }
+        },
     };
     let d = Dyn {
         order,
@@ -417,15 +401,22 @@ fn reordered(
     Ok(order)
 }
 
+/// Whether `out` is `full` with its first two axes merged into one.
+fn merges_first_two(full: &[usize], out: &[usize]) -> bool {
+    full.len() >= 2 && out.len() + 1 == full.len() && out[0] == full[0] * full[1] && out[1..] == full[2..]
+}
+
+/// Squeeze's and Unsqueeze's axes: an attribute before opset 13, an input since.
+fn squeeze_axes(b: &Builder, node: &NodeProto) -> Result<Option<Vec<i64>>, ImportError> {
+    match b.opset < 13 {
+        true => Attrs::new(node).ints("axes"),
+        false => Ok(b.constant(node, 1)?.map(ints)),
+    }
+}
+
 /// How many squeezed axes come before the batch axis `bt` (which may not be squeezed).
 fn squeezed_before(b: &Builder, node: &NodeProto, full: &[usize], bt: usize) -> Result<usize, ImportError> {
-    let a = Attrs::new(node);
-    let axes = if b.opset < 13 {
-        a.ints("axes")?
-    } else {
-        b.constant(node, 1)?.map(ints)
-    };
-    let axes: Vec<usize> = match axes {
+    let axes: Vec<usize> = match squeeze_axes(b, node)? {
         Some(v) => v.iter().map(|&x| axis(node, x, full.len())).collect::<Result<_, _>>()?,
         None => (0..full.len()).filter(|&i| full[i] == 1 && i != bt).collect(),
     };
