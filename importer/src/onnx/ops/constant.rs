@@ -3,7 +3,7 @@
 //! with Range, Equal and Where). Once the input shape is fixed these are constants, computed
 //! here in f64; on a per-sample tensor they have no layer and are named errors.
 
-use ndarray::{ArrayD, Axis, Dimension, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, Axis, Dimension, IxDyn};
 use onnx_protobuf::NodeProto;
 
 use super::elementwise::broadcast_shape;
@@ -13,19 +13,18 @@ use crate::onnx::proto::Attrs;
 use crate::onnx::ImportError;
 
 /// `arrays` broadcast to one shape (NumPy rules), or a named error.
-fn broadcast(node: &NodeProto, arrays: &[&ArrayD<f64>]) -> Result<(Vec<usize>, Vec<ArrayD<f64>>), ImportError> {
+fn broadcast<'a>(node: &NodeProto, arrays: &[&'a ArrayD<f64>]) -> Result<Vec<ArrayViewD<'a, f64>>, ImportError> {
     let mut shape: Vec<usize> = Vec::new();
     for a in arrays {
         shape = broadcast_shape(&shape, a.shape())
             .ok_or_else(|| ImportError::node(node, format!("{shape:?} and {:?} do not broadcast", a.shape())))?;
     }
     check_size(node, &shape)?;
-    let out = arrays
+    arrays
         .iter()
-        .map(|a| a.broadcast(IxDyn(&shape)).map(|v| v.to_owned()))
+        .map(|a| a.broadcast(IxDyn(&shape)))
         .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| ImportError::node(node, "operands do not broadcast"))?;
-    Ok((shape, out))
+        .ok_or_else(|| ImportError::node(node, "operands do not broadcast"))
 }
 
 pub fn fold(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
@@ -44,13 +43,13 @@ pub fn fold(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
         "Tile" => tile(node, input(0)?, input(1)?)?,
         "Range" => range(node, input(0)?, input(1)?, input(2)?)?,
         "Equal" => {
-            let (_, v) = broadcast(node, &[input(0)?, input(1)?])?;
+            let v = broadcast(node, &[input(0)?, input(1)?])?;
             ndarray::Zip::from(&v[0])
                 .and(&v[1])
                 .map_collect(|a, b| f64::from(u8::from(a == b)))
         }
         "Where" => {
-            let (_, v) = broadcast(node, &[input(0)?, input(1)?, input(2)?])?;
+            let v = broadcast(node, &[input(0)?, input(1)?, input(2)?])?;
             ndarray::Zip::from(&v[0])
                 .and(&v[1])
                 .and(&v[2])
