@@ -168,6 +168,18 @@ fn run_gives_batched_json_and_scores_labelled_rows() {
     assert_eq!(o["name"], "probabilities");
     assert_eq!(o["shape"], serde_json::json!([359, 10]));
     assert_eq!(o["data"].as_array().unwrap().len(), 3590);
+    // Per sample, the quantized input and output bytes (int8: one byte per value), the output
+    // dequantizing to `data`'s row.
+    let b64 = |v: &Value| cosmwasm_std::Binary::from_base64(v.as_str().unwrap()).unwrap().to_vec();
+    let (qx, qy) = (&v["inputs"][0]["quantized"], &o["quantized"]);
+    assert_eq!((qx.as_array().unwrap().len(), qy.as_array().unwrap().len()), (359, 359));
+    assert_eq!((b64(&qx[5]).len(), b64(&qy[5]).len()), (64, 10));
+    let package = Package::read(dir.path()).unwrap();
+    let quant = package.instantiate.model.output_spec().unwrap().quant;
+    for (j, &b) in b64(&qy[5]).iter().enumerate() {
+        let want = cwnn_tensor::host::dequantize(b as i8 as i32, &quant);
+        assert_eq!(o["data"][50 + j].as_f64().unwrap(), want);
+    }
     assert!(String::from_utf8_lossy(&out.stderr).contains("top-1: 348/359"));
     let wrong = cwnn(&["run", p, "--input", "x=/dev/null"]);
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("'pixels', not 'x'"));

@@ -88,7 +88,9 @@ enum Command {
         /// Input samples, as `FILE` or `NAME=FILE` (NAME: the model's input).
         #[arg(long, required = true)]
         input: Vec<String>,
-        /// Print `{"outputs":[{"name","shape","data"}]}` with dequantized values.
+        /// Print `{"outputs":[{"name","shape","data","quantized"}],"inputs":[{"name","quantized"}]}`:
+        /// dequantized output values, and per sample the quantized input and output as the
+        /// contract's little-endian bytes in base64 (what its events carry).
         #[arg(long)]
         json: bool,
     },
@@ -282,11 +284,14 @@ fn run(dir: PathBuf, inputs: Vec<String>, json_out: bool) -> Result<()> {
         }
     }
     let bar = cwnn_importer::progress::bar(xs.len() as u64, "running");
-    let mut ys = Vec::with_capacity(xs.len());
+    let (mut ys, mut bytes) = (Vec::with_capacity(xs.len()), Vec::with_capacity(xs.len()));
     for x in &xs {
-        let t = package.instantiate.model.run_all(&package.weights, spec.quantize(x)?)?;
+        let qx = spec.quantize(x)?;
+        let qx_bytes = qx.data.to_le_bytes();
+        let t = package.instantiate.model.run_all(&package.weights, qx)?;
         let y = t.last().expect("output");
         ys.push(ArrayD::from_shape_vec(IxDyn(&y.shape), dequantize_all(y))?);
+        bytes.push((qx_bytes, y.data.to_le_bytes()));
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -295,7 +300,12 @@ fn run(dir: PathBuf, inputs: Vec<String>, json_out: bool) -> Result<()> {
     let out = ndarray::stack(Axis(manifest.output.batch_axis.unwrap_or(0)), &views)?;
     if json_out {
         let data: Vec<f64> = out.iter().copied().collect();
-        let v = json!({"outputs": [{"name": manifest.output.name, "shape": out.shape(), "data": data}]});
+        let b64 = |b: &Vec<u8>| cosmwasm_std::Binary::from(b.as_slice()).to_base64();
+        let (qx, qy): (Vec<String>, Vec<String>) = bytes.iter().map(|(x, y)| (b64(x), b64(y))).unzip();
+        let v = json!({
+            "outputs": [{"name": manifest.output.name, "shape": out.shape(), "data": data, "quantized": qy}],
+            "inputs": [{"name": manifest.input.name, "quantized": qx}],
+        });
         println!("{}", serde_json::to_string(&v)?);
     } else {
         for (i, y) in ys.iter().enumerate() {
