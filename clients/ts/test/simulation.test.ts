@@ -39,6 +39,8 @@ describe('local simulation', () => {
     expect(info.model_sha256).toBe(model.pkg.manifest.model_sha256);
     expect(info.weights_sha256).toBe(model.pkg.manifest.weights_sha256);
     expect(info.layers.length).toBe(3);
+    // A dApp without the package quantizes with the chain's ModelInfo: the same spec.
+    expect(info.input).toEqual(model.pkg.instantiate.model.input);
   });
 
   it('refuses a wrong input with the contract error and keeps state on failed calls', async () => {
