@@ -6,7 +6,9 @@ export function toBase64(bytes: Uint8Array): string {
   return btoa(s);
 }
 
+/** Padded standard base64, as cosmwasm's `Binary` accepts it (`atob` alone is more lenient). */
 export function fromBase64(text: string): Uint8Array {
+  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw new Error(`'${text.slice(0, 20)}' is not base64`);
   const s = atob(text);
   return Uint8Array.from(s, (c) => c.charCodeAt(0));
 }

@@ -4,7 +4,7 @@
  * `wasm-cwnn_inference` (job id, model / weights / input / output sha256, output bytes) when it
  * ends; a paid `Predict` puts the input in `cwnn_inference` itself (job id 0).
  */
-import { fromBase64, fromUtf8, sha256Hex } from './encoding.js';
+import { fromBase64, sha256Hex } from './encoding.js';
 import type { Package } from './package.js';
 
 export interface Attribute {
@@ -18,13 +18,16 @@ export interface Event {
 
 export interface Inference {
   jobId: string;
+  /** The contract that emitted it (`_contract_address`), when the event has it. */
+  contract: string | undefined;
   modelSha256: string;
   weightsSha256: string;
   inputSha256: string;
   outputSha256: string;
-  /** The input's little-endian bytes, from the event or the job's `cwnn_evaluate`. */
-  input: Uint8Array | null;
-  output: Uint8Array;
+  /** The input's little-endian bytes in base64, from the event or the job's `cwnn_evaluate`. */
+  input: string | undefined;
+  /** The output's little-endian bytes in base64. */
+  output: string | undefined;
 }
 
 export interface Verdict {
@@ -50,7 +53,7 @@ export function findEvents(tx: unknown): Event[] {
 
 const b64 = (s: string) => {
   try {
-    return fromUtf8(fromBase64(s));
+    return new TextDecoder().decode(fromBase64(s)); // lossy, as verify.rs
   } catch {
     return null;
   }
@@ -60,7 +63,8 @@ const b64 = (s: string) => {
 export function attribute(event: Event, key: string): string | undefined {
   for (const a of event.attributes) {
     if (a.key === key) return a.value ?? '';
-    if (b64(a.key) === key) return b64(a.value ?? '') ?? undefined;
+    const value = b64(a.key) === key ? b64(a.value ?? '') : null;
+    if (value !== null) return value;
   }
   return undefined;
 }
@@ -75,17 +79,19 @@ export function inferences(tx: unknown): Inference[] {
     .filter((e) => isType(e, 'cwnn_inference'))
     .map((e) => {
       const get = (k: string) => attribute(e, k) ?? '';
-      const jobId = get('job_id');
-      const input =
-        attribute(e, 'input') ?? started.map((s) => (attribute(s, 'job_id') === jobId ? attribute(s, 'input') : undefined)).find((x) => x);
+      const jobId = attribute(e, 'job_id');
+      if (jobId === undefined) throw new Error('a cwnn_inference event without job_id');
+      // A paid `Predict` carries its input; a job's is in its `cwnn_evaluate` event.
+      const input = attribute(e, 'input') ?? attribute(started.find((s) => attribute(s, 'job_id') === jobId) ?? { type: '', attributes: [] }, 'input');
       return {
         jobId,
+        contract: attribute(e, '_contract_address'),
         modelSha256: get('model_sha256'),
         weightsSha256: get('weights_sha256'),
         inputSha256: get('input_sha256'),
         outputSha256: get('output_sha256'),
-        input: input === undefined ? null : fromBase64(input),
-        output: fromBase64(get('output')),
+        input,
+        output: attribute(e, 'output'),
       };
     });
 }
@@ -109,24 +115,37 @@ export async function verifyInferences(
   return verdicts;
 }
 
+const decode = (text: string): Uint8Array | string => {
+  try {
+    return fromBase64(text);
+  } catch (e) {
+    return (e as Error).message;
+  }
+};
+
 async function check(inf: Inference, pkg: Package, run: (input: Uint8Array) => Promise<Uint8Array>): Promise<string> {
   const m = pkg.manifest;
   if (inf.weightsSha256 !== m.weights_sha256) return `weights_sha256 ${inf.weightsSha256} is not this package's`;
   if (inf.modelSha256 !== m.model_sha256) {
     return `model_sha256 ${inf.modelSha256} is not this package's (${m.model_sha256}): another config or wiring`;
   }
-  if (!inf.input) return 'no cwnn_evaluate event with the input of this job (pass the events of the Evaluate tx too)';
-  if ((await sha256Hex(inf.input)) !== inf.inputSha256) return 'input_sha256 does not hash the input';
-  if ((await sha256Hex(inf.output)) !== inf.outputSha256) return 'output_sha256 does not hash the output';
+  if (inf.input === undefined) return 'no cwnn_evaluate event with the input of this job (pass the events of the Evaluate tx too)';
+  const input = decode(inf.input);
+  if (typeof input === 'string') return input;
+  if ((await sha256Hex(input)) !== inf.inputSha256) return 'input_sha256 does not hash the input';
   let ours: Uint8Array;
   try {
-    ours = await run(inf.input);
+    ours = await run(input);
   } catch (e) {
     return `the input does not run: ${(e as Error).message}`;
   }
-  const at = ours.findIndex((b, i) => b !== inf.output[i]);
-  if (at >= 0 || ours.length !== inf.output.length) {
-    return `output differs from the recomputed one at byte ${at >= 0 ? at : Math.min(ours.length, inf.output.length)}`;
+  if (inf.output === undefined) return 'no output attribute';
+  const theirs = decode(inf.output);
+  if (typeof theirs === 'string') return theirs;
+  if ((await sha256Hex(theirs)) !== inf.outputSha256) return 'output_sha256 does not hash the output';
+  const at = ours.findIndex((b, i) => b !== theirs[i]);
+  if (at >= 0 || ours.length !== theirs.length) {
+    return `output differs from the recomputed one at byte ${at >= 0 ? at : Math.min(ours.length, theirs.length)}`;
   }
   return '';
 }

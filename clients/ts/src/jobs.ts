@@ -45,9 +45,10 @@ export class JobError extends Error {
   name = 'JobError';
 }
 
-function wasmAttr(events: readonly Event[], key: string): string | undefined {
+/** An attribute of `contract`'s own `wasm` event (a tx may hold other contracts' too). */
+function wasmAttr(events: readonly Event[], contract: string, key: string): string | undefined {
   for (const e of events) {
-    if (e.type !== 'wasm') continue;
+    if (e.type !== 'wasm' || !e.attributes.some((a) => a.key === '_contract_address' && a.value === contract)) continue;
     const a = e.attributes.find((x) => x.key === key);
     if (a) return a.value;
   }
@@ -64,7 +65,7 @@ export async function runJob(
 ): Promise<JobOutcome> {
   const steps = opts.steps ?? null;
   const res = await client.execute(sender, contract, { evaluate: { input, steps } }, opts.fee ?? 'auto', undefined, opts.funds);
-  const id = wasmAttr(res.events, 'job_id');
+  const id = wasmAttr(res.events, contract, 'job_id');
   if (id === undefined) throw new JobError('the Evaluate transaction has no job_id attribute');
   return drive(client, sender, contract, Number(id), opts, [res]);
 }
@@ -89,29 +90,33 @@ async function drive(
   sent: { readonly events: readonly Event[]; readonly transactionHash: string }[],
 ): Promise<JobOutcome> {
   const maxCalls = opts.maxCalls ?? 1000;
+  const attr = (events: readonly Event[], key: string) => wasmAttr(events, contract, key);
   const report = (events: readonly Event[]) => {
-    const finished = wasmAttr(events, 'finished') === 'true';
-    const p = { jobId, layer: Number(wasmAttr(events, 'layer')), unit: Number(wasmAttr(events, 'unit')), finished };
+    const finished = attr(events, 'finished') === 'true';
+    const p = { jobId, layer: Number(attr(events, 'layer')), unit: Number(attr(events, 'unit')), finished };
     opts.onProgress?.(p);
     return finished;
   };
-  let finished = sent.length > 0 && report(sent[0].events);
-  if (!sent.length) {
-    const job: JobResponse = await client.queryContractSmart(contract, { job: { id: jobId } });
-    finished = job.finished;
-  }
+  const job = (): Promise<JobResponse> => client.queryContractSmart(contract, { job: { id: jobId } });
+  let finished = sent.length > 0 ? report(sent[0].events) : (await job()).finished;
   while (!finished) {
     if (sent.length >= maxCalls) throw new JobError(`job ${jobId} did not finish in ${maxCalls} calls`);
     const msg = { continue: { job_id: jobId, steps: opts.steps ?? null } };
-    const res = await client.execute(sender, contract, msg, opts.fee ?? 'auto');
-    sent.push(res);
-    finished = report(res.events);
+    try {
+      const res = await client.execute(sender, contract, msg, opts.fee ?? 'auto');
+      sent.push(res);
+      finished = report(res.events);
+    } catch (e) {
+      // Another relayer may have finished it meanwhile: then its output is there to read.
+      if (!(await job().catch(() => null))?.finished) throw e;
+      finished = true;
+    }
   }
-  const job: JobResponse = await client.queryContractSmart(contract, { job: { id: jobId } });
-  if (!job.output) throw new JobError(`job ${jobId} is finished but has no output`);
+  const done = await job();
+  if (!done.output) throw new JobError(`job ${jobId} is finished but has no output`);
   return {
     jobId,
-    output: job.output,
+    output: done.output,
     events: sent.flatMap((r) => [...r.events]),
     transactions: sent.map((r) => r.transactionHash),
   };

@@ -1,10 +1,16 @@
 /**
  * A model deployed from its package into a {@link LocalChain}: instantiate, upload every chunk,
  * finalize, then `Predict` as a query — the contract's own code, so the answer is the chain's.
+ *
+ * The local copy is instantiated without the package's fee and with a query budget no model
+ * reaches, so it answers every input the chain would answer, as a query or as a job (a model's
+ * output does not depend on how its work is split into calls; the contract's tests check that
+ * `Evaluate`/`Continue` equals `Predict`). Neither is part of the model's sha256, which
+ * `deploy` checks against the manifest's.
  */
-import type { ModelInfoResponse, PredictResponse } from './contracts/CwnnModel.types.js';
+import type { InstantiateMsg, ModelInfoResponse, PredictResponse } from './contracts/CwnnModel.types.js';
 import { argmax, dequantizeResponse, fromLeBytes, quantize, toLeBytes } from './quant.js';
-import { uploadMessages, type Package } from './package.js';
+import { PackageError, uploadMessages, type Package } from './package.js';
 import { LocalChain } from './sim.js';
 
 export interface Prediction {
@@ -18,6 +24,15 @@ export interface Prediction {
   label: number;
 }
 
+export interface DeployOptions {
+  chain?: LocalChain;
+  owner?: string;
+  instantiate?: Partial<InstantiateMsg>;
+}
+
+/** A work budget no model reaches (for the local copy's queries: the page has no gas limit). */
+const UNBOUNDED = { max_work: 2 ** 50, max_weight_bytes: 2 ** 50, max_segments: 2 ** 32 - 1 };
+
 export class LocalModel {
   private constructor(
     readonly chain: LocalChain,
@@ -26,17 +41,27 @@ export class LocalModel {
     readonly owner: string,
   ) {}
 
-  /** Deploys `pkg` on `wasm` (the model contract's code) in a new local chain, or in `chain`. */
+  /**
+   * Deploys `pkg` on `wasm` (the model contract's code) in a new local chain, or in `chain`;
+   * `instantiate` overrides fields of the local copy's `InstantiateMsg` (after the defaults
+   * above; e.g. the package's own `fee` to try paying).
+   */
   static async deploy(
     wasm: BufferSource | WebAssembly.Module,
     pkg: Package,
-    { chain = new LocalChain(), owner = 'cwnn1owner' }: { chain?: LocalChain; owner?: string } = {},
+    { chain = new LocalChain(), owner = 'cwnn1owner', instantiate = {} }: DeployOptions = {},
   ): Promise<LocalModel> {
     const codeId = await chain.upload(wasm);
-    const { contractAddress } = await chain.instantiate(owner, codeId, pkg.instantiate, pkg.manifest.name);
-    for (const msg of uploadMessages(pkg.weights)) await chain.execute(owner, contractAddress, msg);
+    const msg: InstantiateMsg = { ...pkg.instantiate, fee: null, query_budget: UNBOUNDED, ...instantiate };
+    const { contractAddress } = await chain.instantiate(owner, codeId, msg, pkg.manifest.name);
+    for (const up of uploadMessages(pkg.weights)) await chain.execute(owner, contractAddress, up);
     await chain.execute(owner, contractAddress, { finalize: {} });
-    return new LocalModel(chain, contractAddress, pkg, owner);
+    const model = new LocalModel(chain, contractAddress, pkg, owner);
+    const sha = (await model.info()).model_sha256;
+    if (sha !== pkg.manifest.model_sha256) {
+      throw new PackageError(`the contract computes model sha256 ${sha} from instantiate.json; the manifest says ${pkg.manifest.model_sha256}`);
+    }
+    return model;
   }
 
   info(): Promise<ModelInfoResponse> {

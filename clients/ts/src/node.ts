@@ -1,6 +1,7 @@
 /** Node-only helpers (file system); the rest of the library also runs in browsers. */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseCsv } from './csv.js';
 import { loadPackage, type Package } from './package.js';
 
 /** Loads a package folder written by `cwnn import` (and `gas.json` when present). */
@@ -20,6 +21,12 @@ export function readPackage(dir: string): Promise<Package> {
  * skipped, and its `label` column, if any, gives the labels.
  */
 export async function readCsv(path: string) {
-  const { parseCsv } = await import('./csv.js');
-  return parseCsv(await readFile(path, 'utf8'));
+  const bytes = await readFile(path);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error(`${path}: not UTF-8 text`);
+  }
+  return parseCsv(text);
 }

@@ -72,6 +72,15 @@ export class LocalChain {
   private codes: WebAssembly.Module[] = [];
   private contracts = new Map<string, Contract>();
   private txs = 0;
+  private instances = 0;
+  /** Calls run one at a time, as in a block: each sees the state the previous one left. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private serial<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(f, f);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
 
   /** Stores a Wasm code; returns its code id (1, 2, …). */
   async upload(wasm: BufferSource | WebAssembly.Module): Promise<number> {
@@ -89,7 +98,8 @@ export class LocalChain {
     options: { funds?: readonly Coin[]; admin?: string } = {},
   ): Promise<LocalResult & { contractAddress: string }> {
     if (!this.codes[codeId - 1]) throw new SimulationError(`no code with id ${codeId}`);
-    const address = `cwnn1local${codeId}x${this.contracts.size + 1}`;
+    this.instances += 1;
+    const address = `cwnn1local${codeId}x${this.instances}`;
     const contract = { codeId, creator: sender, admin: options.admin ?? null, label, storage: new Map() };
     this.contracts.set(address, contract);
     try {
@@ -115,7 +125,7 @@ export class LocalChain {
 
   async queryContractSmart(address: string, query: unknown): Promise<any> {
     const contract = this.contract(address);
-    const out = await this.call(contract, address, 'query', [this.env(address), json(query)], false);
+    const out = await this.serial(() => this.call(contract, address, 'query', [this.env(address), json(query)]));
     return JSON.parse(fromUtf8(fromBase64(out as string)));
   }
 
@@ -134,16 +144,13 @@ export class LocalChain {
     const bad = addressError(sender);
     if (bad) throw new ContractError(`sender: ${bad}`);
     const contract = this.contract(address);
-    this.height += 1;
-    this.timeNanos += 5_000_000_000n;
-    const info = json({ sender, funds });
-    const res = (await this.call(contract, address, entry, [this.env(address), info, json(msg)], true)) as any;
-    if (res.messages?.length) {
-      throw new SimulationError(
-        `the contract returned ${res.messages.length} message(s) (a bank send, a call to another contract): the local chain does not dispatch them`,
-      );
-    }
-    return this.result(entry, address, res);
+    return this.serial(async () => {
+      this.height += 1;
+      this.timeNanos += 5_000_000_000n;
+      const info = json({ sender, funds });
+      const res = (await this.call(contract, address, entry, [this.env(address), info, json(msg)], refuseMessages)) as any;
+      return this.result(entry, address, res);
+    });
   }
 
   private result(entry: Entry, address: string, res: any): LocalResult {
@@ -172,17 +179,21 @@ export class LocalChain {
   }
 
   /**
-   * One call in a fresh instance (as the chain does), on a copy of the storage that replaces the
-   * contract's only when the call succeeds and `commit` is set.
+   * One call in a fresh instance (as the chain does), on a copy of the storage. An execute's
+   * copy replaces the contract's once the call succeeded and `accept` took its response; a
+   * query may not write.
    */
-  private async call(contract: Contract, address: string, entry: Entry, args: Uint8Array[], commit: boolean) {
+  private async call(contract: Contract, address: string, entry: Entry, args: Uint8Array[], accept?: (res: any) => void) {
     const storage: Storage = new Map(contract.storage);
-    const host = new Host(storage, !commit, this.debug, (req) => this.querier(req));
+    const host = new Host(storage, entry === 'query', this.debug, (req) => this.querier(req));
     const instance = await WebAssembly.instantiate(this.codes[contract.codeId - 1], { env: host.imports() });
     host.bind(instance);
     const out = host.run(entry, args);
     if ('error' in out) throw new ContractError(`${address}: ${out.error}`);
-    if (commit) contract.storage = storage;
+    if (entry !== 'query') {
+      accept?.(out.ok);
+      contract.storage = storage;
+    }
     return out.ok;
   }
 
@@ -192,10 +203,22 @@ export class LocalChain {
    */
   private querier(request: any): unknown {
     const target = request?.wasm?.contract_info?.contract_addr;
-    const c = target === undefined ? undefined : this.contracts.get(target);
-    if (!c) return { error: { unsupported_request: { kind: `local chain: ${JSON.stringify(request).slice(0, 80)}` } } };
+    if (target === undefined) {
+      return { error: { unsupported_request: { kind: `local chain: ${JSON.stringify(request).slice(0, 80)}` } } };
+    }
+    const c = this.contracts.get(target);
+    if (!c) return { error: { no_such_contract: { addr: target } } };
     const info = { code_id: c.codeId, creator: c.creator, admin: c.admin, pinned: false, ibc_port: null };
     return { ok: { ok: toBase64(json(info)) } };
+  }
+}
+
+/** The chain does not dispatch messages here, so a response with any is refused whole. */
+function refuseMessages(res: any) {
+  if (res.messages?.length) {
+    throw new SimulationError(
+      `the contract returned ${res.messages.length} message(s) (a bank send, a call to another contract): the local chain does not dispatch them`,
+    );
   }
 }
 
@@ -332,6 +355,7 @@ class Host {
     const lo = start ? this.key(start) : null;
     const hi = end ? this.key(end) : null;
     const keys = [...this.storage.keys()].filter((k) => (lo === null || k >= lo) && (hi === null || k < hi)).sort();
+    if (order !== 1 && order !== 2) throw new SimulationError(`db_scan: order ${order} is neither 1 nor 2`);
     if (order === 2) keys.reverse();
     this.iterators.push(keys.map((k) => [k, this.storage.get(k)!]));
     return this.iterators.length;

@@ -23,8 +23,8 @@ let digits: number[][];
 beforeAll(async () => {
   p = await pkg();
   // One layer segment per call, so a job takes one transaction per layer.
-  const oneSegment = { ...p, instantiate: { ...p.instantiate, execute_budget: { max_work: 20_000_000, max_weight_bytes: 1 << 20, max_segments: 1 } } };
-  model = await LocalModel.deploy(await wasm(), oneSegment);
+  const execute_budget = { max_work: 20_000_000, max_weight_bytes: 1 << 20, max_segments: 1 };
+  model = await LocalModel.deploy(await wasm(), p, { instantiate: { execute_budget } });
   full = await LocalModel.deploy(await wasm(), p);
   digits = (await testDigits()).inputs;
 });
@@ -111,6 +111,18 @@ describe('events', () => {
       expect(v.matches, key).toBe(false);
       expect(v.reason, key).toMatch(why);
     }
+    // An output forged together with its hash is caught by rerunning the input.
+    const forged = flip(paid.events[2].attributes.find((a) => a.key === 'output')!.value);
+    const bytes = Uint8Array.from(atob(forged), (c) => c.charCodeAt(0));
+    const hash = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
+    const both = forge('output', () => forged).map((e) => ({
+      ...e,
+      attributes: e.attributes.map((a) => (a.key === 'output_sha256' ? { key: a.key, value: hash } : a)),
+    }));
+    expect((await verifyInferences(both, p, run))[0].reason).toBe('output differs from the recomputed one at byte 0');
+    // Unpadded base64 is refused by name, per inference.
+    const [bad] = await verifyInferences(forge('output', (v) => v.replace(/=+$/, '') + 'A'), p, run);
+    expect(bad.reason).toMatch(/is not base64/);
     // Base64-encoded keys and values (older Tendermint) decode the same.
     const old = paid.events.map((e) => ({ type: e.type, attributes: e.attributes.map((a) => ({ key: btoa(a.key), value: btoa(a.value) })) }));
     expect((await verifyInferences(old, p, run))[0].matches).toBe(true);

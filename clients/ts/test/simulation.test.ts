@@ -4,9 +4,10 @@
  * values are its numbers.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fromBase64, toBase64 } from '../src/encoding.js';
+import { toBase64 } from '../src/encoding.js';
+import { PackageError } from '../src/package.js';
 import { LocalModel } from '../src/model.js';
-import { toLeBytes } from '../src/quant.js';
+import { quantize, toLeBytes } from '../src/quant.js';
 import { ContractError, LocalChain, SimulationError } from '../src/sim.js';
 import { cwnnRun, deployed, pkg, testDigits, wasm } from './fixtures.js';
 
@@ -75,9 +76,45 @@ describe('local simulation', () => {
     expect(res.transactionHash).toMatch(/^[0-9A-F]{64}$/);
   });
 
-  it('says which host feature it lacks', async () => {
+  it('names an unknown contract or code', async () => {
     const chain = new LocalChain();
     await expect(chain.execute('cwnn1a', 'cwnn1nobody', {})).rejects.toThrow(SimulationError);
-    expect(() => fromBase64('!!')).toThrow();
+    await expect(chain.instantiate('cwnn1a', 7, {}, 'x')).rejects.toThrow(/no code with id 7/);
+  });
+
+  it('refuses a response with messages whole: its writes are dropped too', async () => {
+    const p = await pkg();
+    const fee = { denom: 'ucwnn', amount: '25' };
+    const paid = await LocalModel.deploy(await wasm(), p, { instantiate: { fee } });
+    const input = quantize(new Array(64).fill(4), p.instantiate.model.input); // its query is paid too
+    await expect(paid.chain.execute('cwnn1user', paid.address, { predict: { input } })).rejects.toThrow(/WrongFee|fee/i);
+    await paid.chain.execute('cwnn1user', paid.address, { predict: { input } }, 'auto', '', [fee]);
+    const before = paid.chain.storage(paid.address);
+    // Withdraw pays the proceeds out with a bank message and zeroes them: refused here.
+    await expect(paid.chain.execute(paid.owner, paid.address, { withdraw: {} })).rejects.toThrow(SimulationError);
+    expect(paid.chain.storage(paid.address)).toEqual(before);
+    const proceeds = await paid.chain.queryContractSmart(paid.address, { proceeds: {} });
+    expect(JSON.stringify(proceeds)).toContain('"25"');
+  });
+
+  it("iterates storage: a sender's ninth job prunes its oldest finished one", async () => {
+    const { input } = await model.predict(new Array(64).fill(2));
+    const pruned: (string | undefined)[] = [];
+    for (let i = 0; i < 9; i++) {
+      const res = await model.chain.execute('cwnn1busy', model.address, { evaluate: { input } });
+      pruned.push(res.events.find((e) => e.type === 'wasm')!.attributes.find((a) => a.key === 'pruned_job')?.value);
+    }
+    const ids = (await model.chain.queryContractSmart(model.address, { jobs: { creator: 'cwnn1busy' } })).ids;
+    expect(pruned.slice(0, 8)).toEqual(new Array(8).fill(undefined));
+    expect(pruned[8]).toBe(String(ids[0] - 1));
+    expect(ids.length).toBe(8);
+  });
+
+  it('refuses a package whose instantiate.json is not the model the manifest names', async () => {
+    const p = await pkg();
+    const layers = structuredClone(p.instantiate.model.layers);
+    (layers[0].layer as any).dense.clamp.lo = 0; // a ReLU that was not there
+    const edited = { ...p, instantiate: { ...p.instantiate, model: { ...p.instantiate.model, layers } } };
+    await expect(LocalModel.deploy(await wasm(), edited)).rejects.toThrow(PackageError);
   });
 });
