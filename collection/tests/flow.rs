@@ -130,6 +130,7 @@ impl World {
         let alice = self.env.addr("alice");
         let msg = ModelMsg::Evaluate {
             input: self.m.sample_values(),
+            input_bytes: None,
             steps: None,
         };
         self.model_exec(&alice, msg, &[fee()]).unwrap();

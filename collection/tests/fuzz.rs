@@ -157,6 +157,24 @@ impl World {
             _ => self.m.sample_values(),
         }
     }
+    /// The input as bytes, sometimes: a valid encoding of a sample, a cut one, or noise.
+    fn input_bytes(&self, r: &mut Rng) -> Option<Binary> {
+        let valid = || {
+            self.m
+                .sample_values()
+                .iter()
+                .map(|&v| v as i8 as u8)
+                .collect::<Vec<u8>>()
+        };
+        match r.below(8) {
+            0 => Some(Binary::from(valid())),
+            1 => Some(Binary::from(&valid()[..r.below(16) as usize])),
+            2 => Some(Binary::from(
+                (0..r.below(40)).map(|_| r.below(256) as u8).collect::<Vec<u8>>(),
+            )),
+            _ => None,
+        }
+    }
     fn model_msg(&self, model: &Addr, r: &mut Rng) -> ModelMsg {
         let job_id = r.below(12);
         let steps = [None, Some(0), Some(1), Some(2)][r.below(4) as usize];
@@ -184,9 +202,13 @@ impl World {
                     false => self.someone(r),
                 },
             },
-            5 => ModelMsg::Predict { input: self.input(r) },
+            5 => ModelMsg::Predict {
+                input: self.input(r),
+                input_bytes: self.input_bytes(r),
+            },
             6 => ModelMsg::Evaluate {
                 input: self.input(r),
+                input_bytes: self.input_bytes(r),
                 steps,
             },
             7 => ModelMsg::Continue { job_id, steps },
@@ -308,10 +330,16 @@ fn step(w: &mut World, r: &mut Rng, tally: &mut Tally) {
         };
         let msg = match target {
             2 => to_json_vec(&NftQuery::NumTokens {}).unwrap(),
-            _ => {
-                to_json_vec(&[ModelQuery::ModelInfo {}, ModelQuery::Predict { input: w.input(r) }][r.below(2) as usize])
-                    .unwrap()
-            }
+            _ => to_json_vec(
+                &[
+                    ModelQuery::ModelInfo {},
+                    ModelQuery::Predict {
+                        input: w.input(r),
+                        input_bytes: None,
+                    },
+                ][r.below(2) as usize],
+            )
+            .unwrap(),
         };
         let msg = if r.chance(50) { mutate(r, msg) } else { msg };
         let q: QueryRequest<Empty> = QueryRequest::Wasm(WasmQuery::Smart {

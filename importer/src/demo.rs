@@ -179,6 +179,7 @@ fn evaluate(vm: &mut ChainVm, package: &Package, x: &ArrayD<f64>, label: i64, ta
     let native = package.instantiate.model.run_all(&package.weights, q.clone())?;
     let mut msg = ExecuteMsg::Evaluate {
         input: q.data.to_i32s(),
+        input_bytes: None,
         steps: Some(1),
     };
     let output = loop {

@@ -201,6 +201,7 @@ fn chain_events(package: &Package, inputs: &[Vec<i32>]) -> Value {
                 &user,
                 ExecuteMsg::Evaluate {
                     input: input.clone(),
+                    input_bytes: None,
                     steps: None,
                 },
             )
@@ -209,7 +210,15 @@ fn chain_events(package: &Package, inputs: &[Vec<i32>]) -> Value {
     }
     // The one-shot paid path carries its input in its own inference event.
     let input = inputs[0].clone();
-    let res = env.exec(&user, ExecuteMsg::Predict { input }).unwrap();
+    let res = env
+        .exec(
+            &user,
+            ExecuteMsg::Predict {
+                input,
+                input_bytes: None,
+            },
+        )
+        .unwrap();
     events.extend(res.events.iter().map(|e| serde_json::to_value(e).unwrap()));
     serde_json::json!({ "events": events })
 }

@@ -73,8 +73,12 @@ pub fn execute(deps: DepsMut, env: Env, info: MessageInfo, msg: ExecuteMsg) -> R
     use ExecuteMsg::*;
     let owner = |deps: &DepsMut| exec::owner_only(deps.as_ref(), &info);
     match msg {
-        Predict { input } => exec::predict(deps, info, input),
-        Evaluate { input, steps } => exec::evaluate(deps, info, input, steps),
+        Predict { input, input_bytes } => exec::predict(deps, info, input, input_bytes),
+        Evaluate {
+            input,
+            input_bytes,
+            steps,
+        } => exec::evaluate(deps, info, input, input_bytes, steps),
         Continue { job_id, steps } => {
             exec::nonpayable(&info)?;
             exec::continue_job(deps, job_id, steps)
@@ -139,7 +143,7 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
         QueryMsg::Owner {} => to_json_binary(&q::owner(deps)?),
         QueryMsg::Proceeds {} => to_json_binary(&q::proceeds(deps)?),
         QueryMsg::ModelInfo {} => to_json_binary(&q::model_info(deps)?),
-        QueryMsg::Predict { input } => to_json_binary(&q::predict(deps, input)?),
+        QueryMsg::Predict { input, input_bytes } => to_json_binary(&q::predict(deps, input, input_bytes)?),
         QueryMsg::Job { id } => to_json_binary(&q::job_info(deps, id)?),
         QueryMsg::Jobs { creator } => to_json_binary(&q::jobs(deps, creator)?),
     }

@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use cosmwasm_std::{Api, StdResult, Storage};
+use cosmwasm_std::{Api, Binary, StdResult, Storage};
 use cwnn_layers::{Layer, LayerError, TensorSpec};
 use cwnn_tensor::{DType, QTensor, TensorData};
 
@@ -24,25 +24,37 @@ pub(crate) fn unit_work(model: &Model, index: usize) -> u64 {
 }
 
 /// The model input from a caller's integers: right length, every value in the input's type.
-pub(crate) fn input_tensor(spec: &TensorSpec, values: Vec<i32>) -> Result<QTensor, ContractError> {
-    if Some(values.len()) != spec.numel() {
+/// The input tensor from a message's `input` (values) or `input_bytes` (little-endian bytes at
+/// the input type's width): exactly one of them, of the input's element count.
+pub(crate) fn input_tensor(
+    spec: &TensorSpec,
+    values: Vec<i32>,
+    bytes: Option<Binary>,
+) -> Result<QTensor, ContractError> {
+    let data = match (bytes, values.is_empty()) {
+        (Some(_), false) => return Err(ContractError::Input("give `input` or `input_bytes`, not both")),
+        (Some(b), true) => TensorData::from_le_bytes(spec.dtype, &b)
+            .map_err(|_| ContractError::Input("input_bytes is not a whole number of the input's integer type"))?,
+        (None, _) => values_data(spec.dtype, values)?,
+    };
+    if Some(data.len()) != spec.numel() {
         return Err(ContractError::Input(
             "length differs from the input shape's element count",
         ));
     }
-    if values
-        .iter()
-        .any(|v| !(spec.dtype.min()..=spec.dtype.max()).contains(v))
-    {
+    QTensor::new(spec.shape.clone(), data, spec.quant)
+        .map_err(|_| ContractError::Input("does not match the input spec"))
+}
+
+fn values_data(dtype: DType, values: Vec<i32>) -> Result<TensorData, ContractError> {
+    if values.iter().any(|v| !(dtype.min()..=dtype.max()).contains(v)) {
         return Err(ContractError::Input("a value lies outside the input's integer type"));
     }
-    let data = match spec.dtype {
+    Ok(match dtype {
         DType::I8 => TensorData::I8(values.into_iter().map(|v| v as i8).collect()),
         DType::I16 => TensorData::I16(values.into_iter().map(|v| v as i16).collect()),
         DType::I32 => TensorData::I32(values),
-    };
-    QTensor::new(spec.shape.clone(), data, spec.quant)
-        .map_err(|_| ContractError::Input("does not match the input spec"))
+    })
 }
 
 /// A tensor as the caller sees it: spec and values widened to i32.

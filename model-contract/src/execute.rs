@@ -99,11 +99,16 @@ fn out_bytes(out: &PredictResponse) -> Vec<u8> {
 }
 
 /// The paid one-shot inference: the whole model within the execute budget.
-pub(crate) fn predict(deps: DepsMut, info: MessageInfo, input: Vec<i32>) -> Result<Response, ContractError> {
+pub(crate) fn predict(
+    deps: DepsMut,
+    info: MessageInfo,
+    input: Vec<i32>,
+    bytes: Option<Binary>,
+) -> Result<Response, ContractError> {
     let model = MODEL.load(deps.storage)?;
     check_ready(&model)?;
     paid_fee(&model, &info)?;
-    let input = input_tensor(&model.config.input, input)?;
+    let input = input_tensor(&model.config.input, input, bytes)?;
     let input_bytes = input.data.to_le_bytes();
     let out = run_model(deps.storage, deps.api, &model, input, &model.execute_budget)?;
     let out = response_of(&out);
@@ -120,6 +125,7 @@ pub(crate) fn evaluate(
     deps: DepsMut,
     info: MessageInfo,
     input: Vec<i32>,
+    bytes: Option<Binary>,
     steps: Option<u32>,
 ) -> Result<Response, ContractError> {
     let model = MODEL.load(deps.storage)?;
@@ -128,7 +134,7 @@ pub(crate) fn evaluate(
     if steps == Some(0) {
         return Err(ContractError::ZeroSteps {});
     }
-    let input = input_tensor(&model.config.input, input)?;
+    let input = input_tensor(&model.config.input, input, bytes)?;
     let creator = info.sender;
     let pruned = make_room(deps.storage, &model, &creator)?;
     let job_id = NEXT_JOB_ID.load(deps.storage)?;

@@ -139,12 +139,22 @@ pub enum ExecuteMsg {
     TransferOwnership { new_owner: String },
     /// The whole model in one call within the execute budget, paying the fee, storing nothing
     /// but the fee: the answer for contracts that need it inside their own transaction. The
-    /// response data is a [`PredictResponse`]; emits `cwnn_inference` (job_id 0).
-    Predict { input: Vec<i32> },
+    /// response data is a [`PredictResponse`]; emits `cwnn_inference` (job_id 0). The input
+    /// is `input` or `input_bytes`, as in the `Predict` query.
+    Predict {
+        #[serde(default)]
+        input: Vec<i32>,
+        input_bytes: Option<Binary>,
+    },
     /// Starts a job on a quantized input (as in `Predict`) and runs up to `steps` layer
     /// segments within the execute budget (all it may, if `steps` is absent). Pays the fee.
     /// The response data is an [`EvaluateResponse`].
-    Evaluate { input: Vec<i32>, steps: Option<u32> },
+    Evaluate {
+        #[serde(default)]
+        input: Vec<i32>,
+        input_bytes: Option<Binary>,
+        steps: Option<u32>,
+    },
     /// Runs more of a job, also while the model is paused: a job was paid for when it started.
     /// Anyone may continue any job, so relayers can finish it.
     Continue { job_id: u64, steps: Option<u32> },
@@ -230,11 +240,17 @@ pub enum QueryMsg {
     Owner {},
     #[returns(ModelInfoResponse)]
     ModelInfo {},
-    /// Runs the whole model on a quantized input (values in the input's integer type, row-major).
-    /// A model with a fee answers only if its holder allows free queries (else `PaidModel`:
-    /// use the `Predict` execute).
+    /// Runs the whole model on a quantized input, row-major, given either as `input` (the
+    /// values, in the input's integer type) or as `input_bytes` (the same values as
+    /// little-endian bytes at the type's width, as the events carry them: a quarter of the VM
+    /// gas to parse). A model with a fee answers only if its holder allows free queries (else
+    /// `PaidModel`: use the `Predict` execute).
     #[returns(PredictResponse)]
-    Predict { input: Vec<i32> },
+    Predict {
+        #[serde(default)]
+        input: Vec<i32>,
+        input_bytes: Option<Binary>,
+    },
     /// A job's progress, and its output once finished.
     #[returns(JobResponse)]
     Job { id: u64 },

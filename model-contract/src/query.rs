@@ -1,7 +1,7 @@
 //! One handler per query. Each reads a bounded number of keys: no loop over user-controlled
 //! storage runs past a fixed limit.
 
-use cosmwasm_std::{Addr, Coin, Deps, Order, StdError, StdResult, Storage};
+use cosmwasm_std::{Addr, Binary, Coin, Deps, Order, StdError, StdResult, Storage};
 
 use crate::error::ContractError;
 use crate::eval::{input_tensor, load_tensor, response_of, run_model};
@@ -129,13 +129,13 @@ pub(crate) fn jobs(deps: Deps, creator: String) -> StdResult<JobsResponse> {
 
 /// The whole model in one query, refused up front when it exceeds the query budget, and
 /// refused on a fee'd model unless its holder allows free queries.
-pub(crate) fn predict(deps: Deps, input: Vec<i32>) -> Result<PredictResponse, ContractError> {
+pub(crate) fn predict(deps: Deps, input: Vec<i32>, bytes: Option<Binary>) -> Result<PredictResponse, ContractError> {
     let model = MODEL.load(deps.storage)?;
     check_ready(&model)?;
     if model.fee.is_some() && !model.free_queries {
         return Err(ContractError::PaidModel {});
     }
-    let input = input_tensor(&model.config.input, input)?;
+    let input = input_tensor(&model.config.input, input, bytes)?;
     let out = run_model(deps.storage, deps.api, &model, input, &model.query_budget)?;
     Ok(response_of(&out))
 }

@@ -312,7 +312,35 @@ impl Env {
     pub fn predict(&self, input: Vec<i32>) -> Result<PredictResponse, String> {
         self.app
             .wrap()
-            .query_wasm_smart(&self.model, &QueryMsg::Predict { input })
+            .query_wasm_smart(
+                &self.model,
+                &QueryMsg::Predict {
+                    input,
+                    input_bytes: None,
+                },
+            )
+            .map_err(|e| e.to_string())
+    }
+    /// [`Env::predict`] with the input as `input_bytes` (little-endian bytes at its width).
+    pub fn predict_bytes(&self, bytes: &[u8]) -> Result<PredictResponse, String> {
+        let msg = QueryMsg::Predict {
+            input: vec![],
+            input_bytes: Some(Binary::from(bytes)),
+        };
+        self.app
+            .wrap()
+            .query_wasm_smart(&self.model, &msg)
+            .map_err(|e| e.to_string())
+    }
+    /// A `Predict` query giving both input forms (refused).
+    pub fn predict_both(&self, values: Vec<i32>, bytes: &[u8]) -> Result<PredictResponse, String> {
+        let msg = QueryMsg::Predict {
+            input: values,
+            input_bytes: Some(Binary::from(bytes)),
+        };
+        self.app
+            .wrap()
+            .query_wasm_smart(&self.model, &msg)
             .map_err(|e| e.to_string())
     }
     pub fn job(&self, id: u64) -> Result<JobResponse, String> {

@@ -41,7 +41,10 @@ fn attack_3_a_fee_d_model_answers_only_those_who_pay() {
     let err = env.predict(input.clone()).unwrap_err();
     assert!(err.contains("charges a fee"), "{err}");
 
-    let predict = ExecuteMsg::Predict { input: input.clone() };
+    let predict = ExecuteMsg::Predict {
+        input: input.clone(),
+        input_bytes: None,
+    };
     for funds in [vec![], vec![coin(99, DENOM)], vec![coin(101, DENOM)]] {
         assert!(matches!(
             env.refused_with(&alice, predict.clone(), &funds),
@@ -113,6 +116,7 @@ fn attack_5_a_paid_job_finishes_through_a_pause() {
     let (owner, alice) = (env.owner.clone(), env.addr("alice"));
     let evaluate = ExecuteMsg::Evaluate {
         input: m.sample_values(),
+        input_bytes: None,
         steps: Some(1),
     };
     assert!(matches!(

@@ -8,6 +8,7 @@ use cwnn_model_contract::msg::*;
 use cwnn_model_contract::state::CHUNK_BYTES;
 use cwnn_model_contract::testing::*;
 use cwnn_model_contract::ContractError;
+use cwnn_tensor::DType;
 
 fn deploy_with(m: &TestModel, hash: HexBinary, query_budget: Option<WorkBudget>) -> Env {
     let msg = InstantiateMsg {
@@ -198,6 +199,70 @@ fn predict_checks_input_and_budget() {
     v[0] = 300;
     assert!(env.predict(v).unwrap_err().contains("outside the input's integer type"));
     assert_eq!(env.predict(m.sample_values()).unwrap().data, m.native());
+}
+
+#[test]
+fn input_bytes_give_the_answer_of_the_values() {
+    for dtype in [DType::I8, DType::I16] {
+        let m = dense_only_as(16, 4, dtype);
+        let mut env = deploy_with(&m, m.sha256(), None);
+        env.upload_all(&m.weights);
+        let owner = env.owner.clone();
+        env.exec(&owner, ExecuteMsg::Finalize {}).unwrap();
+        let values = m.sample_values();
+        let bytes = input_bytes(&values, dtype);
+        let want = env.predict(values.clone()).unwrap();
+        assert_eq!(env.predict_bytes(&bytes).unwrap(), want);
+        // As a paid-free execute and as a job: the same output.
+        let user = env.addr("user");
+        let b = Some(Binary::from(bytes.clone()));
+        let res = env
+            .exec(
+                &user,
+                ExecuteMsg::Predict {
+                    input: vec![],
+                    input_bytes: b.clone(),
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            cosmwasm_std::from_json::<PredictResponse>(res.data.unwrap()).unwrap(),
+            want
+        );
+        let res = env
+            .exec(
+                &user,
+                ExecuteMsg::Evaluate {
+                    input: vec![],
+                    input_bytes: b,
+                    steps: None,
+                },
+            )
+            .unwrap();
+        let done: EvaluateResponse = cosmwasm_std::from_json(res.data.unwrap()).unwrap();
+        assert_eq!(done.output, Some(want));
+
+        // Named refusals: both forms, a partial element, a wrong element count, neither.
+        let both = env.predict_both(values, &bytes).unwrap_err();
+        assert!(both.contains("not both"), "{both}");
+        let short = &bytes[..bytes.len() - 1];
+        let err = env.predict_bytes(short).unwrap_err();
+        match dtype {
+            DType::I8 => assert!(err.contains("length differs"), "{err}"),
+            _ => assert!(err.contains("whole number"), "{err}"),
+        }
+        let w = dtype.bytes();
+        let err = env.predict_bytes(&bytes[..bytes.len() - w]).unwrap_err();
+        assert!(err.contains("length differs"), "{err}");
+        assert!(env.predict(vec![]).unwrap_err().contains("length differs"));
+    }
+}
+
+fn input_bytes(values: &[i32], dtype: DType) -> Vec<u8> {
+    values
+        .iter()
+        .flat_map(|v| v.to_le_bytes().into_iter().take(dtype.bytes()))
+        .collect()
 }
 
 #[test]

@@ -11,7 +11,11 @@ use cwnn_tensor::DType;
 use sha2::{Digest, Sha256};
 
 fn evaluate(input: Vec<i32>, steps: Option<u32>) -> ExecuteMsg {
-    ExecuteMsg::Evaluate { input, steps }
+    ExecuteMsg::Evaluate {
+        input,
+        input_bytes: None,
+        steps,
+    }
 }
 
 fn budget(max_work: u64, max_weight_bytes: u64, max_segments: u32) -> Option<WorkBudget> {

@@ -86,7 +86,10 @@ pub fn measure(
             .result
             .map_err(refused("model_info"))?,
     )?;
-    let call = vm.query(&QueryMsg::Predict { input: input.to_vec() })?;
+    let call = vm.query(&QueryMsg::Predict {
+        input: input.to_vec(),
+        input_bytes: None,
+    })?;
     call.result.map_err(refused("predict"))?;
 
     let infos = &info.layers;

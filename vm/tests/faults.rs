@@ -59,6 +59,7 @@ fn scenario(m: &TestModel, vm: &ChainVm) -> Vec<(String, ExecuteMsg, Vec<Coin>)>
             alice.clone(),
             ExecuteMsg::Evaluate {
                 input: m.sample_values(),
+                input_bytes: None,
                 steps: Some(1),
             },
             fee.clone(),
@@ -82,6 +83,7 @@ fn scenario(m: &TestModel, vm: &ChainVm) -> Vec<(String, ExecuteMsg, Vec<Coin>)>
             alice.clone(),
             ExecuteMsg::Predict {
                 input: m.sample_values(),
+                input_bytes: None,
             },
             fee.clone(),
         ),
@@ -182,6 +184,7 @@ fn a_job_cut_mid_layer_by_gas_finishes_to_the_native_output() {
     let alice = vm.addr("alice");
     let evaluate = ExecuteMsg::Evaluate {
         input: m.sample_values(),
+        input_bytes: None,
         steps: None,
     };
     let fee = [coin(100, DENOM)];

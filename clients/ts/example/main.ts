@@ -6,6 +6,7 @@ import { inputFromDrawing } from '../src/drawing.js';
 import { toBase64 } from '../src/encoding.js';
 import { LocalModel } from '../src/model.js';
 import { fetchPackage, type GasReport, type Package } from '../src/package.js';
+import { toLeBytes } from '../src/quant.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const pad = $<HTMLCanvasElement>('pad');
@@ -58,7 +59,8 @@ async function predict() {
     .map((v) => `<li>${v.toFixed(3)}<span style="width:${Math.round(v * 90)}px"></span></li>`)
     .join('');
   const fee = model.pkg.instantiate.fee;
-  const msg = { predict: { input: p.input } };
+  // The input as `input_bytes`: the form the contract parses for the least gas.
+  const msg = { predict: { input_bytes: toBase64(toLeBytes(p.input, model.pkg.instantiate.model.input.dtype)) } };
   $('execute').textContent = JSON.stringify(msg) + (fee ? `\nfunds: ${fee.amount}${fee.denom}` : '');
   document.body.dataset.predictions = String(Number(document.body.dataset.predictions ?? 0) + 1);
 }

@@ -64,9 +64,10 @@ try {
     await page.waitForSelector(`body[data-predictions="${strokes}"]`, { timeout: 10_000 });
     const label = await page.textContent('#label');
     const msg = JSON.parse(await page.textContent('#execute'));
-    console.log(`drew a ${digit.label}: the page predicts ${label}; ExecuteMsg predict.input has ${msg.predict.input.length} values`);
+    const bytes = Buffer.from(msg.predict.input_bytes, 'base64').length;
+    console.log(`drew a ${digit.label}: the page predicts ${label}; the ExecuteMsg carries ${bytes} input bytes`);
     if (label !== String(digit.label)) failures.push(`drew a ${digit.label}, the page predicted ${label}`);
-    if (msg.predict.input.length !== 64) failures.push('the ExecuteMsg does not carry a 64-value input');
+    if (bytes !== 64) failures.push('the ExecuteMsg does not carry a 64-byte input');
   }
   // The page's simulation gives `cwnn run`'s output bytes on every bundled test digit.
   const exact = await page.evaluate(async () => {

@@ -10,6 +10,7 @@
  */
 import type { InstantiateMsg, ModelInfoResponse, PredictResponse } from './contracts/CwnnModel.types.js';
 import { argmax, dequantizeResponse, fromLeBytes, quantize, toLeBytes } from './quant.js';
+import { toBase64 } from './encoding.js';
 import { PackageError, uploadMessages, type Package } from './package.js';
 import { LocalChain } from './sim.js';
 
@@ -74,15 +75,24 @@ export class LocalModel {
   }
 
   async predictQuantized(input: number[]): Promise<Prediction> {
-    const response: PredictResponse = await this.chain.queryContractSmart(this.address, { predict: { input } });
+    return this.answer(input, { input });
+  }
+
+  /** The input as `input_bytes` (little-endian bytes at its width): what the chain parses cheapest. */
+  async predictBytes(bytes: Uint8Array): Promise<Prediction> {
+    const input = fromLeBytes(bytes, this.pkg.instantiate.model.input.dtype);
+    return this.answer(input, { input_bytes: toBase64(bytes) });
+  }
+
+  private async answer(input: number[], msg: { input: number[] } | { input_bytes: string }): Promise<Prediction> {
+    const response: PredictResponse = await this.chain.queryContractSmart(this.address, { predict: msg });
     const values = dequantizeResponse(response);
     return { input, response, values, label: argmax(values) };
   }
 
   /** Input bytes → output bytes, as the events carry them: what `verifyInferences` reruns. */
   async rerun(input: Uint8Array): Promise<Uint8Array> {
-    const p = await this.predictQuantized(fromLeBytes(input, this.pkg.instantiate.model.input.dtype));
-    return LocalModel.outputBytes(p.response);
+    return LocalModel.outputBytes((await this.predictBytes(input)).response);
   }
 
   /** The output's little-endian bytes, as the inference events carry them. */

@@ -10,6 +10,7 @@ import type { SigningCosmWasmClient } from '@cosmjs/cosmwasm-stargate';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CwnnModelClient, CwnnModelQueryClient } from '../src/contracts/CwnnModel.client.js';
 import { toBase64 } from '../src/encoding.js';
+import { toLeBytes } from '../src/quant.js';
 import { inferences, verifyInferences } from '../src/events.js';
 import { JobError, relayJob, runJob } from '../src/jobs.js';
 import { LocalModel } from '../src/model.js';
@@ -37,6 +38,9 @@ describe('jobs', () => {
     expect(job.output).toEqual(response);
     expect(job.transactions.length).toBe(3);
     expect(seen).toEqual([1, 2, 3]);
+    // The input as bytes: the same job, the same answer.
+    const bytes = await runJob(model.chain, 'cwnn1user', model.address, toLeBytes(input, 'i8'));
+    expect(bytes.output).toEqual(response);
   });
 
   it("relays somebody else's job", async () => {

@@ -28,6 +28,8 @@ describe('local simulation', () => {
       expect(toBase64(toLeBytes(p.input, spec.dtype)), `input ${i}`).toBe(want.inputs[i]);
       expect(toBase64(LocalModel.outputBytes(p.response)), `output ${i}`).toBe(want.outputs[i]);
       expect(p.values, `values ${i}`).toEqual(want.data.slice(i * n, (i + 1) * n));
+      const b = await model.predictBytes(toLeBytes(p.input, spec.dtype));
+      expect(b.response, `input_bytes ${i}`).toEqual(p.response);
       if (p.label === labels![i]) right += 1;
     }
     // `cwnn run` scores 348/359 (96.94 %) on the same digits.

@@ -40,7 +40,10 @@ pub fn execute(deps: DepsMut, _env: Env, info: MessageInfo, msg: ExecuteMsg) -> 
             PENDING.save(deps.storage, &info.sender)?;
             let predict = WasmMsg::Execute {
                 contract_addr: MODEL.load(deps.storage)?.into_string(),
-                msg: to_json_binary(&ModelExecute::Predict { input })?,
+                msg: to_json_binary(&ModelExecute::Predict {
+                    input,
+                    input_bytes: None,
+                })?,
                 funds: info.funds,
             };
             Ok(Response::new()
@@ -105,7 +108,13 @@ fn argmax(out: &PredictResponse) -> Result<Classification, ContractError> {
 /// free queries.
 fn classify(deps: Deps, input: Vec<i32>) -> Result<Classification, ContractError> {
     let model = MODEL.load(deps.storage)?;
-    let out: PredictResponse = deps.querier.query_wasm_smart(model, &ModelQuery::Predict { input })?;
+    let out: PredictResponse = deps.querier.query_wasm_smart(
+        model,
+        &ModelQuery::Predict {
+            input,
+            input_bytes: None,
+        },
+    )?;
     argmax(&out)
 }
 

@@ -12,9 +12,11 @@ export interface CwnnModelReadOnlyInterface {
   owner: () => Promise<OwnerResponse>;
   modelInfo: () => Promise<ModelInfoResponse>;
   predict: ({
-    input
+    input,
+    inputBytes
   }: {
-    input: number[];
+    input?: number[];
+    inputBytes?: Binary;
   }) => Promise<PredictResponse>;
   job: ({
     id
@@ -52,13 +54,16 @@ export class CwnnModelQueryClient implements CwnnModelReadOnlyInterface {
     });
   };
   predict = async ({
-    input
+    input,
+    inputBytes
   }: {
-    input: number[];
+    input?: number[];
+    inputBytes?: Binary;
   }): Promise<PredictResponse> => {
     return this.client.queryContractSmart(this.contractAddress, {
       predict: {
-        input
+        input,
+        input_bytes: inputBytes
       }
     });
   };
@@ -116,15 +121,19 @@ export interface CwnnModelInterface {
     newOwner: string;
   }, fee_?: number | StdFee | "auto", memo_?: string, funds_?: Coin[]) => Promise<ExecuteResult>;
   predict: ({
-    input
+    input,
+    inputBytes
   }: {
-    input: number[];
+    input?: number[];
+    inputBytes?: Binary;
   }, fee_?: number | StdFee | "auto", memo_?: string, funds_?: Coin[]) => Promise<ExecuteResult>;
   evaluate: ({
     input,
+    inputBytes,
     steps
   }: {
-    input: number[];
+    input?: number[];
+    inputBytes?: Binary;
     steps?: number;
   }, fee_?: number | StdFee | "auto", memo_?: string, funds_?: Coin[]) => Promise<ExecuteResult>;
   continue: ({
@@ -247,26 +256,32 @@ export class CwnnModelClient implements CwnnModelInterface {
     }, fee_, memo_, funds_);
   };
   predict = async ({
-    input
+    input,
+    inputBytes
   }: {
-    input: number[];
+    input?: number[];
+    inputBytes?: Binary;
   }, fee_: number | StdFee | "auto" = "auto", memo_?: string, funds_?: Coin[]): Promise<ExecuteResult> => {
     return await this.client.execute(this.sender, this.contractAddress, {
       predict: {
-        input
+        input,
+        input_bytes: inputBytes
       }
     }, fee_, memo_, funds_);
   };
   evaluate = async ({
     input,
+    inputBytes,
     steps
   }: {
-    input: number[];
+    input?: number[];
+    inputBytes?: Binary;
     steps?: number;
   }, fee_: number | StdFee | "auto" = "auto", memo_?: string, funds_?: Coin[]): Promise<ExecuteResult> => {
     return await this.client.execute(this.sender, this.contractAddress, {
       evaluate: {
         input,
+        input_bytes: inputBytes,
         steps
       }
     }, fee_, memo_, funds_);

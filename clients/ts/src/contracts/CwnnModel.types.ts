@@ -185,11 +185,13 @@ export type ExecuteMsg = {
   };
 } | {
   predict: {
-    input: number[];
+    input?: number[];
+    input_bytes?: Binary | null;
   };
 } | {
   evaluate: {
-    input: number[];
+    input?: number[];
+    input_bytes?: Binary | null;
     steps?: number | null;
   };
 } | {
@@ -236,7 +238,8 @@ export type QueryMsg = {
   model_info: {};
 } | {
   predict: {
-    input: number[];
+    input?: number[];
+    input_bytes?: Binary | null;
   };
 } | {
   job: {
