@@ -40,7 +40,9 @@ fn main() -> anyhow::Result<()> {
          are deterministic for a given toolchain and contract build.\n\n\
          The gas tests (`vm/tests/gas.rs`) hold Dense 256→256 and Conv2D 16→16 3×3 to at most\n\
          900 VM gas per MAC (int8), their int16 forms to 3,500 and 4,200, and a whole MLP\n\
-         inference to within 10 % of 60,000 + the storage floor of reading every weight once.\n",
+         inference to within 10 % of 60,000 + the storage floor of reading every weight once.\n\n\
+         The deployment tables (`cwnn gas` prints them for a package) count each transaction's\n\
+         contract calls as measured and its bytes at 10 SDK gas each (cwnn-vm `deploy`).\n",
     );
     let all = models.into_iter().chain([
         (
@@ -68,6 +70,15 @@ fn main() -> anyhow::Result<()> {
              measured {:.1} % above it.",
             (r.total_sdk_gas as f64 / floor as f64 - 1.0) * 100.0
         )?;
+    }
+    let collection = cwnn_vm::artifacts::read_wasm("cwnn_collection")?;
+    for (name, m) in [
+        ("the bundled demo model (int8)", bundled(Precision::Int8)?),
+        ("MLP 784→128 (ReLU) →10 → softmax", mlp(784, 128, 10)),
+        ("Dense int8 512→300 (two weight chunks)", dense_only(512, 300)),
+    ] {
+        let d = cwnn_vm::deploy::deploy_cost(&wasm, &collection, &m.instantiate_msg(), &m.weights)?;
+        writeln!(out, "\n## Deploying {name}\n\n```text\n{}```", d.table())?;
     }
     out += "\n## Other Wasm hosts: wasmtime fuel\n\n\
         The same layers in the kernel module (`cwnn-wasm-kernels`, MVP build) under wasmtime with\n\

@@ -62,6 +62,32 @@ fn gas_reports_layers_and_plans_calls() {
     let total = r["total_sdk_gas"].as_u64().unwrap();
     assert!(total > 300_000 && total < 420_000, "{total}");
 
+    // Deploying: instantiate, one upload per layer (each < 128 KiB; the softmax's is its
+    // table), finalize, mint; every upload pays at least the write of its bytes and its tx bytes.
+    let txs = r["deploy"]["transactions"].as_array().unwrap();
+    let what: Vec<&str> = txs.iter().map(|t| t["what"].as_str().unwrap()).collect();
+    assert_eq!(
+        what,
+        [
+            "instantiate",
+            "upload 1/3",
+            "upload 2/3",
+            "upload 3/3",
+            "finalize",
+            "mint"
+        ]
+    );
+    for (t, layer) in txs[1..4].iter().zip(layers) {
+        let (bytes, msg) = (
+            layer["weight_bytes"].as_u64().unwrap(),
+            t["msg_bytes"].as_u64().unwrap(),
+        );
+        assert!(t["call_sdk_gas"].as_u64().unwrap() > 2_000 + 30 * bytes, "{t}");
+        assert_eq!(t["tx_bytes_sdk_gas"].as_u64().unwrap(), 10 * (msg + 300));
+    }
+    let sum: u64 = txs.iter().map(|t| t["sdk_gas"].as_u64().unwrap()).sum();
+    assert_eq!(r["deploy"]["total_sdk_gas"].as_u64().unwrap(), sum);
+
     // A small per-call limit splits the first layer's ~306k SDK gas over several calls.
     let out = cwnn(&["gas", path, "--json", "--block-gas", "200000"]);
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -70,6 +96,7 @@ fn gas_reports_layers_and_plans_calls() {
     let table = cwnn(&["gas", path]);
     let text = String::from_utf8(table.stdout).unwrap();
     assert!(text.contains("dense") && text.contains("fits the 3000000"), "{text}");
+    assert!(text.contains("Deploying: ") && text.contains("upload 3/3"), "{text}");
 
     let missing = cwnn(&["gas", "/nonexistent-package"]);
     assert!(!missing.status.success());

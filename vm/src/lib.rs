@@ -7,11 +7,13 @@
 //! - [`kernels`]: the kernel module (`cwnn-wasm-kernels`) in wasmtime, for determinism checks.
 //! - [`runner`]: contracts in cosmwasm-vm with [`chain`]'s storage billing: gas per call, per layer.
 //! - [`report`]: the per-layer gas report and the call planner.
+//! - [`deploy`]: what deploying a model costs, transaction by transaction.
 //! - [`artifacts`]: where the build script puts the Wasm files.
 
 pub mod artifacts;
 pub mod chain;
 pub mod check;
+pub mod deploy;
 pub mod floats;
 pub mod kernels;
 pub mod report;

@@ -442,3 +442,27 @@ fn input_bytes_cost_less_than_the_values() {
     assert!(bytes < values, "{bytes} vs {values}");
     assert!(parse(b64, b784) * 3 < parse(v64, v784));
 }
+
+/// Issue 18's deployment cost: a layer of more than one chunk uploads in full 128 KiB chunks,
+/// each paying the write (2,000 + 30 per byte, key included) and its tx bytes (10 per byte of
+/// base64 JSON): ~5.7M SDK gas a chunk.
+#[test]
+fn deploying_counts_every_transaction() {
+    let m = dense_only(512, 300); // 154,800 weight bytes: two chunks
+    let model = read_wasm("cwnn_model_contract").unwrap();
+    let collection = read_wasm("cwnn_collection").unwrap();
+    let d = cwnn_vm::deploy::deploy_cost(&model, &collection, &m.instantiate_msg(), &m.weights).unwrap();
+    let what: Vec<&str> = d.transactions.iter().map(|t| t.what.as_str()).collect();
+    assert_eq!(what, ["instantiate", "upload 1/2", "upload 2/2", "finalize", "mint"]);
+    let full = &d.transactions[1];
+    let chunk = CHUNK_BYTES;
+    assert!(full.call_sdk_gas > INSTANCE_COST + 2_000 + 30 * chunk, "{full:?}");
+    assert!(full.msg_bytes > chunk * 4 / 3, "base64: {full:?}");
+    assert!((5_600_000..5_900_000).contains(&full.sdk_gas), "{full:?}");
+    // Finalize reads every weight byte to hash it; minting runs three contract calls.
+    assert!(d.transactions[3].call_sdk_gas > INSTANCE_COST + 3 * m.weights[0].len() as u64);
+    assert!(d.transactions[4].call_sdk_gas > 3 * INSTANCE_COST);
+    assert_eq!(d.total_sdk_gas, d.transactions.iter().map(|t| t.sdk_gas).sum::<u64>());
+    assert_eq!(d.store_code.msg_bytes, model.len() as u64);
+    println!("{}", d.table());
+}

@@ -86,6 +86,11 @@ function showGas(pkg: Package, gas: GasReport | undefined) {
     ...gas.layers.map((l): [string, number] => [`${l.index}: ${l.kind} (${pkg.manifest.layers[l.index]?.node ?? ''})`, l.sdk_gas]),
     ['message and response', gas.overhead_sdk_gas],
   ];
+  if (gas.deploy) {
+    const txs = gas.deploy.transactions.map((t) => t.what.replace(/ \d+\/\d+$/, '')).filter((w, i, a) => a.indexOf(w) === i);
+    $('gas-note').textContent +=
+      ` Deploying it: ${gas.deploy.total_sdk_gas.toLocaleString('en')} SDK gas in ${gas.deploy.transactions.length} transactions (${txs.join(', ')}).`;
+  }
   const max = Math.max(...rows.map((r) => r[1]));
   $('gas').innerHTML = rows
     .map(([name, g]) => `<div class="bar"><span>${name}</span><div style="width:${(100 * g) / max}%"></div><span class="num">${g.toLocaleString('en')}</span></div>`)

@@ -34,6 +34,11 @@ export interface GasReport {
   instance_sdk_gas: number;
   overhead_sdk_gas: number;
   total_sdk_gas: number;
+  /** What deploying costs, transaction by transaction (instantiate, uploads, finalize, mint). */
+  deploy?: {
+    transactions: { what: string; msg_bytes: number; call_sdk_gas: number; tx_bytes_sdk_gas: number; sdk_gas: number }[];
+    total_sdk_gas: number;
+  };
 }
 
 export interface Package {

@@ -12,6 +12,7 @@ describe('package', () => {
     const theirs = await Promise.all(files.map(async (f) => JSON.parse(await readFile(join(pkgDir, 'messages', f), 'utf8'))));
     expect(uploadMessages(p.weights)).toEqual(theirs);
     expect(p.gas?.total_sdk_gas).toBeGreaterThan(60000);
+    expect(p.gas?.deploy?.transactions.map((t) => t.what)).toEqual(['instantiate', ...files.map((_, i) => `upload ${i + 1}/${files.length}`), 'finalize', 'mint']);
   });
 
   it('refuses weights that do not match the manifest', async () => {

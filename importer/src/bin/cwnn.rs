@@ -111,8 +111,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "int8")]
         precision: Precision,
     },
-    /// Per-layer gas of a model package on cosmwasm-vm with the chain's gas schedule, and the
-    /// number of calls it needs.
+    /// Per-layer gas of a model package on cosmwasm-vm with the chain's gas schedule, the
+    /// number of calls it needs, and what deploying it costs, transaction by transaction.
     Gas {
         /// The model package directory.
         dir: PathBuf,
@@ -374,10 +374,14 @@ fn gas(dir: PathBuf, json: bool, block_gas: u64, wasm: Option<PathBuf>) -> Resul
         &package.input(),
         block_gas,
     )?;
+    let collection = cwnn_vm::artifacts::read_wasm("cwnn_collection")?;
+    let deploy = cwnn_vm::deploy::deploy_cost(&wasm, &collection, &package.instantiate, &package.weights)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut v = serde_json::to_value(&report)?;
+        v["deploy"] = serde_json::to_value(&deploy)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print!("{}", report.table());
+        print!("{}\n{}", report.table(), deploy.table());
     }
     Ok(())
 }

@@ -1,0 +1,183 @@
+//! What deploying a model costs, transaction by transaction, in SDK gas: each message runs in
+//! cosmwasm-vm with the chain's storage billing (its instance cost, VM gas, reads and writes at
+//! 2,000 + 30 per byte, result bytes), plus the transaction's bytes at 10 SDK gas each.
+//!
+//! A transaction's bytes are its message's JSON plus [`TX_ENVELOPE_BYTES`] for the rest of a
+//! signed `MsgExecuteContract` (an estimate: the exact figure depends on the chain's address
+//! length, the signer's key type and the fee). Storing the model contract's code is counted
+//! apart: a chain that already has cwnn's code needs no `StoreCode`.
+//!
+//! Minting runs in two VMs, as in `vm/tests/gas.rs`: the model's `MintNft` (its queries to the
+//! collection answered directly), then the collection's mint from the model, which queries the
+//! model's `ModelInfo`; that query's own gas (an instance cost and the model's execution) is
+//! added to the transaction.
+
+use anyhow::{anyhow, Result};
+use cosmwasm_std::{to_json_binary, Addr, ContractInfoResponse, ContractResult, SystemResult, WasmQuery};
+use cwnn_model_contract::msg::{ExecuteMsg, InstantiateMsg, QueryMsg};
+use serde::Serialize;
+
+use crate::chain::GasRecord;
+use crate::runner::{Call, ChainVm};
+
+/// SDK gas per transaction byte (x/auth `DefaultTxSizeCostPerByte`).
+pub const TX_BYTE_COST: u64 = 10;
+/// SDK gas per byte of stored code (wasmd `DefaultCompileCost`).
+pub const COMPILE_COST_PER_BYTE: u64 = 3;
+/// A signed transaction's bytes besides its contract message: the `MsgExecuteContract`
+/// envelope (type URL, sender and contract addresses), one secp256k1 signer's public key and
+/// signature, sequence and a one-denom fee. An estimate (~300 bytes on a typical chain).
+pub const TX_ENVELOPE_BYTES: u64 = 300;
+
+/// The code id the measurement gives the collection code, accepted by the model it deploys.
+const COLLECTION_CODE_ID: u64 = 1;
+const MODEL_CODE_ID: u64 = 2;
+
+/// One transaction.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TxCost {
+    pub what: String,
+    /// The message's JSON bytes (the transaction carries them and [`TX_ENVELOPE_BYTES`] more).
+    pub msg_bytes: u64,
+    /// The contract calls' SDK gas: instance cost, VM gas, storage, result bytes.
+    pub call_sdk_gas: u64,
+    /// `(msg_bytes + TX_ENVELOPE_BYTES) · 10`.
+    pub tx_bytes_sdk_gas: u64,
+    pub sdk_gas: u64,
+}
+
+impl TxCost {
+    fn new(what: impl Into<String>, msg_bytes: usize, call_sdk_gas: u64) -> Self {
+        let tx_bytes_sdk_gas = (msg_bytes as u64 + TX_ENVELOPE_BYTES) * TX_BYTE_COST;
+        TxCost {
+            what: what.into(),
+            msg_bytes: msg_bytes as u64,
+            call_sdk_gas,
+            tx_bytes_sdk_gas,
+            sdk_gas: call_sdk_gas + tx_bytes_sdk_gas,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct DeployCost {
+    /// `StoreCode` of the model contract: compile cost and tx bytes of the Wasm as sent
+    /// (uncompressed; gzip shrinks the tx bytes, not the compile cost). Only where the chain
+    /// lacks cwnn's code.
+    pub store_code: TxCost,
+    /// Instantiate, every upload, finalize, mint: one transaction each.
+    pub transactions: Vec<TxCost>,
+    /// The transactions' sum (store code excluded).
+    pub total_sdk_gas: u64,
+}
+
+fn ok<T>(what: &str, call: Call<T>) -> Result<GasRecord> {
+    call.result.map_err(|e| anyhow!("{what} refused: {e}"))?;
+    Ok(call.gas)
+}
+
+fn json_len(msg: &impl Serialize) -> Result<usize> {
+    Ok(serde_json::to_vec(msg)?.len())
+}
+
+/// Deploys the model in `instantiate` with `weights` on `model_wasm`, then mints it into a
+/// collection of `collection_wasm`, measuring every transaction.
+pub fn deploy_cost(
+    model_wasm: &[u8],
+    collection_wasm: &[u8],
+    instantiate: &InstantiateMsg,
+    weights: &[Vec<u8>],
+) -> Result<DeployCost> {
+    let mut vm = ChainVm::new(model_wasm)?;
+    let owner = vm.addr("owner");
+    let msg = InstantiateMsg {
+        collection_code_ids: Some(vec![COLLECTION_CODE_ID]),
+        ..instantiate.clone()
+    };
+    let mut txs = vec![TxCost::new(
+        "instantiate",
+        json_len(&msg)?,
+        ok("instantiate", vm.instantiate(&owner, &msg, &[])?)?.total_sdk_gas,
+    )];
+    let uploads = ExecuteMsg::uploads(weights);
+    let n = uploads.len();
+    for (i, up) in uploads.iter().enumerate() {
+        let gas = ok("upload", vm.execute(&owner, up, &[])?)?.total_sdk_gas;
+        txs.push(TxCost::new(format!("upload {}/{n}", i + 1), json_len(up)?, gas));
+    }
+    let finalize = ExecuteMsg::Finalize {};
+    let gas = ok("finalize", vm.execute(&owner, &finalize, &[])?)?.total_sdk_gas;
+    txs.push(TxCost::new("finalize", json_len(&finalize)?, gas));
+    txs.push(mint(&mut vm, collection_wasm, &owner)?);
+    let store = model_wasm.len() as u64 * COMPILE_COST_PER_BYTE;
+    let mut store_code = TxCost::new("store code", model_wasm.len(), store);
+    store_code.call_sdk_gas = store;
+    Ok(DeployCost {
+        store_code,
+        total_sdk_gas: txs.iter().map(|t| t.sdk_gas).sum(),
+        transactions: txs,
+    })
+}
+
+/// The `MintNft` transaction: the model's call, the collection's mint and its `ModelInfo` query.
+fn mint(model: &mut ChainVm, collection_wasm: &[u8], owner: &str) -> Result<TxCost> {
+    let info_call = model.query(&QueryMsg::ModelInfo {})?;
+    let info_gas = info_call.gas.total_sdk_gas;
+    let info = info_call.result.map_err(|e| anyhow!("model_info refused: {e}"))?;
+    let mut coll = ChainVm::new(collection_wasm)?;
+    coll.answer_wasm_queries(move |q| {
+        SystemResult::Ok(ContractResult::Ok(match q {
+            WasmQuery::ContractInfo { .. } => contract_info(MODEL_CODE_ID),
+            _ => info.clone(),
+        }))
+    });
+    let creator = coll.addr("creator");
+    let init = serde_json::json!({"name": "models", "symbol": "CWNN", "model_code_ids": [MODEL_CODE_ID]});
+    ok("collection instantiate", coll.instantiate(&creator, &init, &[])?)?;
+    let mint_model =
+        serde_json::json!({"mint_model": {"owner": owner, "token_uri": null, "claimed_accuracy_bps": null}});
+    let model_addr = model.contract().to_string();
+    let minted = ok("mint_model", coll.execute(&model_addr, &mint_model, &[])?)?.total_sdk_gas;
+
+    let mint_nft = ExecuteMsg::MintNft {
+        collection: coll.contract().to_string(),
+        token_uri: None,
+        claimed_accuracy_bps: None,
+    };
+    model.answer_wasm_queries(|_| SystemResult::Ok(ContractResult::Ok(contract_info(COLLECTION_CODE_ID))));
+    let bound = ok("mint_nft", model.execute(owner, &mint_nft, &[])?)?.total_sdk_gas;
+    Ok(TxCost::new("mint", json_len(&mint_nft)?, bound + minted + info_gas))
+}
+
+/// A contract of `code_id` without a wasmd admin, as the model and the collection require.
+fn contract_info(code_id: u64) -> cosmwasm_std::Binary {
+    let info = ContractInfoResponse::new(code_id, Addr::unchecked("creator"), None, false, None);
+    to_json_binary(&info).expect("serializable")
+}
+
+impl DeployCost {
+    /// The costs as a text table.
+    pub fn table(&self) -> String {
+        let header = ["transaction", "msg bytes", "calls SDK", "tx bytes SDK", "SDK gas"];
+        let row = |t: &TxCost| {
+            vec![
+                t.what.clone(),
+                t.msg_bytes.to_string(),
+                t.call_sdk_gas.to_string(),
+                t.tx_bytes_sdk_gas.to_string(),
+                t.sdk_gas.to_string(),
+            ]
+        };
+        let mut s = crate::report::text_table(&[-16, 12, 12, 13, 12], &header, self.transactions.iter().map(row));
+        s += &format!(
+            "\nDeploying: {} SDK gas in {} transactions (tx bytes counted at {TX_BYTE_COST} per byte, {TX_ENVELOPE_BYTES} estimated per tx besides the message).\n",
+            self.total_sdk_gas,
+            self.transactions.len()
+        );
+        s += &format!(
+            "Storing the model contract's code ({} bytes), where the chain lacks it: {} SDK gas ({COMPILE_COST_PER_BYTE} per byte to compile, {} for the tx bytes uncompressed).\n",
+            self.store_code.msg_bytes, self.store_code.sdk_gas, self.store_code.tx_bytes_sdk_gas
+        );
+        s
+    }
+}
