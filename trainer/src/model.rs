@@ -1,5 +1,6 @@
-//! The three architectures. Parameters are kept in ONNX's layouts (Dense `[out, in]`, Conv
-//! `[out, in, kh, kw]`, LSTM gates in i, o, f, c order) so export is a copy, not a remap.
+//! The MLP, CNN and LSTM, and what every model shares (LeNet is in `lenet.rs`). Parameters
+//! are kept in ONNX's layouts (Dense `[out, in]`, Conv `[out, in, kh, kw]`, LSTM gates in
+//! i, o, f, c order) so export is a copy, not a remap.
 //! Each model takes pixels scaled to [0, 1]; the exported ONNX takes raw pixels, with
 //! `1 / pixel_max` folded into the first layer's input weights (exact: that layer is linear).
 
@@ -11,7 +12,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
 use onnx_protobuf::ModelProto;
 
-use crate::data::Dataset;
+use crate::data::{Dataset, DatasetKind};
 use crate::export::{Attr, Graph};
 use crate::qat;
 use crate::rng::SplitMix64;
@@ -28,6 +29,9 @@ pub enum Arch {
     Cnn,
     /// LSTM(hidden) over image rows, last hidden state, Dense(10)-Softmax.
     Lstm,
+    /// LeNet-5's shape for 28×28 images: Conv(6, 5×5, pad 2)-ReLU-MaxPool(2×2)-Conv(16, 5×5)-
+    /// ReLU-MaxPool(2×2)-Flatten-Dense(120)-ReLU-Dense(84)-ReLU-Dense(10)-Softmax.
+    Lenet,
 }
 
 impl Arch {
@@ -38,6 +42,15 @@ impl Arch {
             Arch::Mlp => 64,
             Arch::Cnn => 16,
             Arch::Lstm => 32,
+            Arch::Lenet => crate::lenet::C1,
+        }
+    }
+
+    /// The dataset it trains on when none is given: LeNet is shaped for MNIST's 28×28.
+    pub fn default_dataset(self) -> DatasetKind {
+        match self {
+            Arch::Lenet => DatasetKind::Mnist5k,
+            _ => DatasetKind::Digits,
         }
     }
 }
@@ -52,12 +65,16 @@ pub trait Classifier<B: Backend>: Module<B> {
     fn to_onnx(&self, data: &Dataset) -> ModelProto;
 }
 
-fn param<B: Backend, const D: usize>(shape: [usize; D], values: Vec<f32>, device: &B::Device) -> Param<Tensor<B, D>> {
+pub(crate) fn param<B: Backend, const D: usize>(
+    shape: [usize; D],
+    values: Vec<f32>,
+    device: &B::Device,
+) -> Param<Tensor<B, D>> {
     Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
 }
 
 /// He-uniform weights for a layer with `fan_in` inputs.
-fn weights<B: Backend, const D: usize>(
+pub(crate) fn weights<B: Backend, const D: usize>(
     rng: &mut SplitMix64,
     shape: [usize; D],
     fan_in: usize,
@@ -67,21 +84,21 @@ fn weights<B: Backend, const D: usize>(
     param(shape, rng.uniform(n, (6.0 / fan_in as f32).sqrt()), device)
 }
 
-fn zeros<B: Backend>(n: usize, device: &B::Device) -> Param<Tensor<B, 1>> {
+pub(crate) fn zeros<B: Backend>(n: usize, device: &B::Device) -> Param<Tensor<B, 1>> {
     param([n], vec![0.0; n], device)
 }
 
 /// A parameter's values on the host.
-fn host<B: Backend, const D: usize>(p: &Param<Tensor<B, D>>) -> Vec<f32> {
+pub(crate) fn host<B: Backend, const D: usize>(p: &Param<Tensor<B, D>>) -> Vec<f32> {
     p.val().into_data().convert::<f32>().to_vec::<f32>().expect("f32 data")
 }
 
-fn dense<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>, b: Tensor<B, 1>, fake_quant: bool) -> Tensor<B, 2> {
+pub(crate) fn dense<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>, b: Tensor<B, 1>, fake_quant: bool) -> Tensor<B, 2> {
     let w = if fake_quant { qat::weights(w) } else { w };
     x.matmul(w.transpose()) + b.unsqueeze()
 }
 
-fn maybe_fq<B: Backend, const D: usize>(x: Tensor<B, D>, on: bool) -> Tensor<B, D> {
+pub(crate) fn maybe_fq<B: Backend, const D: usize>(x: Tensor<B, D>, on: bool) -> Tensor<B, D> {
     if on {
         qat::activations(x)
     } else {
@@ -89,12 +106,12 @@ fn maybe_fq<B: Backend, const D: usize>(x: Tensor<B, D>, on: bool) -> Tensor<B, 
     }
 }
 
-fn scaled(v: Vec<f32>, by: f32) -> Vec<f32> {
+pub(crate) fn scaled(v: Vec<f32>, by: f32) -> Vec<f32> {
     v.into_iter().map(|x| x * by).collect()
 }
 
 /// Gemm (transB) named `name` + Softmax, the head every model ends in.
-fn head(g: &mut Graph, name: &str, input: &str, w: &[f32], b: &[f32], width: usize) {
+pub(crate) fn head(g: &mut Graph, name: &str, input: &str, w: &[f32], b: &[f32], width: usize) {
     let (wn, bn) = (format!("{name}.weight"), format!("{name}.bias"));
     g.floats(&wn, &[CLASSES, width], w);
     g.floats(&bn, &[CLASSES], b);

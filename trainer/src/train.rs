@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use burn::backend::{ndarray::NdArrayDevice, Autodiff, NdArray};
 use burn::module::AutodiffModule;
 use burn::optim::{decay::WeightDecayConfig, AdamConfig, GradientsParams, Optimizer};
@@ -16,6 +16,7 @@ use onnx_protobuf::{Message, ModelProto};
 
 use crate::data::{Dataset, DatasetKind};
 use crate::device::{self, Device, DeviceChoice};
+use crate::lenet::LeNet;
 use crate::model::{Arch, Classifier, Cnn, Lstm, Mlp, CLASSES};
 use crate::rng::SplitMix64;
 
@@ -69,6 +70,7 @@ pub fn default_epochs(arch: Arch) -> usize {
         Arch::Mlp => 100,
         Arch::Cnn => 60,
         Arch::Lstm => 80,
+        Arch::Lenet => 4,
     }
 }
 
@@ -155,6 +157,15 @@ impl Run<'_> {
             Arch::Mlp => self.fit(Mlp::<B>::new(side * side, hidden, cfg.seed, dev), dev, device),
             Arch::Cnn => self.fit(Cnn::<B>::new(side, hidden, cfg.seed, dev), dev, device),
             Arch::Lstm => self.fit(Lstm::<B>::new(side, hidden, cfg.seed, dev), dev, device),
+            Arch::Lenet => {
+                if cfg.hidden.is_some() {
+                    bail!("lenet has LeNet-5's fixed widths: --hidden does not apply");
+                }
+                let model = LeNet::<B>::new(side, cfg.seed, dev).with_context(|| {
+                    format!("lenet needs images of at least 12×12, not {side}×{side}: use --dataset mnist5k")
+                })?;
+                self.fit(model, dev, device)
+            }
         }
     }
 

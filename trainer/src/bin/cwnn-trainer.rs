@@ -1,4 +1,4 @@
-//! `cwnn-trainer --model mlp|cnn|lstm --dataset digits|mnist5k --out MODEL.onnx`: trains, writes
+//! `cwnn-trainer --model mlp|cnn|lstm|lenet --dataset digits|mnist5k --out MODEL.onnx`: trains, writes
 //! the ONNX model with `test.csv` and `calibration.csv` beside it, and prints
 //! `test_accuracy=…` as its last line.
 
@@ -17,9 +17,10 @@ use cwnn_trainer::{train, Arch, DatasetKind, DeviceChoice, TrainConfig};
 struct Args {
     #[arg(long, value_enum)]
     model: Arch,
-    #[arg(long, value_enum, default_value = "digits")]
-    dataset: DatasetKind,
-    /// Passes over the training split [default: mlp 100, cnn 60, lstm 80].
+    /// [default: mnist5k for lenet, digits for the others]
+    #[arg(long, value_enum)]
+    dataset: Option<DatasetKind>,
+    /// Passes over the training split [default: mlp 100, cnn 60, lstm 80, lenet 4].
     #[arg(long)]
     epochs: Option<usize>,
     #[arg(long, default_value_t = 32)]
@@ -54,7 +55,8 @@ struct Args {
 
 fn main() -> Result<()> {
     let a = Args::parse();
-    let mut cfg = TrainConfig::new(a.model, a.dataset);
+    let dataset = a.dataset.unwrap_or(a.model.default_dataset());
+    let mut cfg = TrainConfig::new(a.model, dataset);
     cfg.epochs = a.epochs.unwrap_or(cfg.epochs);
     cfg.batch_size = a.batch_size.max(1);
     cfg.learning_rate = a.lr;
@@ -69,7 +71,7 @@ fn main() -> Result<()> {
     eprintln!(
         "{:?} on {:?}, {} epochs{}",
         a.model,
-        a.dataset,
+        dataset,
         cfg.epochs,
         if a.qat { ", QAT" } else { "" }
     );
