@@ -110,40 +110,10 @@ fn cpu_training_is_deterministic_for_a_seed() {
     }
 }
 
-/// The accuracy targets at the default settings, float and after int8 import.
-#[test]
-fn default_models_reach_their_digits_accuracy_in_int8() {
-    for (arch, target) in [(Arch::Mlp, 0.96), (Arch::Cnn, 0.97), (Arch::Lstm, 0.94)] {
-        let mut cfg = TrainConfig::new(arch, DatasetKind::Digits);
-        cfg.device = DeviceChoice::Cpu;
-        let t = train(&cfg).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let model = dir.path().join("model.onnx");
-        t.write(&model).unwrap();
-        let imported = import::import(&ImportArgs {
-            model,
-            calibration: vec![dir.path().join("calibration.csv")],
-            ..Default::default()
-        })
-        .unwrap();
-        let test = import::read_samples(&imported.float, &[dir.path().join("test.csv")]).unwrap();
-        let acc = import::accuracy(&imported.float, &imported.quant, &test.inputs, &test.labels.unwrap()).unwrap();
-        eprintln!("{arch:?}: trainer {:.4}, {acc:?}", t.test_accuracy);
-        assert_eq!(acc.samples, 359);
-        assert!((acc.float_top1 - t.test_accuracy).abs() < 1e-9, "{arch:?}: {acc:?}");
-        assert!(acc.float_top1 >= target, "{arch:?}: {acc:?}");
-        assert!(
-            (acc.quantized_top1 - acc.float_top1).abs() <= 0.005,
-            "{arch:?}: {acc:?}"
-        );
-    }
-}
-
-/// Issue 18's LeNet: ≥ 97 % float top-1 on MNIST-5k's 1,000 held-out images at the default
-/// settings, int8 after import within 1 point of float.
-#[test]
-fn lenet_reaches_its_mnist_accuracy_in_int8() {
-    let mut cfg = TrainConfig::new(Arch::Lenet, DatasetKind::Mnist5k);
+/// Trains `arch` on `dataset` at the default settings on the CPU, imports it in int8 and
+/// scores both on the held-out split (checking the float score is the trainer's own).
+fn default_accuracy(arch: Arch, dataset: DatasetKind) -> import::Accuracy {
+    let mut cfg = TrainConfig::new(arch, dataset);
     cfg.device = DeviceChoice::Cpu;
     let t = train(&cfg).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -157,7 +127,30 @@ fn lenet_reaches_its_mnist_accuracy_in_int8() {
     .unwrap();
     let test = import::read_samples(&imported.float, &[dir.path().join("test.csv")]).unwrap();
     let acc = import::accuracy(&imported.float, &imported.quant, &test.inputs, &test.labels.unwrap()).unwrap();
-    eprintln!("LeNet: trainer {:.4}, {acc:?}", t.test_accuracy);
+    eprintln!("{arch:?}: trainer {:.4}, {acc:?}", t.test_accuracy);
+    assert!((acc.float_top1 - t.test_accuracy).abs() < 1e-9, "{arch:?}: {acc:?}");
+    acc
+}
+
+/// The accuracy targets at the default settings, float and after int8 import.
+#[test]
+fn default_models_reach_their_digits_accuracy_in_int8() {
+    for (arch, target) in [(Arch::Mlp, 0.96), (Arch::Cnn, 0.97), (Arch::Lstm, 0.94)] {
+        let acc = default_accuracy(arch, DatasetKind::Digits);
+        assert_eq!(acc.samples, 359);
+        assert!(acc.float_top1 >= target, "{arch:?}: {acc:?}");
+        assert!(
+            (acc.quantized_top1 - acc.float_top1).abs() <= 0.005,
+            "{arch:?}: {acc:?}"
+        );
+    }
+}
+
+/// Issue 18's LeNet: ≥ 97 % float top-1 on MNIST-5k's 1,000 held-out images at the default
+/// settings, int8 after import within 1 point of float.
+#[test]
+fn lenet_reaches_its_mnist_accuracy_in_int8() {
+    let acc = default_accuracy(Arch::Lenet, DatasetKind::Mnist5k);
     assert_eq!(acc.samples, 1000);
     assert!(acc.float_top1 >= 0.97, "{acc:?}");
     assert!((acc.quantized_top1 - acc.float_top1).abs() <= 0.01, "{acc:?}");
