@@ -23,9 +23,9 @@ pub(crate) fn unit_work(model: &Model, index: usize) -> u64 {
     model.work[index].div_ceil(model.units[index].max(1))
 }
 
-/// The model input from a caller's integers: right length, every value in the input's type.
-/// The input tensor from a message's `input` (values) or `input_bytes` (little-endian bytes at
-/// the input type's width): exactly one of them, of the input's element count.
+/// The input tensor from a message's `input` (values, each in the input's type) or
+/// `input_bytes` (little-endian bytes at the type's width): exactly one of them, of the input's
+/// element count.
 pub(crate) fn input_tensor(
     spec: &TensorSpec,
     values: Vec<i32>,

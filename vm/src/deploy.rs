@@ -110,8 +110,7 @@ pub fn deploy_cost(
     txs.push(TxCost::new("finalize", json_len(&finalize)?, gas));
     txs.push(mint(&mut vm, collection_wasm, &owner)?);
     let store = model_wasm.len() as u64 * COMPILE_COST_PER_BYTE;
-    let mut store_code = TxCost::new("store code", model_wasm.len(), store);
-    store_code.call_sdk_gas = store;
+    let store_code = TxCost::new("store code", model_wasm.len(), store);
     Ok(DeployCost {
         store_code,
         total_sdk_gas: txs.iter().map(|t| t.sdk_gas).sum(),
@@ -119,25 +118,13 @@ pub fn deploy_cost(
     })
 }
 
-/// The `MintNft` transaction: the model's call, the collection's mint and its `ModelInfo` query.
+/// The `MintNft` transaction, in the chain's order: the model binds itself and sends the
+/// mint; the collection mints after querying the (now bound) model's `ModelInfo`.
 fn mint(model: &mut ChainVm, collection_wasm: &[u8], owner: &str) -> Result<TxCost> {
-    let info_call = model.query(&QueryMsg::ModelInfo {})?;
-    let info_gas = info_call.gas.total_sdk_gas;
-    let info = info_call.result.map_err(|e| anyhow!("model_info refused: {e}"))?;
     let mut coll = ChainVm::new(collection_wasm)?;
-    coll.answer_wasm_queries(move |q| {
-        SystemResult::Ok(ContractResult::Ok(match q {
-            WasmQuery::ContractInfo { .. } => contract_info(MODEL_CODE_ID),
-            _ => info.clone(),
-        }))
-    });
     let creator = coll.addr("creator");
     let init = serde_json::json!({"name": "models", "symbol": "CWNN", "model_code_ids": [MODEL_CODE_ID]});
     ok("collection instantiate", coll.instantiate(&creator, &init, &[])?)?;
-    let mint_model =
-        serde_json::json!({"mint_model": {"owner": owner, "token_uri": null, "claimed_accuracy_bps": null}});
-    let model_addr = model.contract().to_string();
-    let minted = ok("mint_model", coll.execute(&model_addr, &mint_model, &[])?)?.total_sdk_gas;
 
     let mint_nft = ExecuteMsg::MintNft {
         collection: coll.contract().to_string(),
@@ -146,7 +133,21 @@ fn mint(model: &mut ChainVm, collection_wasm: &[u8], owner: &str) -> Result<TxCo
     };
     model.answer_wasm_queries(|_| SystemResult::Ok(ContractResult::Ok(contract_info(COLLECTION_CODE_ID))));
     let bound = ok("mint_nft", model.execute(owner, &mint_nft, &[])?)?.total_sdk_gas;
-    Ok(TxCost::new("mint", json_len(&mint_nft)?, bound + minted + info_gas))
+
+    let info_call = model.query(&QueryMsg::ModelInfo {})?;
+    let info_gas = info_call.gas.total_sdk_gas;
+    let info = info_call.result.map_err(|e| anyhow!("model_info refused: {e}"))?;
+    coll.answer_wasm_queries(move |q| {
+        SystemResult::Ok(ContractResult::Ok(match q {
+            WasmQuery::ContractInfo { .. } => contract_info(MODEL_CODE_ID),
+            _ => info.clone(),
+        }))
+    });
+    let mint_model =
+        serde_json::json!({"mint_model": {"owner": owner, "token_uri": null, "claimed_accuracy_bps": null}});
+    let model_addr = model.contract().to_string();
+    let minted = ok("mint_model", coll.execute(&model_addr, &mint_model, &[])?)?.total_sdk_gas;
+    Ok(TxCost::new("mint", json_len(&mint_nft)?, bound + info_gas + minted))
 }
 
 /// A contract of `code_id` without a wasmd admin, as the model and the collection require.
