@@ -33,8 +33,7 @@ pub(crate) fn input_tensor(
 ) -> Result<QTensor, ContractError> {
     let data = match (bytes, values.is_empty()) {
         (Some(_), false) => return Err(ContractError::Input("give `input` or `input_bytes`, not both")),
-        (Some(b), true) => TensorData::from_le_bytes(spec.dtype, &b)
-            .map_err(|_| ContractError::Input("input_bytes is not a whole number of the input's integer type"))?,
+        (Some(b), true) => bytes_data(spec, &b)?,
         (None, _) => values_data(spec.dtype, values)?,
     };
     if Some(data.len()) != spec.numel() {
@@ -44,6 +43,22 @@ pub(crate) fn input_tensor(
     }
     QTensor::new(spec.shape.clone(), data, spec.quant)
         .map_err(|_| ContractError::Input("does not match the input spec"))
+}
+
+/// Checks the byte count before decoding, so an oversized `input_bytes` costs no copy.
+fn bytes_data(spec: &TensorSpec, b: &[u8]) -> Result<TensorData, ContractError> {
+    let w = spec.dtype.bytes();
+    if !b.len().is_multiple_of(w) {
+        return Err(ContractError::Input(
+            "input_bytes is not a whole number of the input's integer type",
+        ));
+    }
+    if Some(b.len() / w) != spec.numel() {
+        return Err(ContractError::Input(
+            "length differs from the input shape's element count",
+        ));
+    }
+    TensorData::from_le_bytes(spec.dtype, b).map_err(|_| ContractError::Input("does not match the input spec"))
 }
 
 fn values_data(dtype: DType, values: Vec<i32>) -> Result<TensorData, ContractError> {

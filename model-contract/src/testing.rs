@@ -310,33 +310,14 @@ impl Env {
             .unwrap()
     }
     pub fn predict(&self, input: Vec<i32>) -> Result<PredictResponse, String> {
-        self.app
-            .wrap()
-            .query_wasm_smart(
-                &self.model,
-                &QueryMsg::Predict {
-                    input,
-                    input_bytes: None,
-                },
-            )
-            .map_err(|e| e.to_string())
+        self.predict_with(input, None)
     }
-    /// [`Env::predict`] with the input as `input_bytes` (little-endian bytes at its width).
-    pub fn predict_bytes(&self, bytes: &[u8]) -> Result<PredictResponse, String> {
+    /// The `Predict` query with the input as values, as `input_bytes` (little-endian bytes at
+    /// its width), or both (refused).
+    pub fn predict_with(&self, input: Vec<i32>, bytes: Option<&[u8]>) -> Result<PredictResponse, String> {
         let msg = QueryMsg::Predict {
-            input: vec![],
-            input_bytes: Some(Binary::from(bytes)),
-        };
-        self.app
-            .wrap()
-            .query_wasm_smart(&self.model, &msg)
-            .map_err(|e| e.to_string())
-    }
-    /// A `Predict` query giving both input forms (refused).
-    pub fn predict_both(&self, values: Vec<i32>, bytes: &[u8]) -> Result<PredictResponse, String> {
-        let msg = QueryMsg::Predict {
-            input: values,
-            input_bytes: Some(Binary::from(bytes)),
+            input,
+            input_bytes: bytes.map(Binary::from),
         };
         self.app
             .wrap()

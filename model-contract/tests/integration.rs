@@ -212,7 +212,7 @@ fn input_bytes_give_the_answer_of_the_values() {
         let values = m.sample_values();
         let bytes = input_bytes(&values, dtype);
         let want = env.predict(values.clone()).unwrap();
-        assert_eq!(env.predict_bytes(&bytes).unwrap(), want);
+        assert_eq!(env.predict_with(vec![], Some(&bytes)).unwrap(), want);
         // As a paid-free execute and as a job: the same output.
         let user = env.addr("user");
         let b = Some(Binary::from(bytes.clone()));
@@ -243,18 +243,21 @@ fn input_bytes_give_the_answer_of_the_values() {
         assert_eq!(done.output, Some(want));
 
         // Named refusals: both forms, a partial element, a wrong element count, neither.
-        let both = env.predict_both(values, &bytes).unwrap_err();
+        let both = env.predict_with(values, Some(&bytes)).unwrap_err();
         assert!(both.contains("not both"), "{both}");
         let short = &bytes[..bytes.len() - 1];
-        let err = env.predict_bytes(short).unwrap_err();
+        let err = env.predict_with(vec![], Some(short)).unwrap_err();
         match dtype {
             DType::I8 => assert!(err.contains("length differs"), "{err}"),
             _ => assert!(err.contains("whole number"), "{err}"),
         }
         let w = dtype.bytes();
-        let err = env.predict_bytes(&bytes[..bytes.len() - w]).unwrap_err();
+        let err = env.predict_with(vec![], Some(&bytes[..bytes.len() - w])).unwrap_err();
         assert!(err.contains("length differs"), "{err}");
         assert!(env.predict(vec![]).unwrap_err().contains("length differs"));
+        let oversized = bytes.repeat(1000);
+        let err = env.predict_with(vec![], Some(&oversized)).unwrap_err();
+        assert!(err.contains("length differs"), "{err}");
     }
 }
 

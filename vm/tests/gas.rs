@@ -6,7 +6,7 @@ use cwnn_model_contract::msg::{ExecuteMsg, InstantiateMsg, PredictResponse, Quer
 use cwnn_model_contract::state::CHUNK_BYTES;
 use cwnn_model_contract::testing::{conv_only, conv_only_as, dense_only, dense_only_as, mlp, skip_lstm_as, TestModel};
 use cwnn_vm::artifacts::read_wasm;
-use cwnn_vm::chain::{ChainStorage, GasRecord, INSTANCE_COST, READ_COST_FLAT, READ_COST_PER_BYTE};
+use cwnn_vm::chain::{ChainStorage, GasRecord, GAS_MULTIPLIER, INSTANCE_COST, READ_COST_FLAT, READ_COST_PER_BYTE};
 use cwnn_vm::runner::{Call, ChainVm, Marker};
 
 fn unlimited() -> WorkBudget {
@@ -417,13 +417,13 @@ fn predict_overhead(n: usize, as_bytes: bool) -> (u64, u64) {
     let call = vm.execute(&vm.addr("user"), &msg, &[]).unwrap();
     call.result.as_ref().unwrap();
     let layer = per_layer(&call.markers)[0];
-    let overhead = call.gas.total_sdk_gas - INSTANCE_COST - (layer.0 / 140_000 + layer.1);
+    let overhead = call.gas.total_sdk_gas - INSTANCE_COST - (layer.0 / GAS_MULTIPLIER + layer.1);
     (overhead, call.markers[0].vm_gas)
 }
 
 /// Issue 18's input cost: what the input values add to a paid `Predict`, scaled to 784 (an
 /// MNIST image) from the overheads at 64 and 784 values. Measured: 1,748 SDK gas as a JSON
-/// array, 1,434 as `input_bytes`, whose parse takes a quarter of the VM gas (60.4M → 16.1M);
+/// array, 1,432 as `input_bytes`, whose parse takes a quarter of the VM gas (60.4M → 16.1M);
 /// most of what remains is the event's base64 copy of the input (1 SDK gas per result byte),
 /// which `cwnn verify` reads.
 #[test]
