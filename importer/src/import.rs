@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cwnn_layers::TensorSpec;
+use cwnn_layers::{TensorSpec, WeightFormat};
 use cwnn_model_contract::msg::{sha256, weights_sha256, ExecuteMsg, InstantiateMsg};
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +11,7 @@ use crate::error::{io, json, Error, Result};
 use crate::float::FloatModel;
 use crate::onnx::{self, Options};
 use crate::package::Package;
-use crate::quantize::{quantize, Precision, QuantModel, QuantReport};
+use crate::quantize::{quantize_with, Precision, QuantModel, QuantReport};
 use crate::samples;
 
 /// What `cwnn import` is asked to do.
@@ -23,6 +23,8 @@ pub struct ImportArgs {
     /// The model's name on chain (default: the file's stem).
     pub name: Option<String>,
     pub precision: Precision,
+    /// Dense and Conv weights in int4 (with int8 precision), or at the precision's width.
+    pub weights: WeightFormat,
 }
 
 /// One side of the model's interface, as the manifest records it.
@@ -42,6 +44,9 @@ pub struct Manifest {
     pub source: String,
     pub source_sha256: String,
     pub precision: String,
+    /// `int4` when Dense and Conv weights are int4 (absent: the precision's width).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<String>,
     pub weights_sha256: String,
     /// The model's identity on chain (config and weights; see the contract's `model_sha256`).
     pub model_sha256: String,
@@ -111,7 +116,7 @@ pub fn import(args: &ImportArgs) -> Result<Imported> {
         (None, "" | "model", Some(stem)) => stem,
         (None, graph, _) => graph.to_string(),
     };
-    let quant = quantize(&float, &samples.inputs, &name, args.precision)?;
+    let quant = quantize_with(&float, &samples.inputs, &name, args.precision, args.weights)?;
     let source = std::fs::read(&args.model).map_err(io(&args.model))?;
     let instantiate = InstantiateMsg::new(quant.config.clone(), weights_sha256(&quant.weights));
     let model_sha256 = cwnn_model_contract::msg::model_sha256(&instantiate.model, &instantiate.weights_sha256)?;
@@ -130,6 +135,7 @@ pub fn import(args: &ImportArgs) -> Result<Imported> {
             .map_or(String::new(), |f| f.to_string_lossy().into_owned()),
         source_sha256: sha256(&source).to_hex(),
         precision: quant.report.precision.into(),
+        weights: (args.weights != WeightFormat::Native).then(|| args.weights.name().into()),
         weights_sha256: instantiate.weights_sha256.to_hex(),
         model_sha256: model_sha256.to_hex(),
         params: float.params(),
@@ -233,13 +239,14 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
 /// The report as a table.
 pub fn report_table(r: &QuantReport) -> String {
     let header = [
-        "layer", "kind", "shape", "params", "weight B", "range", "sat %", "max err", "mean err",
+        "layer", "kind", "shape", "weights", "params", "weight B", "range", "sat %", "max err", "mean err",
     ];
     let rows = r.layers.iter().map(|l| {
         vec![
             l.index.to_string(),
             l.kind.to_string(),
             format!("{:?}", l.shape),
+            l.weights.to_string(),
             l.params.to_string(),
             l.weight_bytes.to_string(),
             format!("[{:.3}, {:.3}]", l.range[0], l.range[1]),
@@ -248,7 +255,7 @@ pub fn report_table(r: &QuantReport) -> String {
             format!("{:.4}", l.mean_abs_error),
         ]
     });
-    cwnn_vm::report::text_table(&[5, -16, -14, 9, 9, 22, 6, 10, 10], &header, rows)
+    cwnn_vm::report::text_table(&[5, -16, -14, -7, 9, 9, 22, 6, 10, 10], &header, rows)
 }
 
 /// Top-1 accuracy of the f64 and the quantized model on labelled samples.

@@ -2,7 +2,9 @@
 //! observed range as its int8 (or int16) range, quantizes every layer with the layers
 //! crate, and reports per layer how far the quantized model strays from f64.
 
-use cwnn_layers::{GraphError, LayerConfig, LayerError, ModelConfig, QuantSpec, TensorSpec, INDEX_QUANT};
+use cwnn_layers::{
+    GraphError, Layer, LayerConfig, LayerError, ModelConfig, QuantSpec, TensorSpec, WeightFormat, INDEX_QUANT,
+};
 use cwnn_tensor::host::{dequantize, RangeObserver};
 use cwnn_tensor::{DType, QTensor, QuantParams};
 use ndarray::ArrayD;
@@ -30,6 +32,8 @@ pub enum QuantizeError {
         kind: &'static str,
         precision: &'static str,
     },
+    #[error("int4 weights need int8 activations: import with --precision int8")]
+    Int4Precision,
     #[error(transparent)]
     Graph(#[from] GraphError),
     #[error("model input: {0}")]
@@ -84,6 +88,9 @@ pub struct LayerReport {
     pub node: String,
     pub kind: &'static str,
     pub shape: Vec<usize>,
+    /// How its weights are stored: `int8`, `int16` or `int4` (layers without int4 forms keep
+    /// the precision's).
+    pub weights: &'static str,
     pub params: usize,
     pub weight_bytes: usize,
     pub macs: u64,
@@ -99,6 +106,8 @@ pub struct LayerReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct QuantReport {
     pub precision: &'static str,
+    /// `native` (the precision's width) or `int4` for Dense and Conv weights.
+    pub weights: &'static str,
     pub samples: usize,
     pub layers: Vec<LayerReport>,
 }
@@ -139,6 +148,16 @@ fn covering(
     })
 }
 
+impl QuantReport {
+    /// `int8`, `int16`, or `int8 + int4 weights`: how the model's figures are labelled.
+    pub fn label(&self) -> String {
+        match self.weights {
+            "int4" => format!("{} + int4 weights", self.precision),
+            _ => self.precision.to_string(),
+        }
+    }
+}
+
 /// Quantizes `model` at `precision` with ranges from `samples` (each one sample of the input).
 pub fn quantize(
     model: &FloatModel,
@@ -146,6 +165,20 @@ pub fn quantize(
     name: &str,
     precision: Precision,
 ) -> Result<QuantModel, QuantizeError> {
+    quantize_with(model, samples, name, precision, WeightFormat::Native)
+}
+
+/// [`quantize`] with Dense and Conv weights stored as `weights` (int4 needs int8 precision).
+pub fn quantize_with(
+    model: &FloatModel,
+    samples: &[ArrayD<f64>],
+    name: &str,
+    precision: Precision,
+    weights_format: WeightFormat,
+) -> Result<QuantModel, QuantizeError> {
+    if weights_format == WeightFormat::Int4 && precision != Precision::Int8 {
+        return Err(QuantizeError::Int4Precision);
+    }
     check_samples(model, samples)?;
     let (observers, reference) = calibrate(model, samples);
     let dtype = precision.dtype();
@@ -172,7 +205,8 @@ pub fn quantize(
             covering(model, &observers, index + 1, dtype)?,
             dtype,
         )
-        .with_second(node.inputs.get(1).map(|&i| specs[i].quant));
+        .with_second(node.inputs.get(1).map(|&i| specs[i].quant))
+        .with_weights(weights_format);
         let (layer, bytes) = node.op.quantize(&q).map_err(err)?;
         let refs: Vec<&TensorSpec> = node.inputs.iter().map(|&i| &specs[i]).collect();
         specs.push(layer.output_spec(&refs).map_err(layer_err(index, &node.name))?);
@@ -185,7 +219,8 @@ pub fn quantize(
         input,
         layers,
     };
-    let report = report(model, &config, &weights, samples, &reference, precision)?;
+    let mut report = report(model, &config, &weights, samples, &reference, precision)?;
+    report.weights = weights_format.name();
     Ok(QuantModel {
         config,
         weights,
@@ -272,6 +307,11 @@ fn report(
             node: node.name.clone(),
             kind: lc.layer.name(),
             shape: plan.output.shape.clone(),
+            weights: match &lc.layer {
+                Layer::Dense(d) if d.weights == WeightFormat::Int4 => "int4",
+                Layer::Conv2d(c) if c.weights == WeightFormat::Int4 => "int4",
+                _ => precision.name(),
+            },
             params: node.op.params(),
             weight_bytes: plan.weight_len,
             macs: plan.macs,
@@ -283,6 +323,7 @@ fn report(
     }
     Ok(QuantReport {
         precision: precision.name(),
+        weights: WeightFormat::Native.name(),
         samples: samples.len(),
         layers,
     })

@@ -9,6 +9,10 @@
 //! `int16` precision (int16 input): int16 output, unit `o` reads int16 LE weights, an i64 bias
 //! and the multiplier; sums in i64, weight-stationary over each tap's valid output columns.
 //!
+//! Int4 weights (`weights: int4`, int8 input): unit `o` reads the nibbles, an i24 bias and an
+//! 8-bit multiplier (`WeightFormat`); each channel's nibbles become the int8 path's packed
+//! weight pairs once (`pack_nibbles`), reused at every output position.
+//!
 //! **Work**: `macs·MAC + |y|·(REQUANT + ELEM) + out_channels·C/groups·KH·KW·ELEM`, plus per
 //! segment `F·ELEM` with `F = |x| + C·(H+pads)·(W+pads) + groups·OH·OW·⌈C/groups·KH·KW / 2⌉`
 //! (centring, padding and the patches of all groups, whatever channels the segment computes);
@@ -19,15 +23,15 @@ use alloc::vec::Vec;
 use core::ops::Range;
 
 use cwnn_tensor::kernels::{
-    accumulator_fits, centered, conv2d_centered, dot_packed, pack_weights, requantize_i64, requantize_one, Clamp,
-    Conv2dGeometry, Im2col,
+    accumulator_fits, centered, conv2d_centered, dot_packed, pack_nibbles, pack_weights, requantize_i64,
+    requantize_one, Clamp, Conv2dGeometry, Im2col,
 };
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
 use crate::act::{act_data, act_data_mut, chw, expect_act, i8_data, i8_data_mut, is_int16};
 
-use crate::weights::{WeightReader, DYADIC_BYTES};
-use crate::{work, LayerError, Op, Result, TensorSpec, Window2d};
+use crate::weights::WeightReader;
+use crate::{work, LayerError, Op, Result, TensorSpec, WeightFormat, Window2d};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -43,6 +47,8 @@ pub struct Conv2d {
     pub groups: usize,
     pub clamp: Clamp,
     pub output: QuantParams,
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "WeightFormat::is_native"))]
+    pub weights: WeightFormat,
 }
 
 impl Conv2d {
@@ -51,11 +57,8 @@ impl Conv2d {
         self.window
             .conv_geometry(Self::NAME, chw(Self::NAME, x)?, self.out_channels, self.groups)
     }
-    fn unit_bytes(g: &Conv2dGeometry, x: &TensorSpec) -> Option<usize> {
-        match is_int16(x) {
-            true => g.weights_per_channel().checked_mul(2)?.checked_add(8 + DYADIC_BYTES),
-            false => g.weights_per_channel().checked_add(4 + DYADIC_BYTES),
-        }
+    fn unit_bytes(&self, g: &Conv2dGeometry, x: &TensorSpec) -> Option<usize> {
+        self.weights.unit_bytes(g.weights_per_channel(), is_int16(x))
     }
 
     /// Elements every segment handles whatever its channels (int8 form): the input, its
@@ -103,6 +106,7 @@ impl Op for Conv2d {
         let dtype = expect_act(Self::NAME, inputs[0])?;
         let g = self.geometry(inputs[0])?;
         self.clamp.check()?;
+        self.weights.check(Self::NAME, dtype == DType::I16)?;
         if dtype == DType::I8 && !accumulator_fits(g.weights_per_channel(), 128, 255, 0) {
             return Err(LayerError::Config {
                 layer: Self::NAME,
@@ -118,7 +122,7 @@ impl Op for Conv2d {
     }
     fn weight_len(&self, inputs: &[&TensorSpec]) -> Option<usize> {
         let g = self.geometry(inputs[0]).ok()?;
-        self.out_channels.checked_mul(Self::unit_bytes(&g, inputs[0])?)
+        self.out_channels.checked_mul(self.unit_bytes(&g, inputs[0])?)
     }
     fn macs(&self, inputs: &[&TensorSpec]) -> Option<u64> {
         let g = self.geometry(inputs[0]).ok()?;
@@ -152,7 +156,7 @@ impl Op for Conv2d {
         Some(self.out_channels)
     }
     fn weight_range(&self, inputs: &[&TensorSpec], units: Range<usize>) -> Option<Range<usize>> {
-        let u = Self::unit_bytes(&self.geometry(inputs[0]).ok()?, inputs[0])?;
+        let u = self.unit_bytes(&self.geometry(inputs[0]).ok()?, inputs[0])?;
         Some(units.start.checked_mul(u)?..units.end.checked_mul(u)?)
     }
     fn forward(
@@ -178,8 +182,11 @@ impl Op for Conv2d {
         let mut w = WeightReader::new(Self::NAME, weights);
         let mut channels = Vec::with_capacity(units.len());
         for o in units {
-            let (wo, bias, m) = w.unit(per)?;
-            channels.push((o, pack_weights(wo), bias, m));
+            let (packed, bias, m) = match self.weights {
+                WeightFormat::Int4 => w.unit_int4(per).map(|(wo, b, m)| (pack_nibbles(wo), b, m))?,
+                WeightFormat::Native => w.unit(per).map(|(wo, b, m)| (pack_weights(wo), b, m))?,
+            };
+            channels.push((o, packed, bias, m));
         }
         let y = i8_data_mut(Self::NAME, out)?;
         let mut patches = vec![0i64; g.groups * ow * pairs];
@@ -269,7 +276,7 @@ mod host {
     impl Quantize for Conv2dF64 {
         type Layer = Conv2d;
 
-        /// Per-output-channel symmetric weights (int8, or int16 with i64 biases), the bias at
+        /// Per-output-channel symmetric weights (int8, int4, or int16 with i64 biases), the bias at
         /// scale `s_x·s_w`, one multiplier per channel.
         fn quantize(&self, q: &QuantSpec) -> Result<(Conv2d, Vec<u8>)> {
             let (x_qp, y_qp, dtype) = (&q.input, &q.output, q.dtype);
@@ -278,7 +285,7 @@ mod host {
             let mut bytes = Vec::new();
             for o in 0..oc {
                 let w = self.w.index_axis(ndarray::Axis(0), o);
-                push_channel(&mut bytes, w, self.b[o], scales, dtype)?;
+                push_channel(&mut bytes, w, self.b[o], scales, (dtype, q.weights))?;
             }
             let layer = Conv2d {
                 out_channels: oc,
@@ -291,6 +298,7 @@ mod host {
                 groups: self.groups,
                 clamp: real_clamp(self.clamp, y_qp, dtype),
                 output: *y_qp,
+                weights: q.weights,
             };
             Ok((layer, bytes))
         }
@@ -348,24 +356,23 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
         #[test]
-        fn bound_against_f64((conv, xf) in case(), int16 in any::<bool>()) {
+        fn bound_against_f64((conv, xf) in case(), (dtype, format) in weight_forms()) {
             let reference = conv.forward(&xf);
-            let dtype = precision(int16);
             let (xq, x_qp) = quantize_input_as(&xf, dtype);
             let y_qp = output_params_as(&reference, dtype);
-            let (layer, weights) = conv.quantize(&QuantSpec::new(x_qp, y_qp, dtype)).unwrap();
+            let q = QuantSpec::new(x_qp, y_qp, dtype).with_weights(format);
+            let (layer, weights) = conv.quantize(&q).unwrap();
             let y = Layer::Conv2d(layer).run(&[&xq], &weights).unwrap();
             prop_assert_eq!(y.dtype(), dtype);
             let (sx, sy) = (x_qp.scale_f64(), y_qp.scale_f64());
-            let (qmax, bias_bits) = if int16 { (32767.0, 62) } else { (127.0, 31) };
             let (oc, cg, kh, kw) = conv.w.dim();
+            let unit = weights.len() / oc;
             let xmax = xf.iter().fold(0f64, |a, v| a.max(v.abs()));
             for (i, (&got, &want)) in dequant(&y).iter().zip(reference.iter()).enumerate() {
                 let o = i / (reference.len() / oc);
                 let wo = conv.w.index_axis(ndarray::Axis(0), o);
-                // The weight scale the quantizer chose (widened for a bias that needs it).
                 let max_w = wo.iter().fold(0f64, |a, v| a.max(v.abs()));
-                let sw = max_w.max(conv.b[o].abs() * qmax / (sx * 2f64.powi(bias_bits - 1))) / qmax;
+                let sw = weight_scale(max_w, conv.b[o], (sx, sy), (dtype, format), &weights[o * unit..][..unit]);
                 // Σ over at most cg·kh·kw taps, bounded with the largest |x|.
                 let taps = (cg * kh * kw) as f64;
                 let input = wo.iter().map(|w| w.abs() * sx / 2.0).sum::<f64>() + taps * (xmax * sw / 2.0 + sx * sw / 4.0);
@@ -375,11 +382,10 @@ mod tests {
         }
 
         #[test]
-        fn segments_match_one_pass((conv, xf) in case(), cuts in proptest::collection::vec(any::<u16>(), 0..6), int16 in any::<bool>()) {
-            let dtype = precision(int16);
+        fn segments_match_one_pass((conv, xf) in case(), cuts in proptest::collection::vec(any::<u16>(), 0..6), (dtype, format) in weight_forms()) {
             let (xq, x_qp) = quantize_input_as(&xf, dtype);
             let y_qp = output_params_as(&conv.forward(&xf), dtype);
-            let (layer, weights) = conv.quantize(&QuantSpec::new(x_qp, y_qp, dtype)).unwrap();
+            let (layer, weights) = conv.quantize(&QuantSpec::new(x_qp, y_qp, dtype).with_weights(format)).unwrap();
             assert_segments_match(&Layer::Conv2d(layer), &[&xq], &weights, &cuts);
         }
     }
@@ -439,6 +445,7 @@ mod tests {
             groups: 2,
             clamp: Clamp::full::<i8>(),
             output: qp,
+            weights: WeightFormat::Native,
         };
         let x = TensorSpec::new(vec![4, 5, 5], DType::I8, qp);
         assert!(

@@ -8,6 +8,10 @@
 //! `int16` precision (int16 input): int16 output, unit `r` reads
 //! `[W[r, 0..in]: i16 LE × in][bias: i64][multiplier]` (`2·in + 13` bytes), sums in i64.
 //!
+//! Int4 weights (`weights: int4`, int8 input): unit `r` reads `[W[r]: nibbles × ⌈in/2⌉]
+//! [bias: i24][M: u8][e: u8]` (`⌈in/2⌉ + 5` bytes; `WeightFormat`), summed as
+//! `Σ (u − 8)·x = Σ u·x − 8·Σ x` over the unsigned nibbles `u` (`dot2_nibbles`).
+//!
 //! **Bound** against f64 on the real inputs (per output, before the clamp):
 //! `s_out/2 + s_x·s_w/2 + Σ_c (|w_c|·s_x/2 + |x_c|·s_w/2 + s_x·s_w/4)` (output rounding, bias
 //! rounding, input and weight quantization), plus the multiplier's 2^-31 relative error.
@@ -18,13 +22,16 @@
 use core::ops::Range;
 
 use alloc::vec::Vec;
-use cwnn_tensor::kernels::{accumulator_fits, centered, dot2_i8, dot_i16_le, requantize_i64, requantize_one, Clamp};
+use cwnn_tensor::kernels::{
+    accumulator_fits, centered, dot2_i8, dot2_nibbles, dot_i16_le, pack_activations, requantize_i64, requantize_one,
+    Clamp,
+};
 use cwnn_tensor::{DType, QTensor, QuantParams};
 
 use crate::act::{act_data, act_data_mut, expect_act, i8_data, i8_data_mut, is_int16};
 
-use crate::weights::{WeightReader, DYADIC_BYTES};
-use crate::{work, LayerError, Op, Result, TensorSpec};
+use crate::weights::{WeightReader, INT4_OFFSET};
+use crate::{work, LayerError, Op, Result, TensorSpec, WeightFormat};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -39,14 +46,13 @@ pub struct Dense {
     /// Output clamp in the quantized domain: a fused ReLU or ReLU6.
     pub clamp: Clamp,
     pub output: QuantParams,
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "WeightFormat::is_native"))]
+    pub weights: WeightFormat,
 }
 
 impl Dense {
     fn unit_bytes(&self, x: &TensorSpec) -> Option<usize> {
-        match is_int16(x) {
-            true => self.in_features.checked_mul(2)?.checked_add(8 + DYADIC_BYTES),
-            false => self.in_features.checked_add(4 + DYADIC_BYTES),
-        }
+        self.weights.unit_bytes(self.in_features, is_int16(x))
     }
 
     /// `int16` precision: int16 weights and activations, i64 sums.
@@ -63,6 +69,38 @@ impl Dense {
             for yv in yi.get_mut(units.clone()).unwrap_or_default() {
                 let (wr, b, m) = w.unit_i16(n_in)?;
                 *yv = requantize_i64(b.wrapping_add(dot_i16_le(wr, xi)), m, zp, self.clamp);
+            }
+        }
+        Ok(())
+    }
+
+    /// Int4 weights: rows two at a time (`dot2_nibbles`) against the centred input packed in
+    /// pairs, less `8·Σ x` for the offset nibbles.
+    fn forward_int4(&self, x: &QTensor, weights: &[u8], units: Range<usize>, out: &mut QTensor) -> Result<()> {
+        let xs = centered(i8_data(Self::NAME, x)?, x.quant.zero_point);
+        let (n_in, n_out, zp) = (self.in_features, self.out_features, self.output.zero_point);
+        let y = i8_data_mut(Self::NAME, out)?;
+        let rq = |acc: i32, b: i32, m, offset: i32| {
+            requantize_one(b.wrapping_add(acc).wrapping_sub(offset), m, zp, self.clamp)
+        };
+        for (xi, yi) in xs.chunks_exact(n_in).zip(y.chunks_exact_mut(n_out)) {
+            let packed = pack_activations(xi);
+            let offset = xi
+                .iter()
+                .fold(0i32, |a, &v| a.wrapping_add(v))
+                .wrapping_mul(INT4_OFFSET);
+            let mut w = WeightReader::new(Self::NAME, weights);
+            let mut ys = yi.get_mut(units.clone()).unwrap_or_default().iter_mut();
+            while let Some(y0) = ys.next() {
+                let (w0, b0, m0) = w.unit_int4(n_in)?;
+                match ys.next() {
+                    Some(y1) => {
+                        let (w1, b1, m1) = w.unit_int4(n_in)?;
+                        let (a0, a1) = dot2_nibbles(w0, w1, &packed);
+                        (*y0, *y1) = (rq(a0, b0, m0, offset), rq(a1, b1, m1, offset));
+                    }
+                    None => *y0 = rq(dot2_nibbles(w0, w0, &packed).0, b0, m0, offset),
+                }
             }
         }
         Ok(())
@@ -94,6 +132,7 @@ impl Op for Dense {
             });
         }
         self.clamp.check()?;
+        self.weights.check(Self::NAME, dtype == DType::I16)?;
         if dtype == DType::I8 && !accumulator_fits(self.in_features, 128, 255, 0) {
             return Err(LayerError::Config {
                 layer: Self::NAME,
@@ -139,6 +178,9 @@ impl Op for Dense {
     ) -> Result<()> {
         if inputs[0].dtype() == DType::I16 {
             return self.forward_i16(inputs[0], weights, units, out);
+        }
+        if self.weights == WeightFormat::Int4 {
+            return self.forward_int4(inputs[0], weights, units, out);
         }
         let x = i8_data(Self::NAME, inputs[0])?;
         let (n_in, n_out, zp) = (self.in_features, self.out_features, self.output.zero_point);
@@ -216,7 +258,7 @@ mod host {
     impl Quantize for DenseF64 {
         type Layer = Dense;
 
-        /// Per-row symmetric weights (int8, or int16 with i64 biases), the bias at scale
+        /// Per-row symmetric weights (int8, int4, or int16 with i64 biases), the bias at scale
         /// `s_x·s_w`, one multiplier per row.
         fn quantize(&self, q: &QuantSpec) -> Result<(Dense, Vec<u8>)> {
             let (x_qp, y_qp, dtype) = (&q.input, &q.output, q.dtype);
@@ -224,7 +266,7 @@ mod host {
             let scales = (x_qp.scale_f64(), y_qp.scale_f64());
             let mut bytes = Vec::with_capacity(n_out * (n_in + 9));
             for r in 0..n_out {
-                push_channel(&mut bytes, self.w.row(r), self.b[r], scales, dtype)?;
+                push_channel(&mut bytes, self.w.row(r), self.b[r], scales, (dtype, q.weights))?;
             }
             let clamp = real_clamp(self.clamp, y_qp, dtype);
             Ok((
@@ -233,6 +275,7 @@ mod host {
                     out_features: n_out,
                     clamp,
                     output: *y_qp,
+                    weights: q.weights,
                 },
                 bytes,
             ))
@@ -275,23 +318,25 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
         #[test]
-        fn bound_against_f64((d, x, rows, _) in case(), int16 in any::<bool>()) {
+        fn bound_against_f64((d, x, rows, _) in case(), (dtype, format) in weight_forms()) {
             let n_in = d.w.ncols();
-            let dtype = precision(int16);
             let xf = ndarray::ArrayD::from_shape_vec(vec![rows, n_in], x).unwrap();
             let reference = d.forward(&xf);
             let (xq, x_qp) = quantize_input_as(&xf, dtype);
             let y_qp = output_params_as(&reference, dtype);
-            let (layer, weights) = d.quantize(&QuantSpec::new(x_qp, y_qp, dtype)).unwrap();
+            let q = QuantSpec::new(x_qp, y_qp, dtype).with_weights(format);
+            let (layer, weights) = d.quantize(&q).unwrap();
+            let unit = weights.len() / d.w.nrows();
+            if format == WeightFormat::Int4 {
+                prop_assert_eq!(unit, n_in.div_ceil(2) + crate::INT4_TAIL);
+            }
             let y = Layer::Dense(layer).run(&[&xq], &weights).unwrap();
             prop_assert_eq!(y.dtype(), dtype);
             let (sx, sy) = (x_qp.scale_f64(), y_qp.scale_f64());
-            let (qmax, bias_bits) = if int16 { (32767.0, 62) } else { (127.0, 31) };
             for (i, (&got, &want)) in dequant(&y).iter().zip(reference.iter()).enumerate() {
                 let (r, row) = (i / d.w.nrows(), i % d.w.nrows());
-                // The weight scale the quantizer chose (widened for a bias that needs it).
                 let max_w = d.w.row(row).iter().fold(0f64, |a, v| a.max(v.abs()));
-                let sw = max_w.max(d.b[row].abs() * qmax / (sx * 2f64.powi(bias_bits - 1))) / qmax;
+                let sw = weight_scale(max_w, d.b[row], (sx, sy), (dtype, format), &weights[row * unit..][..unit]);
                 let xs = xf.as_slice().unwrap();
                 let input: f64 = (0..n_in).map(|c| d.w[[row, c]].abs() * sx / 2.0 + xs[r * n_in + c].abs() * sw / 2.0 + sx * sw / 4.0).sum();
                 let bound = sy / 2.0 + sx * sw / 2.0 + input + 1e-9;
@@ -300,11 +345,11 @@ mod tests {
         }
 
         #[test]
-        fn segments_match_one_pass((d, x, rows, _) in case(), cuts in proptest::collection::vec(any::<u16>(), 0..6), int16 in any::<bool>()) {
+        fn segments_match_one_pass((d, x, rows, _) in case(), cuts in proptest::collection::vec(any::<u16>(), 0..6), (dtype, format) in weight_forms()) {
             let xf = ndarray::ArrayD::from_shape_vec(vec![rows, d.w.ncols()], x).unwrap();
-            let dtype = precision(int16);
             let (xq, x_qp) = quantize_input_as(&xf, dtype);
-            let (layer, weights) = d.quantize(&QuantSpec::new(x_qp, output_params_as(&d.forward(&xf), dtype), dtype)).unwrap();
+            let q = QuantSpec::new(x_qp, output_params_as(&d.forward(&xf), dtype), dtype).with_weights(format);
+            let (layer, weights) = d.quantize(&q).unwrap();
             assert_segments_match(&Layer::Dense(layer), &[&xq], &weights, &cuts);
         }
     }
@@ -388,6 +433,7 @@ mod tests {
             out_features: 1,
             clamp: Clamp::full::<i8>(),
             output: qp,
+            weights: WeightFormat::Native,
         });
         let wide_x = TensorSpec::new(vec![70_000], DType::I8, qp);
         assert!(
@@ -409,5 +455,41 @@ mod tests {
         let mut bad = weights.clone();
         bad[4 + 4 + 4] = 0; // shift of row 0
         assert!(matches!(layer.run(&[&x], &bad), Err(LayerError::Weights { .. })));
+        // Int4: its own length, its own shift check, and no int16 activations.
+        let (int4, w4) = d
+            .quantize(&QuantSpec::int8(qp, qp).with_weights(WeightFormat::Int4))
+            .unwrap();
+        assert_eq!(w4.len(), 3 * (2 + crate::INT4_TAIL));
+        let int4 = Layer::Dense(int4);
+        assert!(matches!(
+            int4.run(&[&x], &weights),
+            Err(LayerError::WeightLength { .. })
+        ));
+        let mut bad = w4.clone();
+        bad[2 + 4] = 63; // shift of row 0
+        assert!(matches!(int4.run(&[&x], &bad), Err(LayerError::Weights { .. })));
+        assert!(matches!(int4.run(&[&wide_x], &w4), Err(LayerError::Config { .. })));
+    }
+
+    /// Int4 packs two weights per byte with a 5-byte channel tail: a 256→256 layer stores
+    /// at most 0.52 bytes per parameter (weights and biases), all constants included.
+    #[test]
+    fn int4_stores_under_0_52_bytes_per_parameter() {
+        let d = DenseF64 {
+            w: Array2::from_shape_fn((256, 256), |(r, c)| ((r * 31 + c * 7) % 15) as f64 / 7.0 - 1.0),
+            b: Array1::from_shape_fn(256, |r| r as f64 / 256.0 - 0.5),
+            clamp: None,
+        };
+        let qp = QuantParams::asymmetric(-1.0, 1.0, DType::I8).unwrap();
+        let (_, w) = d
+            .quantize(&QuantSpec::int8(qp, qp).with_weights(WeightFormat::Int4))
+            .unwrap();
+        let params = 256 * 256 + 256;
+        assert_eq!(w.len(), 256 * (128 + 5));
+        assert!(
+            w.len() as f64 / params as f64 <= 0.52,
+            "{} bytes per parameter",
+            w.len() as f64 / params as f64
+        );
     }
 }

@@ -76,7 +76,7 @@ pub use reshape::Reshape;
 pub use rnn::SimpleRnn;
 pub use softmax::Softmax;
 pub use spec::TensorSpec;
-pub use weights::DYADIC_BYTES;
+pub use weights::{WeightFormat, DYADIC_BYTES, INT4_TAIL};
 pub use window::{same_padding, Window2d};
 
 #[cfg(feature = "std")]

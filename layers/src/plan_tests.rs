@@ -46,6 +46,7 @@ fn every_kind(dtype: DType) -> Vec<Case> {
         out_features: 4,
         clamp,
         output: QP,
+        weights: WeightFormat::Native,
     };
     let conv = Conv2d {
         out_channels: 4,
@@ -53,6 +54,7 @@ fn every_kind(dtype: DType) -> Vec<Case> {
         groups: 2,
         clamp,
         output: QP,
+        weights: WeightFormat::Native,
     };
     let mut cases = vec![
         (dense.into(), vec![spec(&[2, 8], dtype)]),
@@ -202,6 +204,7 @@ fn int16_dense_costs_four_times_int8() {
         out_features: 64,
         clamp: Clamp { lo: -128, hi: 127 },
         output: QP,
+        weights: WeightFormat::Native,
     });
     let work = |dtype| plan(&dense, &[spec(&[3, 256], dtype)]).unwrap().work;
     assert!(work(DType::I16) >= 4 * work(DType::I8));
@@ -259,6 +262,7 @@ fn sizes_past_usize_are_refused() {
             out_features,
             clamp: Clamp { lo: -32768, hi: 32767 },
             output: QP,
+            weights: WeightFormat::Native,
         })
     };
     overflows(dense(1 << 20, big), &[spec(&[1 << 20], DType::I16)]);
@@ -271,6 +275,7 @@ fn sizes_past_usize_are_refused() {
             groups: 1,
             clamp: Clamp { lo: -32768, hi: 32767 },
             output: QP,
+            weights: WeightFormat::Native,
         }),
         &[spec(&[1, 1, 1], DType::I16)],
     );
@@ -329,6 +334,7 @@ fn macs_past_u64_are_refused() {
             out_features: 1 << 30,
             clamp: Clamp { lo: -32768, hi: 32767 },
             output: QP,
+            weights: WeightFormat::Native,
         });
         overflows(layer, &[spec(&[1 << 22, 1 << 20], DType::I16)]);
     }

@@ -5,18 +5,21 @@ use alloc::vec::Vec;
 
 use cwnn_tensor::{DType, QuantParams};
 
-use crate::{Layer, LayerError, Result};
+use crate::{Layer, LayerError, Result, WeightFormat};
 
 /// How a layer's tensors are quantized: its input's parameters (and its second input's, for
 /// Add / Mul of two tensors), its output's, and the activation type: int8, or int16 in `int16`
 /// precision. Layers whose output scale is fixed by the layer (Softmax, the recurrent `h`)
-/// ignore `output`; Embedding's output covers its table and its input is indices.
+/// ignore `output`; Embedding's output covers its table and its input is indices. `weights`
+/// is the format of Dense and Conv weights (int4 with int8 activations); other layers store
+/// theirs natively.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QuantSpec {
     pub input: QuantParams,
     pub second: Option<QuantParams>,
     pub output: QuantParams,
     pub dtype: DType,
+    pub weights: WeightFormat,
 }
 
 impl QuantSpec {
@@ -27,6 +30,7 @@ impl QuantSpec {
             second: None,
             output,
             dtype,
+            weights: WeightFormat::Native,
         }
     }
     /// [`QuantSpec::new`] in int8.
@@ -36,6 +40,10 @@ impl QuantSpec {
     /// The same with a second input at `second` (None: the second operand is a constant).
     pub fn with_second(self, second: Option<QuantParams>) -> Self {
         QuantSpec { second, ..self }
+    }
+    /// The same with weights stored as `weights`.
+    pub fn with_weights(self, weights: WeightFormat) -> Self {
+        QuantSpec { weights, ..self }
     }
     /// Refuses int16 activations for a layer that has only an int8 form.
     pub fn int8_only(&self, layer: &'static str) -> Result<()> {

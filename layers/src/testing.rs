@@ -53,6 +53,47 @@ pub fn precision(int16: bool) -> DType {
     }
 }
 
+/// The weight forms of Dense and Conv2d: int8, int16, and int4 weights with int8 activations.
+#[cfg(test)]
+pub fn weight_forms() -> impl proptest::strategy::Strategy<Value = (DType, crate::WeightFormat)> {
+    use proptest::prelude::Just;
+    proptest::prop_oneof![
+        Just((DType::I8, crate::WeightFormat::Native)),
+        Just((DType::I16, crate::WeightFormat::Native)),
+        Just((DType::I8, crate::WeightFormat::Int4)),
+    ]
+}
+
+/// The weight scale the quantizer chose for one output channel of largest weight `max_w`,
+/// given its bytes `unit`: `max_w / qmax` widened for a bias that needs it; for int4 read from
+/// the channel's multiplier `M·2^23 / 2^e = s_x·s_w/s_y`, which must be at most 1/128 above the
+/// int4 scale of `max_w` (or of the floors the quantizer applies).
+pub fn weight_scale(
+    max_w: f64,
+    bias: f64,
+    (sx, sy): (f64, f64),
+    (dtype, format): (DType, crate::WeightFormat),
+    unit: &[u8],
+) -> f64 {
+    if format == crate::WeightFormat::Int4 {
+        let [m, e] = unit[unit.len() - 2..] else { unreachable!() };
+        let sw = m as f64 * 2f64.powi(23 - e as i32) * sy / sx;
+        let floor = (bias.abs() * 7.0 / (sx * 2f64.powi(22))).max(7.0 * 2f64.powi(-30) * sy / sx);
+        let ideal = max_w.max(floor) / 7.0;
+        assert!(
+            sw >= ideal * (1.0 - 1e-12) && sw <= ideal * (1.0 + 1.0 / 128.0) * (1.0 + 1e-12),
+            "int4 scale {sw} for {ideal}"
+        );
+        return sw;
+    }
+    let (qmax, bias_bits) = if dtype == DType::I16 {
+        (32767.0, 62)
+    } else {
+        (127.0, 31)
+    };
+    max_w.max(bias.abs() * qmax / (sx * 2f64.powi(bias_bits - 1))) / qmax
+}
+
 /// The real values of an int8 tensor.
 pub fn dequant(t: &QTensor) -> Vec<f64> {
     (0..t.len())

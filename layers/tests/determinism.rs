@@ -3,8 +3,9 @@
 //! `Layer::forward`; the native build and the MVP Wasm build (scripts/build-wasm.sh, run in
 //! wasmtime) must return identical bytes. 1,000 cases per layer kind, 15,000 in all.
 
+use cwnn_layers::{Conv2d, Dense, Layer, WeightFormat};
 use cwnn_vm::kernels::run_built;
-use cwnn_wasm_kernels::{dispatch, op};
+use cwnn_wasm_kernels::{dispatch, layer_case_of, op};
 use proptest::prelude::*;
 
 fn check(kind: u32, input: &[u8]) -> Result<(), TestCaseError> {
@@ -38,7 +39,7 @@ determinism! {
 /// Every layer kind is covered, and random inputs mostly succeed rather than all landing on a
 /// refusal path (so the comparison is over real outputs), in int16 cases too: the
 /// first input byte's low bit picks int16 for the layers that have that form (all but
-/// Embedding, kind 11).
+/// Embedding, kind 11); about half the int8 Dense and Conv2d cases have int4 weights.
 #[test]
 fn every_layer_is_covered_and_mostly_succeeds() {
     let listed = 16; // the kinds in `determinism!` above
@@ -48,7 +49,7 @@ fn every_layer_is_covered_and_mostly_succeeds() {
         "a layer kind has no line in determinism!"
     );
     for kind in 0..op::LAYER_NAMES.len() as u32 {
-        let (mut ok, mut ok_int16, mut int16) = (0, 0, 0);
+        let (mut ok, mut ok_int16, mut int16, mut int4, mut ok_int4) = (0, 0, 0, 0, 0);
         for seed in 0..200u32 {
             let input: Vec<u8> = (0..6000u32)
                 .map(|i| (i.wrapping_mul(2654435761).wrapping_add(seed * 7919) >> 11) as u8)
@@ -60,7 +61,26 @@ fn every_layer_is_covered_and_mostly_succeeds() {
                 int16 += 1;
                 ok_int16 += (out[0] == 0) as u32;
             }
+            if let Ok(case) = layer_case_of(kind, &input) {
+                if matches!(
+                    case.layer,
+                    Layer::Dense(Dense {
+                        weights: WeightFormat::Int4,
+                        ..
+                    }) | Layer::Conv2d(Conv2d {
+                        weights: WeightFormat::Int4,
+                        ..
+                    })
+                ) {
+                    int4 += 1;
+                    ok_int4 += (out[0] == 0) as u32;
+                }
+            }
         }
+        assert!(
+            kind > 1 || (int4 >= 30 && ok_int4 * 2 >= int4),
+            "{ok_int4}/{int4} int4 cases valid"
+        );
         assert!(kind == 11 || int16 >= 50, "{int16} int16 cases of 200");
         assert!(
             ok_int16 * 2 >= int16,

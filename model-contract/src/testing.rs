@@ -10,7 +10,7 @@ use cw_multi_test::{App, AppResponse, ContractWrapper, Executor};
 use cwnn_layers::testing::{quantize_input, quantize_input_as};
 use cwnn_layers::{
     AddF64, CellF64, Conv2dF64, DenseF64, Layer, QuantSpec, Quantize, RecurrentF64, SoftmaxF64, TensorSpec,
-    HIDDEN_QUANT, HIDDEN_QUANT_I16,
+    WeightFormat, HIDDEN_QUANT, HIDDEN_QUANT_I16,
 };
 use cwnn_tensor::{DType, QTensor, QuantParams};
 use ndarray::{Array1, Array2, Array4, ArrayD};
@@ -82,11 +82,20 @@ pub fn dense_only(n_in: usize, n_out: usize) -> TestModel {
 
 /// [`dense_only`] in `dtype` (int16).
 pub fn dense_only_as(n_in: usize, n_out: usize, dtype: DType) -> TestModel {
+    dense_only_with(n_in, n_out, dtype, WeightFormat::Native)
+}
+
+/// [`dense_only`] with int4 weights.
+pub fn dense_only_int4(n_in: usize, n_out: usize) -> TestModel {
+    dense_only_with(n_in, n_out, DType::I8, WeightFormat::Int4)
+}
+
+fn dense_only_with(n_in: usize, n_out: usize, dtype: DType, weights: WeightFormat) -> TestModel {
     let x = ArrayD::from_shape_vec(vec![n_in], values(5, n_in).iter().map(|v| v * 3.0).collect()).unwrap();
     let (sample, x_qp) = quantize_input_as(&x, dtype);
     let y_qp = QuantParams::asymmetric(-8.0, 8.0, dtype).unwrap();
     let (l, w) = dense_f64(1, n_out, n_in, false)
-        .quantize(&QuantSpec::new(x_qp, y_qp, dtype))
+        .quantize(&QuantSpec::new(x_qp, y_qp, dtype).with_weights(weights))
         .unwrap();
     TestModel {
         config: sequential("dense", &sample, vec![Layer::Dense(l)]),
@@ -103,6 +112,21 @@ pub fn conv_only(c_in: usize, c_out: usize, k: usize, hw: usize) -> TestModel {
 
 /// [`conv_only`] in `dtype` (int16).
 pub fn conv_only_as(c_in: usize, c_out: usize, k: usize, hw: usize, dtype: DType) -> TestModel {
+    conv_only_with(c_in, c_out, k, hw, (dtype, WeightFormat::Native))
+}
+
+/// [`conv_only`] with int4 weights.
+pub fn conv_only_int4(c_in: usize, c_out: usize, k: usize, hw: usize) -> TestModel {
+    conv_only_with(c_in, c_out, k, hw, (DType::I8, WeightFormat::Int4))
+}
+
+fn conv_only_with(
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    hw: usize,
+    (dtype, weights): (DType, WeightFormat),
+) -> TestModel {
     let x = ArrayD::from_shape_vec(
         vec![c_in, hw, hw],
         values(9, c_in * hw * hw).iter().map(|v| v * 3.0).collect(),
@@ -120,7 +144,9 @@ pub fn conv_only_as(c_in: usize, c_out: usize, k: usize, hw: usize, dtype: DType
         groups: 1,
         clamp: None,
     };
-    let (l, w) = conv.quantize(&QuantSpec::new(x_qp, y_qp, dtype)).unwrap();
+    let (l, w) = conv
+        .quantize(&QuantSpec::new(x_qp, y_qp, dtype).with_weights(weights))
+        .unwrap();
     TestModel {
         config: sequential("conv", &sample, vec![Layer::Conv2d(l)]),
         weights: vec![w],

@@ -14,7 +14,7 @@ use onnx_protobuf::ModelProto;
 use crate::data::Dataset;
 use crate::export::{Attr, Graph};
 use crate::model::{dense, head, host, maybe_fq, scaled, weights, zeros, Classifier, CLASSES};
-use crate::qat;
+use crate::qat::{self, Qat};
 use crate::rng::SplitMix64;
 
 /// Channels of the first convolution.
@@ -37,7 +37,7 @@ pub struct LeNet<B: Backend> {
     f3_w: Param<Tensor<B, 2>>,
     f3_b: Param<Tensor<B, 1>>,
     side: usize,
-    qat: bool,
+    qat: Qat,
 }
 
 /// Side of the second pooling's output for `side`×`side` images (5 for 28), if positive.
@@ -62,14 +62,14 @@ impl<B: Backend> LeNet<B> {
             f3_w: weights(&mut rng, [CLASSES, F2], F2, device),
             f3_b: zeros(CLASSES, device),
             side,
-            qat: false,
+            qat: Qat::Off,
         })
     }
 }
 
 /// Conv (stride 1, `pad` on each side)-ReLU-MaxPool(2×2), fake-quantized like the importer.
-fn conv_block<B: Backend>(x: Tensor<B, 4>, w: Tensor<B, 4>, b: Tensor<B, 1>, pad: usize, fq: bool) -> Tensor<B, 4> {
-    let w = if fq { qat::weights(w) } else { w };
+fn conv_block<B: Backend>(x: Tensor<B, 4>, w: Tensor<B, 4>, b: Tensor<B, 1>, pad: usize, fq: Qat) -> Tensor<B, 4> {
+    let w = if fq.on() { qat::weights(w, fq) } else { w };
     let c = conv2d(x, w, Some(b), ConvOptions::new([1, 1], [pad, pad], [1, 1], 1));
     max_pool2d(maybe_fq(relu(c), fq), [2, 2], [2, 2], [0, 0], [1, 1], false)
 }
@@ -86,8 +86,8 @@ impl<B: Backend> Classifier<B> for LeNet<B> {
         maybe_fq(dense(h2, self.f3_w.val(), self.f3_b.val(), fq), fq)
     }
 
-    fn with_qat(self, on: bool) -> Self {
-        LeNet { qat: on, ..self }
+    fn with_qat(self, qat: Qat) -> Self {
+        LeNet { qat, ..self }
     }
 
     fn to_onnx(&self, data: &Dataset) -> ModelProto {

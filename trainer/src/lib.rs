@@ -15,4 +15,5 @@ pub mod train;
 pub use data::{Dataset, DatasetKind};
 pub use device::DeviceChoice;
 pub use model::Arch;
+pub use qat::Qat;
 pub use train::{train, TrainConfig, Trained};

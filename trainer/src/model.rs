@@ -14,7 +14,7 @@ use onnx_protobuf::ModelProto;
 
 use crate::data::{Dataset, DatasetKind};
 use crate::export::{Attr, Graph};
-use crate::qat;
+use crate::qat::{self, Qat};
 use crate::rng::SplitMix64;
 
 /// Classes of both datasets.
@@ -60,7 +60,7 @@ pub trait Classifier<B: Backend>: Module<B> {
     /// Logits `[N, 10]` from pixels scaled to [0, 1], `[N, side²]`.
     fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2>;
     /// The same model with fake quantization on or off.
-    fn with_qat(self, on: bool) -> Self;
+    fn with_qat(self, qat: Qat) -> Self;
     /// The float model as ONNX, taking raw pixels and ending in Softmax.
     fn to_onnx(&self, data: &Dataset) -> ModelProto;
 }
@@ -93,13 +93,13 @@ pub(crate) fn host<B: Backend, const D: usize>(p: &Param<Tensor<B, D>>) -> Vec<f
     p.val().into_data().convert::<f32>().to_vec::<f32>().expect("f32 data")
 }
 
-pub(crate) fn dense<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>, b: Tensor<B, 1>, fake_quant: bool) -> Tensor<B, 2> {
-    let w = if fake_quant { qat::weights(w) } else { w };
+pub(crate) fn dense<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>, b: Tensor<B, 1>, fq: Qat) -> Tensor<B, 2> {
+    let w = if fq.on() { qat::weights(w, fq) } else { w };
     x.matmul(w.transpose()) + b.unsqueeze()
 }
 
-pub(crate) fn maybe_fq<B: Backend, const D: usize>(x: Tensor<B, D>, on: bool) -> Tensor<B, D> {
-    if on {
+pub(crate) fn maybe_fq<B: Backend, const D: usize>(x: Tensor<B, D>, fq: Qat) -> Tensor<B, D> {
+    if fq.on() {
         qat::activations(x)
     } else {
         x
@@ -137,7 +137,7 @@ pub struct Mlp<B: Backend> {
     b1: Param<Tensor<B, 1>>,
     w2: Param<Tensor<B, 2>>,
     b2: Param<Tensor<B, 1>>,
-    qat: bool,
+    qat: Qat,
 }
 
 impl<B: Backend> Mlp<B> {
@@ -148,7 +148,7 @@ impl<B: Backend> Mlp<B> {
             b1: zeros(hidden, device),
             w2: weights(&mut rng, [CLASSES, hidden], hidden, device),
             b2: zeros(CLASSES, device),
-            qat: false,
+            qat: Qat::Off,
         }
     }
 }
@@ -160,8 +160,8 @@ impl<B: Backend> Classifier<B> for Mlp<B> {
         maybe_fq(dense(h, self.w2.val(), self.b2.val(), self.qat), self.qat)
     }
 
-    fn with_qat(self, on: bool) -> Self {
-        Mlp { qat: on, ..self }
+    fn with_qat(self, qat: Qat) -> Self {
+        Mlp { qat, ..self }
     }
 
     fn to_onnx(&self, data: &Dataset) -> ModelProto {
@@ -193,7 +193,7 @@ pub struct Cnn<B: Backend> {
     fc_w: Param<Tensor<B, 2>>,
     fc_b: Param<Tensor<B, 1>>,
     side: usize,
-    qat: bool,
+    qat: Qat,
 }
 
 impl<B: Backend> Cnn<B> {
@@ -206,7 +206,7 @@ impl<B: Backend> Cnn<B> {
             fc_w: weights(&mut rng, [CLASSES, flat], flat, device),
             fc_b: zeros(CLASSES, device),
             side,
-            qat: false,
+            qat: Qat::Off,
         }
     }
 }
@@ -217,7 +217,7 @@ impl<B: Backend> Classifier<B> for Cnn<B> {
         let s = self.side;
         let x = maybe_fq(x.reshape([n, 1, s, s]), self.qat);
         let w = self.conv_w.val();
-        let w = if self.qat { qat::weights(w) } else { w };
+        let w = if self.qat.on() { qat::weights(w, self.qat) } else { w };
         let c = conv2d(
             x,
             w,
@@ -230,8 +230,8 @@ impl<B: Backend> Classifier<B> for Cnn<B> {
         maybe_fq(dense(flat, self.fc_w.val(), self.fc_b.val(), self.qat), self.qat)
     }
 
-    fn with_qat(self, on: bool) -> Self {
-        Cnn { qat: on, ..self }
+    fn with_qat(self, qat: Qat) -> Self {
+        Cnn { qat, ..self }
     }
 
     fn to_onnx(&self, data: &Dataset) -> ModelProto {
@@ -283,7 +283,7 @@ pub struct Lstm<B: Backend> {
     fc_w: Param<Tensor<B, 2>>,
     fc_b: Param<Tensor<B, 1>>,
     side: usize,
-    qat: bool,
+    qat: Qat,
 }
 
 impl<B: Backend> Lstm<B> {
@@ -301,7 +301,7 @@ impl<B: Backend> Lstm<B> {
             fc_w: weights(&mut rng, [CLASSES, hidden], hidden, device),
             fc_b: zeros(CLASSES, device),
             side,
-            qat: false,
+            qat: Qat::Off,
         }
     }
 }
@@ -313,9 +313,9 @@ impl<B: Backend> Classifier<B> for Lstm<B> {
         let hidden = self.r.dims()[1];
         let x = maybe_fq(x, self.qat);
         let (mut w, mut r) = (self.w.val(), self.r.val());
-        if self.qat {
-            w = qat::weights(w);
-            r = qat::weights(r);
+        if self.qat.on() {
+            w = qat::weights(w, self.qat);
+            r = qat::weights(r, self.qat);
         }
         let (wt, rt) = (w.transpose(), r.transpose());
         let bias = (self.wb.val() + self.rb.val()).unsqueeze::<2>();
@@ -329,15 +329,15 @@ impl<B: Backend> Classifier<B> for Lstm<B> {
             let (i, o, f, cc) = (sigmoid(gate(0)), sigmoid(gate(1)), sigmoid(gate(2)), tanh(gate(3)));
             c = f * c + i * cc;
             h = o * tanh(c.clone());
-            if self.qat {
+            if self.qat.on() {
                 h = qat::fixed(h, 128.0);
             }
         }
         maybe_fq(dense(h, self.fc_w.val(), self.fc_b.val(), self.qat), self.qat)
     }
 
-    fn with_qat(self, on: bool) -> Self {
-        Lstm { qat: on, ..self }
+    fn with_qat(self, qat: Qat) -> Self {
+        Lstm { qat, ..self }
     }
 
     fn to_onnx(&self, data: &Dataset) -> ModelProto {

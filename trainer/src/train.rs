@@ -18,6 +18,7 @@ use crate::data::{Dataset, DatasetKind};
 use crate::device::{self, Device, DeviceChoice};
 use crate::lenet::LeNet;
 use crate::model::{Arch, Classifier, Cnn, Lstm, Mlp, CLASSES};
+use crate::qat::Qat;
 use crate::rng::SplitMix64;
 
 /// What to train (the command line's options).
@@ -32,7 +33,8 @@ pub struct TrainConfig {
     pub weight_decay: f32,
     /// Width of the hidden layer (MLP, LSTM) or conv channels (CNN); `None`: the default.
     pub hidden: Option<usize>,
-    pub qat: bool,
+    /// Quantization-aware training (off by default), for int8 or int4 weights.
+    pub qat: Qat,
     pub device: DeviceChoice,
     pub seed: u64,
     /// Train on only the first N training images (quick runs).
@@ -54,7 +56,7 @@ impl TrainConfig {
             learning_rate: 1e-2,
             weight_decay: 1e-3,
             hidden: None,
-            qat: false,
+            qat: Qat::Off,
             device: DeviceChoice::Auto,
             seed: 1,
             train_limit: None,
@@ -228,8 +230,8 @@ impl Run<'_> {
         }
         bar.finish_and_clear();
         let inner = model.valid();
-        let fake_quant_accuracy = cfg.qat.then(|| evaluate(&inner, &self.test, dev).1);
-        let float = inner.with_qat(false);
+        let fake_quant_accuracy = cfg.qat.on().then(|| evaluate(&inner, &self.test, dev).1);
+        let float = inner.with_qat(Qat::Off);
         let (test_logits, test_accuracy) = evaluate(&float, &self.test, dev);
         Ok(Trained {
             onnx: float.to_onnx(&self.train),

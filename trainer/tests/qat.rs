@@ -5,7 +5,7 @@ use burn::backend::{ndarray::NdArrayDevice, NdArray};
 use burn::tensor::{Tensor, TensorData};
 use cwnn_tensor::host::{dequantize, quantize};
 use cwnn_tensor::{DType, QuantParams};
-use cwnn_trainer::qat;
+use cwnn_trainer::qat::{self, Qat};
 use cwnn_trainer::rng::SplitMix64;
 
 type B = NdArray;
@@ -34,10 +34,10 @@ fn fake_quant_rounds_like_the_importer() {
     let mut w = rng.uniform(rows * cols, 1.0);
     w[cols..2 * cols].iter_mut().for_each(|v| *v *= 1e-3); // a small row keeps its own scale
     w[2 * cols..3 * cols].fill(0.0);
-    let got = host(qat::weights(Tensor::<B, 2>::from_data(
-        TensorData::new(w.clone(), [rows, cols]),
-        &dev,
-    )));
+    let got = host(qat::weights(
+        Tensor::<B, 2>::from_data(TensorData::new(w.clone(), [rows, cols]), &dev),
+        Qat::Int8,
+    ));
     for r in 0..rows {
         let row = &w[r * cols..(r + 1) * cols];
         let amax = row.iter().fold(0f32, |a, v| a.max(v.abs())) as f64;
@@ -48,6 +48,28 @@ fn fake_quant_rounds_like_the_importer() {
             assert!(
                 (g - want).abs() <= 1e-6 * (1.0 + want.abs()),
                 "row {r} col {c}: {g} vs {want}"
+            );
+        }
+    }
+    // Int4 weights: 15 levels per row, k·max|w|/7 (the importer rounds that scale up by
+    // under 1/128 to fit its 8-bit multiplier).
+    let got = host(qat::weights(
+        Tensor::<B, 2>::from_data(TensorData::new(w.clone(), [rows, cols]), &dev),
+        Qat::Int4,
+    ));
+    for r in 0..rows {
+        let row = &w[r * cols..(r + 1) * cols];
+        let step = row.iter().fold(0f32, |a, v| a.max(v.abs())) as f64 / 7.0;
+        for (c, &v) in row.iter().enumerate() {
+            let want = if step == 0.0 {
+                0.0
+            } else {
+                (v as f64 / step).round().clamp(-7.0, 7.0) * step
+            };
+            let g = got[r * cols + c] as f64;
+            assert!(
+                (g - want).abs() <= 1e-6 * (1.0 + want.abs()),
+                "int4 row {r} col {c}: {g} vs {want}"
             );
         }
     }
@@ -72,7 +94,7 @@ fn fake_quant_passes_gradients_straight_through() {
     let dev = NdArrayDevice::Cpu;
     let w = Tensor::<Autodiff<B>, 2>::from_data(TensorData::new(vec![0.3f32, -0.7, 0.01, 0.5], [2, 2]), &dev)
         .require_grad();
-    let grads = qat::weights(w.clone()).mul_scalar(3.0).sum().backward();
+    let grads = qat::weights(w.clone(), Qat::Int4).mul_scalar(3.0).sum().backward();
     let g = w.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
     assert_eq!(g, vec![3.0; 4]);
 }

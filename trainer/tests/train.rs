@@ -98,7 +98,7 @@ fn tiny_models_round_trip_through_the_importer() {
 fn cpu_training_is_deterministic_for_a_seed() {
     for arch in [Arch::Mlp, Arch::Lstm] {
         let mut cfg = quick(arch, DatasetKind::Digits);
-        cfg.qat = true;
+        cfg.qat = cwnn_trainer::Qat::Int8;
         let bytes = |cfg: &TrainConfig| {
             use onnx_protobuf::Message;
             train(cfg).unwrap().onnx.write_to_bytes().unwrap()

@@ -4,7 +4,9 @@
 use cosmwasm_std::{from_json, Addr, Binary};
 use cwnn_model_contract::msg::{ExecuteMsg, InstantiateMsg, PredictResponse, QueryMsg, WorkBudget};
 use cwnn_model_contract::state::CHUNK_BYTES;
-use cwnn_model_contract::testing::{conv_only, conv_only_as, dense_only, dense_only_as, mlp, skip_lstm_as, TestModel};
+use cwnn_model_contract::testing::{
+    conv_only, conv_only_as, conv_only_int4, dense_only, dense_only_as, dense_only_int4, mlp, skip_lstm_as, TestModel,
+};
 use cwnn_vm::artifacts::read_wasm;
 use cwnn_vm::chain::{ChainStorage, GasRecord, GAS_MULTIPLIER, INSTANCE_COST, READ_COST_FLAT, READ_COST_PER_BYTE};
 use cwnn_vm::runner::{Call, ChainVm, Marker};
@@ -92,6 +94,26 @@ fn conv_16x16_3x3_costs_at_most_900_vm_gas_per_mac() {
     let (gas, macs) = vm_gas_per_mac(&conv_only(16, 16, 3, 16));
     assert_eq!(macs, 16 * 16 * 9 * 16 * 16);
     eprintln!("conv 16→16 3×3 16×16: {gas} VM gas, {} per MAC", gas / macs);
+    assert!(gas <= 900 * macs, "{} VM gas per MAC", gas as f64 / macs as f64);
+}
+
+/// Int4 weights (int8 activations): Dense and Conv within the int8 bound of 900 VM gas per
+/// MAC, and a 256→256 Dense in at most 0.52 stored bytes per parameter.
+#[test]
+fn int4_weights_cost_at_most_900_vm_gas_per_mac_and_half_the_bytes() {
+    let m = dense_only_int4(256, 256);
+    let (gas, macs) = vm_gas_per_mac(&m);
+    eprintln!("int4 dense 256→256: {gas} VM gas, {} per MAC", gas / macs);
+    assert!(gas <= 900 * macs, "{} VM gas per MAC", gas as f64 / macs as f64);
+    let bytes = m.weights[0].len();
+    assert!(bytes as f64 <= 0.52 * (256.0 * 256.0 + 256.0), "{bytes} bytes");
+    eprintln!(
+        "storage floor: int4 {}, int8 {} SDK gas",
+        storage_floor(&m),
+        storage_floor(&dense_only(256, 256))
+    );
+    let (gas, macs) = vm_gas_per_mac(&conv_only_int4(16, 16, 3, 16));
+    eprintln!("int4 conv 16→16 3×3 16×16: {gas} VM gas, {} per MAC", gas / macs);
     assert!(gas <= 900 * macs, "{} VM gas per MAC", gas as f64 / macs as f64);
 }
 
@@ -284,8 +306,10 @@ fn every_layer_kind_spends_at_most_its_work_in_vm_gas() {
     let big = [
         mlp(784, 128, 10),
         dense_only(256, 256),
+        dense_only_int4(256, 256),
         dense_only_as(256, 256, cwnn_tensor::DType::I16),
         conv_only(16, 16, 3, 16),
+        conv_only_int4(16, 16, 3, 16),
         conv_only_as(16, 16, 3, 16, cwnn_tensor::DType::I16),
         skip_lstm_as(cwnn_tensor::DType::I16),
     ];

@@ -30,6 +30,24 @@ enum Precision {
     Int16,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum Weights {
+    /// Dense and Conv weights at the precision's width (int8 or int16).
+    Native,
+    /// Dense and Conv weights in 4 bits, two per byte (int8 precision only): about half the
+    /// weight bytes and gas; `--eval` shows what it costs in accuracy.
+    Int4,
+}
+
+impl From<Weights> for cwnn_layers::WeightFormat {
+    fn from(w: Weights) -> Self {
+        match w {
+            Weights::Native => cwnn_layers::WeightFormat::Native,
+            Weights::Int4 => cwnn_layers::WeightFormat::Int4,
+        }
+    }
+}
+
 impl From<Precision> for cwnn_importer::quantize::Precision {
     fn from(p: Precision) -> Self {
         match p {
@@ -52,11 +70,14 @@ enum Command {
         /// batch axis or one per CSV row). Repeatable.
         #[arg(long, required = true)]
         calibration: Vec<PathBuf>,
-        /// Labelled samples (CSV with a `label` column): reports float vs int8 top-1 accuracy.
+        /// Labelled samples (CSV with a `label` column): reports float vs quantized top-1 accuracy
+        /// (with `--weights int4`, also vs int8 weights).
         #[arg(long)]
         eval: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "int8")]
         precision: Precision,
+        #[arg(long, value_enum, default_value = "native")]
+        weights: Weights,
         /// Binds a graph input to a constant read from FILE (weights passed as inputs).
         #[arg(long = "const", value_name = "NAME=FILE")]
         consts: Vec<String>,
@@ -153,6 +174,7 @@ struct ImportFlags {
     name: Option<String>,
     no_batch: bool,
     precision: cwnn_importer::quantize::Precision,
+    weights: cwnn_layers::WeightFormat,
     collection_code_ids: Vec<u64>,
     mint: import::MintArgs,
 }
@@ -169,6 +191,7 @@ fn import_cmd(f: ImportFlags) -> Result<()> {
         },
         name: f.name,
         precision: f.precision,
+        weights: f.weights,
     };
     let mut imported = import::import(&args)?;
     if !f.collection_code_ids.is_empty() {
@@ -193,14 +216,22 @@ fn import_cmd(f: ImportFlags) -> Result<()> {
             bail!("{}: no `label` column", eval.display());
         };
         let acc = import::accuracy(&imported.float, &imported.quant, &s.inputs, &labels)?;
-        println!(
-            "top-1 on {} samples: float {:.2} %, {} {:.2} % ({:+.2} points)",
+        let label = imported.quant.report.label();
+        let (q, f) = (acc.quantized_top1 * 100.0, acc.float_top1 * 100.0);
+        print!(
+            "top-1 on {} samples: float {f:.2} %, {label} {q:.2} % ({:+.2} points",
             acc.samples,
-            acc.float_top1 * 100.0,
-            imported.quant.report.precision,
-            acc.quantized_top1 * 100.0,
-            (acc.quantized_top1 - acc.float_top1) * 100.0
+            q - f
         );
+        if args.weights != cwnn_layers::WeightFormat::Native {
+            // What the smaller weights cost: the same model with int8 weights, same samples.
+            let calibration = import::read_samples(&imported.float, &args.calibration)?;
+            let native =
+                cwnn_importer::quantize::quantize(&imported.float, &calibration.inputs, &m.name, args.precision)?;
+            let n = import::accuracy(&imported.float, &native, &s.inputs, &labels)?.quantized_top1 * 100.0;
+            print!("; {} weights {n:.2} %, {:+.2} points", args.precision.name(), q - n);
+        }
+        println!(")");
         mint.accuracy = Some(acc);
     }
     imported.write(&f.out, &mint)?;
@@ -394,6 +425,7 @@ fn main() -> ExitCode {
             calibration,
             eval,
             precision,
+            weights,
             consts,
             output,
             name,
@@ -411,6 +443,7 @@ fn main() -> ExitCode {
             name,
             no_batch,
             precision: precision.into(),
+            weights: weights.into(),
             collection_code_ids,
             mint: import::MintArgs {
                 collection,

@@ -37,6 +37,19 @@ pub fn pack_weights(w: &[i8]) -> Vec<i64> {
     out
 }
 
+/// Int4 weights as [`pack_weights`] pairs, straight from their bytes (`w + 8` in each nibble,
+/// `w[2j]` low): `spread(b) − (8 + 8·2^32)`, no int8 copy. An odd count's last high nibble
+/// meets the zero that pads the activations.
+pub fn pack_nibbles(w: &[u8]) -> Vec<i64> {
+    w.iter().map(|&b| spread(b).wrapping_sub(0x8_0000_0008)).collect()
+}
+
+/// `u0 + u1·2^32` from the byte `u0 + 16·u1` (see [`dot2_nibbles`]).
+#[inline(always)]
+fn spread(b: u8) -> i64 {
+    (b as i64).wrapping_mul(0x1000_0001) & 0x0000_000F_0000_000F
+}
+
 #[inline(always)]
 fn pair(a: i8, b: i8) -> i64 {
     (a as i64).wrapping_add((b as i64) << 32)
@@ -105,6 +118,48 @@ pub fn dot2_i8(w0: &[i8], w1: &[i8], x: &[i64]) -> (i32, i32) {
     (lo, (acc.wrapping_sub(lo as i64) >> 32) as i32)
 }
 
+/// `Σ u·x` for unsigned 4-bit weights, two per byte (`u[2j]` in the low nibble of `w[j]`),
+/// against activations packed in pairs (`pack_activations`), for two rows of weights at once:
+/// the dot products the int4 layers correct by `8·Σ x` for their offset nibbles.
+///
+/// Math: for a byte `b = u0 + 16·u1`, `b·(1 + 2^28) & (0xF + 0xF·2^32) = u0 + u1·2^32` (the two
+/// copies of `b` do not overlap), a weight pair as above, so the packed product's upper half
+/// gains `u0·x[2j] + u1·x[2j+1]`. With `u ≤ 15` and `|x| ≤ 255` the low half stays below
+/// `15·255·n/2`; exact whenever [`accumulator_fits`](super::accumulator_fits)`(n, 16, 255, 0)`.
+///
+/// Why: a byte load, a multiply and a mask spread two weights (`b | b << 28` is the same value
+/// in three more operators), and two rows share each activation load and the loop: 4.5
+/// metered Wasm operators per multiply-add, fewer than `dot2_i8` spends on int8 weights, at
+/// half their bytes.
+#[inline(always)]
+pub fn dot2_nibbles(w0: &[u8], w1: &[u8], x: &[i64]) -> (i32, i32) {
+    let n = w0.len().min(w1.len()).min(x.len());
+    let (a16, ar) = w0[..n].as_chunks::<16>();
+    let (b16, br) = w1[..n].as_chunks::<16>();
+    let (x16, xr) = x[..n].as_chunks::<16>();
+    let (mut acc0, mut acc1) = (0i64, 0i64);
+    // Written out (a `for k in 0..16` is not reliably unrolled): 32 columns per loop branch.
+    macro_rules! terms {
+        ($a:ident $b:ident $x:ident: $($k:literal)*) => {{
+            let (mut s0, mut s1) = (0i64, 0i64);
+            $(
+                s0 = s0.wrapping_add(spread($a[$k]).wrapping_mul($x[$k]));
+                s1 = s1.wrapping_add(spread($b[$k]).wrapping_mul($x[$k]));
+            )*
+            (s0, s1)
+        }};
+    }
+    for ((a, b), x) in a16.iter().zip(b16).zip(x16) {
+        let (s0, s1) = terms!(a b x: 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+        (acc0, acc1) = (acc0.wrapping_add(s0), acc1.wrapping_add(s1));
+    }
+    for ((a, b), x) in ar.iter().zip(br).zip(xr) {
+        acc0 = acc0.wrapping_add(spread(*a).wrapping_mul(*x));
+        acc1 = acc1.wrapping_add(spread(*b).wrapping_mul(*x));
+    }
+    (unpack(acc0), unpack(acc1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +186,60 @@ mod tests {
             let w1: Vec<i8> = w.iter().rev().copied().collect();
             let xw: Vec<i64> = x.iter().map(|&v| v as i64).collect();
             prop_assert_eq!(dot2_i8(&w, &w1, &xw), (expected, naive(&w1, &x)));
+        }
+    }
+
+    fn nibbles(u: &[u8]) -> Vec<u8> {
+        u.chunks(2)
+            .map(|p| p[0] | p.get(1).copied().unwrap_or(0) << 4)
+            .collect()
+    }
+
+    proptest! {
+        /// Exact for any nibbles and centred int8 activations, odd lengths included.
+        #[test]
+        fn nibble_dots_equal_the_plain_dot(
+            ux in (0usize..600).prop_flat_map(|n| (
+                proptest::collection::vec(0u8..16, n),
+                proptest::collection::vec(-255i32..=255, n),
+            ))
+        ) {
+            let (u, x) = ux;
+            let plain: i32 = u.iter().zip(&x).map(|(&a, &b)| a as i32 * b).sum();
+            let u1: Vec<u8> = u.iter().rev().map(|v| 15 - v).collect();
+            let plain1: i32 = u1.iter().zip(&x).map(|(&a, &b)| a as i32 * b).sum();
+            prop_assert_eq!(dot2_nibbles(&nibbles(&u), &nibbles(&u1), &pack_activations(&x)), (plain, plain1));
+        }
+    }
+
+    /// Nibble pairs are the int8 pairs of `nibble − 8`, odd tails included.
+    #[test]
+    fn nibbles_pack_as_their_weights() {
+        for n in [1usize, 2, 7, 16] {
+            let u: Vec<u8> = (0..n).map(|i| (i * 7 % 16) as u8).collect();
+            let w: Vec<i8> = u.iter().map(|&v| v as i8 - 8).collect();
+            let x: Vec<i32> = (0..n as i32).map(|i| i * 37 - 100).collect();
+            let xp = pack_activations(&x);
+            assert_eq!(
+                dot_packed(&pack_nibbles(&nibbles(&u)), &xp),
+                dot_packed(&pack_weights(&w), &xp)
+            );
+        }
+    }
+
+    /// Nibble dots at their extremes over the longest length `accumulator_fits(n, 16, 255, 0)` allows.
+    #[test]
+    fn nibble_extremes_stay_exact() {
+        let n = (1..600_000)
+            .rev()
+            .find(|&n| crate::kernels::accumulator_fits(n, 16, 255, 0))
+            .unwrap();
+        for (uv, xv) in [(15u8, 255), (15, -255), (0, 255)] {
+            let u = vec![uv; n];
+            let x: Vec<i32> = (0..n).map(|i| if i % 3 == 0 { -xv } else { xv }).collect();
+            let plain: i64 = u.iter().zip(&x).map(|(&a, &b)| a as i64 * b as i64).sum();
+            let w = nibbles(&u);
+            assert_eq!(dot2_nibbles(&w, &w, &pack_activations(&x)).0 as i64, plain);
         }
     }
 

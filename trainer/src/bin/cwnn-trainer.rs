@@ -5,8 +5,14 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::Parser;
-use cwnn_trainer::{train, Arch, DatasetKind, DeviceChoice, TrainConfig};
+use clap::{Parser, ValueEnum};
+use cwnn_trainer::{train, Arch, DatasetKind, DeviceChoice, Qat, TrainConfig};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Weights {
+    Int8,
+    Int4,
+}
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +43,10 @@ struct Args {
     /// Quantization-aware training: fake int8 weights and activations in the forward pass.
     #[arg(long)]
     qat: bool,
+    /// The weights `cwnn import` will store: `int4` trains for `cwnn import --weights int4`
+    /// (fake 4-bit weights; implies --qat).
+    #[arg(long, value_enum, default_value = "int8")]
+    weights: Weights,
     #[arg(long, value_enum, default_value = "auto")]
     device: DeviceChoice,
     /// Seeds the initial weights and the batch order (the train/test split is fixed).
@@ -62,7 +72,11 @@ fn main() -> Result<()> {
     cfg.learning_rate = a.lr;
     cfg.hidden = a.hidden;
     cfg.weight_decay = a.weight_decay;
-    cfg.qat = a.qat;
+    cfg.qat = match (a.qat, a.weights) {
+        (_, Weights::Int4) => Qat::Int4,
+        (true, Weights::Int8) => Qat::Int8,
+        (false, Weights::Int8) => Qat::Off,
+    };
     cfg.device = a.device;
     cfg.seed = a.seed;
     cfg.train_limit = a.train_limit;
@@ -73,7 +87,11 @@ fn main() -> Result<()> {
         a.model,
         dataset,
         cfg.epochs,
-        if a.qat { ", QAT" } else { "" }
+        match cfg.qat {
+            Qat::Off => "",
+            Qat::Int8 => ", QAT",
+            Qat::Int4 => ", QAT for int4 weights",
+        }
     );
     let t = train(&cfg)?;
     eprintln!("device: {}", t.device_note);

@@ -10,8 +10,8 @@ extern crate alloc;
 use alloc::vec::Vec;
 use cwnn_layers::{
     Activation, ActivationKind, Add, Affine, AvgPool2d, Constant, Conv2d, Dense, Embedding, GlobalAvgPool, Gru, Layer,
-    LayerError, LayerPlan, Lstm, MaxPool2d, Mul, Permute, Recurrent, Reshape, SimpleRnn, Softmax, TensorSpec, Window2d,
-    INDEX_QUANT,
+    LayerError, LayerPlan, Lstm, MaxPool2d, Mul, Permute, Recurrent, Reshape, SimpleRnn, Softmax, TensorSpec,
+    WeightFormat, Window2d, INDEX_QUANT,
 };
 use cwnn_tensor::kernels::{self, Clamp, Conv2dGeometry};
 use cwnn_tensor::{Dyadic, QTensor, QuantParams, Result, TensorData};
@@ -304,6 +304,7 @@ fn bench_case(op: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerErr
             out_features: n_out,
             clamp,
             output: qp,
+            weights: WeightFormat::Native,
         };
         (Layer::Dense(d), alloc::vec![n_in])
     } else {
@@ -321,6 +322,7 @@ fn bench_case(op: u32, r: &mut Reader) -> core::result::Result<Vec<u8>, LayerErr
             groups: 1,
             clamp,
             output: qp,
+            weights: WeightFormat::Native,
         };
         (Layer::Conv2d(conv), alloc::vec![c_in, hw, hw])
     };
@@ -522,7 +524,16 @@ fn layer_setup(kind: u32, r: &mut Reader) -> core::result::Result<LayerCase, Lay
     Ok(LayerCase { layer, inputs, weights })
 }
 
+/// Int4 weights for half the int8 cases of Dense and Conv2d.
+fn weight_format(r: &mut Reader, int16: bool) -> WeightFormat {
+    match !int16 && r.u8() & 1 == 1 {
+        true => WeightFormat::Int4,
+        false => WeightFormat::Native,
+    }
+}
+
 fn dense_case(r: &mut Reader, int16: bool, output: QuantParams) -> (Layer, Vec<QTensor>) {
+    let weights = weight_format(r, int16);
     let (in_features, out_features, rows) = (r.dim(64), r.dim(32), r.dim(3));
     let c = r.clamp();
     let clamp = Clamp {
@@ -534,6 +545,7 @@ fn dense_case(r: &mut Reader, int16: bool, output: QuantParams) -> (Layer, Vec<Q
         out_features,
         clamp,
         output,
+        weights,
     };
     (
         Layer::Dense(d),
@@ -542,6 +554,7 @@ fn dense_case(r: &mut Reader, int16: bool, output: QuantParams) -> (Layer, Vec<Q
 }
 
 fn conv_case(r: &mut Reader, int16: bool, output: QuantParams) -> (Layer, Vec<QTensor>) {
+    let weights = weight_format(r, int16);
     let groups = r.dim(2);
     let out_channels = groups * r.dim(3);
     let kernel = [r.dim(3), r.dim(3)];
@@ -559,6 +572,7 @@ fn conv_case(r: &mut Reader, int16: bool, output: QuantParams) -> (Layer, Vec<QT
         groups,
         clamp: Clamp::full::<i8>(),
         output,
+        weights,
     };
     let shape = alloc::vec![groups * r.dim(3), 2 + r.dim(8), 2 + r.dim(8)];
     (Layer::Conv2d(conv), alloc::vec![r.tensor(shape, int16)])
@@ -712,10 +726,9 @@ fn softmax_tables(r: &mut Reader, int16: bool) -> Vec<u8> {
 /// valid (1..=62) so most cases compute, leaving one unit in eight as drawn (an
 /// invalid-weights path).
 fn fix_shifts(layer: &Layer, plan: &LayerPlan, int16: bool, w: &mut [u8], r: &mut Reader) {
+    // Dense and Conv2d units (int8, int4 or int16) end with their multiplier's shift.
     let (unit, at) = match layer {
-        Layer::Dense(d) if int16 => (2 * d.in_features + 13, 2 * d.in_features + 12),
-        Layer::Dense(d) => (d.in_features + 9, d.in_features + 8),
-        Layer::Conv2d(_) => (
+        Layer::Dense(_) | Layer::Conv2d(_) => (
             plan.weight_len / plan.units.max(1),
             plan.weight_len / plan.units.max(1) - 1,
         ),
