@@ -8,6 +8,7 @@ use cwnn_importer::import::{self, ImportArgs};
 use cwnn_importer::onnx::{self, ImportError, Options};
 use cwnn_importer::quantize::{dequantize_all, quantize, Precision, QuantizeError};
 use cwnn_importer::samples::{read_tensor, split};
+use cwnn_layers::WeightFormat;
 use ndarray::{ArrayD, Axis};
 use onnx_protobuf::{Message, ModelProto};
 use proptest::prelude::*;
@@ -264,6 +265,38 @@ fn digits_mlp_in_high_precision_matches_float() {
     let lens = |m: &import::Imported| m.quant.weights.iter().map(Vec::len).collect::<Vec<_>>();
     assert_eq!(lens(&int8)[..2], [64 * (64 + 9), 10 * (64 + 9)]);
     assert_eq!(lens(&int16)[..2], [64 * (2 * 64 + 13), 10 * (2 * 64 + 13)]);
+}
+
+/// Int4 weights on the bundled MLP: each Dense row in `⌈in/2⌉ + 5` bytes, the report and
+/// manifest say so per layer, accuracy stays within 2 points of float on the test split, and
+/// int16 with int4 weights is a named error.
+#[test]
+fn digits_mlp_with_int4_weights() {
+    let dir = root().join("models/digits-mlp");
+    let args = ImportArgs {
+        model: dir.join("model.onnx"),
+        calibration: vec![dir.join("calibration.csv")],
+        weights: WeightFormat::Int4,
+        ..Default::default()
+    };
+    let int4 = import::import(&args).unwrap();
+    assert_eq!(int4.manifest.weights.as_deref(), Some("int4"));
+    assert_eq!(int4.quant.report.label(), "int8 + int4 weights");
+    let lens: Vec<usize> = int4.quant.weights.iter().map(Vec::len).collect();
+    assert_eq!(lens[..2], [64 * (32 + 5), 10 * (32 + 5)]);
+    let kinds: Vec<_> = int4.quant.report.layers.iter().map(|l| l.weights).collect();
+    assert_eq!(kinds, ["int4", "int4", "int8"]);
+    let test = import::read_samples(&int4.float, &[dir.join("test.csv")]).unwrap();
+    let acc = import::accuracy(&int4.float, &int4.quant, &test.inputs, &test.labels.unwrap()).unwrap();
+    eprintln!("int4 weights: {acc:?}");
+    assert!(acc.quantized_top1 >= acc.float_top1 - 0.02, "{acc:?}");
+    let err = import::import(&ImportArgs {
+        precision: Precision::Int16,
+        ..args
+    })
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("int4 weights need int8 activations"), "{err}");
 }
 
 fn digits_bytes() -> Vec<u8> {

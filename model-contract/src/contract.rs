@@ -33,7 +33,7 @@ pub fn instantiate(
     check_budgets(&query_budget, &execute_budget)?;
     let collection_code_ids = msg.collection_code_ids.unwrap_or_default();
     check_code_ids(&collection_code_ids)?;
-    let plans = validate_model(&msg.model)?;
+    validate_model(&msg.model)?;
     let model = Model {
         model_sha256: model_sha256(&msg.model, &msg.weights_sha256)?,
         config: msg.model,
@@ -43,15 +43,16 @@ pub fn instantiate(
         execute_budget,
         fee: msg.fee,
         free_queries: msg.free_queries.unwrap_or(false),
-        weight_bytes: plans.iter().map(|p| p.weight_len as u64).collect(),
-        macs: plans.iter().map(|p| p.macs).collect(),
-        work: plans.iter().map(|p| p.work).collect(),
-        segment_work: plans.iter().map(|p| p.segment_work).collect(),
-        units: plans.iter().map(|p| p.units as u64).collect(),
-        outputs: plans.into_iter().map(|p| p.output).collect(),
+        weight_bytes: vec![],
+        macs: vec![],
+        work: vec![],
+        segment_work: vec![],
+        units: vec![],
+        outputs: vec![],
         finalized: false,
         paused: false,
-    };
+    }
+    .with_plans()?;
     check_segments_fit(&model)?;
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
     CURSOR.save(deps.storage, &next_cursor(&model, 0, 0))?;

@@ -14,7 +14,7 @@ use crate::eval::{advance, input_tensor, read_weights, response_of, run_model, B
 use crate::msg::{sha256, CollectionExecuteMsg, EvaluateResponse, PredictResponse, WorkBudget};
 use crate::query::{current_owner, proceeds_page};
 use crate::state::{
-    Job, Model, NftBinding, CHUNK_BYTES, CURSOR, JOBS, JOBS_BY_CREATOR, JOB_COUNT, JOB_STATE, JOB_TENSORS,
+    load_model, Job, Model, NftBinding, CHUNK_BYTES, CURSOR, JOBS, JOBS_BY_CREATOR, JOB_COUNT, JOB_STATE, JOB_TENSORS,
     MAX_JOBS_PER_SENDER, MODEL, NEXT_JOB_ID, NFT, OWNER, PROCEEDS, WEIGHTS,
 };
 
@@ -105,7 +105,7 @@ pub(crate) fn predict(
     input: Vec<i32>,
     bytes: Option<Binary>,
 ) -> Result<Response, ContractError> {
-    let model = MODEL.load(deps.storage)?;
+    let model = load_model(deps.storage)?;
     check_ready(&model)?;
     paid_fee(&model, &info)?;
     let input = input_tensor(&model.config.input, input, bytes)?;
@@ -128,7 +128,7 @@ pub(crate) fn evaluate(
     bytes: Option<Binary>,
     steps: Option<u32>,
 ) -> Result<Response, ContractError> {
-    let model = MODEL.load(deps.storage)?;
+    let model = load_model(deps.storage)?;
     check_ready(&model)?;
     paid_fee(&model, &info)?;
     if steps == Some(0) {
@@ -239,7 +239,7 @@ pub(crate) fn continue_job(deps: DepsMut, job_id: u64, steps: Option<u32>) -> Re
     if steps == Some(0) {
         return Err(ContractError::ZeroSteps {});
     }
-    let model = MODEL.load(deps.storage)?;
+    let model = load_model(deps.storage)?;
     let mut job = JOBS
         .may_load(deps.storage, job_id)?
         .ok_or(ContractError::JobNotFound { id: job_id })?;
@@ -263,7 +263,7 @@ pub(crate) fn cancel_job(deps: DepsMut, sender: Addr, job_id: u64) -> Result<Res
 }
 
 pub(crate) fn upload_weights(deps: DepsMut, layer: u32, offset: u64, data: Binary) -> Result<Response, ContractError> {
-    let model = MODEL.load(deps.storage)?;
+    let model = load_model(deps.storage)?;
     if model.finalized {
         return Err(ContractError::Finalized {});
     }
@@ -314,7 +314,7 @@ fn layer_bytes(model: &Model, layer: u32) -> Result<u64, ContractError> {
 /// Moves the upload cursor back to a chunk start at or before it; the chunks from there on
 /// are uploaded again (each overwrites the one stored under its key).
 pub(crate) fn rewind_upload(deps: DepsMut, layer: u32, offset: u64) -> Result<Response, ContractError> {
-    let model = MODEL.load(deps.storage)?;
+    let model = load_model(deps.storage)?;
     if model.finalized {
         return Err(ContractError::Finalized {});
     }
@@ -337,7 +337,7 @@ pub(crate) fn rewind_upload(deps: DepsMut, layer: u32, offset: u64) -> Result<Re
 }
 
 pub(crate) fn finalize(deps: DepsMut) -> Result<Response, ContractError> {
-    let mut model = MODEL.load(deps.storage)?;
+    let mut model = load_model(deps.storage)?;
     if model.finalized {
         return Err(ContractError::Finalized {});
     }
@@ -413,7 +413,7 @@ pub(crate) fn mint_nft(
             token_id: nft.token_id,
         });
     }
-    let model = MODEL.load(deps.storage)?;
+    let model = load_model(deps.storage)?;
     if !model.finalized {
         return Err(ContractError::NotFinalized {});
     }
@@ -450,7 +450,7 @@ pub(crate) fn mint_nft(
 
 pub(crate) fn set_fee(deps: DepsMut, fee: Option<Coin>) -> Result<Response, ContractError> {
     check_fee(&fee)?;
-    let mut model = MODEL.load(deps.storage)?;
+    let mut model = load_model(deps.storage)?;
     model.fee = fee;
     MODEL.save(deps.storage, &model)?;
     let shown = model.fee.map_or("none".into(), |f| f.to_string());
@@ -481,7 +481,7 @@ pub(crate) fn set_paused(deps: DepsMut, paused: bool) -> Result<Response, Contra
 
 pub(crate) fn set_budgets(deps: DepsMut, query: WorkBudget, execute: WorkBudget) -> Result<Response, ContractError> {
     check_budgets(&query, &execute)?;
-    let mut model = MODEL.load(deps.storage)?;
+    let mut model = load_model(deps.storage)?;
     model.query_budget = query;
     model.execute_budget = execute;
     check_segments_fit(&model)?;

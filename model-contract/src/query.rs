@@ -11,7 +11,7 @@ use crate::msg::{
     ProceedsResponse, TokenOwner,
 };
 use crate::state::{
-    CURSOR, JOBS, JOBS_BY_CREATOR, MAX_JOBS_PER_SENDER, MAX_PROCEEDS_DENOMS, MODEL, NFT, OWNER, PROCEEDS,
+    load_model, CURSOR, JOBS, JOBS_BY_CREATOR, MAX_JOBS_PER_SENDER, MAX_PROCEEDS_DENOMS, NFT, OWNER, PROCEEDS,
 };
 
 /// Who controls the model: the holder of its NFT (one CW721 `OwnerOf` query) once minted,
@@ -55,7 +55,7 @@ pub(crate) fn proceeds(deps: Deps) -> StdResult<ProceedsResponse> {
 }
 
 pub(crate) fn model_info(deps: Deps) -> StdResult<ModelInfoResponse> {
-    let model = MODEL.load(deps.storage)?;
+    let model = load_model(deps.storage)?;
     let (cl, co) = CURSOR.load(deps.storage)?;
     let layers = model
         .config
@@ -95,7 +95,7 @@ pub(crate) fn model_info(deps: Deps) -> StdResult<ModelInfoResponse> {
 }
 
 pub(crate) fn job_info(deps: Deps, id: u64) -> Result<JobResponse, ContractError> {
-    let model = MODEL.load(deps.storage)?;
+    let model = load_model(deps.storage)?;
     let job = JOBS
         .may_load(deps.storage, id)?
         .ok_or(ContractError::JobNotFound { id })?;
@@ -130,7 +130,7 @@ pub(crate) fn jobs(deps: Deps, creator: String) -> StdResult<JobsResponse> {
 /// The whole model in one query, refused up front when it exceeds the query budget, and
 /// refused on a fee'd model unless its holder allows free queries.
 pub(crate) fn predict(deps: Deps, input: Vec<i32>, bytes: Option<Binary>) -> Result<PredictResponse, ContractError> {
-    let model = MODEL.load(deps.storage)?;
+    let model = load_model(deps.storage)?;
     check_ready(&model)?;
     if model.fee.is_some() && !model.free_queries {
         return Err(ContractError::PaidModel {});

@@ -44,14 +44,21 @@ pub struct Model {
     /// With a fee: whether the `Predict` query answers anyway (the holder's choice; off by
     /// default, so contracts that need an answer pay through the `Predict` execute).
     pub free_queries: bool,
-    /// Per layer, from `Layer::plan` at instantiation: weight bytes, MACs, work and the work
-    /// each segment pays besides (what budgets count) and units.
+    /// Per layer, from `Layer::plan`: weight bytes, MACs, work and the work each segment pays
+    /// besides (what budgets count), units, and its output spec. Not stored: [`load_model`]
+    /// plans the config again, a few thousand Wasm operators per layer against 3 SDK gas
+    /// (420,000 VM gas) for each byte a stored copy would add to every call's read.
+    #[serde(skip)]
     pub weight_bytes: Vec<u64>,
+    #[serde(skip)]
     pub macs: Vec<u64>,
+    #[serde(skip)]
     pub work: Vec<u64>,
+    #[serde(skip)]
     pub segment_work: Vec<u64>,
+    #[serde(skip)]
     pub units: Vec<u64>,
-    /// Per layer: its output spec.
+    #[serde(skip)]
     pub outputs: Vec<cwnn_layers::TensorSpec>,
     pub finalized: bool,
     /// While set, `Evaluate` and `Predict` are refused; paid jobs still `Continue`. Kept in the model record,
@@ -59,7 +66,30 @@ pub struct Model {
     pub paused: bool,
 }
 
+/// The model record: load it with [`load_model`], which fills in the per-layer plans.
 pub const MODEL: Item<Model> = Item::new("model");
+
+impl Model {
+    /// The record with its per-layer plans, from its config (validated at instantiation).
+    pub fn with_plans(mut self) -> StdResult<Self> {
+        let plans = self
+            .config
+            .plans()
+            .map_err(|e| StdError::generic_err(format!("stored model: {e}")))?;
+        self.weight_bytes = plans.iter().map(|p| p.weight_len as u64).collect();
+        self.macs = plans.iter().map(|p| p.macs).collect();
+        self.work = plans.iter().map(|p| p.work).collect();
+        self.segment_work = plans.iter().map(|p| p.segment_work).collect();
+        self.units = plans.iter().map(|p| p.units as u64).collect();
+        self.outputs = plans.into_iter().map(|p| p.output).collect();
+        Ok(self)
+    }
+}
+
+/// The model record and its plans ([`Model::with_plans`]).
+pub fn load_model(storage: &dyn Storage) -> StdResult<Model> {
+    MODEL.load(storage)?.with_plans()
+}
 
 /// Where the next upload must go: `(layer, offset)`.
 pub const CURSOR: Item<(u32, u64)> = Item::new("cursor");

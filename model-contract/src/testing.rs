@@ -9,8 +9,8 @@ use cosmwasm_std::{Addr, Binary, Coin, HexBinary};
 use cw_multi_test::{App, AppResponse, ContractWrapper, Executor};
 use cwnn_layers::testing::{quantize_input, quantize_input_as};
 use cwnn_layers::{
-    AddF64, CellF64, Conv2dF64, DenseF64, Layer, QuantSpec, Quantize, RecurrentF64, SoftmaxF64, TensorSpec,
-    WeightFormat, HIDDEN_QUANT, HIDDEN_QUANT_I16,
+    AddF64, CellF64, Conv2dF64, DenseF64, Layer, MaxPool2d, QuantSpec, Quantize, RecurrentF64, Reshape, SoftmaxF64,
+    TensorSpec, WeightFormat, Window2d, HIDDEN_QUANT, HIDDEN_QUANT_I16,
 };
 use cwnn_tensor::{DType, QTensor, QuantParams};
 use ndarray::{Array1, Array2, Array4, ArrayD};
@@ -150,6 +150,59 @@ fn conv_only_with(
     TestModel {
         config: sequential("conv", &sample, vec![Layer::Conv2d(l)]),
         weights: vec![w],
+        sample,
+    }
+}
+
+/// LeNet-5's shape on one 28×28 image: Conv 6@5×5 (pad 2), ReLU, max-pool 2, Conv 16@5×5,
+/// ReLU, max-pool 2, Dense 400→120→84→10 (ReLU between), softmax; 61,706 parameters with
+/// deterministic values, Dense and Conv weights stored as `weights`. Gas depends on the
+/// shapes and the bytes, not the values, so this costs what a trained LeNet does.
+pub fn lenet(weights: WeightFormat) -> TestModel {
+    let x = ArrayD::from_shape_vec(vec![1, 28, 28], values(31, 784).iter().map(|v| v.abs() * 3.0).collect()).unwrap();
+    let (sample, x_qp) = quantize_input(&x);
+    let a_qp = QuantParams::asymmetric(0.0, 4.0, DType::I8).unwrap();
+    let y_qp = QuantParams::asymmetric(-8.0, 8.0, DType::I8).unwrap();
+    let q = |input, output| QuantSpec::int8(input, output).with_weights(weights);
+    let conv = |seed, c_out, c_in, pad| Conv2dF64 {
+        w: Array4::from_shape_vec((c_out, c_in, 5, 5), values(seed, c_out * c_in * 25)).unwrap(),
+        b: Array1::from(values(seed + 1, c_out)),
+        strides: [1, 1],
+        dilations: [1, 1],
+        pads: [pad; 4],
+        groups: 1,
+        clamp: Some((0.0, f64::INFINITY)),
+    };
+    let pool = || {
+        Layer::MaxPool2d(MaxPool2d {
+            window: Window2d {
+                kernel: [2, 2],
+                strides: [2, 2],
+                dilations: [1, 1],
+                pads: [0; 4],
+            },
+        })
+    };
+    let (c1, w1) = conv(41, 6, 1, 2).quantize(&q(x_qp, a_qp)).unwrap();
+    let (c2, w2) = conv(43, 16, 6, 0).quantize(&q(a_qp, a_qp)).unwrap();
+    let (d1, v1) = dense_f64(45, 120, 400, true).quantize(&q(a_qp, a_qp)).unwrap();
+    let (d2, v2) = dense_f64(47, 84, 120, true).quantize(&q(a_qp, a_qp)).unwrap();
+    let (d3, v3) = dense_f64(49, 10, 84, false).quantize(&q(a_qp, y_qp)).unwrap();
+    let (sm, ws) = SoftmaxF64.quantize(&QuantSpec::int8(y_qp, y_qp)).unwrap();
+    let layers = vec![
+        Layer::Conv2d(c1),
+        pool(),
+        Layer::Conv2d(c2),
+        pool(),
+        Layer::Reshape(Reshape { shape: vec![400] }),
+        Layer::Dense(d1),
+        Layer::Dense(d2),
+        Layer::Dense(d3),
+        Layer::Softmax(sm),
+    ];
+    TestModel {
+        config: sequential("lenet", &sample, layers),
+        weights: vec![w1, vec![], w2, vec![], vec![], v1, v2, v3, ws],
         sample,
     }
 }

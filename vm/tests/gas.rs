@@ -2,10 +2,12 @@
 //! billing. Gas counts are deterministic, so the bounds here are exact checks, not timings.
 
 use cosmwasm_std::{from_json, Addr, Binary};
+use cwnn_layers::WeightFormat;
 use cwnn_model_contract::msg::{ExecuteMsg, InstantiateMsg, PredictResponse, QueryMsg, WorkBudget};
 use cwnn_model_contract::state::CHUNK_BYTES;
 use cwnn_model_contract::testing::{
-    conv_only, conv_only_as, conv_only_int4, dense_only, dense_only_as, dense_only_int4, mlp, skip_lstm_as, TestModel,
+    conv_only, conv_only_as, conv_only_int4, dense_only, dense_only_as, dense_only_int4, lenet, mlp, skip_lstm_as,
+    TestModel,
 };
 use cwnn_vm::artifacts::read_wasm;
 use cwnn_vm::chain::{ChainStorage, GasRecord, GAS_MULTIPLIER, INSTANCE_COST, READ_COST_FLAT, READ_COST_PER_BYTE};
@@ -142,6 +144,20 @@ fn storage_floor(m: &TestModel) -> u64 {
         .flat_map(|w| w.chunks(CHUNK_BYTES as usize))
         .map(|c| READ_COST_FLAT + READ_COST_PER_BYTE * c.len() as u64)
         .sum()
+}
+
+/// Issue 18's storage-mode target: LeNet-5 with int4 weights answers a `Predict` within
+/// 1.10 × (60,000 + reading its weights once), at about half the int8 model's bytes.
+#[test]
+fn lenet_with_int4_weights_is_within_10_percent_of_its_storage_floor() {
+    for weights in [WeightFormat::Int4, WeightFormat::Native] {
+        let m = lenet(weights);
+        let call = predict(&mut deploy(&m), &m);
+        let (gas, floor) = (call.gas.total_sdk_gas, INSTANCE_COST + storage_floor(&m));
+        let bytes: usize = m.weights.iter().map(Vec::len).sum();
+        eprintln!("LeNet, {weights:?} weights: {bytes} weight bytes, Predict {gas} SDK gas, floor {floor}");
+        assert!(gas * 10 <= floor * 11, "{gas} SDK gas against a floor of {floor}");
+    }
 }
 
 #[test]

@@ -39,6 +39,7 @@ export type Layer = {
 } | {
   permute: Permute;
 };
+export type WeightFormat = "native" | "int4";
 export type ActivationKind = "identity" | "relu" | "clip" | "leaky_relu" | "sigmoid" | "tanh";
 export type HexBinary = string;
 export interface InstantiateMsg {
@@ -87,6 +88,7 @@ export interface Dense {
   in_features: number;
   out_features: number;
   output: QuantParams;
+  weights?: WeightFormat;
 }
 export interface Clamp {
   hi: number;
@@ -97,6 +99,7 @@ export interface Conv2D {
   groups: number;
   out_channels: number;
   output: QuantParams;
+  weights?: WeightFormat;
   window: Window2D;
 }
 export interface Window2D {
