@@ -5,9 +5,11 @@
 use std::fmt::Write;
 
 use cwnn_importer::quantize::Precision;
+use cwnn_layers::WeightFormat;
 use cwnn_model_contract::msg::CHUNK_BYTES;
 use cwnn_model_contract::testing::{
-    conv_only, conv_only_as, dense_only, dense_only_as, mlp, skip_lstm, skip_lstm_as, TestModel,
+    conv_only, conv_only_as, conv_only_int4, dense_only, dense_only_as, dense_only_int4, lenet, mlp, skip_lstm,
+    skip_lstm_as, TestModel,
 };
 use cwnn_tensor::DType;
 use cwnn_vm::kernels::KernelModule;
@@ -16,7 +18,7 @@ use cwnn_wasm_kernels::{bench_input, op};
 
 fn main() -> anyhow::Result<()> {
     let wasm = cwnn_vm::artifacts::read_wasm("cwnn_model_contract")?;
-    let models: [(&str, TestModel); 7] = [
+    let models: [(&str, TestModel); 11] = [
         ("Dense int8 256→256", dense_only(256, 256)),
         (
             "Conv2D int8 16→16 channels, 3×3, 16×16 input, same padding",
@@ -30,6 +32,19 @@ fn main() -> anyhow::Result<()> {
             conv_only_as(16, 16, 3, 16, DType::I16),
         ),
         ("LSTM graph above in int16", skip_lstm_as(DType::I16)),
+        ("Dense 256→256 with int4 weights", dense_only_int4(256, 256)),
+        (
+            "Conv2D 16→16 channels, 3×3, 16×16 input, same padding, int4 weights",
+            conv_only_int4(16, 16, 3, 16),
+        ),
+        (
+            "LeNet-5 shape (28×28, 61,706 parameters), int8",
+            lenet(WeightFormat::Native),
+        ),
+        (
+            "LeNet-5 shape, int4 weights (`cwnn import --weights int4`)",
+            lenet(WeightFormat::Int4),
+        ),
     ];
     let mut out = String::from(
         "# Gas results\n\n\
@@ -39,19 +54,26 @@ fn main() -> anyhow::Result<()> {
          VM gas is CosmWasm gas (140,000 = 1 SDK gas); storage and totals are SDK gas. Gas counts\n\
          are deterministic for a given toolchain and contract build.\n\n\
          The gas tests (`vm/tests/gas.rs`) hold Dense 256→256 and Conv2D 16→16 3×3 to at most\n\
-         900 VM gas per MAC (int8), their int16 forms to 3,500 and 4,200, and a whole MLP\n\
-         inference to within 10 % of 60,000 + the storage floor of reading every weight once.\n\n\
+         900 VM gas per MAC (int8 and int4 weights), their int16 forms to 3,500 and 4,200, a\n\
+         whole MLP inference and LeNet-5 with int4 weights to within 10 % of 60,000 + the\n\
+         storage floor of reading every weight once, and int4 Dense 256→256 to at most 0.52\n\
+         stored bytes per parameter. The LeNet-5 models have deterministic weights: gas depends\n\
+         on shapes and bytes, not values (a trained LeNet imports to the same bytes).\n\n\
          The deployment tables (`cwnn gas` prints them for a package) count each transaction's\n\
          contract calls as measured and its bytes at 10 SDK gas each (cwnn-vm `deploy`).\n",
     );
     let all = models.into_iter().chain([
         (
             "Bundled demo model: models/digits-mlp (64 → 64 ReLU → 10 → softmax, from cwnn-trainer)",
-            bundled(Precision::Int8)?,
+            bundled(Precision::Int8, WeightFormat::Native)?,
         ),
         (
             "Bundled demo model in `int16` precision (`cwnn import --precision int16`)",
-            bundled(Precision::Int16)?,
+            bundled(Precision::Int16, WeightFormat::Native)?,
+        ),
+        (
+            "Bundled demo model with int4 weights (`cwnn import --weights int4`)",
+            bundled(Precision::Int8, WeightFormat::Int4)?,
         ),
     ]);
     for (name, m) in all {
@@ -64,6 +86,25 @@ fn main() -> anyhow::Result<()> {
             .sum::<u64>()
             + 60_000;
         writeln!(out, "\n## {name}\n\n```text\n{}```", r.table())?;
+        let dense: Vec<(usize, usize)> = m
+            .config
+            .layers
+            .iter()
+            .zip(&m.weights)
+            .filter_map(|(l, w)| match &l.layer {
+                cwnn_layers::Layer::Dense(d) => Some(((d.in_features + 1) * d.out_features, w.len())),
+                _ => None,
+            })
+            .collect();
+        let (params, bytes) = dense.iter().fold((0, 0), |(p, b), (lp, lb)| (p + lp, b + lb));
+        if params > 0 {
+            writeln!(
+                out,
+                "\nDense layers: {params} parameters (weights and biases) in {bytes} bytes with their \
+                 constants, {:.3} per parameter.",
+                bytes as f64 / params as f64
+            )?;
+        }
         writeln!(
             out,
             "\nStorage floor (instance + each weight chunk read once, keys not counted): {floor} SDK gas; \
@@ -73,9 +114,13 @@ fn main() -> anyhow::Result<()> {
     }
     let collection = cwnn_vm::artifacts::read_wasm("cwnn_collection")?;
     for (name, m) in [
-        ("the bundled demo model (int8)", bundled(Precision::Int8)?),
+        (
+            "the bundled demo model (int8)",
+            bundled(Precision::Int8, WeightFormat::Native)?,
+        ),
         ("MLP 784→128 (ReLU) →10 → softmax", mlp(784, 128, 10)),
         ("Dense int8 512→300 (two weight chunks)", dense_only(512, 300)),
+        ("the LeNet-5 shape with int4 weights", lenet(WeightFormat::Int4)),
     ] {
         let d = cwnn_vm::deploy::deploy_cost(&wasm, &collection, &m.instantiate_msg(), &m.weights)?;
         writeln!(out, "\n## Deploying {name}\n\n```text\n{}```", d.table())?;
@@ -104,12 +149,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// The bundled demo model, imported as `cwnn import` does, with an all-zero input.
-fn bundled(precision: Precision) -> anyhow::Result<TestModel> {
+fn bundled(precision: Precision, weights: WeightFormat) -> anyhow::Result<TestModel> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/digits-mlp");
     let digits = cwnn_importer::import::import(&cwnn_importer::import::ImportArgs {
         model: format!("{dir}/model.onnx").into(),
         calibration: vec![format!("{dir}/calibration.csv").into()],
         precision,
+        weights,
         ..Default::default()
     })?;
     Ok(TestModel {

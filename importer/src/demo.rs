@@ -9,6 +9,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use cwnn_layers::WeightFormat;
 use cwnn_model_contract::msg::{EvaluateResponse, ExecuteMsg};
 use cwnn_vm::runner::ChainVm;
 use ndarray::ArrayD;
@@ -41,11 +42,16 @@ pub struct DemoSummary {
     pub predict_sdk_gas: u64,
 }
 
-/// Runs the demo on the first `limit` test digits (all by default) at `precision`, printing
-/// to `out`.
-pub fn run(limit: Option<usize>, precision: Precision, out: &mut impl Write) -> Result<DemoSummary> {
+/// Runs the demo on the first `limit` test digits (all by default) at `precision`, with Dense
+/// weights stored as `weights`, printing to `out`.
+pub fn run(
+    limit: Option<usize>,
+    precision: Precision,
+    weights: WeightFormat,
+    out: &mut impl Write,
+) -> Result<DemoSummary> {
     let dir = tempfile::tempdir().map_err(io(Path::new("a temporary directory")))?;
-    let imported = import_bundled(dir.path(), precision, out)?;
+    let imported = import_bundled(dir.path(), (precision, weights), out)?;
     let test = import::read_samples(&imported.float, &[dir.path().join("test.csv")])?;
     let labels = test
         .labels
@@ -94,7 +100,7 @@ pub fn run(limit: Option<usize>, precision: Precision, out: &mut impl Write) -> 
         mean_sdk_gas: tally.gas / n.max(1) as u64,
         predict_sdk_gas: report.total_sdk_gas,
     };
-    print_summary(&summary, precision, verdicts.len(), out)?;
+    print_summary(&summary, &imported.quant.report.label(), verdicts.len(), out)?;
     writeln!(
         out,
         "\n4. gas per layer (one Predict query; cwnn gas prints this for any package)"
@@ -107,7 +113,11 @@ pub fn run(limit: Option<usize>, precision: Precision, out: &mut impl Write) -> 
 }
 
 /// Step 1: unpacks the bundled model into `dir` and imports it.
-fn import_bundled(dir: &Path, precision: Precision, out: &mut impl Write) -> Result<import::Imported> {
+fn import_bundled(
+    dir: &Path,
+    (precision, weights): (Precision, WeightFormat),
+    out: &mut impl Write,
+) -> Result<import::Imported> {
     for (name, bytes) in [
         ("model.onnx", MODEL),
         ("calibration.csv", CALIBRATION),
@@ -117,14 +127,20 @@ fn import_bundled(dir: &Path, precision: Precision, out: &mut impl Write) -> Res
     }
     writeln!(
         out,
-        "1. import models/digits-mlp/model.onnx in {} precision (calibrated on 200 training digits)",
-        precision.name()
+        "1. import models/digits-mlp/model.onnx in {} precision{} (calibrated on 200 training digits)",
+        precision.name(),
+        if weights == WeightFormat::Int4 {
+            " with int4 weights"
+        } else {
+            ""
+        }
     )?;
     let args = ImportArgs {
         model: dir.join("model.onnx"),
         calibration: vec![dir.join("calibration.csv")],
         name: Some("digits-mlp".into()),
         precision,
+        weights,
         ..Default::default()
     };
     let imported = import::import(&args)?;
@@ -221,15 +237,15 @@ fn event_json(e: &cosmwasm_std::Event) -> Value {
     json!({"type": format!("wasm-{}", e.ty), "attributes": attrs})
 }
 
-fn print_summary(s: &DemoSummary, precision: Precision, events: usize, out: &mut impl Write) -> Result<()> {
-    let (n, p) = (s.digits, precision.name());
+fn print_summary(s: &DemoSummary, p: &str, events: usize, out: &mut impl Write) -> Result<()> {
+    let n = s.digits;
     writeln!(out, "   top-1 accuracy on {n} held-out digits:")?;
     for (label, top1) in [
         ("float (f64 reference)".to_string(), s.float_top1),
         (format!("{p}, native"), s.native_top1),
         (format!("{p}, on chain"), s.chain_top1),
     ] {
-        writeln!(out, "     {label:<22} {:6.2} %", top1 * 100.0)?;
+        writeln!(out, "     {label:<30} {:6.2} %", top1 * 100.0)?;
     }
     writeln!(
         out,

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use cwnn_importer::import::{self, ImportArgs};
 use cwnn_importer::onnx::Options;
+use cwnn_layers::WeightFormat;
 use cwnn_trainer::{train, Arch, DatasetKind, DeviceChoice, TrainConfig, Trained};
 
 fn quick(arch: Arch, dataset: DatasetKind) -> TrainConfig {
@@ -110,33 +111,39 @@ fn cpu_training_is_deterministic_for_a_seed() {
     }
 }
 
-/// Trains `arch` on `dataset` at the default settings on the CPU, imports it in int8 and
-/// scores both on the held-out split (checking the float score is the trainer's own).
-fn default_accuracy(arch: Arch, dataset: DatasetKind) -> import::Accuracy {
+/// Imports the model `t` wrote in `dir` with `weights` and scores the f64 and quantized
+/// models on the held-out split (checking the float score is the trainer's own).
+fn import_accuracy(t: &Trained, dir: &Path, weights: WeightFormat) -> import::Accuracy {
+    let imported = import::import(&ImportArgs {
+        model: dir.join("model.onnx"),
+        calibration: vec![dir.join("calibration.csv")],
+        weights,
+        ..Default::default()
+    })
+    .unwrap();
+    let test = import::read_samples(&imported.float, &[dir.join("test.csv")]).unwrap();
+    let acc = import::accuracy(&imported.float, &imported.quant, &test.inputs, &test.labels.unwrap()).unwrap();
+    eprintln!("{weights:?} weights: trainer {:.4}, {acc:?}", t.test_accuracy);
+    assert!((acc.float_top1 - t.test_accuracy).abs() < 1e-9, "{acc:?}");
+    acc
+}
+
+/// Trains `arch` on `dataset` at the default settings on the CPU and scores it after import
+/// with each of `weights`.
+fn default_accuracy(arch: Arch, dataset: DatasetKind, weights: &[WeightFormat]) -> Vec<import::Accuracy> {
     let mut cfg = TrainConfig::new(arch, dataset);
     cfg.device = DeviceChoice::Cpu;
     let t = train(&cfg).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model.onnx");
-    t.write(&model).unwrap();
-    let imported = import::import(&ImportArgs {
-        model,
-        calibration: vec![dir.path().join("calibration.csv")],
-        ..Default::default()
-    })
-    .unwrap();
-    let test = import::read_samples(&imported.float, &[dir.path().join("test.csv")]).unwrap();
-    let acc = import::accuracy(&imported.float, &imported.quant, &test.inputs, &test.labels.unwrap()).unwrap();
-    eprintln!("{arch:?}: trainer {:.4}, {acc:?}", t.test_accuracy);
-    assert!((acc.float_top1 - t.test_accuracy).abs() < 1e-9, "{arch:?}: {acc:?}");
-    acc
+    t.write(&dir.path().join("model.onnx")).unwrap();
+    weights.iter().map(|&w| import_accuracy(&t, dir.path(), w)).collect()
 }
 
 /// The accuracy targets at the default settings, float and after int8 import.
 #[test]
 fn default_models_reach_their_digits_accuracy_in_int8() {
     for (arch, target) in [(Arch::Mlp, 0.96), (Arch::Cnn, 0.97), (Arch::Lstm, 0.94)] {
-        let acc = default_accuracy(arch, DatasetKind::Digits);
+        let acc = default_accuracy(arch, DatasetKind::Digits, &[WeightFormat::Native])[0];
         assert_eq!(acc.samples, 359);
         assert!(acc.float_top1 >= target, "{arch:?}: {acc:?}");
         assert!(
@@ -147,13 +154,38 @@ fn default_models_reach_their_digits_accuracy_in_int8() {
 }
 
 /// Issue 18's LeNet: ≥ 97 % float top-1 on MNIST-5k's 1,000 held-out images at the default
-/// settings, int8 after import within 1 point of float.
+/// settings, int8 and int4 weights after import each within 1 point of float.
 #[test]
-fn lenet_reaches_its_mnist_accuracy_in_int8() {
-    let acc = default_accuracy(Arch::Lenet, DatasetKind::Mnist5k);
-    assert_eq!(acc.samples, 1000);
-    assert!(acc.float_top1 >= 0.97, "{acc:?}");
-    assert!((acc.quantized_top1 - acc.float_top1).abs() <= 0.01, "{acc:?}");
+fn lenet_reaches_its_mnist_accuracy_in_int8_and_int4() {
+    let [int8, int4] = default_accuracy(
+        Arch::Lenet,
+        DatasetKind::Mnist5k,
+        &[WeightFormat::Native, WeightFormat::Int4],
+    )[..] else {
+        unreachable!()
+    };
+    assert_eq!(int8.samples, 1000);
+    assert!(int8.float_top1 >= 0.97, "{int8:?}");
+    assert!((int8.quantized_top1 - int8.float_top1).abs() <= 0.01, "{int8:?}");
+    assert!((int4.quantized_top1 - int4.float_top1).abs() <= 0.01, "{int4:?}");
+}
+
+/// `Qat::Int4` (`cwnn-trainer --weights int4`) trains with fake 4-bit weights: the MLP
+/// learns (≥ 90 % in 10 epochs) and imports with `--weights int4` at its fake-quantized
+/// accuracy, within 2 points.
+#[test]
+fn int4_qat_trains_for_int4_weights() {
+    let mut cfg = TrainConfig::new(Arch::Mlp, DatasetKind::Digits);
+    (cfg.device, cfg.epochs, cfg.qat) = (DeviceChoice::Cpu, 10, cwnn_trainer::Qat::Int4);
+    let t = train(&cfg).unwrap();
+    let fake = t.fake_quant_accuracy.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    t.write(&dir.path().join("model.onnx")).unwrap();
+    let acc = import_accuracy(&t, dir.path(), WeightFormat::Int4);
+    assert!(
+        (acc.quantized_top1 - fake).abs() <= 0.03,
+        "fake-quant {fake} vs {acc:?}"
+    );
 }
 
 /// LeNet's shape needs 28×28 images and has no width to choose: both are named errors.

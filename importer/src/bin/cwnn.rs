@@ -131,6 +131,8 @@ enum Command {
         limit: Option<usize>,
         #[arg(long, value_enum, default_value = "int8")]
         precision: Precision,
+        #[arg(long, value_enum, default_value = "native")]
+        weights: Weights,
     },
     /// Per-layer gas of a model package on cosmwasm-vm with the chain's gas schedule, the
     /// number of calls it needs, and what deploying it costs, transaction by transaction.
@@ -381,9 +383,13 @@ fn verify(dir: PathBuf, events: PathBuf) -> Result<()> {
     Ok(())
 }
 
-fn demo(limit: Option<usize>, precision: cwnn_importer::quantize::Precision) -> Result<()> {
+fn demo(
+    limit: Option<usize>,
+    precision: cwnn_importer::quantize::Precision,
+    weights: cwnn_layers::WeightFormat,
+) -> Result<()> {
     let started = std::time::Instant::now();
-    cwnn_importer::demo::run(limit, precision, &mut std::io::stdout())?;
+    cwnn_importer::demo::run(limit, precision, weights, &mut std::io::stdout())?;
     println!(
         "
 done in {:.1} s",
@@ -454,7 +460,11 @@ fn main() -> ExitCode {
         Command::Inspect { dir } => inspect(dir),
         Command::Run { dir, input, json } => run(dir, input, json),
         Command::Verify { dir, events } => verify(dir, events),
-        Command::Demo { limit, precision } => demo(limit, precision.into()),
+        Command::Demo {
+            limit,
+            precision,
+            weights,
+        } => demo(limit, precision.into(), weights.into()),
         Command::Gas {
             dir,
             json,
