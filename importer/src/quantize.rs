@@ -2,9 +2,7 @@
 //! observed range as its int8 (or int16) range, quantizes every layer with the layers
 //! crate, and reports per layer how far the quantized model strays from f64.
 
-use cwnn_layers::{
-    GraphError, Layer, LayerConfig, LayerError, ModelConfig, QuantSpec, TensorSpec, WeightFormat, INDEX_QUANT,
-};
+use cwnn_layers::{GraphError, LayerConfig, LayerError, ModelConfig, QuantSpec, TensorSpec, WeightFormat, INDEX_QUANT};
 use cwnn_tensor::host::{dequantize, RangeObserver};
 use cwnn_tensor::{DType, QTensor, QuantParams};
 use ndarray::ArrayD;
@@ -307,10 +305,9 @@ fn report(
             node: node.name.clone(),
             kind: lc.layer.name(),
             shape: plan.output.shape.clone(),
-            weights: match &lc.layer {
-                Layer::Dense(d) if d.weights == WeightFormat::Int4 => "int4",
-                Layer::Conv2d(c) if c.weights == WeightFormat::Int4 => "int4",
-                _ => precision.name(),
+            weights: match lc.layer.weight_format() {
+                WeightFormat::Int4 => "int4",
+                WeightFormat::Native => precision.name(),
             },
             params: node.op.params(),
             weight_bytes: plan.weight_len,

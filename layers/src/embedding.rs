@@ -3,6 +3,10 @@
 //! outside `[−vocab, vocab)` is a named error. The output keeps the table's quantization.
 //! **Bound**: ½ LSB of the table scale. Units: indices; every segment reads the whole table.
 //!
+//! Int4 weights (`weights: int4`): the table symmetric over its largest `|value|`, scale
+//! `max/7`, each row `⌈dim/2⌉` bytes of nibbles `w + 8` (value `2j` in the low nibble); the
+//! output is int8 `w` at that scale (bound ½ of it), half the bytes to read.
+//!
 //! **Work**: `|idx|·(dim·ELEM + REQUANT)` (a row copy and an index check per index); see
 //! `work.rs`.
 
@@ -10,10 +14,10 @@ use core::ops::Range;
 
 use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams, TensorData};
 
-use crate::weights::as_i8;
+use crate::weights::{as_i8, INT4_OFFSET};
 
 use crate::act::i8_data_mut;
-use crate::{work, LayerError, Op, Result, TensorSpec};
+use crate::{work, LayerError, Op, Result, TensorSpec, WeightFormat};
 
 /// Quantization of an index tensor: the integers are the indices.
 pub const INDEX_QUANT: QuantParams = QuantParams {
@@ -33,6 +37,18 @@ pub struct Embedding {
     pub dim: usize,
     /// The table's quantization, which the output keeps.
     pub output: QuantParams,
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "WeightFormat::is_native"))]
+    pub weights: WeightFormat,
+}
+
+impl Embedding {
+    /// Bytes of one table row.
+    fn row_bytes(&self) -> usize {
+        match self.weights {
+            WeightFormat::Int4 => self.dim.div_ceil(2),
+            WeightFormat::Native => self.dim,
+        }
+    }
 }
 
 impl Op for Embedding {
@@ -57,7 +73,7 @@ impl Op for Embedding {
         Ok(TensorSpec::new(shape, DType::I8, self.output))
     }
     fn weight_len(&self, _: &[&TensorSpec]) -> Option<usize> {
-        self.vocab.checked_mul(self.dim)
+        self.vocab.checked_mul(self.row_bytes())
     }
     fn work(&self, inputs: &[&TensorSpec]) -> u64 {
         let per = (self.dim as u64)
@@ -83,8 +99,13 @@ impl Op for Embedding {
                 actual: inputs[0].dtype().name(),
             });
         };
-        let table = as_i8(weights);
-        let (v, d) = (self.vocab as i64, self.dim);
+        let (v, d, rb) = (self.vocab as i64, self.dim, self.row_bytes());
+        let table = weights
+            .get(..self.vocab.saturating_mul(rb))
+            .ok_or(LayerError::Weights {
+                layer: Self::NAME,
+                reason: "weights end early",
+            })?;
         let y = i8_data_mut(Self::NAME, out)?;
         for u in units {
             let i = idx[u] as i64;
@@ -95,8 +116,18 @@ impl Op for Embedding {
                     reason: "index outside [-vocab, vocab)",
                 });
             }
-            let row = row as usize;
-            y[u * d..(u + 1) * d].copy_from_slice(&table[row * d..(row + 1) * d]);
+            let (row, yu) = (&table[row as usize * rb..][..rb], &mut y[u * d..(u + 1) * d]);
+            match self.weights {
+                WeightFormat::Native => yu.copy_from_slice(as_i8(row)),
+                WeightFormat::Int4 => {
+                    for (pair, &b) in yu.chunks_mut(2).zip(row) {
+                        pair[0] = (b & 15) as i8 - INT4_OFFSET as i8;
+                        if let Some(hi) = pair.get_mut(1) {
+                            *hi = (b >> 4) as i8 - INT4_OFFSET as i8;
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -108,8 +139,9 @@ mod host {
     use ndarray::{Array2, ArrayD, Axis};
 
     use super::Embedding;
-    use crate::weights::{covering, quantize_i8};
-    use crate::Result;
+    use crate::weights::{covering, quantize_i8, INT4_OFFSET};
+    use crate::{Result, WeightFormat};
+    use cwnn_tensor::{DType, QuantParams};
 
     #[derive(Clone, Debug)]
     pub struct EmbeddingF64 {
@@ -118,6 +150,24 @@ mod host {
     }
 
     impl EmbeddingF64 {
+        /// The int4 table: int8 parameters of scale `max|table|/7` (zero point 0) and each
+        /// row's nibbles.
+        fn int4(&self) -> Result<(QuantParams, Vec<u8>)> {
+            let max = self.table.iter().fold(0f64, |a, v| a.max(v.abs()));
+            let qp = QuantParams::symmetric(max * 127.0 / 7.0, DType::I8)?;
+            let s = qp.scale_f64();
+            let nibble = |v: f64| ((v / s).round().clamp(-7.0, 7.0) as i32 + INT4_OFFSET) as u8;
+            let mut bytes = Vec::with_capacity(self.table.len() / 2 + self.table.nrows());
+            for row in self.table.rows() {
+                let row: Vec<u8> = row.iter().map(|&v| nibble(v)).collect();
+                bytes.extend(
+                    row.chunks(2)
+                        .map(|p| p[0] | p.get(1).copied().unwrap_or(INT4_OFFSET as u8) << 4),
+                );
+            }
+            Ok((qp, bytes))
+        }
+
         pub fn forward(&self, idx: &ArrayD<i64>) -> ArrayD<f64> {
             let v = self.table.nrows() as i64;
             let rows: Vec<usize> = idx
@@ -133,13 +183,28 @@ mod host {
     impl Quantize for EmbeddingF64 {
         type Layer = Embedding;
 
-        /// Quantizes the table over its own range; the output keeps that quantization.
+        /// Quantizes the table over its own range (int4: symmetric, `max/7`); the output keeps
+        /// that quantization.
         fn quantize(&self, q: &QuantSpec) -> Result<(Embedding, Vec<u8>)> {
             q.int8_only(<Embedding as crate::Op>::NAME)?;
-            let qp = covering(self.table.iter())?;
-            let bytes = quantize_i8(self.table.iter(), &qp);
             let (vocab, dim) = self.table.dim();
-            Ok((Embedding { vocab, dim, output: qp }, bytes))
+            let (output, bytes) = match q.weights {
+                WeightFormat::Native => {
+                    let qp = covering(self.table.iter())?;
+                    (qp, quantize_i8(self.table.iter(), &qp))
+                }
+                WeightFormat::Int4 => self.int4()?,
+            };
+            let weights = q.weights;
+            Ok((
+                Embedding {
+                    vocab,
+                    dim,
+                    output,
+                    weights,
+                },
+                bytes,
+            ))
         }
     }
 }
@@ -165,12 +230,19 @@ mod tests {
 
         #[test]
         fn bound_against_f64(vocab in 1usize..20, dim in 1usize..8, raw in proptest::collection::vec(any::<i32>(), 1..10),
-                             vals in proptest::collection::vec(-2f64..2.0, 160), cuts in proptest::collection::vec(any::<u16>(), 0..4)) {
+                             vals in proptest::collection::vec(-2f64..2.0, 160), cuts in proptest::collection::vec(any::<u16>(), 0..4),
+                             int4 in any::<bool>()) {
             let f = EmbeddingF64 { table: ndarray::Array2::from_shape_vec((vocab, dim), vals[..vocab * dim].to_vec()).unwrap() };
             let idx: Vec<i32> = raw.iter().map(|r| r.rem_euclid(2 * vocab as i32) - vocab as i32).collect();
             let reference = f.forward(&ndarray::ArrayD::from_shape_vec(vec![idx.len()], idx.iter().map(|&i| i as i64).collect()).unwrap());
-            let (layer, weights) = f.quantize(&QuantSpec::int8(INDEX_QUANT, INDEX_QUANT)).unwrap();
+            let format = if int4 { WeightFormat::Int4 } else { WeightFormat::Native };
+            let (layer, weights) = f.quantize(&QuantSpec::int8(INDEX_QUANT, INDEX_QUANT).with_weights(format)).unwrap();
             let s = layer.output.scale_f64();
+            if int4 {
+                prop_assert_eq!(weights.len(), vocab * dim.div_ceil(2));
+                let max = f.table.iter().fold(0f64, |a, v| a.max(v.abs()));
+                prop_assert!((s - max / 7.0).abs() <= 1e-9 * (1.0 + max), "int4 scale {} for max {}", s, max);
+            }
             let layer = Layer::Embedding(layer);
             let x = indices(idx);
             let y = layer.run(&[&x], &weights).unwrap();

@@ -156,6 +156,16 @@ layers! {
 }
 
 impl Layer {
+    /// How the layer stores its weights: `Int4` for a Dense, Conv2d or Embedding imported so,
+    /// `Native` otherwise.
+    pub fn weight_format(&self) -> crate::WeightFormat {
+        match self {
+            Layer::Dense(d) => d.weights,
+            Layer::Conv2d(c) => c.weights,
+            Layer::Embedding(e) => e.weights,
+            _ => crate::WeightFormat::Native,
+        }
+    }
     fn check_arity(&self, n: usize) -> Result<()> {
         if n != self.arity() {
             return Err(LayerError::InputCount {

@@ -133,6 +133,7 @@ fn elementwise_kinds(dtype: DType) -> Vec<Case> {
                 vocab: 10,
                 dim: 4,
                 output: QP,
+                weights: WeightFormat::Native,
             }),
             vec![spec(&[5], DType::I32)],
         ),
@@ -235,6 +236,7 @@ fn embedding_table_of_2_to_32_bytes() {
         vocab: 65_536,
         dim: 65_536,
         output: QP,
+        weights: WeightFormat::Native,
     });
     let p = plan(&layer, &[spec(&[1], DType::I32)]);
     if usize::BITS == 32 {
@@ -252,6 +254,7 @@ fn sizes_past_usize_are_refused() {
             vocab: i32::MAX as usize,
             dim: usize::MAX / (i32::MAX as usize) + 1,
             output: QP,
+            weights: WeightFormat::Native,
         }),
         &[spec(&[1], DType::I32)],
     );

@@ -216,6 +216,7 @@ fn sizes_that_overflow_32_bits_are_refused_in_the_wasm_build() {
                 vocab: 65_536,
                 dim: 65_536,
                 output: qp,
+                weights: cwnn_layers::WeightFormat::Native,
             }),
             inputs: None,
         }],

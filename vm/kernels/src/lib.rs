@@ -524,7 +524,7 @@ fn layer_setup(kind: u32, r: &mut Reader) -> core::result::Result<LayerCase, Lay
     Ok(LayerCase { layer, inputs, weights })
 }
 
-/// Int4 weights for half the int8 cases of Dense and Conv2d.
+/// Int4 weights for half the int8 cases of Dense, Conv2d and Embedding.
 fn weight_format(r: &mut Reader, int16: bool) -> WeightFormat {
     match !int16 && r.u8() & 1 == 1 {
         true => WeightFormat::Int4,
@@ -685,6 +685,7 @@ fn permute_indices(r: &mut Reader, n: usize) -> Vec<u8> {
 }
 
 fn embedding_case(r: &mut Reader, output: QuantParams) -> (Layer, Vec<QTensor>) {
+    let weights = weight_format(r, false);
     let (vocab, dim, n) = (r.dim(16), r.dim(8), r.dim(8));
     // Indices in [-vocab, vocab); one case in eight has one outside (a refusal path).
     let mut idx = r.vec(n, |r| (r.u8() as i32 % (2 * vocab as i32)) - vocab as i32);
@@ -696,7 +697,13 @@ fn embedding_case(r: &mut Reader, output: QuantParams) -> (Layer, Vec<QTensor>) 
         data: TensorData::I32(idx),
         quant: INDEX_QUANT,
     };
-    (Layer::Embedding(Embedding { vocab, dim, output }), alloc::vec![t])
+    let layer = Embedding {
+        vocab,
+        dim,
+        output,
+        weights,
+    };
+    (Layer::Embedding(layer), alloc::vec![t])
 }
 
 /// Softmax's weights: in int16 a multiplier and mostly valid power-of-two knots (falling from
