@@ -14,7 +14,7 @@ use core::ops::Range;
 
 use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams, TensorData};
 
-use crate::weights::{as_i8, INT4_OFFSET};
+use crate::weights::{as_i8, unpack_int4};
 
 use crate::act::i8_data_mut;
 use crate::{work, LayerError, Op, Result, TensorSpec, WeightFormat};
@@ -119,14 +119,7 @@ impl Op for Embedding {
             let (row, yu) = (&table[row as usize * rb..][..rb], &mut y[u * d..(u + 1) * d]);
             match self.weights {
                 WeightFormat::Native => yu.copy_from_slice(as_i8(row)),
-                WeightFormat::Int4 => {
-                    for (pair, &b) in yu.chunks_mut(2).zip(row) {
-                        pair[0] = (b & 15) as i8 - INT4_OFFSET as i8;
-                        if let Some(hi) = pair.get_mut(1) {
-                            *hi = (b >> 4) as i8 - INT4_OFFSET as i8;
-                        }
-                    }
-                }
+                WeightFormat::Int4 => unpack_int4(row, yu),
             }
         }
         Ok(())
@@ -139,7 +132,7 @@ mod host {
     use ndarray::{Array2, ArrayD, Axis};
 
     use super::Embedding;
-    use crate::weights::{covering, quantize_i8, INT4_OFFSET};
+    use crate::weights::{covering, pack_int4, quantize_i8};
     use crate::{Result, WeightFormat};
     use cwnn_tensor::{DType, QuantParams};
 
@@ -156,14 +149,9 @@ mod host {
             let max = self.table.iter().fold(0f64, |a, v| a.max(v.abs()));
             let qp = QuantParams::symmetric(max * 127.0 / 7.0, DType::I8)?;
             let s = qp.scale_f64();
-            let nibble = |v: f64| ((v / s).round().clamp(-7.0, 7.0) as i32 + INT4_OFFSET) as u8;
             let mut bytes = Vec::with_capacity(self.table.len() / 2 + self.table.nrows());
             for row in self.table.rows() {
-                let row: Vec<u8> = row.iter().map(|&v| nibble(v)).collect();
-                bytes.extend(
-                    row.chunks(2)
-                        .map(|p| p[0] | p.get(1).copied().unwrap_or(INT4_OFFSET as u8) << 4),
-                );
+                bytes.extend(pack_int4(row.iter().map(|&v| (v / s).round().clamp(-7.0, 7.0) as i32)));
             }
             Ok((qp, bytes))
         }

@@ -156,13 +156,16 @@ layers! {
 }
 
 impl Layer {
-    /// How the layer stores its weights: `Int4` for a Dense, Conv2d or Embedding imported so,
-    /// `Native` otherwise.
+    /// How the layer stores its weights: `Int4` for a Dense, Conv2d, Embedding or recurrent
+    /// layer imported so, `Native` otherwise.
     pub fn weight_format(&self) -> crate::WeightFormat {
         match self {
             Layer::Dense(d) => d.weights,
             Layer::Conv2d(c) => c.weights,
             Layer::Embedding(e) => e.weights,
+            Layer::SimpleRnn(l) => l.rnn.weights,
+            Layer::Gru(l) => l.rnn.weights,
+            Layer::Lstm(l) => l.rnn.weights,
             _ => crate::WeightFormat::Native,
         }
     }

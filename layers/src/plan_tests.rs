@@ -32,6 +32,7 @@ fn recurrent(input_size: usize, hidden: usize) -> Recurrent {
         reverse: false,
         sequence_output: true,
         initial_state: true,
+        weights: WeightFormat::Native,
     }
 }
 

@@ -24,6 +24,7 @@
 //! (5·hidden + 2·knots)·ELEM` (centring the whole input, multipliers, gate tables). In int16
 //! `MAC` = 5 and the element terms double; see `work.rs`.
 
+use alloc::borrow::Cow;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
@@ -33,8 +34,8 @@ use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams};
 
 use crate::act::{act_data, act_data_mut, expect_act, i8_data, i8_data_mut, is_int16};
 
-use crate::weights::{as_i8, WeightReader, DYADIC_BYTES};
-use crate::{work, LayerError, Result, TensorSpec};
+use crate::weights::{as_i8, unpack_int4, WeightReader, DYADIC_BYTES};
+use crate::{work, LayerError, Result, TensorSpec, WeightFormat};
 
 /// Scale of `h` (the output): 1/128, zero point 0.
 pub const HIDDEN_QUANT: QuantParams = QuantParams {
@@ -80,6 +81,9 @@ pub struct Recurrent {
     pub sequence_output: bool,
     /// Initial `h` (and `c`) are in the weights; otherwise they are 0.
     pub initial_state: bool,
+    /// Int4 W and R (int8 activations): each row's weights as nibbles, unpacked per segment.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "WeightFormat::is_native"))]
+    pub weights: WeightFormat,
 }
 
 /// What differs between the three cells.
@@ -110,9 +114,13 @@ impl Cell {
 impl Recurrent {
     fn row_bytes(&self, int16: bool) -> Option<usize> {
         let n = self.input_size.checked_add(self.hidden)?;
-        match int16 {
-            true => n.checked_mul(2)?.checked_add(16 + 2 * DYADIC_BYTES),
-            false => n.checked_add(8 + 2 * DYADIC_BYTES),
+        match (int16, self.weights) {
+            (true, WeightFormat::Int4) => None,
+            (true, _) => n.checked_mul(2)?.checked_add(16 + 2 * DYADIC_BYTES),
+            (false, WeightFormat::Int4) => (self.input_size.div_ceil(2))
+                .checked_add(self.hidden.div_ceil(2))?
+                .checked_add(8 + 2 * DYADIC_BYTES),
+            (false, WeightFormat::Native) => n.checked_add(8 + 2 * DYADIC_BYTES),
         }
     }
     /// Weight bytes; `int16` for an int16 input.
@@ -138,6 +146,7 @@ impl Recurrent {
     }
     pub(crate) fn output_spec(&self, layer: &'static str, x: &TensorSpec) -> Result<TensorSpec> {
         let dtype = expect_act(layer, x)?;
+        self.weights.check(layer, dtype == DType::I16)?;
         if self.hidden == 0 || self.input_size == 0 {
             return Err(LayerError::Config {
                 layer,
@@ -204,7 +213,7 @@ impl Recurrent {
     }
 
     /// What each segment pays whatever its steps: centring the whole input, the rows'
-    /// multipliers and the gate tables.
+    /// multipliers and the gate tables (and unpacking int4 rows).
     pub(crate) fn segment_work(&self, cell: Cell, x: &TensorSpec) -> u64 {
         let (t, h, n) = self.dims(x);
         let gates = match cell {
@@ -213,10 +222,15 @@ impl Recurrent {
         };
         let rows = work::count(&[gates, h]);
         let knots = if is_int16(x) { I16_TABLE_LEN } else { TABLE_LEN } as u64;
+        let unpack = match self.weights {
+            WeightFormat::Int4 => rows.saturating_mul((n as u64).saturating_add(h as u64)),
+            WeightFormat::Native => 0,
+        };
         work::sum(&[
             (t.saturating_mul(n as u64), work::ELEM),
             (rows, work::REQUANT),
             ((5 * h as u64).saturating_add(2 * knots), work::ELEM),
+            (unpack, work::ELEM),
         ])
     }
 
@@ -325,7 +339,10 @@ impl Recurrent {
         let width = if I16 { 2 } else { 1 };
         let mut rows = Vec::with_capacity(cell.gates() * h);
         for _ in 0..cell.gates() * h {
-            let (wk, rk) = (w.take(width * n_in)?, w.take(width * h)?);
+            let (wk, rk) = match self.weights {
+                WeightFormat::Int4 if !I16 => (int4_row(w, n_in)?, int4_row(w, h)?),
+                _ => (w.take(width * n_in)?.into(), w.take(width * h)?.into()),
+            };
             let (bw, br) = if I16 {
                 (w.i64()?, w.i64()?)
             } else {
@@ -521,8 +538,9 @@ pub(crate) use recurrent_op;
 
 /// One gate row's weights: int8 or int16 LE bytes, biases widened to i64.
 struct GateRow<'a> {
-    w: &'a [u8],
-    r: &'a [u8],
+    /// W and R as int8 (or int16 LE) bytes: borrowed from the weights, or unpacked from int4.
+    w: Cow<'a, [u8]>,
+    r: Cow<'a, [u8]>,
     bw: i64,
     br: i64,
     mw: Dyadic,
@@ -534,10 +552,10 @@ impl GateRow<'_> {
     #[inline(always)]
     fn input<const I16: bool>(&self, xt: &Xt) -> i32 {
         if I16 {
-            let acc = self.bw.wrapping_add(dot_i16_le(self.w, xt.int16));
+            let acc = self.bw.wrapping_add(dot_i16_le(&self.w, xt.int16));
             self.mw.apply_i64(acc).clamp(-PRE_LIMIT_I16, PRE_LIMIT_I16) as i32
         } else {
-            let acc = (self.bw as i32).wrapping_add(dot(as_i8(self.w), xt.int8));
+            let acc = (self.bw as i32).wrapping_add(dot(as_i8(&self.w), xt.int8));
             self.mw.apply(acc).clamp(-(1 << 20), 1 << 20) as i32
         }
     }
@@ -545,13 +563,20 @@ impl GateRow<'_> {
     #[inline(always)]
     fn recurrent<const I16: bool>(&self, hq: &Hq<I16>) -> i32 {
         if I16 {
-            let acc = self.br.wrapping_add(dot_i16_le(self.r, &hq.int16));
+            let acc = self.br.wrapping_add(dot_i16_le(&self.r, &hq.int16));
             self.mh.apply_i64(acc).clamp(-PRE_LIMIT_I16, PRE_LIMIT_I16) as i32
         } else {
-            let acc = (self.br as i32).wrapping_add(dot(as_i8(self.r), &hq.int8));
+            let acc = (self.br as i32).wrapping_add(dot(as_i8(&self.r), &hq.int8));
             self.mh.apply(acc).clamp(-(1 << 20), 1 << 20) as i32
         }
     }
+}
+
+/// `n` int4 weights of a gate row, unpacked to int8 bytes.
+fn int4_row<'a>(w: &mut WeightReader<'a>, n: usize) -> Result<Cow<'a, [u8]>> {
+    let mut out = vec![0i8; n];
+    unpack_int4(w.take(n.div_ceil(2))?, &mut out);
+    Ok(Cow::Owned(out.into_iter().map(|v| v as u8).collect()))
 }
 
 fn table<const K: usize>(w: &mut WeightReader) -> Result<[i16; K]> {
@@ -601,8 +626,8 @@ pub(crate) mod host {
     use ndarray::{s, Array1, Array2, ArrayD};
 
     use super::{Cell, Recurrent, I16_TABLE_LEN, ONE, TABLE_LEN};
-    use crate::weights::push_dyadic;
-    use crate::{Gru, Layer, Lstm, Result, SimpleRnn};
+    use crate::weights::{pack_int4, push_dyadic};
+    use crate::{Gru, Layer, Lstm, Result, SimpleRnn, WeightFormat};
 
     /// Which recurrent cell, with its f64-only options.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -699,7 +724,7 @@ pub(crate) mod host {
         fn quantize(&self, q: &QuantSpec) -> Result<(Layer, Vec<u8>)> {
             let int16 = q.dtype == DType::I16;
             let mut bytes = Vec::new();
-            self.push_rows(&mut bytes, q.input.scale_f64(), q.dtype)?;
+            self.push_rows(&mut bytes, q.input.scale_f64(), (q.dtype, q.weights))?;
             self.push_state(&mut bytes, int16);
             if self.cell != CellF64::Rnn {
                 bytes.extend(table_bytes(sigmoid, int16));
@@ -711,6 +736,7 @@ pub(crate) mod host {
                 reverse: self.reverse,
                 sequence_output: self.sequence_output,
                 initial_state: self.h0.is_some() || self.c0.is_some(),
+                weights: q.weights,
             };
             debug_assert_eq!(Some(bytes.len()), rnn.weight_len(self.layer_cell(), int16));
             let layer = match self.cell {
@@ -742,19 +768,23 @@ pub(crate) mod host {
 
         /// The gate rows: per row symmetric W and R, biases at `s_x·s_w` and `s_h·s_r`, and
         /// the multipliers to the pre-activation format.
-        fn push_rows(&self, bytes: &mut Vec<u8>, sx: f64, dtype: DType) -> Result<()> {
+        fn push_rows(&self, bytes: &mut Vec<u8>, sx: f64, (dtype, format): (DType, WeightFormat)) -> Result<()> {
             let int16 = dtype == DType::I16;
+            let int4 = format == WeightFormat::Int4;
             let (sh, sg) = if int16 {
                 (2f64.powi(-15), 2f64.powi(-16))
             } else {
                 (1.0 / 128.0, 1.0 / 4096.0)
             };
             let sym = |row: ndarray::ArrayView1<f64>| -> Result<(f64, Vec<u8>)> {
-                let qp = QuantParams::symmetric(row.iter().fold(0f64, |a, v| a.max(v.abs())), dtype)?;
+                let max = row.iter().fold(0f64, |a, v| a.max(v.abs()));
+                // int4: the int8 parameters of scale max/7, so every value lands in [-7, 7].
+                let qp = QuantParams::symmetric(if int4 { max * 127.0 / 7.0 } else { max }, dtype)?;
                 let q = row.iter().map(|&v| cwnn_tensor::host::quantize(v, &qp, dtype));
-                let b = match int16 {
-                    true => q.flat_map(|v| (v as i16).to_le_bytes()).collect(),
-                    false => q.map(|v| v as i8 as u8).collect(),
+                let b = match (int16, int4) {
+                    (true, _) => q.flat_map(|v| (v as i16).to_le_bytes()).collect(),
+                    (false, true) => pack_int4(q),
+                    (false, false) => q.map(|v| v as i8 as u8).collect(),
                 };
                 Ok((qp.scale_f64(), b))
             };

@@ -157,6 +157,28 @@ pub const INT4_TAIL: usize = 5;
 /// The offset of an int4 weight in its nibble (`w = nibble − 8`).
 pub(crate) const INT4_OFFSET: i32 = 8;
 
+/// Int4 nibbles (`w + 8`, value `2j` in the low nibble of byte `j`) as int8 values into `out`
+/// (as many as it holds; an odd count's last high nibble is padding).
+#[inline(always)]
+pub(crate) fn unpack_int4(nibbles: &[u8], out: &mut [i8]) {
+    for (pair, &b) in out.chunks_mut(2).zip(nibbles) {
+        pair[0] = (b & 15) as i8 - INT4_OFFSET as i8;
+        if let Some(hi) = pair.get_mut(1) {
+            *hi = (b >> 4) as i8 - INT4_OFFSET as i8;
+        }
+    }
+}
+
+/// Int4 values in `[-7, 7]` as nibble bytes (`w + 8`, value `2j` in the low nibble of byte
+/// `j`; an odd count's last high nibble is 8, a zero).
+#[cfg(feature = "std")]
+pub(crate) fn pack_int4(values: impl IntoIterator<Item = i32>) -> Vec<u8> {
+    let u: Vec<u8> = values.into_iter().map(|v| (v + INT4_OFFSET) as u8).collect();
+    u.chunks(2)
+        .map(|p| p[0] | p.get(1).copied().unwrap_or(INT4_OFFSET as u8) << 4)
+        .collect()
+}
+
 /// Reinterprets bytes as int8 (same size and alignment: no copy, no cost in Wasm).
 pub(crate) fn as_i8(b: &[u8]) -> &[i8] {
     // SAFETY: u8 and i8 have identical size, alignment and validity (every bit pattern).
@@ -267,11 +289,9 @@ fn push_channel_int4<'a>(
         return Err(invalid("int4 multiplier s_x·s_w/s_y outside [2^-39, 2^30]"));
     }
     let sw = m * 2f64.powi(-s) * sy / sx;
-    let q = |v: f64| ((v / sw).round().clamp(-qmax, qmax) as i32 + INT4_OFFSET) as u8;
-    let ws: Vec<u8> = w.into_iter().map(|&v| q(v)).collect();
-    for pair in ws.chunks(2) {
-        out.push(pair[0] | pair.get(1).copied().unwrap_or(INT4_OFFSET as u8) << 4);
-    }
+    out.extend(pack_int4(
+        w.into_iter().map(|&v| (v / sw).round().clamp(-qmax, qmax) as i32),
+    ));
     let b = (bias / (sx * sw)).round();
     if b.abs() >= 2f64.powi(23) {
         return Err(invalid("bias does not fit its i24 at scale s_x·s_w"));

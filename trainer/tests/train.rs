@@ -26,7 +26,8 @@ fn softmax(z: &[f32]) -> Vec<f64> {
 }
 
 /// Writes the model, reads it back with the importer and checks its f64 outputs on every
-/// test image against the trainer's own; returns the layer kinds of the int8 import.
+/// test image against the trainer's own; returns the layer kinds of the int8 import (and
+/// checks the int4 import stores every weighted layer in int4).
 fn round_trip(t: &Trained, dir: &Path) -> Vec<&'static str> {
     let model = dir.join("model.onnx");
     t.write(&model).unwrap();
@@ -44,12 +45,29 @@ fn round_trip(t: &Trained, dir: &Path) -> Vec<&'static str> {
             assert!((g - w).abs() < 1e-4, "test image {i}: {got} vs {want:?}");
         }
     }
-    let imported = import::import(&ImportArgs {
+    let args = ImportArgs {
         model,
         calibration: vec![dir.join("calibration.csv")],
         ..Default::default()
+    };
+    let imported = import::import(&args).unwrap();
+    // With int4 weights every Dense, Conv and LSTM layer stores fewer bytes (Dense and Conv
+    // about half; an LSTM also keeps its gate tables).
+    let int4 = import::import(&ImportArgs {
+        weights: WeightFormat::Int4,
+        ..args
     })
     .unwrap();
+    for (a, b) in imported.quant.report.layers.iter().zip(&int4.quant.report.layers) {
+        if matches!(a.kind, "dense" | "conv2d" | "lstm") {
+            assert_eq!(b.weights, "int4", "{b:?}");
+            assert!(b.weight_bytes < a.weight_bytes, "{a:?} vs {b:?}");
+            assert!(
+                a.kind == "lstm" || b.weight_bytes * 10 < a.weight_bytes * 7,
+                "{a:?} vs {b:?}"
+            );
+        }
+    }
     imported.quant.config.layers.iter().map(|l| l.layer.name()).collect()
 }
 

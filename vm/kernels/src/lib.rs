@@ -524,7 +524,8 @@ fn layer_setup(kind: u32, r: &mut Reader) -> core::result::Result<LayerCase, Lay
     Ok(LayerCase { layer, inputs, weights })
 }
 
-/// Int4 weights for half the int8 cases of Dense, Conv2d and Embedding.
+/// Int4 weights for half the int8 cases of the layers that have them (Dense, Conv2d,
+/// Embedding and the recurrent layers).
 fn weight_format(r: &mut Reader, int16: bool) -> WeightFormat {
     match !int16 && r.u8() & 1 == 1 {
         true => WeightFormat::Int4,
@@ -635,12 +636,14 @@ fn binary_case(kind: u32, r: &mut Reader, int16: bool, output: QuantParams) -> (
 }
 
 fn recurrent_case(kind: u32, r: &mut Reader, int16: bool) -> (Layer, Vec<QTensor>) {
+    let weights = weight_format(r, int16);
     let rnn = Recurrent {
         input_size: r.dim(6),
         hidden: r.dim(8),
         reverse: r.u8() & 1 == 1,
         sequence_output: r.u8() & 1 == 1,
         initial_state: r.u8() & 1 == 1,
+        weights,
     };
     let steps = r.dim(12);
     let x = r.tensor(alloc::vec![steps, rnn.input_size], int16);
@@ -762,9 +765,10 @@ fn fix_shifts(layer: &Layer, plan: &LayerPlan, int16: bool, w: &mut [u8], r: &mu
         Layer::Lstm(Lstm { rnn, .. }) => (rnn, 4),
         _ => return,
     };
-    let row = match int16 {
-        true => 2 * (rnn.input_size + rnn.hidden) + 26,
-        false => rnn.input_size + rnn.hidden + 18,
+    let row = match (int16, rnn.weights) {
+        (true, _) => 2 * (rnn.input_size + rnn.hidden) + 26,
+        (false, WeightFormat::Int4) => rnn.input_size.div_ceil(2) + rnn.hidden.div_ceil(2) + 18,
+        (false, WeightFormat::Native) => rnn.input_size + rnn.hidden + 18,
     };
     for u in w.chunks_exact_mut(row).take(gates * rnn.hidden) {
         u[row - 6] = 1 + u[row - 6] % 62;

@@ -147,6 +147,7 @@ export interface Embedding {
   dim: number;
   output: QuantParams;
   vocab: number;
+  weights?: WeightFormat;
 }
 export interface SimpleRnn {
   rnn: Recurrent;
@@ -157,6 +158,7 @@ export interface Recurrent {
   input_size: number;
   reverse: boolean;
   sequence_output: boolean;
+  weights?: WeightFormat;
 }
 export interface Gru {
   linear_before_reset: boolean;
