@@ -23,7 +23,8 @@ pub struct ImportArgs {
     /// The model's name on chain (default: the file's stem).
     pub name: Option<String>,
     pub precision: Precision,
-    /// Dense and Conv weights in int4 (with int8 precision), or at the precision's width.
+    /// Weights (Dense, Conv, Embedding, recurrent) in int4 (with int8 precision), or at the
+    /// precision's width.
     pub weights: WeightFormat,
 }
 
@@ -44,7 +45,7 @@ pub struct Manifest {
     pub source: String,
     pub source_sha256: String,
     pub precision: String,
-    /// `int4` when Dense and Conv weights are int4 (absent: the precision's width).
+    /// `int4` when the weights are int4 (absent: the precision's width).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<String>,
     pub weights_sha256: String,

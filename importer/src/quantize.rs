@@ -104,7 +104,7 @@ pub struct LayerReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct QuantReport {
     pub precision: &'static str,
-    /// `native` (the precision's width) or `int4` for Dense and Conv weights.
+    /// `native` (the precision's width) or `int4` weights.
     pub weights: &'static str,
     pub samples: usize,
     pub layers: Vec<LayerReport>,
@@ -166,7 +166,7 @@ pub fn quantize(
     quantize_with(model, samples, name, precision, WeightFormat::Native)
 }
 
-/// [`quantize`] with Dense and Conv weights stored as `weights` (int4 needs int8 precision).
+/// [`quantize`] with weights stored as `weights` (int4 needs int8 precision).
 pub fn quantize_with(
     model: &FloatModel,
     samples: &[ArrayD<f64>],

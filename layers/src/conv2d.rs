@@ -183,7 +183,7 @@ impl Op for Conv2d {
         let mut channels = Vec::with_capacity(units.len());
         for o in units {
             let (packed, bias, m) = match self.weights {
-                WeightFormat::Int4 => w.unit_int4(per).map(|(wo, b, m)| (pack_nibbles(wo), b, m))?,
+                WeightFormat::Int4 => w.unit_int4(per).map(|(wo, b, m)| (pack_nibbles(wo, per), b, m))?,
                 WeightFormat::Native => w.unit(per).map(|(wo, b, m)| (pack_weights(wo), b, m))?,
             };
             channels.push((o, packed, bias, m));

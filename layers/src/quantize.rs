@@ -11,8 +11,8 @@ use crate::{Layer, LayerError, Result, WeightFormat};
 /// Add / Mul of two tensors), its output's, and the activation type: int8, or int16 in `int16`
 /// precision. Layers whose output scale is fixed by the layer (Softmax, the recurrent `h`)
 /// ignore `output`; Embedding's output covers its table and its input is indices. `weights`
-/// is the format of Dense and Conv weights (int4 with int8 activations); other layers store
-/// theirs natively.
+/// is the format of Dense, Conv2d, Embedding and recurrent weights (int4 with int8
+/// activations); other layers store theirs natively.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QuantSpec {
     pub input: QuantParams,

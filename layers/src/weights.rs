@@ -169,11 +169,14 @@ pub(crate) fn unpack_int4(nibbles: &[u8], out: &mut [i8]) {
     }
 }
 
-/// Int4 values in `[-7, 7]` as nibble bytes (`w + 8`, value `2j` in the low nibble of byte
-/// `j`; an odd count's last high nibble is 8, a zero).
+/// Int4 values, clamped to `[-7, 7]`, as nibble bytes (`w + 8`, value `2j` in the low nibble
+/// of byte `j`; an odd count's last high nibble is 8, a zero).
 #[cfg(feature = "std")]
 pub(crate) fn pack_int4(values: impl IntoIterator<Item = i32>) -> Vec<u8> {
-    let u: Vec<u8> = values.into_iter().map(|v| (v + INT4_OFFSET) as u8).collect();
+    let u: Vec<u8> = values
+        .into_iter()
+        .map(|v| (v.clamp(-7, 7) + INT4_OFFSET) as u8)
+        .collect();
     u.chunks(2)
         .map(|p| p[0] | p.get(1).copied().unwrap_or(INT4_OFFSET as u8) << 4)
         .collect()
@@ -286,7 +289,7 @@ fn push_channel_int4<'a>(
     }
     // Stored as e = s + 23 (the mantissa is M·2^23), which must be a Dyadic shift.
     if !(1..=62).contains(&(s + 23)) {
-        return Err(invalid("int4 multiplier s_x·s_w/s_y outside [2^-39, 2^30]"));
+        return Err(invalid("int4 multiplier s_x·s_w/s_y outside [2^-32, 2^30)"));
     }
     let sw = m * 2f64.powi(-s) * sy / sx;
     out.extend(pack_int4(

@@ -33,7 +33,7 @@ pub fn instantiate(
     check_budgets(&query_budget, &execute_budget)?;
     let collection_code_ids = msg.collection_code_ids.unwrap_or_default();
     check_code_ids(&collection_code_ids)?;
-    validate_model(&msg.model)?;
+    let plans = validate_model(&msg.model)?;
     let model = Model {
         model_sha256: model_sha256(&msg.model, &msg.weights_sha256)?,
         config: msg.model,
@@ -52,7 +52,7 @@ pub fn instantiate(
         finalized: false,
         paused: false,
     }
-    .with_plans()?;
+    .set_plans(plans);
     check_segments_fit(&model)?;
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
     CURSOR.save(deps.storage, &next_cursor(&model, 0, 0))?;

@@ -71,18 +71,23 @@ pub const MODEL: Item<Model> = Item::new("model");
 
 impl Model {
     /// The record with its per-layer plans, from its config (validated at instantiation).
-    pub fn with_plans(mut self) -> StdResult<Self> {
+    pub fn with_plans(self) -> StdResult<Self> {
         let plans = self
             .config
             .plans()
             .map_err(|e| StdError::generic_err(format!("stored model: {e}")))?;
+        Ok(self.set_plans(plans))
+    }
+
+    /// The record with the per-layer fields taken from `plans` (its config's).
+    pub fn set_plans(mut self, plans: Vec<cwnn_layers::LayerPlan>) -> Self {
         self.weight_bytes = plans.iter().map(|p| p.weight_len as u64).collect();
         self.macs = plans.iter().map(|p| p.macs).collect();
         self.work = plans.iter().map(|p| p.work).collect();
         self.segment_work = plans.iter().map(|p| p.segment_work).collect();
         self.units = plans.iter().map(|p| p.units as u64).collect();
         self.outputs = plans.into_iter().map(|p| p.output).collect();
-        Ok(self)
+        self
     }
 }
 

@@ -32,10 +32,10 @@ enum Precision {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Weights {
-    /// Dense and Conv weights at the precision's width (int8 or int16).
+    /// Weights at the precision's width (int8 or int16).
     Native,
-    /// Dense and Conv weights in 4 bits, two per byte (int8 precision only): about half the
-    /// weight bytes and gas; `--eval` shows what it costs in accuracy.
+    /// Dense, Conv, Embedding and recurrent weights in 4 bits, two per byte (int8 precision
+    /// only): about half the weight bytes and gas; `--eval` shows what it costs in accuracy.
     Int4,
 }
 
@@ -219,11 +219,11 @@ fn import_cmd(f: ImportFlags) -> Result<()> {
         };
         let acc = import::accuracy(&imported.float, &imported.quant, &s.inputs, &labels)?;
         let label = imported.quant.report.label();
-        let (q, f) = (acc.quantized_top1 * 100.0, acc.float_top1 * 100.0);
+        let (quant, float) = (acc.quantized_top1 * 100.0, acc.float_top1 * 100.0);
         print!(
-            "top-1 on {} samples: float {f:.2} %, {label} {q:.2} % ({:+.2} points",
+            "top-1 on {} samples: float {float:.2} %, {label} {quant:.2} % ({:+.2} points",
             acc.samples,
-            q - f
+            quant - float
         );
         if args.weights != cwnn_layers::WeightFormat::Native {
             // What the smaller weights cost: the same model with int8 weights, same samples.
@@ -231,7 +231,7 @@ fn import_cmd(f: ImportFlags) -> Result<()> {
             let native =
                 cwnn_importer::quantize::quantize(&imported.float, &calibration.inputs, &m.name, args.precision)?;
             let n = import::accuracy(&imported.float, &native, &s.inputs, &labels)?.quantized_top1 * 100.0;
-            print!("; {} weights {n:.2} %, {:+.2} points", args.precision.name(), q - n);
+            print!("; {} weights {n:.2} %, {:+.2} points", args.precision.name(), quant - n);
         }
         println!(")");
         mint.accuracy = Some(acc);
@@ -252,8 +252,12 @@ fn inspect(dir: PathBuf) -> Result<()> {
     );
     if let Some(m) = &manifest {
         println!(
-            "from {} ({}), {} precision, {} params",
-            m.source, m.source_sha256, m.precision, m.params
+            "from {} ({}), {} precision{}, {} params",
+            m.source,
+            m.source_sha256,
+            m.precision,
+            m.weights.as_ref().map_or(String::new(), |w| format!(", {w} weights")),
+            m.params
         );
     }
     let q = |s: &cwnn_layers::TensorSpec| {

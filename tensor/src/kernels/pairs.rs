@@ -37,11 +37,17 @@ pub fn pack_weights(w: &[i8]) -> Vec<i64> {
     out
 }
 
-/// Int4 weights as [`pack_weights`] pairs, straight from their bytes (`w + 8` in each nibble,
-/// `w[2j]` low): `spread(b) − (8 + 8·2^32)`, no int8 copy. An odd count's last high nibble
-/// meets the zero that pads the activations.
-pub fn pack_nibbles(w: &[u8]) -> Vec<i64> {
-    w.iter().map(|&b| spread(b).wrapping_sub(0x8_0000_0008)).collect()
+/// `n` int4 weights as [`pack_weights`] pairs, straight from their bytes (`w + 8` in each
+/// nibble, `w[2j]` low): `spread(b) − (8 + 8·2^32)`, no int8 copy. For an odd `n` the last
+/// byte's high nibble is padding and its pair holds the low weight alone, as `pack_weights`'
+/// odd tail does (whatever the activations pair it with).
+pub fn pack_nibbles(w: &[u8], n: usize) -> Vec<i64> {
+    let bytes = &w[..n.div_ceil(2).min(w.len())];
+    let mut out: Vec<i64> = bytes.iter().map(|&b| spread(b).wrapping_sub(0x8_0000_0008)).collect();
+    if let (true, Some(last), Some(&b)) = (n % 2 == 1, out.last_mut(), bytes.last()) {
+        *last = (b & 15) as i64 - 8;
+    }
+    out
 }
 
 /// `u0 + u1·2^32` from the byte `u0 + 16·u1` (see [`dot2_nibbles`]).
@@ -212,18 +218,18 @@ mod tests {
         }
     }
 
-    /// Nibble pairs are the int8 pairs of `nibble − 8`, odd tails included.
+    /// Nibble pairs are the int8 pairs of `nibble − 8`, odd tails included whatever their
+    /// padding nibble holds.
     #[test]
     fn nibbles_pack_as_their_weights() {
-        for n in [1usize, 2, 7, 16] {
+        for n in [1usize, 2, 7, 16, 25] {
             let u: Vec<u8> = (0..n).map(|i| (i * 7 % 16) as u8).collect();
             let w: Vec<i8> = u.iter().map(|&v| v as i8 - 8).collect();
-            let x: Vec<i32> = (0..n as i32).map(|i| i * 37 - 100).collect();
-            let xp = pack_activations(&x);
-            assert_eq!(
-                dot_packed(&pack_nibbles(&nibbles(&u)), &xp),
-                dot_packed(&pack_weights(&w), &xp)
-            );
+            let mut bytes = nibbles(&u);
+            if n % 2 == 1 {
+                *bytes.last_mut().unwrap() |= 0xB0; // padding that is not a zero weight
+            }
+            assert_eq!(pack_nibbles(&bytes, n), pack_weights(&w), "n = {n}");
         }
     }
 
