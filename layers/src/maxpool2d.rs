@@ -57,7 +57,18 @@ pub(crate) mod tests {
     use cwnn_tensor::{DType, QuantParams};
     use proptest::prelude::*;
 
+    /// Random windows, a quarter of them the 2×2 / stride 2 window `pool` has a fast path for.
     pub(crate) fn window() -> impl Strategy<Value = Window2d> {
+        let halving = Window2d {
+            kernel: [2, 2],
+            strides: [2, 2],
+            dilations: [1, 1],
+            pads: [0; 4],
+        };
+        prop_oneof![3 => any_window(), 1 => Just(halving)]
+    }
+
+    fn any_window() -> impl Strategy<Value = Window2d> {
         (
             1usize..4,
             1usize..4,
