@@ -326,6 +326,24 @@ fn malformed_files_are_named_errors() {
         }
         other => panic!("{other}"),
     }
+    // Gelu's `approximate` has two values in ONNX; another is refused by name.
+    let gelu = edit(|m| {
+        let node = &mut m.graph.as_mut().unwrap().node[1];
+        node.op_type = "Gelu".into();
+        node.attribute.push(onnx_protobuf::AttributeProto {
+            name: "approximate".into(),
+            s: b"erf".to_vec(),
+            type_: onnx_protobuf::attribute_proto::AttributeType::STRING.into(),
+            ..Default::default()
+        });
+    });
+    match onnx::import(&gelu, &Options::default()).unwrap_err() {
+        ImportError::Unsupported { node, op, reason } => {
+            assert_eq!((node.as_str(), op.as_str()), ("relu1", "Gelu"));
+            assert!(reason.contains("approximate = \"erf\""), "{reason}");
+        }
+        other => panic!("{other}"),
+    }
     let dangling = edit(|m| m.graph.as_mut().unwrap().node[2].input[0] = "nowhere".into());
     match onnx::import(&dangling, &Options::default()).unwrap_err() {
         ImportError::DanglingInput { node, input, .. } => {

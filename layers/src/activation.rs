@@ -1,5 +1,6 @@
 //! Element-wise activations on int8 through a 256-entry table: ReLU, Clip/ReLU6, LeakyReLU,
-//! Sigmoid, Tanh, Identity (and a requantize between two scales, which is Identity).
+//! Sigmoid, Tanh, GELU (exact, with erf, and its tanh form), Identity (and a requantize
+//! between two scales, which is Identity).
 //!
 //! The table is the layer's weights (256 bytes: entry `i` is `f(x)` for `x = i − 128`), built
 //! on the host from the function and both scales. Units: elements; every segment reads the
@@ -9,8 +10,9 @@
 //! `int16` precision (int16 input and output): the piecewise-linear kinds (Identity, ReLU, Clip,
 //! LeakyReLU) are exact rescales, weights `[m_pos][m_neg][lo: i32][hi: i32]` (18 bytes):
 //! `y = clamp(zp_y + m·(x − zp_x), lo, hi)` with `m = m_pos` for `x ≥ zp_x`, else `m_neg`.
-//! Sigmoid and Tanh interpolate linearly between 1,025 knots (i16 LE, 2,050 bytes), knot `k`
-//! at `x = −32768 + 64·k`: error ≤ `(64·s_x)²/8 · max|f''|` plus 1 output LSB.
+//! Sigmoid, Tanh and GELU interpolate linearly between 1,025 knots (i16 LE, 2,050 bytes), knot
+//! `k` at `x = −32768 + 64·k`: error ≤ `(64·s_x)²/8 · max|f''|` plus 1 output LSB
+//! (`max|f''|`: Sigmoid 0.0963, Tanh 0.7699, both GELUs 0.7979 = `2φ(0)`).
 //!
 //! **Work**: `|x|·ELEM` (a lookup per element); int16: `|x|·2·REQUANT` (rescales) or
 //! `|x|·2·LOOKUP` (interpolation); see `work.rs`.
@@ -37,6 +39,10 @@ pub enum ActivationKind {
     LeakyRelu,
     Sigmoid,
     Tanh,
+    /// `x·Φ(x)` (ONNX Gelu, `approximate = "none"`).
+    Gelu,
+    /// `x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))` (ONNX Gelu, `approximate = "tanh"`).
+    GeluTanh,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,7 +63,10 @@ const KNOT_SHIFT: u32 = 6;
 impl Activation {
     /// Whether `int16` precision computes this kind as a rescale (else by interpolation).
     fn is_linear(&self) -> bool {
-        !matches!(self.kind, ActivationKind::Sigmoid | ActivationKind::Tanh)
+        matches!(
+            self.kind,
+            ActivationKind::Identity | ActivationKind::Relu | ActivationKind::Clip | ActivationKind::LeakyRelu
+        )
     }
 
     fn forward_i16(&self, x: &QTensor, weights: &[u8], units: Range<usize>, out: &mut QTensor) -> Result<()> {
@@ -166,6 +175,8 @@ mod host {
         },
         Sigmoid,
         Tanh,
+        Gelu,
+        GeluTanh,
     }
 
     impl ActivationF64 {
@@ -183,6 +194,11 @@ mod host {
                 }
                 ActivationF64::Sigmoid => 1.0 / (1.0 + (-x).exp()),
                 ActivationF64::Tanh => x.tanh(),
+                ActivationF64::Gelu => 0.5 * x * (1.0 + libm::erf(x * core::f64::consts::FRAC_1_SQRT_2)),
+                ActivationF64::GeluTanh => {
+                    let c = (2.0 / core::f64::consts::PI).sqrt();
+                    0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
+                }
             }
         }
         pub fn forward(self, x: &ArrayD<f64>) -> ArrayD<f64> {
@@ -196,6 +212,8 @@ mod host {
                 ActivationF64::LeakyRelu { .. } => ActivationKind::LeakyRelu,
                 ActivationF64::Sigmoid => ActivationKind::Sigmoid,
                 ActivationF64::Tanh => ActivationKind::Tanh,
+                ActivationF64::Gelu => ActivationKind::Gelu,
+                ActivationF64::GeluTanh => ActivationKind::GeluTanh,
             }
         }
         /// The layer and its table for an input at `x_qp` and an output at `y_qp`.
@@ -215,7 +233,7 @@ mod host {
         type Layer = Activation;
 
         /// int8: a 256-entry table from `x_qp` to `y_qp`. int16: the piecewise-linear kinds as an
-        /// exact rescale and clamp, Sigmoid and Tanh as 1,025 interpolated knots.
+        /// exact rescale and clamp, the smooth ones as 1,025 interpolated knots.
         fn quantize(&self, q: &QuantSpec) -> Result<(Activation, Vec<u8>)> {
             let (x_qp, y_qp, dtype) = (&q.input, &q.output, q.dtype);
             if dtype != DType::I16 {
@@ -238,7 +256,7 @@ mod host {
                     dtype.min(),
                     dtype.max(),
                 ),
-                ActivationF64::Sigmoid | ActivationF64::Tanh => {
+                ActivationF64::Sigmoid | ActivationF64::Tanh | ActivationF64::Gelu | ActivationF64::GeluTanh => {
                     for k in 0..KNOTS {
                         let x = dequantize(-32768 + ((k as i32) << KNOT_SHIFT), x_qp);
                         w.extend_from_slice(&(q(self.apply(x)) as i16).to_le_bytes());
@@ -275,6 +293,8 @@ mod tests {
             (0.01f64..0.3).prop_map(|alpha| ActivationF64::LeakyRelu { alpha }),
             Just(ActivationF64::Sigmoid),
             Just(ActivationF64::Tanh),
+            Just(ActivationF64::Gelu),
+            Just(ActivationF64::GeluTanh),
         ]
     }
 
@@ -298,7 +318,7 @@ mod tests {
         }
 
         /// `int16`: piecewise-linear kinds to ½ output LSB of `f` of the dequantized input;
-        /// Sigmoid and Tanh within the interpolation error `(64·s_x)²/8·max|f''|` plus 1 LSB.
+        /// the smooth kinds within the interpolation error `(64·s_x)²/8·max|f''|` plus 1 LSB.
         #[test]
         fn bound_against_f64_high(f in function(), x in proptest::collection::vec(-8f64..8.0, 1..64)) {
             let xf = ndarray::ArrayD::from_shape_vec(vec![x.len()], x).unwrap();
@@ -310,6 +330,7 @@ mod tests {
             let curvature = match f {
                 ActivationF64::Sigmoid => 0.0963,
                 ActivationF64::Tanh => 0.7699,
+                ActivationF64::Gelu | ActivationF64::GeluTanh => 0.7979,
                 _ => 0.0,
             };
             let sy = y_qp.scale_f64();

@@ -40,7 +40,7 @@ export type Layer = {
   permute: Permute;
 };
 export type WeightFormat = "native" | "int4";
-export type ActivationKind = "identity" | "relu" | "clip" | "leaky_relu" | "sigmoid" | "tanh";
+export type ActivationKind = ("identity" | "relu" | "clip" | "leaky_relu" | "sigmoid" | "tanh") | "gelu" | "gelu_tanh";
 export type HexBinary = string;
 export interface InstantiateMsg {
   collection_code_ids?: number[] | null;

@@ -1,5 +1,5 @@
-//! Relu, LeakyRelu, Sigmoid, Tanh, Clip → fused into the Dense/Conv before, or an Activation
-//! table; Softmax.
+//! Relu, LeakyRelu, Sigmoid, Tanh, Gelu, Clip → fused into the Dense/Conv before, or an
+//! Activation table; Softmax.
 
 use cwnn_layers::ActivationF64;
 use onnx_protobuf::NodeProto;
@@ -35,6 +35,16 @@ pub fn activation(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportErro
         },
         "Sigmoid" => ActivationF64::Sigmoid,
         "Tanh" => ActivationF64::Tanh,
+        "Gelu" => match Attrs::new(node).string("approximate", "none")?.as_str() {
+            "none" => ActivationF64::Gelu,
+            "tanh" => ActivationF64::GeluTanh,
+            other => {
+                return Err(ImportError::unsupported(
+                    node,
+                    format!("approximate = \"{other}\" (ONNX defines \"none\" and \"tanh\")"),
+                ))
+            }
+        },
         _ => {
             let (min, max) = clip_bounds(b, node)?;
             // ONNX: with min > max every value becomes max.

@@ -79,6 +79,11 @@ pub const OPS: &[OnnxOp] = &[
         "embedding (indices into a constant table); folded on constants",
         Map::One(shape::gather),
     ),
+    op(
+        "Gelu",
+        "activation (exact or tanh form)",
+        Map::One(activation::activation),
+    ),
     op("Gemm", "dense", Map::One(linear::gemm)),
     op("GlobalAveragePool", "global_avg_pool", Map::One(pool::global_average)),
     op("Identity", "nothing", Map::All(shape::pass_through)),
