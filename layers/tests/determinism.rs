@@ -1,7 +1,7 @@
 //! Native vs Wasm, bit for bit, for every layer: `cwnn-wasm-kernels` builds each layer kind
 //! from random bytes (config, inputs, weights, a random two-segment split) and runs it through
 //! `Layer::forward`; the native build and the MVP Wasm build (scripts/build-wasm.sh, run in
-//! wasmtime) must return identical bytes. 1,000 cases per layer kind, 15,000 in all.
+//! wasmtime) must return identical bytes. 1,000 cases per layer kind, 16,000 in all.
 
 use cwnn_layers::WeightFormat;
 use cwnn_vm::kernels::run_built;
