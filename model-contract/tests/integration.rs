@@ -153,6 +153,15 @@ fn bad_configs_are_named_errors() {
         try_config(&mut app, forward_ref, m.sha256()),
         ContractError::LayerInput { index: 1, input: 3 }
     );
+    // Int4 weights need int8 activations: an int16 model declaring them is refused by name.
+    let mut int4_on_int16 = cwnn_model_contract::testing::dense_only_as(8, 4, cwnn_tensor::DType::I16).config;
+    if let cwnn_layers::Layer::Dense(d) = &mut int4_on_int16.layers[0].layer {
+        d.weights = cwnn_layers::WeightFormat::Int4;
+    }
+    assert!(matches!(
+        try_config(&mut app, int4_on_int16, m.sha256()),
+        ContractError::Layer { index: 0, .. }
+    ));
     let mut empty = m.config.clone();
     empty.layers.clear();
     assert!(matches!(
