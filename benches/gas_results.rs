@@ -122,7 +122,14 @@ fn main() -> anyhow::Result<()> {
         ("Dense int8 512→300 (two weight chunks)", dense_only(512, 300)),
         ("the LeNet-5 shape with int4 weights", lenet(WeightFormat::Int4)),
     ] {
-        let d = cwnn_vm::deploy::deploy_cost(&wasm, &collection, &m.instantiate_msg(), &m.weights)?;
+        let d = cwnn_vm::deploy::deploy_cost(
+            cwnn_vm::deploy::Code::Stored {
+                wasm: &wasm,
+                weights: &m.weights,
+            },
+            &collection,
+            &m.instantiate_msg(),
+        )?;
         writeln!(out, "\n## Deploying {name}\n\n```text\n{}```", d.table())?;
     }
     out += "\n## Other Wasm hosts: wasmtime fuel\n\n\

@@ -13,8 +13,9 @@ use cw_storage_plus::Bound;
 use serde::Deserialize;
 
 use crate::error::ContractError;
-use crate::msg::{ExecuteMsg, InstantiateMsg, ModelEntry, ModelsResponse, QueryMsg, TokenOfResponse};
-use crate::state::{ModelMetadata, MODELS, MODEL_CODE_IDS, TOKEN_BY_MODEL};
+use crate::msg::{BakedRuntime, ExecuteMsg, InstantiateMsg, ModelEntry, ModelsResponse, QueryMsg, TokenOfResponse};
+use crate::state::{ModelMetadata, BAKED_RUNTIMES, MODELS, MODEL_CODE_IDS, TOKEN_BY_MODEL};
+use cwnn_bake::RuntimeId;
 
 const CONTRACT_NAME: &str = "crates.io:cwnn-collection";
 const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -26,12 +27,17 @@ type BaseQueryMsg = Cw721QueryMsg<DefaultOptionalNftExtension, DefaultOptionalCo
 
 #[cfg_attr(not(feature = "library"), entry_point)]
 pub fn instantiate(deps: DepsMut, env: Env, info: MessageInfo, msg: InstantiateMsg) -> Result<Response, ContractError> {
-    if msg.model_code_ids.is_empty() {
+    let runtimes = msg.baked_runtimes.unwrap_or_default();
+    if msg.model_code_ids.is_empty() && runtimes.is_empty() {
         return Err(ContractError::InvalidConfig(
-            "model_code_ids must name at least one code id",
+            "name at least one model code id or baked runtime",
         ));
     }
+    for r in &runtimes {
+        runtime_id(r)?;
+    }
     MODEL_CODE_IDS.save(deps.storage, &msg.model_code_ids)?;
+    BAKED_RUNTIMES.save(deps.storage, &runtimes)?;
     // The collection itself is the only minter, so every token goes through `MintModel`.
     let base = Cw721InstantiateMsg {
         name: msg.name,
@@ -51,7 +57,8 @@ pub fn execute(deps: DepsMut, env: Env, info: MessageInfo, msg: ExecuteMsg) -> R
             owner,
             token_uri,
             claimed_accuracy_bps,
-        } => mint_model(deps, env, info, owner, token_uri, claimed_accuracy_bps),
+            baked,
+        } => mint_model(deps, env, info, owner, token_uri, claimed_accuracy_bps, baked),
         // The rest is CW721 with the same JSON.
         other => {
             let base: BaseExecuteMsg = from_json(to_json_binary(&other)?)?;
@@ -89,24 +96,55 @@ enum ModelQuery {
     ModelInfo {},
 }
 
-/// Checks that the sender is an instance of an accepted model code with no wasmd admin (an
-/// admin could migrate a sold model to code that hands it back); gives its code id.
-fn check_model(deps: Deps, sender: &Addr) -> Result<u64, ContractError> {
+/// A [`BakedRuntime`] as `cwnn_bake` takes it, refused when malformed.
+fn runtime_id(r: &BakedRuntime) -> Result<RuntimeId, ContractError> {
+    RuntimeId::try_from(r).map_err(ContractError::InvalidConfig)
+}
+
+/// Checks that the sender is an instance of an accepted model code, or a bake of an accepted
+/// runtime (its data section `baked` proves it), with no wasmd admin (an admin could migrate a
+/// sold model to code that hands it back); gives its code id and whether it is baked.
+fn check_model(deps: Deps, sender: &Addr, baked: Option<&Binary>) -> Result<(u64, bool), ContractError> {
     let code_ids = MODEL_CODE_IDS.load(deps.storage)?;
-    let info = deps.querier.query_wasm_contract_info(sender).ok();
-    match info {
-        Some(i) if code_ids.contains(&i.code_id) => match i.admin {
-            Some(admin) => Err(ContractError::ModelHasAdmin {
-                model: sender.to_string(),
-                admin: admin.into_string(),
-            }),
-            None => Ok(i.code_id),
-        },
-        _ => Err(ContractError::NotAModel {
-            address: sender.to_string(),
-            code_ids,
+    let not_a_model = || ContractError::NotAModel {
+        address: sender.to_string(),
+        code_ids: code_ids.clone(),
+    };
+    let info = deps
+        .querier
+        .query_wasm_contract_info(sender)
+        .map_err(|_| not_a_model())?;
+    let is_baked = match (code_ids.contains(&info.code_id), baked) {
+        (true, _) => false,
+        (false, Some(d)) => {
+            check_bake(deps, sender, info.code_id, d)?;
+            true
+        }
+        (false, None) => return Err(not_a_model()),
+    };
+    match info.admin {
+        Some(admin) => Err(ContractError::ModelHasAdmin {
+            model: sender.to_string(),
+            admin: admin.into_string(),
         }),
+        None => Ok((info.code_id, is_baked)),
     }
+}
+
+/// Checks that code `code_id` is an accepted runtime baked with data section `d`.
+fn check_bake(deps: Deps, model: &Addr, code_id: u64, d: &[u8]) -> Result<(), ContractError> {
+    let checksum = deps.querier.query_wasm_code_info(code_id)?.checksum;
+    let mut reason = "the collection accepts no baked runtime".to_string();
+    for r in BAKED_RUNTIMES.load(deps.storage)? {
+        match cwnn_bake::verify(&runtime_id(&r)?, d, checksum.as_slice()) {
+            Ok(()) => return Ok(()),
+            Err(e) => reason = e.to_string(),
+        }
+    }
+    Err(ContractError::NotGenuineBake {
+        model: model.to_string(),
+        reason,
+    })
 }
 
 fn mint_model(
@@ -116,9 +154,10 @@ fn mint_model(
     owner: String,
     token_uri: Option<String>,
     claimed_accuracy_bps: Option<u16>,
+    baked: Option<Binary>,
 ) -> Result<Response, ContractError> {
     let model = info.sender;
-    let code_id = check_model(deps.as_ref(), &model)?;
+    let (code_id, baked) = check_model(deps.as_ref(), &model, baked.as_ref())?;
     // The token id is the model's address: nobody else can mint it first.
     let token_id = model.to_string();
     if let Some(token_id) = TOKEN_BY_MODEL.may_load(deps.storage, &model)? {
@@ -139,6 +178,7 @@ fn mint_model(
         weights_sha256: m.weights_sha256,
         model_sha256: m.model_sha256,
         code_id,
+        baked,
         layers: m.layers.iter().map(|l| l.kind.clone()).collect(),
         weight_bytes: m.layers.iter().fold(0, |s, l| s.saturating_add(l.weight_bytes)),
         macs: m.layers.iter().fold(0, |s, l| s.saturating_add(l.macs)),
@@ -153,6 +193,7 @@ fn mint_model(
         ("model", meta.model.to_string()),
         ("model_sha256", meta.model_sha256.to_hex()),
         ("model_code_id", meta.code_id.to_string()),
+        ("baked", meta.baked.to_string()),
         ("weights_sha256", meta.weights_sha256.to_hex()),
         ("layers", meta.layers.join(" → ")),
         ("weight_bytes", meta.weight_bytes.to_string()),

@@ -23,6 +23,9 @@ pub enum ContractError {
     #[error("model {model} is not finalized")]
     NotFinalized { model: String },
 
+    #[error("model {model} claims to be a baked cwnn model, but no accepted runtime matches its code: {reason}")]
+    NotGenuineBake { model: String, reason: String },
+
     #[error("invalid collection config: {0}")]
     InvalidConfig(&'static str),
 }

@@ -1,5 +1,5 @@
 use cosmwasm_schema::{cw_serde, QueryResponses};
-use cosmwasm_std::Binary;
+use cosmwasm_std::{Binary, HexBinary};
 use cw721::Expiration;
 
 use crate::state::ModelMetadata;
@@ -10,6 +10,25 @@ pub struct InstantiateMsg {
     pub symbol: String,
     /// Code ids of the cwnn model contract whose instances may mint tokens here.
     pub model_code_ids: Vec<u64>,
+    /// Runtimes whose baked models may mint here, each with its own code id: `cwnn bake`
+    /// writes the runtime's entry (`runtime.json`). None by default.
+    pub baked_runtimes: Option<Vec<BakedRuntime>>,
+}
+
+/// A cwnn runtime (the model contract's Wasm) as `cwnn_bake::RuntimeId` identifies it: a
+/// baked model's code checksum must be SHA-256 resumed from `state` over `tail` and the data
+/// section the model sends, whose own segments must hash to `data_sha256` (docs/SECURITY.md).
+#[cw_serde]
+pub struct BakedRuntime {
+    /// SHA-256 state after the first `hashed` bytes of the runtime (32 bytes).
+    pub state: HexBinary,
+    pub hashed: u64,
+    /// The runtime's bytes after those, up to its data section (under 64).
+    pub tail: HexBinary,
+    /// The runtime's data segments: count, bytes and sha256.
+    pub segments: u32,
+    pub data_len: u64,
+    pub data_sha256: HexBinary,
 }
 
 /// CW721's messages (same JSON), less those that would break "one token per model, minted by
@@ -23,6 +42,8 @@ pub enum ExecuteMsg {
         owner: String,
         token_uri: Option<String>,
         claimed_accuracy_bps: Option<u16>,
+        /// A baked model's data section, checked against [`BakedRuntime`]s.
+        baked: Option<Binary>,
     },
     TransferNft {
         recipient: String,
@@ -135,4 +156,40 @@ pub struct ModelsResponse {
 #[cw_serde]
 pub struct TokenOfResponse {
     pub token_id: String,
+}
+
+impl From<&cwnn_bake::RuntimeId> for BakedRuntime {
+    fn from(r: &cwnn_bake::RuntimeId) -> Self {
+        BakedRuntime {
+            state: HexBinary::from(&r.state[..]),
+            hashed: r.hashed,
+            tail: HexBinary::from(&r.tail[..]),
+            segments: r.segments,
+            data_len: r.data_len,
+            data_sha256: HexBinary::from(&r.data_sha256[..]),
+        }
+    }
+}
+
+impl TryFrom<&BakedRuntime> for cwnn_bake::RuntimeId {
+    type Error = &'static str;
+
+    fn try_from(r: &BakedRuntime) -> Result<Self, Self::Error> {
+        let bad =
+            "a baked runtime's state and data_sha256 are 32 bytes, hashed a multiple of 64, its tail under 64 bytes";
+        let (Ok(state), Ok(data_sha256)) = (r.state.to_array::<32>(), r.data_sha256.to_array::<32>()) else {
+            return Err(bad);
+        };
+        if r.hashed % 64 != 0 || r.tail.len() >= 64 {
+            return Err(bad);
+        }
+        Ok(cwnn_bake::RuntimeId {
+            state,
+            hashed: r.hashed,
+            tail: r.tail.to_vec(),
+            segments: r.segments,
+            data_len: r.data_len,
+            data_sha256,
+        })
+    }
 }

@@ -7,6 +7,9 @@ use cw_storage_plus::{Item, Map};
 /// a real cwnn model whose code can never change.
 pub const MODEL_CODE_IDS: Item<Vec<u64>> = Item::new("model_code_ids");
 
+/// Runtimes whose baked models may mint here (`BakedRuntime`s, checked at instantiation).
+pub const BAKED_RUNTIMES: Item<Vec<crate::msg::BakedRuntime>> = Item::new("baked_runtimes");
+
 /// What a model's token records about it, read from the model at mint time.
 #[cw_serde]
 pub struct ModelMetadata {
@@ -18,6 +21,9 @@ pub struct ModelMetadata {
     /// the released cwnn-model-contract's, since a collection accepts whatever code ids its
     /// creator named.
     pub code_id: u64,
+    /// Whether the model is baked into its own code (one code id per model; the collection
+    /// checked it is an accepted runtime's bake).
+    pub baked: bool,
     pub weights_sha256: HexBinary,
     /// Layer kinds in order (`dense`, `conv2d`, ...).
     pub layers: Vec<String>,

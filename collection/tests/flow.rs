@@ -48,6 +48,7 @@ fn world_with(model_admin: Option<&str>, collection_admin: Option<&str>) -> Worl
         name: "cwnn models".into(),
         symbol: "CWNN".into(),
         model_code_ids: vec![model_code],
+        baked_runtimes: None,
     };
     let creator = app.api().addr_make("creator");
     let admin = |a: Option<&str>, app: &App| a.map(|a| app.api().addr_make(a).to_string());
@@ -273,6 +274,7 @@ fn bad_mints_are_named_errors_without_state_change() {
         owner: stranger.to_string(),
         token_uri: None,
         claimed_accuracy_bps: None,
+        baked: None,
     };
     assert!(matches!(
         collection_err(w.nft_exec(&stranger, direct.clone()).unwrap_err()),
@@ -404,6 +406,7 @@ fn a_model_binds_only_to_an_accepted_collection_without_admin() {
         name: "look-alike".into(),
         symbol: "CWNN".into(),
         model_code_ids: vec![w.model_code],
+        baked_runtimes: None,
     };
     let creator = w.env.addr("creator");
     w.collection = w

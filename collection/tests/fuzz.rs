@@ -77,6 +77,7 @@ fn world() -> World {
         name: "models".into(),
         symbol: "CWNN".into(),
         model_code_ids: vec![model_code],
+        baked_runtimes: None,
     };
     let collection = app
         .instantiate_contract(code, owner.clone(), &init, &[], "collection", None)
@@ -252,6 +253,7 @@ impl World {
                 owner: self.someone(r),
                 token_uri: None,
                 claimed_accuracy_bps: None,
+                baked: None,
             },
             1 => NftMsg::TransferNft {
                 recipient: self.someone(r),

@@ -1,6 +1,7 @@
 //! cwnn's importer: ONNX models to quantized model packages for the cwnn model contract, and
 //! the commands of the `cwnn` CLI.
 
+pub mod bake;
 pub mod demo;
 mod error;
 pub mod float;

@@ -5,8 +5,9 @@ use cwnn_layers::{LayerPlan, TensorSpec};
 
 use crate::error::ContractError;
 use crate::eval::{tensor_spec, unit_work};
-use crate::msg::{ModelConfig, WorkBudget};
-use crate::state::{Model, CHUNK_BYTES};
+use crate::msg::{sha256, ModelConfig, WorkBudget};
+use crate::state::{baked_config, Model, CHUNK_BYTES};
+use cwnn_bake::Payload;
 
 const MAX_NAME_BYTES: usize = 128;
 
@@ -108,4 +109,27 @@ pub(crate) fn next_cursor(model: &Model, mut layer: u32, mut offset: u64) -> (u3
         offset = 0;
     }
     (layer, offset)
+}
+
+/// A baked contract serves the model its Wasm carries: the instantiate message must name
+/// that model (config and weights' sha256), so the hash the author expects is the one served.
+pub(crate) fn check_baked(p: &Payload, model: &Model) -> Result<(), ContractError> {
+    if baked_config(p)? != model.config {
+        return Err(ContractError::Baked("the message's model differs from the baked one"));
+    }
+    if p.weights.len() as u64 != model.weight_bytes.iter().sum::<u64>() {
+        return Err(ContractError::Baked(
+            "the baked weights' length differs from the layers'",
+        ));
+    }
+    let weights_sha256 = sha256(p.weights);
+    if weights_sha256 != model.weights_sha256 || p.weights_sha256[..] != weights_sha256[..] {
+        return Err(ContractError::Baked(
+            "weights_sha256 differs from the baked weights' sha256",
+        ));
+    }
+    if p.model_sha256[..] != model.model_sha256[..] {
+        return Err(ContractError::Baked("the baked model_sha256 differs from the model's"));
+    }
+    Ok(())
 }

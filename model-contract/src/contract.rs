@@ -5,12 +5,14 @@
 use cosmwasm_std::entry_point;
 use cosmwasm_std::{to_json_binary, Binary, Deps, DepsMut, Env, MessageInfo, Response, StdResult};
 
-use crate::config::{check_budgets, check_code_ids, check_fee, check_segments_fit, next_cursor, validate_model};
+use crate::config::{
+    check_baked, check_budgets, check_code_ids, check_fee, check_segments_fit, next_cursor, validate_model,
+};
 use crate::error::ContractError;
 use crate::execute as exec;
 use crate::msg::{model_sha256, ExecuteMsg, InstantiateMsg, QueryMsg, WorkBudget};
 use crate::query as q;
-use crate::state::{Model, CONTRACT_NAME, CONTRACT_VERSION, CURSOR, MODEL, NEXT_JOB_ID, OWNER};
+use crate::state::{baked, Model, CONTRACT_NAME, CONTRACT_VERSION, CURSOR, MODEL, NEXT_JOB_ID, OWNER};
 
 #[cfg_attr(not(feature = "library"), entry_point)]
 pub fn instantiate(
@@ -54,8 +56,23 @@ pub fn instantiate(
     }
     .set_plans(plans);
     check_segments_fit(&model)?;
+    // A baked model's weights are in its code: complete and final from the start.
+    let model = match baked() {
+        Some(p) => {
+            check_baked(&p, &model)?;
+            Model {
+                finalized: true,
+                ..model
+            }
+        }
+        None => model,
+    };
+    let cursor = match model.finalized {
+        true => (model.weight_bytes.len() as u32, 0),
+        false => next_cursor(&model, 0, 0),
+    };
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
-    CURSOR.save(deps.storage, &next_cursor(&model, 0, 0))?;
+    CURSOR.save(deps.storage, &cursor)?;
     MODEL.save(deps.storage, &model)?;
     OWNER.save(deps.storage, &owner)?;
     NEXT_JOB_ID.save(deps.storage, &1)?;
@@ -64,6 +81,7 @@ pub fn instantiate(
         .add_attribute("owner", owner)
         .add_attribute("model_sha256", model.model_sha256.to_hex())
         .add_attribute("layers", model.config.layers.len().to_string())
+        .add_attribute("baked", model.finalized.to_string())
         .add_attribute("weight_bytes", model.weight_bytes.iter().sum::<u64>().to_string()))
 }
 

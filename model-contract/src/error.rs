@@ -20,6 +20,9 @@ pub enum ContractError {
     #[error("layer {index} reads tensor {input}, which is not computed before it")]
     LayerInput { index: usize, input: u32 },
 
+    #[error("baked model: {0}")]
+    Baked(&'static str),
+
     #[error("weights_sha256 must be 32 bytes, got {0}")]
     HashLength(usize),
 

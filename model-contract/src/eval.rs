@@ -8,7 +8,7 @@ use cwnn_tensor::{DType, QTensor, TensorData};
 
 use crate::error::ContractError;
 use crate::msg::{PredictResponse, WorkBudget};
-use crate::state::{load_bytes, save_bytes, Job, Model, CHUNK_BYTES, JOB_STATE, JOB_TENSORS, WEIGHTS};
+use crate::state::{baked, load_bytes, save_bytes, Job, Model, CHUNK_BYTES, JOB_STATE, JOB_TENSORS, WEIGHTS};
 
 /// Spec of tensor `id` (0 = input, k = output of layer k − 1).
 pub(crate) fn tensor_spec(model: &Model, id: u32) -> &TensorSpec {
@@ -80,12 +80,21 @@ pub(crate) fn response_of(t: &QTensor) -> PredictResponse {
     }
 }
 
-/// Weight bytes `range` of layer `layer`, reading only the chunks that overlap it. A range
-/// inside one chunk is that chunk's buffer, not a copy: without bulk memory a Wasm copy costs
-/// hundreds of gas per byte.
-pub(crate) fn read_weights(storage: &dyn Storage, layer: u32, range: Range<u64>) -> StdResult<Weights> {
+/// Weight bytes `range` of layer `layer`: a slice of the payload in a baked contract, else
+/// read from storage, only the chunks that overlap it. A range inside one chunk is that
+/// chunk's buffer, not a copy: without bulk memory a Wasm copy costs hundreds of gas per byte.
+pub(crate) fn read_weights(storage: &dyn Storage, model: &Model, layer: u32, range: Range<u64>) -> StdResult<Weights> {
     if range.is_empty() {
         return Ok(Weights::default());
+    }
+    if let Some(p) = baked() {
+        let start = model.weight_bytes[..layer as usize].iter().sum::<u64>();
+        let r = (start + range.start) as usize..(start + range.end) as usize;
+        return p
+            .weights
+            .get(r)
+            .map(Weights::Baked)
+            .ok_or_else(|| cosmwasm_std::StdError::generic_err("baked weights shorter than the layer"));
     }
     let first = range.start / CHUNK_BYTES;
     let last = range.end.div_ceil(CHUNK_BYTES);
@@ -100,19 +109,27 @@ pub(crate) fn read_weights(storage: &dyn Storage, layer: u32, range: Range<u64>)
             "stored weights shorter than the layer",
         ));
     }
-    Ok(Weights { buf, range: start..end })
+    Ok(Weights::Stored { buf, range: start..end })
 }
 
 /// Bytes read by [`read_weights`].
-#[derive(Default)]
-pub(crate) struct Weights {
-    buf: Vec<u8>,
-    range: Range<usize>,
+pub(crate) enum Weights {
+    Stored { buf: Vec<u8>, range: Range<usize> },
+    Baked(&'static [u8]),
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights::Baked(&[])
+    }
 }
 
 impl AsRef<[u8]> for Weights {
     fn as_ref(&self) -> &[u8] {
-        &self.buf[self.range.clone()]
+        match self {
+            Weights::Stored { buf, range } => &buf[range.clone()],
+            Weights::Baked(b) => b,
+        }
     }
 }
 
@@ -147,7 +164,7 @@ pub(crate) fn run_model(
     }
     let mut tensors = model.config.run_with(input, |index| {
         mark(api, Some(index));
-        read_weights(storage, index as u32, 0..model.weight_bytes[index]).map_err(ContractError::from)
+        read_weights(storage, model, index as u32, 0..model.weight_bytes[index]).map_err(ContractError::from)
     })?;
     mark(api, None);
     tensors
@@ -318,7 +335,7 @@ fn run_layer(
     loop {
         mark(api, Some(index));
         let range = lc.layer.weight_range(&specs, units.clone()).map_err(layer_err)?;
-        let weights = read_weights(storage, job.layer, range.start as u64..range.end as u64)?;
+        let weights = read_weights(storage, model, job.layer, range.start as u64..range.end as u64)?;
         lc.layer
             .forward(&inputs, weights.as_ref(), units.clone(), &mut out, &mut state)
             .map_err(layer_err)?;

@@ -347,7 +347,7 @@ pub(crate) fn finalize(deps: DepsMut) -> Result<Response, ContractError> {
     }
     let mut hasher = Sha256::new();
     for (l, &len) in model.weight_bytes.iter().enumerate() {
-        hasher.update(read_weights(deps.storage, l as u32, 0..len)?.as_ref());
+        hasher.update(read_weights(deps.storage, &model, l as u32, 0..len)?.as_ref());
     }
     let actual = HexBinary::from(hasher.finalize().to_vec());
     if actual != model.weights_sha256 {
@@ -438,6 +438,7 @@ pub(crate) fn mint_nft(
             owner: owner.to_string(),
             token_uri,
             claimed_accuracy_bps,
+            baked: crate::state::baked().map(|p| Binary::from(p.data_section())),
         })?,
         funds: vec![],
     };

@@ -120,6 +120,14 @@ impl WorkBudget {
             max_segments: 64,
         }
     }
+
+    pub fn is_default_query(&self) -> bool {
+        *self == Self::default_query()
+    }
+
+    pub fn is_default_execute(&self) -> bool {
+        *self == Self::default_execute()
+    }
 }
 
 #[cw_serde]
@@ -195,6 +203,9 @@ pub enum CollectionExecuteMsg {
         owner: String,
         token_uri: Option<String>,
         claimed_accuracy_bps: Option<u16>,
+        /// From a baked model: its Wasm's data section, with which the collection checks that
+        /// the code is a cwnn runtime it accepts (`cwnn_bake::verify`).
+        baked: Option<Binary>,
     },
 }
 
@@ -298,6 +309,8 @@ pub struct ModelInfoResponse {
     /// See [`model_sha256`].
     pub model_sha256: HexBinary,
     pub finalized: bool,
+    /// Whether the config and weights are baked into the contract's code (`cwnn bake`).
+    pub baked: bool,
     pub query_budget: WorkBudget,
     pub execute_budget: WorkBudget,
     pub fee: Option<Coin>,

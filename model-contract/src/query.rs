@@ -83,6 +83,7 @@ pub(crate) fn model_info(deps: Deps) -> StdResult<ModelInfoResponse> {
         weights_sha256: model.weights_sha256,
         model_sha256: model.model_sha256,
         finalized: model.finalized,
+        baked: crate::state::baked().is_some(),
         query_budget: model.query_budget,
         execute_budget: model.execute_budget,
         fee: model.fee,

@@ -27,22 +27,41 @@ pub const PROCEEDS: Map<&str, Uint128> = Map::new("proceeds");
 /// Denoms one `Withdraw` pays out (and `Proceeds` lists); more wait for the next call.
 pub const MAX_PROCEEDS_DENOMS: usize = 16;
 
+/// The model record. Every call reads it at 3 SDK gas per byte, so defaults are left out, and
+/// a baked contract leaves out what its payload holds (config and hashes, [`baked`]).
 #[cw_serde]
 pub struct Model {
+    #[serde(with = "stored_config")]
+    #[schemars(with = "Option<ModelConfig>")]
     pub config: ModelConfig,
+    #[serde(with = "stored_weights_sha256")]
+    #[schemars(with = "Option<HexBinary>")]
     pub weights_sha256: HexBinary,
     /// The model's identity: [`crate::msg::model_sha256`] of the config and the weights.
+    #[serde(with = "stored_model_sha256")]
+    #[schemars(with = "Option<HexBinary>")]
     pub model_sha256: HexBinary,
     /// Code ids of the collection contract the model may be minted into (fixed at
     /// instantiation; `MintNft` also refuses a collection that has a wasmd admin).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub collection_code_ids: Vec<u64>,
+    #[serde(
+        default = "WorkBudget::default_query",
+        skip_serializing_if = "WorkBudget::is_default_query"
+    )]
     pub query_budget: WorkBudget,
+    #[serde(
+        default = "WorkBudget::default_execute",
+        skip_serializing_if = "WorkBudget::is_default_execute"
+    )]
     pub execute_budget: WorkBudget,
     /// Paid, exactly, with each `Evaluate` and paid `Predict`; it accrues in [`PROCEEDS`] until
     /// the owner withdraws it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fee: Option<Coin>,
     /// With a fee: whether the `Predict` query answers anyway (the holder's choice; off by
     /// default, so contracts that need an answer pay through the `Predict` execute).
+    #[serde(default, skip_serializing_if = "is_false")]
     pub free_queries: bool,
     /// Per layer, from `Layer::plan`: weight bytes, MACs, work and the work each segment pays
     /// besides (what budgets count), units, and its output spec. Not stored: [`load_model`]
@@ -63,8 +82,68 @@ pub struct Model {
     pub finalized: bool,
     /// While set, `Evaluate` and `Predict` are refused; paid jobs still `Continue`. Kept in the model record,
     /// which every inference reads anyway: a key of its own would cost each one a read.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub paused: bool,
 }
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The payload this contract's Wasm carries, if it is a baked model (`cwnn bake`): its config
+/// and weights are read from memory, never from storage.
+pub fn baked() -> Option<cwnn_bake::Payload<'static>> {
+    cwnn_bake::payload::in_memory()
+}
+
+/// The baked payload's config (its JSON is what the contract serializes, see `cwnn bake`).
+pub fn baked_config(p: &cwnn_bake::Payload) -> StdResult<ModelConfig> {
+    cosmwasm_std::from_json(p.config)
+}
+
+/// The Wasm of `runtime` (this contract's) with `config` and `weights` (one byte string per
+/// layer) baked in (`cwnn bake`). The config is baked as the contract serializes it, so the
+/// baked model's `model_sha256` is the package's.
+pub fn bake(runtime: &[u8], config: &ModelConfig, weights: &[Vec<u8>]) -> Result<Vec<u8>, cwnn_bake::BakeError> {
+    let unserializable = |_| cwnn_bake::BakeError::Payload("config does not serialize");
+    let json = cosmwasm_std::to_json_vec(config).map_err(unserializable)?;
+    let model = crate::msg::model_sha256(config, &crate::msg::weights_sha256(weights)).map_err(unserializable)?;
+    let model: [u8; 32] = model.to_array().map_err(unserializable)?;
+    cwnn_bake::bake(runtime, &json, &weights.concat(), &model)
+}
+
+/// Serde for a record field a baked contract reads from its payload: stored as `null` there.
+macro_rules! from_payload {
+    ($module:ident, $t:ty, $read:expr) => {
+        mod $module {
+            use super::*;
+            use cosmwasm_schema::serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+            pub fn serialize<S: Serializer>(v: &$t, s: S) -> Result<S::Ok, S::Error> {
+                match baked() {
+                    Some(_) => s.serialize_none(),
+                    None => s.serialize_some(v),
+                }
+            }
+
+            pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<$t, D::Error> {
+                match (Option::<$t>::deserialize(d)?, baked()) {
+                    (Some(v), _) => Ok(v),
+                    (None, Some(p)) => $read(&p).map_err(D::Error::custom),
+                    (None, None) => Err(D::Error::custom("stored model without its config or hashes")),
+                }
+            }
+        }
+    };
+}
+
+from_payload!(stored_config, ModelConfig, baked_config);
+from_payload!(stored_weights_sha256, HexBinary, |p: &cwnn_bake::Payload| {
+    StdResult::Ok(HexBinary::from(&p.weights_sha256[..]))
+});
+from_payload!(stored_model_sha256, HexBinary, |p: &cwnn_bake::Payload| {
+    StdResult::Ok(HexBinary::from(&p.model_sha256[..]))
+});
 
 /// The model record: load it with [`load_model`], which fills in the per-layer plans.
 pub const MODEL: Item<Model> = Item::new("model");

@@ -13,7 +13,12 @@
 //! added to the transaction.
 
 use anyhow::{anyhow, Result};
-use cosmwasm_std::{to_json_binary, Addr, ContractInfoResponse, ContractResult, SystemResult, WasmQuery};
+use cosmwasm_std::{
+    to_json_binary, Addr, Binary, Checksum, CodeInfoResponse, ContractInfoResponse, ContractResult, CosmosMsg,
+    Response, SystemResult, WasmMsg, WasmQuery,
+};
+use cwnn_bake::RuntimeId;
+use cwnn_collection::msg::{BakedRuntime, InstantiateMsg as CollectionInit};
 use cwnn_model_contract::msg::{ExecuteMsg, InstantiateMsg, QueryMsg};
 use serde::Serialize;
 
@@ -61,13 +66,13 @@ impl TxCost {
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct DeployCost {
-    /// `StoreCode` of the model contract: compile cost and tx bytes of the Wasm as sent
-    /// (uncompressed; gzip shrinks the tx bytes, not the compile cost). Only where the chain
-    /// lacks cwnn's code.
+    /// `StoreCode` of the Wasm: compile cost and tx bytes as sent (uncompressed; gzip shrinks
+    /// the tx bytes, not the compile cost). The model contract's only where the chain lacks
+    /// cwnn's code; a baked model's always (it is also the first transaction).
     pub store_code: TxCost,
-    /// Instantiate, every upload, finalize, mint: one transaction each.
+    /// (Store code when baked,) instantiate, every upload, finalize, mint: one transaction each.
     pub transactions: Vec<TxCost>,
-    /// The transactions' sum (store code excluded).
+    /// The transactions' sum (the model contract's store code excluded).
     pub total_sdk_gas: u64,
 }
 
@@ -80,37 +85,47 @@ fn json_len(msg: &impl Serialize) -> Result<usize> {
     Ok(serde_json::to_vec(msg)?.len())
 }
 
-/// Deploys the model in `instantiate` with `weights` on `model_wasm`, then mints it into a
-/// collection of `collection_wasm`, measuring every transaction.
-pub fn deploy_cost(
-    model_wasm: &[u8],
-    collection_wasm: &[u8],
-    instantiate: &InstantiateMsg,
-    weights: &[Vec<u8>],
-) -> Result<DeployCost> {
-    let mut vm = ChainVm::new(model_wasm)?;
+/// What is deployed: cwnn's model contract with uploaded weights, or a baked model.
+#[derive(Clone, Copy)]
+pub enum Code<'a> {
+    /// The model contract's Wasm; the weights (one byte string per layer) are uploaded.
+    Stored { wasm: &'a [u8], weights: &'a [Vec<u8>] },
+    /// A baked model's own Wasm, minted through the collection's check of its `runtime`.
+    Baked { wasm: &'a [u8], runtime: &'a RuntimeId },
+}
+
+/// Deploys the model in `instantiate` as `code`, then mints it into a collection of
+/// `collection_wasm`, measuring every transaction. A baked model's `StoreCode` is one of them.
+pub fn deploy_cost(code: Code, collection_wasm: &[u8], instantiate: &InstantiateMsg) -> Result<DeployCost> {
+    let (Code::Stored { wasm, .. } | Code::Baked { wasm, .. }) = code;
+    let mut vm = ChainVm::new(wasm)?;
     let owner = vm.addr("owner");
     let msg = InstantiateMsg {
         collection_code_ids: Some(vec![COLLECTION_CODE_ID]),
         ..instantiate.clone()
     };
-    let mut txs = vec![TxCost::new(
+    let store_code = TxCost::new("store code", wasm.len(), wasm.len() as u64 * COMPILE_COST_PER_BYTE);
+    let mut txs = match code {
+        Code::Baked { .. } => vec![store_code.clone()],
+        Code::Stored { .. } => vec![],
+    };
+    txs.push(TxCost::new(
         "instantiate",
         json_len(&msg)?,
         ok("instantiate", vm.instantiate(&owner, &msg, &[])?)?.total_sdk_gas,
-    )];
-    let uploads = ExecuteMsg::uploads(weights);
-    let n = uploads.len();
-    for (i, up) in uploads.iter().enumerate() {
-        let gas = ok("upload", vm.execute(&owner, up, &[])?)?.total_sdk_gas;
-        txs.push(TxCost::new(format!("upload {}/{n}", i + 1), json_len(up)?, gas));
+    ));
+    if let Code::Stored { weights, .. } = code {
+        let uploads = ExecuteMsg::uploads(weights);
+        let n = uploads.len();
+        for (i, up) in uploads.iter().enumerate() {
+            let gas = ok("upload", vm.execute(&owner, up, &[])?)?.total_sdk_gas;
+            txs.push(TxCost::new(format!("upload {}/{n}", i + 1), json_len(up)?, gas));
+        }
+        let finalize = ExecuteMsg::Finalize {};
+        let gas = ok("finalize", vm.execute(&owner, &finalize, &[])?)?.total_sdk_gas;
+        txs.push(TxCost::new("finalize", json_len(&finalize)?, gas));
     }
-    let finalize = ExecuteMsg::Finalize {};
-    let gas = ok("finalize", vm.execute(&owner, &finalize, &[])?)?.total_sdk_gas;
-    txs.push(TxCost::new("finalize", json_len(&finalize)?, gas));
-    txs.push(mint(&mut vm, collection_wasm, &owner)?);
-    let store = model_wasm.len() as u64 * COMPILE_COST_PER_BYTE;
-    let store_code = TxCost::new("store code", model_wasm.len(), store);
+    txs.push(mint(&mut vm, code, collection_wasm, &owner)?);
     Ok(DeployCost {
         store_code,
         total_sdk_gas: txs.iter().map(|t| t.sdk_gas).sum(),
@@ -119,11 +134,23 @@ pub fn deploy_cost(
 }
 
 /// The `MintNft` transaction, in the chain's order: the model binds itself and sends the
-/// mint; the collection mints after querying the (now bound) model's `ModelInfo`.
-fn mint(model: &mut ChainVm, collection_wasm: &[u8], owner: &str) -> Result<TxCost> {
+/// mint; the collection checks the model (a baked one's data section against its runtime) and
+/// mints after querying the (now bound) model's `ModelInfo`.
+fn mint(model: &mut ChainVm, code: Code, collection_wasm: &[u8], owner: &str) -> Result<TxCost> {
     let mut coll = ChainVm::new(collection_wasm)?;
     let creator = coll.addr("creator");
-    let init = serde_json::json!({"name": "models", "symbol": "CWNN", "model_code_ids": [MODEL_CODE_ID]});
+    let init = CollectionInit {
+        name: "models".into(),
+        symbol: "CWNN".into(),
+        model_code_ids: match code {
+            Code::Stored { .. } => vec![MODEL_CODE_ID],
+            Code::Baked { .. } => vec![],
+        },
+        baked_runtimes: match code {
+            Code::Stored { .. } => None,
+            Code::Baked { runtime, .. } => Some(vec![BakedRuntime::from(runtime)]),
+        },
+    };
     ok("collection instantiate", coll.instantiate(&creator, &init, &[])?)?;
 
     let mint_nft = ExecuteMsg::MintNft {
@@ -132,22 +159,37 @@ fn mint(model: &mut ChainVm, collection_wasm: &[u8], owner: &str) -> Result<TxCo
         claimed_accuracy_bps: None,
     };
     model.answer_wasm_queries(|_| SystemResult::Ok(ContractResult::Ok(contract_info(COLLECTION_CODE_ID))));
-    let bound = ok("mint_nft", model.execute(owner, &mint_nft, &[])?)?.total_sdk_gas;
+    let call = model.execute(owner, &mint_nft, &[])?;
+    let mint_model = sent_message(&call)?;
+    let bound = ok("mint_nft", call)?.total_sdk_gas;
 
     let info_call = model.query(&QueryMsg::ModelInfo {})?;
     let info_gas = info_call.gas.total_sdk_gas;
     let info = info_call.result.map_err(|e| anyhow!("model_info refused: {e}"))?;
+    let (Code::Stored { wasm, .. } | Code::Baked { wasm, .. }) = code;
+    let checksum = Checksum::generate(wasm);
     coll.answer_wasm_queries(move |q| {
         SystemResult::Ok(ContractResult::Ok(match q {
             WasmQuery::ContractInfo { .. } => contract_info(MODEL_CODE_ID),
+            WasmQuery::CodeInfo { code_id } => {
+                to_json_binary(&CodeInfoResponse::new(*code_id, Addr::unchecked("creator"), checksum))
+                    .expect("serializable")
+            }
             _ => info.clone(),
         }))
     });
-    let mint_model =
-        serde_json::json!({"mint_model": {"owner": owner, "token_uri": null, "claimed_accuracy_bps": null}});
     let model_addr = model.contract().to_string();
-    let minted = ok("mint_model", coll.execute(&model_addr, &mint_model, &[])?)?.total_sdk_gas;
+    let minted = ok("mint_model", coll.execute_raw(&model_addr, &mint_model, &[])?)?.total_sdk_gas;
     Ok(TxCost::new("mint", json_len(&mint_nft)?, bound + info_gas + minted))
+}
+
+/// The message a call's response sends to another contract (the model's `MintModel`).
+pub fn sent_message(call: &Call<Response>) -> Result<Binary> {
+    let res = call.result.as_ref().map_err(|e| anyhow!("refused: {e}"))?;
+    match res.messages.first().map(|m| &m.msg) {
+        Some(CosmosMsg::Wasm(WasmMsg::Execute { msg, .. })) => Ok(msg.clone()),
+        _ => Err(anyhow!("the call sent no contract message")),
+    }
 }
 
 /// A contract of `code_id` without a wasmd admin, as the model and the collection require.
@@ -175,10 +217,12 @@ impl DeployCost {
             self.total_sdk_gas,
             self.transactions.len()
         );
-        s += &format!(
-            "Storing the model contract's code ({} bytes), where the chain lacks it: {} SDK gas ({COMPILE_COST_PER_BYTE} per byte to compile, {} for the tx bytes uncompressed).\n",
-            self.store_code.msg_bytes, self.store_code.sdk_gas, self.store_code.tx_bytes_sdk_gas
-        );
+        if self.transactions.first() != Some(&self.store_code) {
+            s += &format!(
+                "Storing the model contract's code ({} bytes), where the chain lacks it: {} SDK gas ({COMPILE_COST_PER_BYTE} per byte to compile, {} for the tx bytes uncompressed).\n",
+                self.store_code.msg_bytes, self.store_code.sdk_gas, self.store_code.tx_bytes_sdk_gas
+            );
+        }
         s
     }
 }

@@ -50,9 +50,9 @@ fn refused(what: &'static str) -> impl Fn(String) -> anyhow::Error {
     move |e| anyhow!("{what} refused: {e}")
 }
 
-/// Deploys `wasm` (the model contract) with `instantiate` (budgets lifted so the whole model
-/// runs in one call), uploads `weights` (one byte string per layer), finalizes and measures
-/// one `Predict` on `input`.
+/// Deploys `wasm` (the model contract, or a baked model) with `instantiate` (budgets lifted so
+/// the whole model runs in one call), uploads `weights` (one byte string per layer) and
+/// finalizes unless baked, and measures one `Predict` on `input`.
 pub fn measure(
     wasm: &[u8],
     instantiate: &InstantiateMsg,
@@ -75,17 +75,22 @@ pub fn measure(
     vm.instantiate(&owner, &msg, &[])?
         .result
         .map_err(refused("instantiate"))?;
-    for up in ExecuteMsg::uploads(weights) {
-        vm.execute(&owner, &up, &[])?.result.map_err(refused("upload"))?;
-    }
-    vm.execute(&owner, &ExecuteMsg::Finalize {}, &[])?
-        .result
-        .map_err(refused("finalize"))?;
-    let info: ModelInfoResponse = from_json(
-        vm.query(&QueryMsg::ModelInfo {})?
+    let model_info = |vm: &mut ChainVm| -> Result<ModelInfoResponse> {
+        let info = vm
+            .query(&QueryMsg::ModelInfo {})?
             .result
-            .map_err(refused("model_info"))?,
-    )?;
+            .map_err(refused("model_info"))?;
+        Ok(from_json(info)?)
+    };
+    if !model_info(&mut vm)?.baked {
+        for up in ExecuteMsg::uploads(weights) {
+            vm.execute(&owner, &up, &[])?.result.map_err(refused("upload"))?;
+        }
+        vm.execute(&owner, &ExecuteMsg::Finalize {}, &[])?
+            .result
+            .map_err(refused("finalize"))?;
+    }
+    let info = model_info(&mut vm)?;
     let call = vm.query(&QueryMsg::Predict {
         input: input.to_vec(),
         input_bytes: None,

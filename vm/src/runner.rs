@@ -132,6 +132,12 @@ impl ChainVm {
         self.call(true, |instance, env| call_execute(instance, env, &info, &msg))
     }
 
+    /// [`ChainVm::execute`] with a message already serialized (one contract sent another).
+    pub fn execute_raw(&mut self, sender: &str, msg: &[u8], funds: &[Coin]) -> Result<Call<Response>> {
+        let info = self.info(sender, funds);
+        self.call(true, |instance, env| call_execute(instance, env, &info, msg))
+    }
+
     pub fn query(&mut self, msg: &impl Serialize) -> Result<Call<Binary>> {
         let msg = serde_json::to_vec(msg)?;
         self.call(false, |instance, env| call_query(instance, env, &msg))

@@ -160,6 +160,44 @@ fn lenet_with_int4_weights_is_within_10_percent_of_its_storage_floor() {
     }
 }
 
+/// Issue 18's baked targets, not met yet: LeNet-5 baked (`cwnn bake`, input as bytes, default
+/// budgets) should answer a `Predict` within 1.10 × the 60,000 instance floor and run as one
+/// `Evaluate` transaction under 100,000. Measured 66,367 / 66,389 SDK gas (int4 / int8) and
+/// 101,389 / 101,408, most of the excess in the 5×5 first conv (2,357 VM gas per MAC); these
+/// bounds hold what is reached (1.11 ×, 102,000) until that kernel is faster.
+#[test]
+fn lenet_baked_is_within_11_percent_of_the_instance_floor() {
+    for weights in [WeightFormat::Int4, WeightFormat::Native] {
+        let m = lenet(weights);
+        let runtime = read_wasm("cwnn_model_contract").unwrap();
+        let wasm = cwnn_model_contract::state::bake(&runtime, &m.instantiate_msg().model, &m.weights).unwrap();
+        let mut vm = ChainVm::new(&wasm).unwrap();
+        let owner = vm.addr("owner");
+        vm.instantiate(&owner, &m.instantiate_msg(), &[])
+            .unwrap()
+            .result
+            .unwrap();
+        let bytes: Vec<u8> = m.sample_values().iter().map(|&v| v as i8 as u8).collect();
+        let predict = QueryMsg::Predict {
+            input: vec![],
+            input_bytes: Some(Binary::from(bytes.clone())),
+        };
+        let call = vm.query(&predict).unwrap();
+        call.result.unwrap();
+        let eval = ExecuteMsg::Evaluate {
+            input: vec![],
+            input_bytes: Some(Binary::from(bytes)),
+            steps: None,
+        };
+        let job = vm.execute(&owner, &eval, &[]).unwrap();
+        job.result.unwrap();
+        let (p, e) = (call.gas.total_sdk_gas, job.gas.total_sdk_gas);
+        eprintln!("LeNet baked, {weights:?} weights: Predict {p} SDK gas, Evaluate {e}");
+        assert!(p * 100 <= INSTANCE_COST * 111, "Predict {p} SDK gas");
+        assert!(e <= 102_000, "Evaluate {e} SDK gas");
+    }
+}
+
 #[test]
 fn a_whole_mlp_inference_is_within_10_percent_of_the_storage_floor() {
     let m = mlp(784, 128, 10);
@@ -491,7 +529,15 @@ fn deploying_counts_every_transaction() {
     let m = dense_only(512, 300); // 154,800 weight bytes: two chunks
     let model = read_wasm("cwnn_model_contract").unwrap();
     let collection = read_wasm("cwnn_collection").unwrap();
-    let d = cwnn_vm::deploy::deploy_cost(&model, &collection, &m.instantiate_msg(), &m.weights).unwrap();
+    let d = cwnn_vm::deploy::deploy_cost(
+        cwnn_vm::deploy::Code::Stored {
+            wasm: &model,
+            weights: &m.weights,
+        },
+        &collection,
+        &m.instantiate_msg(),
+    )
+    .unwrap();
     let what: Vec<&str> = d.transactions.iter().map(|t| t.what.as_str()).collect();
     assert_eq!(what, ["instantiate", "upload 1/2", "upload 2/2", "finalize", "mint"]);
     let full = &d.transactions[1];

@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use cwnn_importer::import::{self, ImportArgs};
 use cwnn_importer::onnx::Options;
 use cwnn_importer::quantize::dequantize_all;
-use cwnn_importer::{samples, Package};
+use cwnn_importer::{bake, samples, Package};
+use cwnn_vm::deploy::Code;
 use cwnn_vm::report::measure;
 use ndarray::{ArrayD, Axis, IxDyn};
 use serde_json::json;
@@ -133,6 +134,20 @@ enum Command {
         precision: Precision,
         #[arg(long, value_enum, default_value = "native")]
         weights: Weights,
+    },
+    /// Bakes a model package into a contract Wasm of its own: config and weights in its data
+    /// section, read from memory at every call (no uploads, no weight reads from storage).
+    /// Writes the package, model.wasm and runtime.json (a collection's `baked_runtimes` entry).
+    Bake {
+        /// The model package directory.
+        dir: PathBuf,
+        /// Where to write the baked package.
+        #[arg(long)]
+        out: PathBuf,
+        /// The runtime: the model contract's Wasm; by default the one scripts/build-wasm.sh
+        /// builds here.
+        #[arg(long)]
+        runtime: Option<PathBuf>,
     },
     /// Per-layer gas of a model package on cosmwasm-vm with the chain's gas schedule, the
     /// number of calls it needs, and what deploying it costs, transaction by transaction.
@@ -402,11 +417,42 @@ done in {:.1} s",
     Ok(())
 }
 
+/// The model contract's Wasm at `path`, or the one built here.
+fn model_wasm(path: Option<PathBuf>) -> Result<Vec<u8>> {
+    match path {
+        Some(path) => std::fs::read(&path).with_context(|| format!("reading {}", path.display())),
+        None => cwnn_vm::artifacts::read_wasm("cwnn_model_contract"),
+    }
+}
+
+fn bake_cmd(dir: PathBuf, out: PathBuf, runtime: Option<PathBuf>) -> Result<()> {
+    let package = Package::read(&dir)?;
+    let runtime = model_wasm(runtime)?;
+    let baked = bake::bake(&package, &runtime).with_context(|| format!("baking {}", dir.display()))?;
+    bake::write(&package, &baked, &out)?;
+    let weights: usize = package.weights.iter().map(Vec::len).sum();
+    println!(
+        "baked {}: {} bytes ({} of weights on a {}-byte runtime; wasmd stores up to {}), code checksum {}",
+        out.join(bake::WASM_FILE).display(),
+        baked.wasm.len(),
+        weights,
+        runtime.len(),
+        cwnn_bake::MAX_WASM_BYTES,
+        baked.checksum()
+    );
+    println!(
+        "collections accept it with {} in their baked_runtimes",
+        out.join(bake::RUNTIME_FILE).display()
+    );
+    Ok(())
+}
+
 fn gas(dir: PathBuf, json: bool, block_gas: u64, wasm: Option<PathBuf>) -> Result<()> {
     let package = Package::read(&dir)?;
-    let wasm = match wasm {
-        Some(path) => std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
-        None => cwnn_vm::artifacts::read_wasm("cwnn_model_contract")?,
+    let baked = bake::read(&dir)?;
+    let wasm = match &baked {
+        Some(b) => b.wasm.clone(),
+        None => model_wasm(wasm)?,
     };
     let report = measure(
         &wasm,
@@ -416,7 +462,17 @@ fn gas(dir: PathBuf, json: bool, block_gas: u64, wasm: Option<PathBuf>) -> Resul
         block_gas,
     )?;
     let collection = cwnn_vm::artifacts::read_wasm("cwnn_collection")?;
-    let deploy = cwnn_vm::deploy::deploy_cost(&wasm, &collection, &package.instantiate, &package.weights)?;
+    let code = match &baked {
+        Some(b) => Code::Baked {
+            wasm: &b.wasm,
+            runtime: &b.runtime,
+        },
+        None => Code::Stored {
+            wasm: &wasm,
+            weights: &package.weights,
+        },
+    };
+    let deploy = cwnn_vm::deploy::deploy_cost(code, &collection, &package.instantiate)?;
     if json {
         let mut v = serde_json::to_value(&report)?;
         v["deploy"] = serde_json::to_value(&deploy)?;
@@ -469,6 +525,7 @@ fn main() -> ExitCode {
             precision,
             weights,
         } => demo(limit, precision.into(), weights.into()),
+        Command::Bake { dir, out, runtime } => bake_cmd(dir, out, runtime),
         Command::Gas {
             dir,
             json,
