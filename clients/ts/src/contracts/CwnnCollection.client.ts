@@ -6,7 +6,7 @@
 
 import { CosmWasmClient, SigningCosmWasmClient, ExecuteResult } from "@cosmjs/cosmwasm-stargate";
 import { Coin, StdFee } from "@cosmjs/amino";
-import { InstantiateMsg, ExecuteMsg, Binary, Expiration, Timestamp, Uint64, QueryMsg, Addr, AllNftInfoResponseForNullable_NftExtension, OwnerOfResponse, Approval, NftInfoResponseForNullable_NftExtension, NftExtension, Trait, OperatorsResponse, TokensResponse, ApprovalResponse, ApprovalsResponse, Decimal, CollectionInfoAndExtensionResponseForNullable_CollectionExtensionForRoyaltyInfo, CollectionExtensionForRoyaltyInfo, RoyaltyInfo, HexBinary, ModelMetadata, ModelsResponse, ModelEntry, NumTokensResponse, OperatorResponse, TokenOfResponse } from "./CwnnCollection.types";
+import { HexBinary, InstantiateMsg, BakedRuntime, ExecuteMsg, Binary, Expiration, Timestamp, Uint64, QueryMsg, Addr, AllNftInfoResponseForNullable_NftExtension, OwnerOfResponse, Approval, NftInfoResponseForNullable_NftExtension, NftExtension, Trait, OperatorsResponse, TokensResponse, ApprovalResponse, ApprovalsResponse, Decimal, CollectionInfoAndExtensionResponseForNullable_CollectionExtensionForRoyaltyInfo, CollectionExtensionForRoyaltyInfo, RoyaltyInfo, ModelMetadata, ModelsResponse, ModelEntry, NumTokensResponse, OperatorResponse, TokenOfResponse } from "./CwnnCollection.types";
 export interface CwnnCollectionReadOnlyInterface {
   contractAddress: string;
   ownerOf: ({
@@ -310,10 +310,12 @@ export interface CwnnCollectionInterface {
   contractAddress: string;
   sender: string;
   mintModel: ({
+    baked,
     claimedAccuracyBps,
     owner,
     tokenUri
   }: {
+    baked?: Binary;
     claimedAccuracyBps?: number;
     owner: string;
     tokenUri?: string;
@@ -380,16 +382,19 @@ export class CwnnCollectionClient implements CwnnCollectionInterface {
     this.revokeAll = this.revokeAll.bind(this);
   }
   mintModel = async ({
+    baked,
     claimedAccuracyBps,
     owner,
     tokenUri
   }: {
+    baked?: Binary;
     claimedAccuracyBps?: number;
     owner: string;
     tokenUri?: string;
   }, fee_: number | StdFee | "auto" = "auto", memo_?: string, funds_?: Coin[]): Promise<ExecuteResult> => {
     return await this.client.execute(this.sender, this.contractAddress, {
       mint_model: {
+        baked,
         claimed_accuracy_bps: claimedAccuracyBps,
         owner,
         token_uri: tokenUri

@@ -4,13 +4,24 @@
 * and run the @cosmwasm/ts-codegen generate command to regenerate this file.
 */
 
+export type HexBinary = string;
 export interface InstantiateMsg {
+  baked_runtimes?: BakedRuntime[] | null;
   model_code_ids: number[];
   name: string;
   symbol: string;
 }
+export interface BakedRuntime {
+  data_len: number;
+  data_sha256: HexBinary;
+  hashed: number;
+  segments: number;
+  state: HexBinary;
+  tail: HexBinary;
+}
 export type ExecuteMsg = {
   mint_model: {
+    baked?: Binary | null;
     claimed_accuracy_bps?: number | null;
     owner: string;
     token_uri?: string | null;
@@ -189,8 +200,8 @@ export interface RoyaltyInfo {
   payment_address: Addr;
   share: Decimal;
 }
-export type HexBinary = string;
 export interface ModelMetadata {
+  baked: boolean;
   claimed_accuracy_bps?: number | null;
   code_id: number;
   input_shape: number[];

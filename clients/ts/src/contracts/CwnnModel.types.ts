@@ -277,6 +277,7 @@ export interface JobsResponse {
   ids: number[];
 }
 export interface ModelInfoResponse {
+  baked: boolean;
   collection_code_ids: number[];
   execute_budget: WorkBudget;
   fee?: Coin | null;
