@@ -112,7 +112,46 @@ fn main() -> anyhow::Result<()> {
             (r.total_sdk_gas as f64 / floor as f64 - 1.0) * 100.0
         )?;
     }
+    out += BAKED_INTRO;
+    for (name, m) in [
+        ("LeNet-5 shape, int8, baked", lenet(WeightFormat::Native)),
+        ("LeNet-5 shape, int4 weights, baked", lenet(WeightFormat::Int4)),
+        (
+            "Bundled demo model, baked",
+            bundled(Precision::Int8, WeightFormat::Native)?,
+        ),
+    ] {
+        let baked = cwnn_model_contract::state::bake(&wasm, &m.config, &m.weights)?;
+        let r = measure(&baked, &m.instantiate_msg(), &m.weights, &m.sample_values(), 30_000_000)?;
+        let (predict, evaluate) = baked_calls(&baked, &m)?;
+        writeln!(
+            out,
+            "\n## {name}\n\n{} bytes of Wasm. With the input as bytes and default budgets: \
+             `Predict` {predict} SDK gas ({:.3} × the 60,000 instance floor), one `Evaluate` \
+             transaction {evaluate}. One `Predict` with the report's markers and JSON input:\n\n\
+             ```text\n{}```",
+            baked.len(),
+            predict as f64 / 60_000.0,
+            r.table()
+        )?;
+    }
     let collection = cwnn_vm::artifacts::read_wasm("cwnn_collection")?;
+    let runtime = cwnn_bake::RuntimeId::of(&wasm)?;
+    for (name, m) in [
+        (
+            "the bundled demo model, baked",
+            bundled(Precision::Int8, WeightFormat::Native)?,
+        ),
+        ("the LeNet-5 shape with int4 weights, baked", lenet(WeightFormat::Int4)),
+    ] {
+        let baked = cwnn_model_contract::state::bake(&wasm, &m.config, &m.weights)?;
+        let code = cwnn_vm::deploy::Code::Baked {
+            wasm: &baked,
+            runtime: &runtime,
+        };
+        let d = cwnn_vm::deploy::deploy_cost(code, &collection, &m.instantiate_msg())?;
+        writeln!(out, "\n## Deploying {name}\n\n```text\n{}```", d.table())?;
+    }
     for (name, m) in [
         (
             "the bundled demo model (int8)",
@@ -153,6 +192,50 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(path, out)?;
     println!("wrote {path}");
     Ok(())
+}
+
+const BAKED_INTRO: &str = "\n## Baked models\n\n\
+    `cwnn bake` puts a model's config and weights in its contract's own Wasm (the model\n\
+    contract's runtime plus one data segment): a call reads them from memory, so it pays the\n\
+    instance cost and its computation, no weight reads. The gas tests hold LeNet-5 baked to\n\
+    1.11 × the instance floor per `Predict` and 102,000 SDK gas per `Evaluate` (issue 18's\n\
+    targets, 1.10 × and 100,000, are not met yet: most of the excess is the 5×5 first conv).\n";
+
+/// A baked model's `Predict` query and one-call `Evaluate`, input as bytes, default budgets.
+fn baked_calls(wasm: &[u8], m: &TestModel) -> anyhow::Result<(u64, u64)> {
+    use cosmwasm_std::Binary;
+    use cwnn_model_contract::msg::{ExecuteMsg, QueryMsg};
+    let mut vm = cwnn_vm::runner::ChainVm::new(wasm)?;
+    let owner = vm.addr("owner");
+    vm.instantiate(&owner, &m.instantiate_msg(), &[])?
+        .result
+        .map_err(anyhow::Error::msg)?;
+    let spec = &m.config.input;
+    let bytes: Vec<u8> = m
+        .sample_values()
+        .iter()
+        .flat_map(|&v| match spec.dtype {
+            cwnn_tensor::DType::I8 => vec![v as i8 as u8],
+            _ => (v as i16).to_le_bytes().to_vec(),
+        })
+        .collect();
+    let input_bytes = Some(Binary::from(bytes));
+    let q = vm.query(&QueryMsg::Predict {
+        input: vec![],
+        input_bytes: input_bytes.clone(),
+    })?;
+    q.result.map_err(anyhow::Error::msg)?;
+    let e = vm.execute(
+        &owner,
+        &ExecuteMsg::Evaluate {
+            input: vec![],
+            input_bytes,
+            steps: None,
+        },
+        &[],
+    )?;
+    e.result.map_err(anyhow::Error::msg)?;
+    Ok((q.gas.total_sdk_gas, e.gas.total_sdk_gas))
 }
 
 /// The bundled demo model, imported as `cwnn import` does, with an all-zero input.
