@@ -13,7 +13,7 @@ CONTRACTS=(cwnn-model-contract)
 MODULES=(cwnn-wasm-kernels)
 # Example contracts build on their own: they enable the model contract's `library` feature,
 # which would strip its entry points if built in the same invocation.
-EXAMPLES=(cwnn-digit-oracle)
+EXAMPLES=(cwnn-digit-oracle cwnn-inline-model)
 # Built at opt-level "z" on their own: cw721 alone is 881 KB at opt-level 3, over the chain's
 # 800 KiB MaxWasmSize (657 KB at "z").
 SMALL=(cwnn-collection)
@@ -43,6 +43,7 @@ if [[ "${1:-}" == "--no-check" ]]; then
   args=()
   for c in "${CONTRACTS[@]}" "${MODULES[@]}"; do args+=(-p "$c"); done
   wasm_build -q "${args[@]}"
+  for c in "${EXAMPLES[@]}"; do wasm_build -q -p "$c"; done
   small_build -q
   exit 0
 fi

@@ -6,6 +6,10 @@
 //! DIR/model.wasm     the baked contract: store it, instantiate it with DIR/instantiate.json
 //! DIR/runtime.json   the runtime's `BakedRuntime`, for a collection's `baked_runtimes`
 //! ```
+//!
+//! For dApp builders who write their own contract, [`write_rust`] writes the model as a Rust
+//! module instead (`cwnn bake --rust DIR`): `DIR/model.rs` and `DIR/weights.bin`, which
+//! `ModelConfig::run_concatenated` runs (examples/inline-model).
 
 use std::path::Path;
 
@@ -65,4 +69,41 @@ pub fn read(dir: &Path) -> Result<Option<Baked>> {
         serde_json::from_slice(&bytes).with_context(|| format!("{}: not a BakedRuntime", path.display()))?;
     let runtime = RuntimeId::try_from(&entry).map_err(anyhow::Error::msg)?;
     Ok(Some(Baked { wasm, runtime }))
+}
+
+pub const RUST_FILE: &str = "model.rs";
+pub const RUST_WEIGHTS_FILE: &str = "weights.bin";
+
+/// The model as a Rust module: its config's JSON and hashes as constants, its weights
+/// (every layer's, in layer order) included from a file beside it.
+pub fn rust_module(package: &Package) -> Result<String> {
+    let config = String::from_utf8(cosmwasm_std::to_json_vec(&package.instantiate.model)?)?;
+    anyhow::ensure!(
+        !config.contains("\"####"),
+        "the config's JSON holds the raw-string delimiter"
+    );
+    let weights = &package.instantiate.weights_sha256;
+    let model = cwnn_model_contract::msg::model_sha256(&package.instantiate.model, weights)?;
+    let name = &package.instantiate.model.name;
+    Ok(format!(
+        "//! The cwnn model `{name}` as a Rust module, written by `cwnn bake --rust` (do not edit).\n\
+         //! `ModelConfig::run_concatenated(WEIGHTS, input)` computes what the model contract does.\n\n\
+         /// The model's config, as the model contract serializes it (`cwnn_layers::ModelConfig`).\n\
+         pub const CONFIG_JSON: &str = r####\"{config}\"####;\n\n\
+         /// Every layer's weights, concatenated in layer order.\n\
+         pub static WEIGHTS: &[u8] = include_bytes!(\"{RUST_WEIGHTS_FILE}\");\n\n\
+         /// sha256 of [`WEIGHTS`], and the model's identity as the model contract shows it.\n\
+         pub const WEIGHTS_SHA256: &str = \"{weights}\";\n\
+         pub const MODEL_SHA256: &str = \"{model}\";\n"
+    ))
+}
+
+/// Writes [`rust_module`] and the weights to `dir`.
+pub fn write_rust(package: &Package, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(RUST_FILE);
+    std::fs::write(&path, rust_module(package)?).with_context(|| format!("writing {}", path.display()))?;
+    let path = dir.join(RUST_WEIGHTS_FILE);
+    std::fs::write(&path, package.weights.concat()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }

@@ -110,6 +110,35 @@ impl ModelConfig {
         Ok(tensors)
     }
 
+    /// [`ModelConfig::run_with`] over every layer's weights concatenated in layer order, as
+    /// `cwnn bake` lays them out (in a baked contract, or a generated Rust module). Weights
+    /// longer than the layers need are refused, shorter ones fail at the first layer short.
+    pub fn run_concatenated(&self, weights: &[u8], input: QTensor) -> Result<Vec<QTensor>, GraphError> {
+        let plans = self.plans()?;
+        let total = plans.iter().try_fold(0usize, |s, p| s.checked_add(p.weight_len));
+        if total.is_none_or(|t| t < weights.len()) {
+            return Err(GraphError::Layer {
+                index: plans.len().saturating_sub(1),
+                source: LayerError::Weights {
+                    layer: "model",
+                    reason: "more weight bytes than the layers take",
+                },
+            });
+        }
+        let mut at = 0;
+        self.run_with(input, |index| {
+            let w = weights.get(at..at + plans[index].weight_len).ok_or(GraphError::Layer {
+                index,
+                source: LayerError::Weights {
+                    layer: "model",
+                    reason: "weights end early",
+                },
+            })?;
+            at += w.len();
+            Ok::<_, GraphError>(w)
+        })
+    }
+
     /// [`ModelConfig::run_with`] over weights held in memory, one entry per layer (a missing
     /// entry reads as no bytes, which a layer with weights refuses).
     pub fn run_all(&self, weights: &[impl AsRef<[u8]>], input: QTensor) -> Result<Vec<QTensor>, GraphError> {

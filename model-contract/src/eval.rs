@@ -26,11 +26,7 @@ pub(crate) fn unit_work(model: &Model, index: usize) -> u64 {
 /// The input tensor from a message's `input` (values, each in the input's type) or
 /// `input_bytes` (little-endian bytes at the type's width): exactly one of them, of the input's
 /// element count.
-pub(crate) fn input_tensor(
-    spec: &TensorSpec,
-    values: Vec<i32>,
-    bytes: Option<Binary>,
-) -> Result<QTensor, ContractError> {
+pub fn input_tensor(spec: &TensorSpec, values: Vec<i32>, bytes: Option<Binary>) -> Result<QTensor, ContractError> {
     let data = match (bytes, values.is_empty()) {
         (Some(_), false) => return Err(ContractError::Input("give `input` or `input_bytes`, not both")),
         (Some(b), true) => bytes_data(spec, &b)?,

@@ -16,6 +16,9 @@ pub mod state;
 pub mod testing;
 
 pub use crate::error::ContractError;
+/// How the contract reads a message's `input` / `input_bytes`, for contracts that run a model
+/// themselves (`cwnn bake --rust`).
+pub use crate::eval::input_tensor;
 
 /// A deliberate float instruction, compiled only with the `float-canary` feature, so that
 /// `scripts/build-wasm.sh --self-test` can show the float gate rejects a contract that has one.

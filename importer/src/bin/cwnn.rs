@@ -142,8 +142,12 @@ enum Command {
         /// The model package directory.
         dir: PathBuf,
         /// Where to write the baked package.
+        #[arg(long, required_unless_present = "rust")]
+        out: Option<PathBuf>,
+        /// Where to write the model as a Rust module instead (model.rs, weights.bin), for a
+        /// contract of your own (examples/inline-model).
         #[arg(long)]
-        out: PathBuf,
+        rust: Option<PathBuf>,
         /// The runtime: the model contract's Wasm; by default the one scripts/build-wasm.sh
         /// builds here.
         #[arg(long)]
@@ -425,8 +429,17 @@ fn model_wasm(path: Option<PathBuf>) -> Result<Vec<u8>> {
     }
 }
 
-fn bake_cmd(dir: PathBuf, out: PathBuf, runtime: Option<PathBuf>) -> Result<()> {
+fn bake_cmd(dir: PathBuf, out: Option<PathBuf>, rust: Option<PathBuf>, runtime: Option<PathBuf>) -> Result<()> {
     let package = Package::read(&dir)?;
+    if let Some(rust) = rust {
+        bake::write_rust(&package, &rust)?;
+        println!(
+            "wrote {} and {}",
+            rust.join(bake::RUST_FILE).display(),
+            rust.join(bake::RUST_WEIGHTS_FILE).display()
+        );
+    }
+    let Some(out) = out else { return Ok(()) };
     let runtime = model_wasm(runtime)?;
     let baked = bake::bake(&package, &runtime).with_context(|| format!("baking {}", dir.display()))?;
     bake::write(&package, &baked, &out)?;
@@ -525,7 +538,12 @@ fn main() -> ExitCode {
             precision,
             weights,
         } => demo(limit, precision.into(), weights.into()),
-        Command::Bake { dir, out, runtime } => bake_cmd(dir, out, runtime),
+        Command::Bake {
+            dir,
+            out,
+            rust,
+            runtime,
+        } => bake_cmd(dir, out, rust, runtime),
         Command::Gas {
             dir,
             json,
