@@ -198,8 +198,8 @@ const BAKED_INTRO: &str = "\n## Baked models\n\n\
     `cwnn bake` puts a model's config and weights in its contract's own Wasm (the model\n\
     contract's runtime plus one data segment): a call reads them from memory, so it pays the\n\
     instance cost and its computation, no weight reads. The gas tests hold LeNet-5 baked to\n\
-    1.11 × the instance floor per `Predict` and 102,000 SDK gas per `Evaluate` (issue 18's\n\
-    targets, 1.10 × and 100,000, are not met yet: most of the excess is the 5×5 first conv).\n";
+    1.10 × the instance floor per `Predict` (input as bytes, default budgets) and 100,000 SDK\n\
+    gas per one-call `Evaluate` (issue 18's targets).\n";
 
 /// A baked model's `Predict` query and one-call `Evaluate`, input as bytes, default budgets.
 fn baked_calls(wasm: &[u8], m: &TestModel) -> anyhow::Result<(u64, u64)> {

@@ -23,7 +23,7 @@ use alloc::vec::Vec;
 use core::ops::Range;
 
 use cwnn_tensor::kernels::{
-    accumulator_fits, centered, conv2d_centered, dot_packed, pack_nibbles, pack_weights, requantize_i64,
+    accumulator_fits, centered, conv2d_centered, dot_packed, dot_packed2, pack_nibbles, pack_weights, requantize_i64,
     requantize_one, Clamp, Conv2dGeometry, Im2col,
 };
 use cwnn_tensor::{DType, QTensor, QuantParams};
@@ -189,15 +189,32 @@ impl Op for Conv2d {
             channels.push((o, packed, bias, m));
         }
         let y = i8_data_mut(Self::NAME, out)?;
+        let requant = |acc: i32, m| requantize_one(acc, m, self.output.zero_point, self.clamp);
         let mut patches = vec![0i64; g.groups * ow * pairs];
         for oy in 0..oh {
             im2col.row(oy, &mut patches)?;
-            for (o, wo, bias, m) in &channels {
+            let row = |o: usize| (o * oh + oy) * ow;
+            // Two channels of a group per pass over its patches (`dot_packed2`), else one.
+            let mut rest = channels.as_slice();
+            while let Some(((o, wo, bias, m), tail)) = rest.split_first() {
                 let group = &patches[o / cout_g * ow * pairs..][..ow * pairs];
-                let yo = &mut y[(o * oh + oy) * ow..][..ow];
-                for (yi, patch) in yo.iter_mut().zip(group.chunks_exact(pairs)) {
-                    let acc = bias.wrapping_add(dot_packed(wo, patch));
-                    *yi = requantize_one(acc, *m, self.output.zero_point, self.clamp);
+                match tail.first().filter(|c| c.0 / cout_g == o / cout_g) {
+                    Some((o1, w1, b1, m1)) => {
+                        let (lo, hi) = y.split_at_mut(row(*o1));
+                        let pair = lo[row(*o)..][..ow].iter_mut().zip(&mut hi[..ow]);
+                        for ((y0, y1), patch) in pair.zip(group.chunks_exact(pairs)) {
+                            let (d0, d1) = dot_packed2(wo, w1, patch);
+                            *y0 = requant(bias.wrapping_add(d0), *m);
+                            *y1 = requant(b1.wrapping_add(d1), *m1);
+                        }
+                        rest = &tail[1..];
+                    }
+                    None => {
+                        for (yi, patch) in y[row(*o)..][..ow].iter_mut().zip(group.chunks_exact(pairs)) {
+                            *yi = requant(bias.wrapping_add(dot_packed(wo, patch)), *m);
+                        }
+                        rest = tail;
+                    }
                 }
             }
         }

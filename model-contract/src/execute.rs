@@ -136,7 +136,7 @@ pub(crate) fn evaluate(
     }
     let input = input_tensor(&model.config.input, input, bytes)?;
     let creator = info.sender;
-    let pruned = make_room(deps.storage, &model, &creator)?;
+    let (pruned, held) = make_room(deps.storage, &model, &creator)?;
     let job_id = NEXT_JOB_ID.load(deps.storage)?;
     NEXT_JOB_ID.save(deps.storage, &(job_id + 1))?;
     let input_bytes = input.data.to_le_bytes();
@@ -150,7 +150,7 @@ pub(crate) fn evaluate(
         has_state: false,
     };
     JOBS_BY_CREATOR.save(deps.storage, (&creator, job_id), &())?;
-    JOB_COUNT.update(deps.storage, &creator, |n| StdResult::Ok(n.unwrap_or(0) + 1))?;
+    JOB_COUNT.save(deps.storage, &creator, &(held + 1))?;
     let started = Event::new("cwnn_evaluate")
         .add_attribute("job_id", job_id.to_string())
         .add_attribute("creator", creator.as_str())
@@ -166,9 +166,11 @@ pub(crate) fn evaluate(
 }
 
 /// Keeps `creator` within `MAX_JOBS_PER_SENDER`: at the limit, drops its oldest finished job.
-fn make_room(storage: &mut dyn Storage, model: &Model, creator: &Addr) -> Result<Option<u64>, ContractError> {
-    if JOB_COUNT.may_load(storage, creator)?.unwrap_or(0) < MAX_JOBS_PER_SENDER {
-        return Ok(None);
+/// Gives the pruned job and how many jobs `creator` then holds.
+fn make_room(storage: &mut dyn Storage, model: &Model, creator: &Addr) -> Result<(Option<u64>, u32), ContractError> {
+    let held = JOB_COUNT.may_load(storage, creator)?.unwrap_or(0);
+    if held < MAX_JOBS_PER_SENDER {
+        return Ok((None, held));
     }
     let ids: Vec<u64> = JOBS_BY_CREATOR
         .prefix(creator)
@@ -179,7 +181,7 @@ fn make_room(storage: &mut dyn Storage, model: &Model, creator: &Addr) -> Result
         let job = JOBS.load(storage, id)?;
         if job.finished(model) {
             delete_job(storage, id, &job)?;
-            return Ok(Some(id));
+            return Ok((Some(id), held - 1));
         }
     }
     Err(ContractError::TooManyJobs {

@@ -195,22 +195,46 @@ pub fn load_bytes<'a, K: PrimaryKey<'a>>(storage: &dyn Storage, map: &Map<K, Vec
         .ok_or_else(|| StdError::not_found("stored bytes"))
 }
 
-/// A layer-by-layer evaluation spread over several transactions.
+/// A layer-by-layer evaluation spread over several transactions. Every `Evaluate` writes one
+/// at 30 SDK gas per byte: defaults are left out and the hash is stored in base64.
 #[cw_serde]
 pub struct Job {
     pub creator: Addr,
     /// sha256 of the input's little-endian bytes at its quantized width.
+    #[serde(with = "base64_hash")]
+    #[schemars(with = "cosmwasm_std::Binary")]
     pub input_sha256: HexBinary,
     /// Next layer to compute; equal to the layer count once finished.
     pub layer: u32,
     /// Next unit of that layer (units below it are already in the stored partial output).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub unit: u64,
     /// Tensors held in [`JOB_TENSORS`] (0 = input, k = output of layer k − 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stored: Vec<u32>,
     /// Layer segments run so far, over all calls.
     pub segments: u64,
     /// Whether [`JOB_STATE`] holds a recurrent layer's state for this job.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub has_state: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A hash stored as base64 (44 bytes of JSON) rather than hex (64).
+mod base64_hash {
+    use cosmwasm_schema::serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use cosmwasm_std::{Binary, HexBinary};
+
+    pub fn serialize<S: Serializer>(h: &HexBinary, s: S) -> Result<S::Ok, S::Error> {
+        Binary::from(h.as_slice()).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HexBinary, D::Error> {
+        Binary::deserialize(d).map(|b| HexBinary::from(b.as_slice()))
+    }
 }
 
 impl Job {
