@@ -121,12 +121,13 @@ fn main() -> anyhow::Result<()> {
             bundled(Precision::Int8, WeightFormat::Native)?,
         ),
     ] {
-        let baked = cwnn_model_contract::state::bake(&wasm, &m.config, &m.weights)?;
+        let (runtime_name, runtime) = cwnn_vm::artifacts::runtime_for(&m.config)?;
+        let baked = cwnn_model_contract::state::bake(&runtime, &m.config, &m.weights)?;
         let r = measure(&baked, &m.instantiate_msg(), &m.weights, &m.sample_values(), 30_000_000)?;
         let (predict, evaluate) = baked_calls(&baked, &m)?;
         writeln!(
             out,
-            "\n## {name}\n\n{} bytes of Wasm. With the input as bytes and default budgets: \
+            "\n## {name}\n\n{} bytes of Wasm, on `{runtime_name}`. With the input as bytes and default budgets: \
              `Predict` {predict} SDK gas ({:.3} × the 60,000 instance floor), one `Evaluate` \
              transaction {evaluate}. One `Predict` with the report's markers and JSON input:\n\n\
              ```text\n{}```",

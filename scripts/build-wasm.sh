@@ -17,6 +17,9 @@ EXAMPLES=(cwnn-digit-oracle cwnn-inline-model)
 # Built at opt-level "z" on their own: cw721 alone is 881 KB at opt-level 3, over the chain's
 # 800 KiB MaxWasmSize (657 KB at "z").
 SMALL=(cwnn-collection)
+# Runtimes for baked models (`cwnn bake` picks the smallest that has a model's layers): the
+# model contract with fewer layer families (model-contract's features), as cwnn_runtime_NAME.
+RUNTIMES=(core conv seq)
 TARGET=${CARGO_TARGET_DIR:-target}
 OUT=$TARGET/wasm32-unknown-unknown/release
 
@@ -39,7 +42,18 @@ small_build() {
   for c in "${SMALL[@]}"; do CARGO_PROFILE_RELEASE_OPT_LEVEL=z wasm_build "$@" -p "$c"; done
 }
 
+# Before the full model contract: each build writes cwnn_model_contract.wasm.
+runtimes_build() {
+  for r in "${RUNTIMES[@]}"; do
+    local features=()
+    [[ $r == core ]] || features=(--features "$r")
+    wasm_build "$@" -p cwnn-model-contract --no-default-features "${features[@]}"
+    cp "$OUT/cwnn_model_contract.wasm" "$OUT/cwnn_runtime_$r.wasm"
+  done
+}
+
 if [[ "${1:-}" == "--no-check" ]]; then
+  runtimes_build -q
   args=()
   for c in "${CONTRACTS[@]}" "${MODULES[@]}"; do args+=(-p "$c"); done
   wasm_build -q "${args[@]}"
@@ -68,7 +82,8 @@ if [[ "${1:-}" == "--self-test" ]]; then
   echo "float gate self-test passed: the planted float was rejected"
 fi
 
-echo "== building Wasm (MVP): ${CONTRACTS[*]} ${MODULES[*]}"
+echo "== building Wasm (MVP): runtimes ${RUNTIMES[*]}, ${CONTRACTS[*]} ${MODULES[*]}"
+runtimes_build
 args=()
 for c in "${CONTRACTS[@]}" "${MODULES[@]}"; do args+=(-p "$c"); done
 wasm_build "${args[@]}"
@@ -77,5 +92,6 @@ small_build
 
 checks=()
 for c in "${CONTRACTS[@]}" "${EXAMPLES[@]}" "${SMALL[@]}"; do checks+=(--contract "$OUT/$(name "$c").wasm"); done
+for r in "${RUNTIMES[@]}"; do checks+=(--contract "$OUT/cwnn_runtime_$r.wasm"); done
 for m in "${MODULES[@]}"; do checks+=(--module "$OUT/$(name "$m").wasm"); done
 "$CHECK" "${checks[@]}"

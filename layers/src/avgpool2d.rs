@@ -30,6 +30,7 @@ pub(crate) fn mean_round(sum: i64, n: i64) -> i64 {
 
 impl Op for AvgPool2d {
     const NAME: &'static str = "avg_pool2d";
+    const FAMILY: Option<crate::Family> = Some(crate::Family::Conv);
 
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
         self.window.pool_spec(Self::NAME, inputs[0])

@@ -101,6 +101,7 @@ impl Conv2d {
 
 impl Op for Conv2d {
     const NAME: &'static str = "conv2d";
+    const FAMILY: Option<crate::Family> = Some(crate::Family::Conv);
 
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
         let dtype = expect_act(Self::NAME, inputs[0])?;

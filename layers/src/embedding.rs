@@ -53,6 +53,7 @@ impl Embedding {
 
 impl Op for Embedding {
     const NAME: &'static str = "embedding";
+    const FAMILY: Option<crate::Family> = Some(crate::Family::Seq);
 
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
         if inputs[0].dtype != DType::I32 {

@@ -5,6 +5,10 @@ use thiserror::Error;
 /// Why a layer refused its config, inputs or weights. Layers never panic on bad data.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LayerError {
+    #[error(
+        "{layer}: this contract build has no {layer} kernel (a baked model's runtime carries only some layer families)"
+    )]
+    NotInBuild { layer: &'static str },
     #[error("{layer}: invalid config: {reason}")]
     Config { layer: &'static str, reason: &'static str },
     #[error("{layer}: expected input shape {expected:?}, got {actual:?}")]

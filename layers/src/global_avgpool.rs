@@ -19,6 +19,7 @@ pub struct GlobalAvgPool {}
 
 impl Op for GlobalAvgPool {
     const NAME: &'static str = "global_avg_pool";
+    const FAMILY: Option<crate::Family> = Some(crate::Family::Conv);
 
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
         expect_act(Self::NAME, inputs[0])?;

@@ -11,6 +11,8 @@ use crate::*;
 pub trait Op {
     /// Name used in errors and reports.
     const NAME: &'static str;
+    /// The family a build must carry for this kernel ([`Layer::family`]); none: always built.
+    const FAMILY: Option<Family> = None;
     /// Number of inputs (1, or 2 for Add/Mul of two tensors).
     fn arity(&self) -> usize {
         1
@@ -57,6 +59,33 @@ pub trait Op {
         out: &mut QTensor,
         state: &mut [i32],
     ) -> Result<()>;
+}
+
+/// Layer kinds a build may leave out, by family: cargo features `conv` (Conv2D and pooling)
+/// and `seq` (Embedding and the recurrent layers). The model contract builds both; a baked
+/// model's runtime may carry fewer (`cwnn bake` picks the smallest that has its layers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Conv,
+    Seq,
+}
+
+impl Family {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Family::Conv => "conv",
+            Family::Seq => "seq",
+        }
+    }
+}
+
+/// Whether this build carries kernels of `family`.
+const fn built(family: Option<Family>) -> bool {
+    match family {
+        Some(Family::Conv) => cfg!(feature = "conv"),
+        Some(Family::Seq) => cfg!(feature = "seq"),
+        None => true,
+    }
 }
 
 macro_rules! layers {
@@ -106,8 +135,18 @@ macro_rules! layers {
             fn state_len_unchecked(&self, inputs: &[&TensorSpec]) -> Option<usize> {
                 match self { $(Layer::$variant(l) => l.state_len(inputs),)* }
             }
+            fn family_unchecked(&self) -> Option<Family> {
+                match self { $(Layer::$variant(_) => <$ty as Op>::FAMILY,)* }
+            }
+            /// A kind whose family this build leaves out has no kernel here: its arm is a
+            /// constant error, and the compiler drops the kernel.
             fn forward_unchecked(&self, inputs: &[&QTensor], weights: &[u8], units: Range<usize>, out: &mut QTensor, state: &mut [i32]) -> Result<()> {
-                match self { $(Layer::$variant(l) => l.forward(inputs, weights, units, out, state),)* }
+                match self {
+                    $(Layer::$variant(l) => match built(<$ty as Op>::FAMILY) {
+                        true => l.forward(inputs, weights, units, out, state),
+                        false => Err(LayerError::NotInBuild { layer: <$ty as Op>::NAME }),
+                    },)*
+                }
             }
         }
 
@@ -180,8 +219,22 @@ impl Layer {
         Ok(())
     }
 
+    /// The family a build must carry for this layer's kernel ([`Family`]); none for kinds
+    /// every build has (Dense, activations, softmax, element-wise and shape layers).
+    pub fn family(&self) -> Option<Family> {
+        self.family_unchecked()
+    }
+
+    /// Whether this build carries the layer's kernel (see [`Layer::family`]).
+    pub fn in_build(&self) -> bool {
+        built(self.family())
+    }
+
     /// Validates the layer against its inputs and gives its output spec.
     pub fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
+        if !self.in_build() {
+            return Err(LayerError::NotInBuild { layer: self.name() });
+        }
         self.check_arity(inputs.len())?;
         self.spec_unchecked(inputs)
     }
@@ -258,6 +311,9 @@ impl Layer {
         }
         if TensorSpec::of(out) != plan.output || state.len() != plan.state_len {
             return Err(LayerError::OutputSpec { layer: self.name() });
+        }
+        if !self.in_build() {
+            return Err(LayerError::NotInBuild { layer: self.name() });
         }
         self.forward_unchecked(inputs, weights, units, out, state)
     }

@@ -64,7 +64,7 @@ pub use error::LayerError;
 pub use global_avgpool::GlobalAvgPool;
 pub use graph::{GraphError, LayerConfig, ModelConfig};
 pub use gru::Gru;
-pub use layer::{Layer, LayerPlan, Op};
+pub use layer::{Family, Layer, LayerPlan, Op};
 pub use lstm::Lstm;
 pub use maxpool2d::MaxPool2d;
 pub use mul::Mul;

@@ -20,6 +20,7 @@ pub struct MaxPool2d {
 
 impl Op for MaxPool2d {
     const NAME: &'static str = "max_pool2d";
+    const FAMILY: Option<crate::Family> = Some(crate::Family::Conv);
 
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
         self.window.pool_spec(Self::NAME, inputs[0])

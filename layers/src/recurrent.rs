@@ -499,6 +499,7 @@ macro_rules! recurrent_op {
     ($ty:ty, $name:literal) => {
         impl $crate::Op for $ty {
             const NAME: &'static str = $name;
+            const FAMILY: Option<$crate::Family> = Some($crate::Family::Seq);
             fn output_spec(&self, inputs: &[&$crate::TensorSpec]) -> $crate::Result<$crate::TensorSpec> {
                 self.rnn.output_spec(Self::NAME, inputs[0])
             }

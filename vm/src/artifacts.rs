@@ -3,6 +3,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use anyhow::{bail, Result};
+use cwnn_layers::{Family, ModelConfig};
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -56,4 +57,23 @@ pub fn read_wasm(name: &str) -> Result<Vec<u8>> {
             path.display()
         ),
     }
+}
+
+/// The runtimes of baked models (`scripts/build-wasm.sh`), smallest first, with the layer
+/// families each carries ([`Family`]): the model contract itself carries all.
+pub const RUNTIMES: [(&str, &[Family]); 4] = [
+    ("cwnn_runtime_core", &[]),
+    ("cwnn_runtime_conv", &[Family::Conv]),
+    ("cwnn_runtime_seq", &[Family::Seq]),
+    ("cwnn_model_contract", &[Family::Conv, Family::Seq]),
+];
+
+/// The smallest runtime that carries every layer of `config`: its name and Wasm.
+pub fn runtime_for(config: &ModelConfig) -> Result<(&'static str, Vec<u8>)> {
+    let needs: Vec<Family> = config.layers.iter().filter_map(|l| l.layer.family()).collect();
+    let (name, _) = RUNTIMES
+        .iter()
+        .find(|(_, has)| needs.iter().all(|f| has.contains(f)))
+        .expect("the last runtime carries every family");
+    Ok((name, read_wasm(name)?))
 }

@@ -12,16 +12,18 @@ use cwnn_model_contract::msg::{ExecuteMsg, InstantiateMsg, ModelInfoResponse, Pr
 use cwnn_model_contract::state::bake;
 use cwnn_model_contract::testing::{lenet, mlp, skip_lstm_as, TestModel};
 use cwnn_tensor::DType;
-use cwnn_vm::artifacts::read_wasm;
+use cwnn_vm::artifacts::{read_wasm, runtime_for, RUNTIMES};
 use cwnn_vm::deploy::sent_message;
 use cwnn_vm::runner::ChainVm;
 
+/// The model contract: stored models, and the runtime with every layer family.
 fn runtime() -> Vec<u8> {
     read_wasm("cwnn_model_contract").unwrap()
 }
 
+/// `m` baked on the smallest runtime with its layers, as `cwnn bake` does.
 fn baked(m: &TestModel) -> Vec<u8> {
-    bake(&runtime(), &m.instantiate_msg().model, &m.weights).unwrap()
+    bake(&runtime_for(&m.config).unwrap().1, &m.config, &m.weights).unwrap()
 }
 
 /// `m`'s instantiate message with budgets that split an `Evaluate` into one-segment calls.
@@ -274,9 +276,9 @@ fn data_section(wasm: &[u8], runtime: &RuntimeId) -> Binary {
 
 #[test]
 fn the_collection_accepts_a_genuine_bake_and_refuses_forgeries() {
-    let rt = runtime();
-    let id = RuntimeId::of(&rt).unwrap();
     let m = mlp(16, 8, 4);
+    let rt = runtime_for(&m.config).unwrap().1;
+    let id = RuntimeId::of(&rt).unwrap();
     let genuine = baked(&m);
     mint(&genuine, &m, &id, None, None).unwrap();
 
@@ -305,7 +307,7 @@ fn the_collection_accepts_a_genuine_bake_and_refuses_forgeries() {
     assert!(e.contains("code checksum differs"), "{e}");
 
     // A stored (unbaked) model is not a bake either.
-    let e = mint(&rt, &m, &id, None, None).unwrap_err();
+    let e = mint(&runtime(), &m, &id, None, None).unwrap_err();
     assert!(
         e.contains("is not a cwnn model contract this collection accepts"),
         "{e}"
@@ -362,5 +364,32 @@ fn a_model_compiled_into_another_contract_answers_as_the_model_contract() {
             "Classify {} SDK gas inline, Predict {stored_gas} on the model contract",
             call.gas.total_sdk_gas
         );
+    }
+}
+
+/// `cwnn bake` picks the smallest runtime with a model's layer families; a runtime without a
+/// family refuses, by name, a model that needs it; each family costs its kernels' bytes.
+#[test]
+fn runtimes_carry_only_their_layer_families() {
+    let pick = |m: &TestModel| runtime_for(&m.config).unwrap().0;
+    assert_eq!(pick(&mlp(16, 8, 4)), "cwnn_runtime_core");
+    assert_eq!(pick(&lenet(WeightFormat::Int4)), "cwnn_runtime_conv");
+    assert_eq!(pick(&skip_lstm_as(DType::I8)), "cwnn_runtime_seq");
+    let sizes: Vec<usize> = RUNTIMES.iter().map(|(n, _)| read_wasm(n).unwrap().len()).collect();
+    eprintln!("runtimes {RUNTIMES:?}: {sizes:?} bytes");
+    assert!(sizes[0] < sizes[1] && sizes[0] < sizes[2] && sizes[1] < sizes[3] && sizes[2] < sizes[3]);
+
+    let lstm = skip_lstm_as(DType::I8);
+    for name in ["cwnn_runtime_core", "cwnn_runtime_conv"] {
+        let wasm = bake(&read_wasm(name).unwrap(), &lstm.config, &lstm.weights).unwrap();
+        let mut vm = ChainVm::new(&wasm).unwrap();
+        let owner = vm.addr("owner");
+        let e = vm
+            .instantiate(&owner, &lstm.instantiate_msg(), &[])
+            .unwrap()
+            .result
+            .unwrap_err();
+        assert!(e.contains("this contract build has no lstm kernel"), "{name}: {e}");
+        assert!(vm.storage().data().is_empty());
     }
 }

@@ -167,8 +167,8 @@ fn lenet_with_int4_weights_is_within_10_percent_of_its_storage_floor() {
 fn lenet_baked_is_within_10_percent_of_the_instance_floor() {
     for weights in [WeightFormat::Int4, WeightFormat::Native] {
         let m = lenet(weights);
-        let runtime = read_wasm("cwnn_model_contract").unwrap();
-        let wasm = cwnn_model_contract::state::bake(&runtime, &m.instantiate_msg().model, &m.weights).unwrap();
+        let (_, runtime) = cwnn_vm::artifacts::runtime_for(&m.config).unwrap();
+        let wasm = cwnn_model_contract::state::bake(&runtime, &m.config, &m.weights).unwrap();
         let mut vm = ChainVm::new(&wasm).unwrap();
         let owner = vm.addr("owner");
         vm.instantiate(&owner, &m.instantiate_msg(), &[])

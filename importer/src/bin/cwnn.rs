@@ -148,8 +148,8 @@ enum Command {
         /// contract of your own (examples/inline-model).
         #[arg(long)]
         rust: Option<PathBuf>,
-        /// The runtime: the model contract's Wasm; by default the one scripts/build-wasm.sh
-        /// builds here.
+        /// The runtime: a model contract Wasm; by default the smallest that scripts/build-wasm.sh
+        /// builds here with every layer family the model uses.
         #[arg(long)]
         runtime: Option<PathBuf>,
     },
@@ -440,12 +440,18 @@ fn bake_cmd(dir: PathBuf, out: Option<PathBuf>, rust: Option<PathBuf>, runtime: 
         );
     }
     let Some(out) = out else { return Ok(()) };
-    let runtime = model_wasm(runtime)?;
+    let (runtime_name, runtime) = match runtime {
+        Some(path) => (path.display().to_string(), model_wasm(Some(path))?),
+        None => {
+            let (name, wasm) = cwnn_vm::artifacts::runtime_for(&package.instantiate.model)?;
+            (name.to_string(), wasm)
+        }
+    };
     let baked = bake::bake(&package, &runtime).with_context(|| format!("baking {}", dir.display()))?;
     bake::write(&package, &baked, &out)?;
     let weights: usize = package.weights.iter().map(Vec::len).sum();
     println!(
-        "baked {}: {} bytes ({} of weights on a {}-byte runtime; wasmd stores up to {}), code checksum {}",
+        "baked {}: {} bytes ({} of weights on the {}-byte runtime {runtime_name}; wasmd stores up to {}), code checksum {}",
         out.join(bake::WASM_FILE).display(),
         baked.wasm.len(),
         weights,
