@@ -205,6 +205,17 @@ fn the_bake_of_a_package_is_reproducible() {
     assert_ne!(baked(&m), baked(&lenet(WeightFormat::Native)));
 }
 
+/// A bake passes the checks `scripts/build-wasm.sh` runs on every contract: cosmwasm-check
+/// 2.2's validation and no float instruction, within wasmd's 800 KiB.
+#[test]
+fn baked_models_pass_the_chain_checks_and_the_float_gate() {
+    for m in [lenet(WeightFormat::Native), skip_lstm_as(DType::I16), mlp(64, 32, 10)] {
+        let wasm = baked(&m);
+        assert!(wasm.len() <= cwnn_bake::MAX_WASM_BYTES);
+        cwnn_vm::check::check_contract(&wasm).unwrap();
+    }
+}
+
 /// A model of `wasm` (code id 7, `admin`) minting into a collection that accepts `runtime`:
 /// the collection's answer to the model's `MintModel`.
 fn mint(
