@@ -137,7 +137,6 @@ fn main() -> anyhow::Result<()> {
         )?;
     }
     let collection = cwnn_vm::artifacts::read_wasm("cwnn_collection")?;
-    let runtime = cwnn_bake::RuntimeId::of(&wasm)?;
     for (name, m) in [
         (
             "the bundled demo model, baked",
@@ -145,7 +144,9 @@ fn main() -> anyhow::Result<()> {
         ),
         ("the LeNet-5 shape with int4 weights, baked", lenet(WeightFormat::Int4)),
     ] {
-        let baked = cwnn_model_contract::state::bake(&wasm, &m.config, &m.weights)?;
+        let (_, runtime_wasm) = cwnn_vm::artifacts::runtime_for(&m.config)?;
+        let runtime = cwnn_bake::RuntimeId::of(&runtime_wasm)?;
+        let baked = cwnn_model_contract::state::bake(&runtime_wasm, &m.config, &m.weights)?;
         let code = cwnn_vm::deploy::Code::Baked {
             wasm: &baked,
             runtime: &runtime,
