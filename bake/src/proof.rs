@@ -16,7 +16,7 @@ use sha2::{compress256, Digest, Sha256};
 
 use crate::payload::{Payload, HEADER};
 use crate::wasm::layout;
-use crate::{leb5, segment_header, BakeError, SECTION_HEADER, SEGMENT_HEADER};
+use crate::{leb5, segment_header, BakeError, MAX_WASM_BYTES, SECTION_HEADER, SEGMENT_HEADER};
 
 /// A runtime as a collection accepts it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,11 +131,12 @@ impl RuntimeId {
 /// section `d` (module doc).
 pub fn verify(runtime: &RuntimeId, d: &[u8], checksum: &[u8]) -> Result<(), BakeError> {
     let forged = BakeError::Forged;
-    let s_end = SECTION_HEADER
-        .checked_add(usize::try_from(runtime.data_len).map_err(|_| forged("data length"))?)
-        .ok_or(forged("data length"))?;
+    if runtime.data_len > MAX_WASM_BYTES as u64 || runtime.segments >= u32::MAX {
+        return Err(forged("runtime entry out of range"));
+    }
+    let s_end = SECTION_HEADER + runtime.data_len as usize;
     let p_start = s_end + SEGMENT_HEADER;
-    if d.len() < p_start + HEADER || d.len() > u32::MAX as usize {
+    if d.len() < p_start + HEADER || d.len() > MAX_WASM_BYTES {
         return Err(forged("data section length"));
     }
     if d[0] != 0x0b || d[1..6] != leb5(d.len() as u32 - 6) || d[6..11] != leb5(runtime.segments + 1) {
@@ -147,7 +148,11 @@ pub fn verify(runtime: &RuntimeId, d: &[u8], checksum: &[u8]) -> Result<(), Bake
     if d[s_end..p_start] != segment_header((d.len() - p_start) as u32) {
         return Err(forged("payload segment header"));
     }
-    Payload::parse(&d[p_start..]).map_err(|_| forged("payload"))?;
+    let payload = Payload::parse(&d[p_start..]).map_err(|_| forged("payload"))?;
+    // The copy a baked contract sends its section from: a wrong one could never mint.
+    if payload.head != &d[..p_start] {
+        return Err(forged("the payload's copy of the section head differs"));
+    }
     if runtime.checksum_with(d)[..] != *checksum {
         return Err(forged("code checksum differs from the runtime baked with this data"));
     }

@@ -27,7 +27,7 @@ fn leb(b: &[u8], i: &mut usize) -> Result<u64, BakeError> {
             return Ok(v);
         }
         shift += 7;
-        if shift > 35 {
+        if shift >= 35 {
             return Err(BakeError::Runtime("LEB128 too long"));
         }
     }
@@ -45,13 +45,16 @@ fn sleb(b: &[u8], i: &mut usize) -> Result<i64, BakeError> {
     })
 }
 
-/// The memory section's initial size: one memory, declared (not imported).
+/// The memory section's initial size: one memory, declared (not imported), 32-bit and not
+/// shared, with no maximum (so the allocator can grow past the payload).
 fn memory(b: &[u8]) -> Result<u64, BakeError> {
     let mut i = 0;
     if leb(b, &mut i)? != 1 {
         return Err(BakeError::Runtime("expected exactly one memory"));
     }
-    let _flags = leb(b, &mut i)?;
+    if leb(b, &mut i)? != 0 {
+        return Err(BakeError::Runtime("a memory with a maximum, shared or 64-bit"));
+    }
     Ok(leb(b, &mut i)? * 65_536)
 }
 
@@ -107,6 +110,8 @@ pub fn layout(runtime: &[u8]) -> Result<Layout<'_>, BakeError> {
             (_, Some(_)) => return Err(BakeError::Runtime("a section follows the data section")),
             (5, None) => memory_bytes = Some(memory(body)?),
             (11, None) => data = Some((start, body)),
+            // A data count would have to count the payload's segment too.
+            (12, None) => return Err(BakeError::Runtime("a data count section (bulk memory)")),
             _ => {}
         }
         i += size;

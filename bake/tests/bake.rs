@@ -105,6 +105,23 @@ fn verify_accepts_a_genuine_bake_and_refuses_forgeries() {
         verify(&id, &d[..20], &sha(&baked)).unwrap_err(),
         BakeError::Forged("data section length")
     );
+
+    // A payload whose copy of the section head is wrong (re-hashed to match its own code).
+    let mut bad_head = baked.clone();
+    let n = bad_head.len();
+    bad_head[n - 1] ^= 1; // the copy ends the payload
+    let e = verify(&id, &proof(&bad_head, &id), &sha(&bad_head)).unwrap_err();
+    assert_eq!(e, BakeError::Forged("the payload's copy of the section head differs"));
+
+    // A runtime entry out of range is refused, not wrapped.
+    let huge = RuntimeId {
+        segments: u32::MAX,
+        ..id.clone()
+    };
+    assert_eq!(
+        verify(&huge, &d, &sha(&baked)).unwrap_err(),
+        BakeError::Forged("runtime entry out of range")
+    );
 }
 
 #[test]
@@ -121,6 +138,17 @@ fn bad_runtimes_are_named_errors() {
     // Baking a baked Wasm again: its payload segment sits at BASE.
     let baked = bake(&runtime(), b"{}", &[], &[0; 32]).unwrap();
     assert!(matches!(bake(&baked, b"{}", &[], &[0; 32]), Err(BakeError::Runtime(_))));
+    let capped = wat::parse_str(r#"(module (memory 48 64) (data (i32.const 1048576) "x"))"#).unwrap();
+    assert_eq!(
+        bake(&capped, b"{}", &[], &[0; 32]),
+        Err(BakeError::Runtime("a memory with a maximum, shared or 64-bit"))
+    );
+    let mut counted = wat::parse_str(r#"(module (memory 48))"#).unwrap();
+    counted.extend_from_slice(&[12, 1, 0, 11, 1, 0]); // data count 0, then an empty data section
+    assert_eq!(
+        bake(&counted, b"{}", &[], &[0; 32]),
+        Err(BakeError::Runtime("a data count section (bulk memory)"))
+    );
     let e = bake(&runtime(), b"{}", &vec![0; 900 * 1024], &[0; 32]).unwrap_err();
     assert!(matches!(e, BakeError::TooLarge { max: 819_200, .. }), "{e}");
 }

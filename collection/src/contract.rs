@@ -13,7 +13,9 @@ use cw_storage_plus::Bound;
 use serde::Deserialize;
 
 use crate::error::ContractError;
-use crate::msg::{BakedRuntime, ExecuteMsg, InstantiateMsg, ModelEntry, ModelsResponse, QueryMsg, TokenOfResponse};
+use crate::msg::{
+    BakedRuntime, ConfigResponse, ExecuteMsg, InstantiateMsg, ModelEntry, ModelsResponse, QueryMsg, TokenOfResponse,
+};
 use crate::state::{ModelMetadata, BAKED_RUNTIMES, MODELS, MODEL_CODE_IDS, TOKEN_BY_MODEL};
 use cwnn_bake::RuntimeId;
 
@@ -245,6 +247,10 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> Result<Binary, ContractErro
             to_json_binary(&ModelsResponse { models })?
         }
         QueryMsg::Model { token_id } => to_json_binary(&MODELS.load(deps.storage, &token_id)?)?,
+        QueryMsg::Config {} => to_json_binary(&ConfigResponse {
+            model_code_ids: MODEL_CODE_IDS.load(deps.storage)?,
+            baked_runtimes: BAKED_RUNTIMES.load(deps.storage)?,
+        })?,
         QueryMsg::TokenOf { model } => {
             let model = deps.api.addr_validate(&model)?;
             to_json_binary(&TokenOfResponse {

@@ -140,6 +140,16 @@ pub enum QueryMsg {
     /// A model's token.
     #[returns(TokenOfResponse)]
     TokenOf { model: String },
+    /// What the collection accepts as a model: code ids, and runtimes of baked models. A
+    /// buyer compares these with the released builds (docs/SECURITY.md).
+    #[returns(ConfigResponse)]
+    Config {},
+}
+
+#[cw_serde]
+pub struct ConfigResponse {
+    pub model_code_ids: Vec<u64>,
+    pub baked_runtimes: Vec<BakedRuntime>,
 }
 
 #[cw_serde]

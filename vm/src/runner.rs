@@ -11,8 +11,8 @@ use cosmwasm_std::{
 };
 use cosmwasm_vm::testing::{mock_env, MockApi, MockQuerier};
 use cosmwasm_vm::{
-    call_execute, call_instantiate, call_query, capabilities_from_csv, Backend, Cache, CacheOptions, InstanceOptions,
-    Size,
+    call_execute_raw, call_instantiate_raw, call_query_raw, capabilities_from_csv, Backend, Cache, CacheOptions,
+    InstanceOptions, Size,
 };
 use serde::Serialize;
 
@@ -121,26 +121,30 @@ impl ChainVm {
     }
 
     pub fn instantiate(&mut self, sender: &str, msg: &impl Serialize, funds: &[Coin]) -> Result<Call<Response>> {
-        let info = self.info(sender, funds);
+        let info = serde_json::to_vec(&self.info(sender, funds))?;
         let msg = serde_json::to_vec(msg)?;
-        self.call(true, |instance, env| call_instantiate(instance, env, &info, &msg))
+        self.call(true, |instance, env| {
+            decoded(call_instantiate_raw(instance, &json(env), &info, &msg))
+        })
     }
 
     pub fn execute(&mut self, sender: &str, msg: &impl Serialize, funds: &[Coin]) -> Result<Call<Response>> {
-        let info = self.info(sender, funds);
-        let msg = serde_json::to_vec(msg)?;
-        self.call(true, |instance, env| call_execute(instance, env, &info, &msg))
+        self.execute_raw(sender, &serde_json::to_vec(msg)?, funds)
     }
 
     /// [`ChainVm::execute`] with a message already serialized (one contract sent another).
     pub fn execute_raw(&mut self, sender: &str, msg: &[u8], funds: &[Coin]) -> Result<Call<Response>> {
-        let info = self.info(sender, funds);
-        self.call(true, |instance, env| call_execute(instance, env, &info, msg))
+        let info = serde_json::to_vec(&self.info(sender, funds))?;
+        self.call(true, |instance, env| {
+            decoded(call_execute_raw(instance, &json(env), &info, msg))
+        })
     }
 
     pub fn query(&mut self, msg: &impl Serialize) -> Result<Call<Binary>> {
         let msg = serde_json::to_vec(msg)?;
-        self.call(false, |instance, env| call_query(instance, env, &msg))
+        self.call(false, |instance, env| {
+            decoded(call_query_raw(instance, &json(env), &msg))
+        })
     }
 
     fn info(&self, sender: &str, funds: &[Coin]) -> MessageInfo {
@@ -210,6 +214,20 @@ impl ChainVm {
             markers,
         })
     }
+}
+
+/// The JSON of the env, as wasmd passes it to a contract.
+fn json(env: &Env) -> Vec<u8> {
+    serde_json::to_vec(env).expect("an Env serializes")
+}
+
+/// A raw call's result decoded as wasmd decodes it: without cosmwasm-vm's typed calls' size
+/// limits (256 KiB for an execute's response), which a chain does not apply.
+fn decoded<T: serde::de::DeserializeOwned>(
+    raw: cosmwasm_vm::VmResult<Vec<u8>>,
+) -> cosmwasm_vm::VmResult<ContractResult<T>> {
+    let bytes = raw?;
+    Ok(serde_json::from_slice(&bytes).unwrap_or_else(|e| ContractResult::Err(format!("undecodable result: {e}"))))
 }
 
 /// Bytes of a call's JSON result, which wasmd bills per byte.

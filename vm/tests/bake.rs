@@ -10,7 +10,7 @@ use cwnn_collection::msg::{BakedRuntime, InstantiateMsg as CollectionInit};
 use cwnn_layers::WeightFormat;
 use cwnn_model_contract::msg::{ExecuteMsg, InstantiateMsg, ModelInfoResponse, PredictResponse, QueryMsg, WorkBudget};
 use cwnn_model_contract::state::bake;
-use cwnn_model_contract::testing::{lenet, mlp, skip_lstm_as, TestModel};
+use cwnn_model_contract::testing::{dense_only, lenet, mlp, skip_lstm_as, TestModel};
 use cwnn_tensor::DType;
 use cwnn_vm::artifacts::{read_wasm, runtime_for, RUNTIMES};
 use cwnn_vm::deploy::sent_message;
@@ -323,6 +323,17 @@ fn the_collection_accepts_a_genuine_bake_and_refuses_forgeries() {
         e.contains("is not a cwnn model contract this collection accepts"),
         "{e}"
     );
+}
+
+/// A bake near wasmd's 800 KiB mints: the model's `MintModel` carries its whole data section
+/// (about 1.8 × its bytes after two base64 layers), which a chain takes at 1 SDK gas per byte.
+#[test]
+fn the_largest_bakes_mint() {
+    let m = dense_only(400, 480);
+    let wasm = baked(&m);
+    assert!(wasm.len() > 780 * 1024, "{} bytes", wasm.len());
+    let id = RuntimeId::of(&runtime_for(&m.config).unwrap().1).unwrap();
+    mint(&wasm, &m, &id, None, None).unwrap();
 }
 
 fn verify_err(id: &RuntimeId, wasm: &[u8]) -> String {

@@ -6,7 +6,7 @@
 
 import { CosmWasmClient, SigningCosmWasmClient, ExecuteResult } from "@cosmjs/cosmwasm-stargate";
 import { Coin, StdFee } from "@cosmjs/amino";
-import { HexBinary, InstantiateMsg, BakedRuntime, ExecuteMsg, Binary, Expiration, Timestamp, Uint64, QueryMsg, Addr, AllNftInfoResponseForNullable_NftExtension, OwnerOfResponse, Approval, NftInfoResponseForNullable_NftExtension, NftExtension, Trait, OperatorsResponse, TokensResponse, ApprovalResponse, ApprovalsResponse, Decimal, CollectionInfoAndExtensionResponseForNullable_CollectionExtensionForRoyaltyInfo, CollectionExtensionForRoyaltyInfo, RoyaltyInfo, ModelMetadata, ModelsResponse, ModelEntry, NumTokensResponse, OperatorResponse, TokenOfResponse } from "./CwnnCollection.types";
+import { HexBinary, InstantiateMsg, BakedRuntime, ExecuteMsg, Binary, Expiration, Timestamp, Uint64, QueryMsg, Addr, AllNftInfoResponseForNullable_NftExtension, OwnerOfResponse, Approval, NftInfoResponseForNullable_NftExtension, NftExtension, Trait, OperatorsResponse, TokensResponse, ApprovalResponse, ApprovalsResponse, ConfigResponse, Decimal, CollectionInfoAndExtensionResponseForNullable_CollectionExtensionForRoyaltyInfo, CollectionExtensionForRoyaltyInfo, RoyaltyInfo, ModelMetadata, ModelsResponse, ModelEntry, NumTokensResponse, OperatorResponse, TokenOfResponse } from "./CwnnCollection.types";
 export interface CwnnCollectionReadOnlyInterface {
   contractAddress: string;
   ownerOf: ({
@@ -99,6 +99,7 @@ export interface CwnnCollectionReadOnlyInterface {
   }: {
     model: string;
   }) => Promise<TokenOfResponse>;
+  config: () => Promise<ConfigResponse>;
 }
 export class CwnnCollectionQueryClient implements CwnnCollectionReadOnlyInterface {
   client: CosmWasmClient;
@@ -120,6 +121,7 @@ export class CwnnCollectionQueryClient implements CwnnCollectionReadOnlyInterfac
     this.models = this.models.bind(this);
     this.model = this.model.bind(this);
     this.tokenOf = this.tokenOf.bind(this);
+    this.config = this.config.bind(this);
   }
   ownerOf = async ({
     includeExpired,
@@ -303,6 +305,11 @@ export class CwnnCollectionQueryClient implements CwnnCollectionReadOnlyInterfac
       token_of: {
         model
       }
+    });
+  };
+  config = async (): Promise<ConfigResponse> => {
+    return this.client.queryContractSmart(this.contractAddress, {
+      config: {}
     });
   };
 }

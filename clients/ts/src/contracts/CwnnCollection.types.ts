@@ -134,6 +134,8 @@ export type QueryMsg = {
   token_of: {
     model: string;
   };
+} | {
+  config: {};
 };
 export type Addr = string;
 export interface AllNftInfoResponseForNullable_NftExtension {
@@ -179,6 +181,10 @@ export interface ApprovalResponse {
 }
 export interface ApprovalsResponse {
   approvals: Approval[];
+}
+export interface ConfigResponse {
+  baked_runtimes: BakedRuntime[];
+  model_code_ids: number[];
 }
 export type Decimal = string;
 export interface CollectionInfoAndExtensionResponseForNullable_CollectionExtensionForRoyaltyInfo {
