@@ -131,7 +131,7 @@ impl RuntimeId {
 /// section `d` (module doc).
 pub fn verify(runtime: &RuntimeId, d: &[u8], checksum: &[u8]) -> Result<(), BakeError> {
     let forged = BakeError::Forged;
-    if runtime.data_len > MAX_WASM_BYTES as u64 || runtime.segments >= u32::MAX {
+    if runtime.data_len > MAX_WASM_BYTES as u64 || runtime.segments == u32::MAX {
         return Err(forged("runtime entry out of range"));
     }
     let s_end = SECTION_HEADER + runtime.data_len as usize;

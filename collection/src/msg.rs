@@ -190,7 +190,7 @@ impl TryFrom<&BakedRuntime> for cwnn_bake::RuntimeId {
         let (Ok(state), Ok(data_sha256)) = (r.state.to_array::<32>(), r.data_sha256.to_array::<32>()) else {
             return Err(bad);
         };
-        if r.hashed % 64 != 0 || r.tail.len() >= 64 {
+        if !r.hashed.is_multiple_of(64) || r.tail.len() >= 64 {
             return Err(bad);
         }
         Ok(cwnn_bake::RuntimeId {

@@ -343,52 +343,6 @@ fn verify_err(id: &RuntimeId, wasm: &[u8]) -> String {
         .to_string()
 }
 
-/// The bundled digits package the inline example compiled in (clients/ts/fixtures).
-fn fixture() -> (InstantiateMsg, Vec<Vec<u8>>) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/ts/fixtures/digits-mlp");
-    let msg: InstantiateMsg = serde_json::from_slice(&std::fs::read(dir.join("instantiate.json")).unwrap()).unwrap();
-    let weights = (0..msg.model.layers.len())
-        .map(|i| std::fs::read(dir.join(format!("weights/layer-{i:03}.bin"))).unwrap())
-        .collect();
-    (msg, weights)
-}
-
-/// `cwnn bake --rust`: a contract with the model compiled in answers as the model contract.
-#[test]
-fn a_model_compiled_into_another_contract_answers_as_the_model_contract() {
-    let (msg, weights) = fixture();
-    let mut model = ChainVm::new(&runtime()).unwrap();
-    let owner = model.addr("owner");
-    model.instantiate(&owner, &msg, &[]).unwrap().result.unwrap();
-    for up in ExecuteMsg::uploads(&weights) {
-        model.execute(&owner, &up, &[]).unwrap().result.unwrap();
-    }
-    model
-        .execute(&owner, &ExecuteMsg::Finalize {}, &[])
-        .unwrap()
-        .result
-        .unwrap();
-    let mut inline = ChainVm::new(&read_wasm("cwnn_inline_model").unwrap()).unwrap();
-    inline
-        .instantiate(&owner, &serde_json::json!({}), &[])
-        .unwrap()
-        .result
-        .unwrap();
-    for k in 0..4 {
-        let input: Vec<i32> = (0..64).map(|i| ((i * 37 + k * 11) % 256) as i32 - 128).collect();
-        let (want, stored_gas) = predict(&mut model, &input);
-        let call = inline
-            .query(&serde_json::json!({"classify": {"input": input}}))
-            .unwrap();
-        let got: serde_json::Value = from_json(call.result.unwrap()).unwrap();
-        assert_eq!(got["scores"], serde_json::to_value(&want.data).unwrap());
-        eprintln!(
-            "Classify {} SDK gas inline, Predict {stored_gas} on the model contract",
-            call.gas.total_sdk_gas
-        );
-    }
-}
-
 /// `cwnn bake` picks the smallest runtime with a model's layer families; a runtime without a
 /// family refuses, by name, a model that needs it; each family costs its kernels' bytes.
 #[test]

@@ -1,24 +1,40 @@
-//! The compiled-in model: what `cwnn bake --rust` writes for the bundled package, and a
-//! contract that answers as the package's model does.
+//! The compiled-in model: what `cwnn bake --rust` writes for the bundled model, and a
+//! contract that answers as the model contract does, natively and in cosmwasm-vm.
 
 use std::path::Path;
 
 use cosmwasm_std::{from_json, Addr, Binary, Empty};
 use cw_multi_test::{App, ContractWrapper, Executor};
+use cwnn_importer::import::{import, ImportArgs};
 use cwnn_importer::{bake, Package};
 use cwnn_inline_model::contract::{instantiate, query};
 use cwnn_inline_model::model::{CONFIG_JSON, WEIGHTS};
 use cwnn_inline_model::msg::{Classification, InstantiateMsg, ModelResponse, QueryMsg};
 use cwnn_layers::ModelConfig;
+use cwnn_model_contract::msg::{ExecuteMsg, PredictResponse, QueryMsg as ModelQuery};
+use cwnn_vm::artifacts::read_wasm;
+use cwnn_vm::runner::ChainVm;
 
+/// The bundled digits model imported as `cwnn import models/digits-mlp/model.onnx
+/// --calibration models/digits-mlp/calibration.csv` does.
 fn package() -> Package {
-    Package::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../clients/ts/fixtures/digits-mlp")).unwrap()
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/digits-mlp");
+    let args = ImportArgs {
+        model: dir.join("model.onnx"),
+        calibration: vec![dir.join("calibration.csv")],
+        ..Default::default()
+    };
+    import(&args).unwrap().package
 }
 
+/// `CWNN_UPDATE_MODULE=1 cargo test -p cwnn-inline-model` rewrites the module.
 #[test]
 fn the_module_is_what_cwnn_bake_writes_for_the_package() {
     let p = package();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    if std::env::var_os("CWNN_UPDATE_MODULE").is_some() {
+        bake::write_rust(&p, &src).unwrap();
+    }
     assert_eq!(
         std::fs::read_to_string(src.join("model.rs")).unwrap(),
         bake::rust_module(&p).unwrap()
@@ -81,12 +97,54 @@ fn classify_answers_as_the_packaged_model() {
         assert_eq!(by_bytes, got);
     }
     let info: ModelResponse = app.wrap().query_wasm_smart(&addr, &QueryMsg::Model {}).unwrap();
-    let manifest: serde_json::Value = from_json(
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../clients/ts/fixtures/digits-mlp/manifest.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(info.model_sha256, manifest["model_sha256"].as_str().unwrap());
+    let m = &p.instantiate;
+    let hash = cwnn_model_contract::msg::model_sha256(&m.model, &m.weights_sha256).unwrap();
+    assert_eq!(info.model_sha256, hash.to_hex());
+}
+
+/// The example's Wasm answers as the model contract's Wasm with the same model uploaded.
+#[test]
+fn in_cosmwasm_vm_it_answers_as_the_model_contract() {
+    let p = package();
+    let mut model = ChainVm::new(&read_wasm("cwnn_model_contract").unwrap()).unwrap();
+    let owner = model.addr("owner");
+    model.instantiate(&owner, &p.instantiate, &[]).unwrap().result.unwrap();
+    for up in ExecuteMsg::uploads(&p.weights) {
+        model.execute(&owner, &up, &[]).unwrap().result.unwrap();
+    }
+    model
+        .execute(&owner, &ExecuteMsg::Finalize {}, &[])
+        .unwrap()
+        .result
+        .unwrap();
+    let mut inline = ChainVm::new(&read_wasm("cwnn_inline_model").unwrap()).unwrap();
+    inline
+        .instantiate(&owner, &InstantiateMsg {}, &[])
+        .unwrap()
+        .result
+        .unwrap();
+    for k in 0..4 {
+        let input: Vec<i32> = (0..64).map(|i: i32| (i * 37 + k * 11) % 256 - 128).collect();
+        let call = model
+            .query(&ModelQuery::Predict {
+                input: input.clone(),
+                input_bytes: None,
+            })
+            .unwrap();
+        let want: PredictResponse = from_json(call.result.unwrap()).unwrap();
+        let mine = inline
+            .query(&QueryMsg::Classify {
+                input,
+                input_bytes: None,
+            })
+            .unwrap();
+        let got: Classification = from_json(mine.result.unwrap()).unwrap();
+        assert_eq!(got.scores, want.data);
+        eprintln!(
+            "Classify {} SDK gas inline, Predict {} on the model contract",
+            mine.gas.total_sdk_gas, call.gas.total_sdk_gas
+        );
+    }
 }
 
 #[test]
