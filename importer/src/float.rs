@@ -6,8 +6,9 @@
 
 use cwnn_layers::{
     permute_weights, Activation, ActivationF64, Add, AddF64, Affine, AffineF64, AvgPool2d, CellF64, Conv2d, Conv2dF64,
-    Dense, DenseF64, Embedding, EmbeddingF64, GlobalAvgPool, Gru, Layer, LayerError, Lstm, MaxPool2d, Mul, MulF64, Op,
-    Permute, QuantSpec, Quantize, RecurrentF64, Reshape, SimpleRnn, Softmax, SoftmaxF64, Window2d,
+    Dense, DenseF64, Embedding, EmbeddingF64, GlobalAvgPool, Gru, Layer, LayerError, LayerNorm, LayerNormF64, Lstm,
+    MatMul, MatMulF64, MaxPool2d, Mul, MulF64, Op, Permute, QuantSpec, Quantize, RecurrentF64, Reshape, SimpleRnn,
+    Softmax, SoftmaxF64, Window2d,
 };
 use ndarray::{Array3, ArrayD, Axis, IxDyn};
 
@@ -46,6 +47,9 @@ pub enum FloatOp {
     Mul(MulF64),
     Embedding(EmbeddingF64),
     Recurrent(RecurrentF64),
+    /// Product of the two inputs (no constant operand).
+    MatMul(MatMulF64),
+    LayerNorm(LayerNormF64),
 }
 
 impl FloatOp {
@@ -65,6 +69,8 @@ impl FloatOp {
             FloatOp::Add(_) => Add::NAME,
             FloatOp::Mul(_) => Mul::NAME,
             FloatOp::Embedding(_) => Embedding::NAME,
+            FloatOp::MatMul(_) => MatMul::NAME,
+            FloatOp::LayerNorm(_) => LayerNorm::NAME,
             FloatOp::Recurrent(r) => match r.cell {
                 CellF64::Rnn => SimpleRnn::NAME,
                 CellF64::Gru { .. } => Gru::NAME,
@@ -152,6 +158,8 @@ impl FloatOp {
             FloatOp::Mul(m) => m.quantize_layer(q),
             FloatOp::Embedding(e) => e.quantize_layer(q),
             FloatOp::Recurrent(r) => r.quantize_layer(q),
+            FloatOp::MatMul(m) => m.quantize_layer(q),
+            FloatOp::LayerNorm(l) => l.quantize_layer(q),
         }
     }
 
@@ -165,6 +173,7 @@ impl FloatOp {
                 constant.as_ref().map_or(0, |c| c.len())
             }
             FloatOp::Embedding(e) => e.table.len(),
+            FloatOp::LayerNorm(l) => l.gamma.len() + l.beta.len(),
             FloatOp::Recurrent(r) => {
                 r.w.len() + r.r.len() + r.bw.len() + r.br.len() + r.peepholes.as_ref().map_or(0, |p| p.len())
             }
@@ -210,6 +219,8 @@ impl FloatOp {
             FloatOp::Mul(m) => m.forward(x, b),
             FloatOp::Embedding(e) => e.forward(&x.mapv(|v| v as i64)),
             FloatOp::Recurrent(r) => r.forward(x),
+            FloatOp::MatMul(m) => m.forward(x, b.expect("MatMul has two inputs")),
+            FloatOp::LayerNorm(l) => l.forward(x),
         }
     }
 }

@@ -31,7 +31,8 @@ pub struct Affine {
     pub output: QuantParams,
 }
 
-const UNIT: usize = 13;
+/// Bytes of one channel: `[mantissa: i32][shift: u8][offset: i64]`.
+pub(crate) const UNIT: usize = 13;
 
 impl Op for Affine {
     const NAME: &'static str = "affine";
@@ -146,30 +147,40 @@ mod host {
         }
     }
 
+    /// Appends one unit `[mantissa][shift][offset]` computing `y ≈ a·t + b` (output LSBs) on an
+    /// integer `t`. A scale below 2^-32 is flushed to zero (it moves `t ≤ 2^29` by under 1/8
+    /// LSB); the offset stays well inside i64, trading a tiny scale's precision for range.
+    pub(crate) fn push_unit(bytes: &mut Vec<u8>, a: f64, b: f64) -> Result<()> {
+        let mut m = match a.abs() < 2f64.powi(-32) {
+            true => Dyadic { mantissa: 0, shift: 31 },
+            false => Dyadic::from_f64(a)?,
+        };
+        if m.mantissa == 0 {
+            m.shift = 31;
+        }
+        let mut off = (b * 2f64.powi(m.shift as i32)).round();
+        while off.abs() >= 2f64.powi(61) && m.shift > 1 {
+            m = Dyadic {
+                mantissa: ((m.mantissa as f64) / 2.0).round() as i32,
+                shift: m.shift - 1,
+            };
+            off = (off / 2.0).round();
+        }
+        bytes.extend_from_slice(&m.mantissa.to_le_bytes());
+        bytes.push(m.shift);
+        bytes.extend_from_slice(&(off as i64).to_le_bytes());
+        Ok(())
+    }
+
     impl Quantize for AffineF64 {
         type Layer = Affine;
 
         fn quantize(&self, q: &QuantSpec) -> Result<(Affine, Vec<u8>)> {
             let (x_qp, y_qp) = (&q.input, &q.output);
             let (sx, sy) = (x_qp.scale_f64(), y_qp.scale_f64());
-            let mut bytes = Vec::with_capacity(self.a.len() * 13);
+            let mut bytes = Vec::with_capacity(self.a.len() * super::UNIT);
             for (&a, &b) in self.a.iter().zip(&self.b) {
-                let mut m = Dyadic::from_f64(a * sx / sy)?;
-                if m.mantissa == 0 {
-                    m.shift = 31;
-                }
-                let mut off = (b / sy * 2f64.powi(m.shift as i32)).round();
-                // Keep the offset well inside i64: trade precision of a tiny scale for range.
-                while off.abs() >= 2f64.powi(61) && m.shift > 1 {
-                    m = Dyadic {
-                        mantissa: ((m.mantissa as f64) / 2.0).round() as i32,
-                        shift: m.shift - 1,
-                    };
-                    off = (off / 2.0).round();
-                }
-                bytes.extend_from_slice(&m.mantissa.to_le_bytes());
-                bytes.push(m.shift);
-                bytes.extend_from_slice(&(off as i64).to_le_bytes());
+                push_unit(&mut bytes, a * sx / sy, b / sy)?;
             }
             Ok((
                 Affine {
@@ -182,6 +193,8 @@ mod host {
     }
 }
 
+#[cfg(feature = "std")]
+pub(crate) use host::push_unit;
 #[cfg(feature = "std")]
 pub use host::AffineF64;
 

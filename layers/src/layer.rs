@@ -183,6 +183,10 @@ layers! {
     Lstm(Lstm),
     /// The elements in another order by an index table (a data-reordering Transpose).
     Permute(Permute),
+    /// Product of two activations, batched over heads (attention's `Q·Kᵀ` and `P·V`).
+    MatMul(MatMul),
+    /// Normalization over the last axis with per-channel `γ`, `β` (an exact integer root).
+    LayerNorm(LayerNorm),
 }
 
 impl Layer {

@@ -32,7 +32,9 @@ mod dims;
 mod embedding;
 mod global_avgpool;
 mod gru;
+mod layernorm;
 mod lstm;
+mod matmul;
 mod maxpool2d;
 mod mul;
 mod permute;
@@ -65,7 +67,9 @@ pub use global_avgpool::GlobalAvgPool;
 pub use graph::{GraphError, LayerConfig, ModelConfig};
 pub use gru::Gru;
 pub use layer::{Family, Layer, LayerPlan, Op};
+pub use layernorm::{LayerNorm, LAYER_NORM_MAX};
 pub use lstm::Lstm;
+pub use matmul::MatMul;
 pub use maxpool2d::MaxPool2d;
 pub use mul::Mul;
 #[cfg(feature = "std")]
@@ -87,6 +91,8 @@ pub use {
     conv2d::Conv2dF64,
     dense::DenseF64,
     embedding::EmbeddingF64,
+    layernorm::LayerNormF64,
+    matmul::MatMulF64,
     mul::MulF64,
     quantize::{QuantSpec, Quantize},
     recurrent::host::{CellF64, RecurrentF64},

@@ -1,7 +1,7 @@
 //! Native vs Wasm, bit for bit, for every layer: `cwnn-wasm-kernels` builds each layer kind
 //! from random bytes (config, inputs, weights, a random two-segment split) and runs it through
 //! `Layer::forward`; the native build and the MVP Wasm build (scripts/build-wasm.sh, run in
-//! wasmtime) must return identical bytes. 1,000 cases per layer kind, 16,000 in all.
+//! wasmtime) must return identical bytes. 1,000 cases per layer kind, 18,000 in all.
 
 use cwnn_layers::WeightFormat;
 use cwnn_vm::kernels::run_built;
@@ -33,7 +33,7 @@ macro_rules! determinism {
 determinism! {
     dense => 0, conv2d => 1, activation => 2, softmax => 3, max_pool2d => 4, avg_pool2d => 5,
     global_avg_pool => 6, reshape => 7, affine => 8, add => 9, mul => 10, embedding => 11,
-    simple_rnn => 12, gru => 13, lstm => 14, permute => 15,
+    simple_rnn => 12, gru => 13, lstm => 14, permute => 15, matmul => 16, layer_norm => 17,
 }
 
 /// Every layer kind is covered, and random inputs mostly succeed rather than all landing on a
@@ -43,7 +43,7 @@ determinism! {
 /// Embedding, SimpleRnn, Gru, Lstm) have int4 weights.
 #[test]
 fn every_layer_is_covered_and_mostly_succeeds() {
-    let listed = 16; // the kinds in `determinism!` above
+    let listed = 18; // the kinds in `determinism!` above
     assert_eq!(
         op::LAYER_NAMES.len(),
         listed,

@@ -9,8 +9,8 @@ use cosmwasm_std::{Addr, Binary, Coin, HexBinary};
 use cw_multi_test::{App, AppResponse, ContractWrapper, Executor};
 use cwnn_layers::testing::{quantize_input, quantize_input_as};
 use cwnn_layers::{
-    AddF64, CellF64, Conv2dF64, DenseF64, Layer, MaxPool2d, QuantSpec, Quantize, RecurrentF64, Reshape, SoftmaxF64,
-    TensorSpec, WeightFormat, Window2d, HIDDEN_QUANT, HIDDEN_QUANT_I16,
+    AddF64, CellF64, Conv2dF64, DenseF64, Layer, MatMulF64, MaxPool2d, QuantSpec, Quantize, RecurrentF64, Reshape,
+    SoftmaxF64, TensorSpec, WeightFormat, Window2d, HIDDEN_QUANT, HIDDEN_QUANT_I16,
 };
 use cwnn_tensor::{DType, QTensor, QuantParams};
 use ndarray::{Array1, Array2, Array4, ArrayD};
@@ -264,6 +264,36 @@ pub fn skip_lstm_as(dtype: DType) -> TestModel {
                 .collect(),
         },
         weights: vec![w0, w1, w2, w3],
+        sample,
+    }
+}
+
+/// Attention scores without the projections: `x·xᵀ` per head of an input of `heads × tokens ×
+/// dim` (one MatMul of the input with itself, the second operand transposed), in `dtype`.
+pub fn self_product_as(heads: usize, tokens: usize, dim: usize, dtype: DType) -> TestModel {
+    let n = heads * tokens * dim;
+    let x = ArrayD::from_shape_vec(vec![heads, tokens, dim], values(9, n).iter().map(|v| v * 4.0).collect()).unwrap();
+    let (sample, x_qp) = quantize_input_as(&x, dtype);
+    let f = MatMulF64 {
+        transpose_a: false,
+        transpose_b: true,
+    };
+    let y = f.forward(&x, &x);
+    let hi = y.iter().fold(0f64, |a, v| a.max(v.abs()));
+    let y_qp = QuantParams::asymmetric(-hi, hi, dtype).unwrap();
+    let (l, w) = f
+        .quantize(&QuantSpec::new(x_qp, y_qp, dtype).with_second(Some(x_qp)))
+        .unwrap();
+    TestModel {
+        config: ModelConfig {
+            name: "self-product".into(),
+            input: TensorSpec::of(&sample),
+            layers: vec![LayerConfig {
+                layer: Layer::MatMul(l),
+                inputs: Some(vec![0, 0]),
+            }],
+        },
+        weights: vec![w],
         sample,
     }
 }

@@ -83,6 +83,14 @@ proptest! {
         prop_assert_eq!(cwnn_tensor::kernels::dot_i16_le(&bytes, &x), want);
     }
 
+    /// The i64 dot of centred int16 values (|·| ≤ 65535) is the exact sum at every length.
+    #[test]
+    fn dot_i64_is_exact(a in proptest::collection::vec(-65535i64..=65535, 0..40), seed in any::<u64>()) {
+        let b: Vec<i64> = (0..a.len()).map(|i| ((seed >> (i % 47)) as i64 & 0x1ffff) - 65535).collect();
+        let want: i64 = a.iter().zip(&b).map(|(&p, &q)| p * q).sum();
+        prop_assert_eq!(cwnn_tensor::kernels::dot_i64(&a, &b), want);
+    }
+
     #[test]
     fn matvec_is_exact((w, x, zp, bias) in matvec_case()) {
         let mut out = vec![0; bias.len()];

@@ -208,6 +208,25 @@ impl Builder {
             .id)
     }
 
+    /// The float tensor `d` reads with its last two axes swapped, where that is all its
+    /// pending Transpose does: a MatMul then reads that tensor transposed, moving no data.
+    pub fn swapped_source(&self, d: &Dyn) -> Option<usize> {
+        let (order, src) = (d.order.as_ref()?, &self.shapes[d.id]);
+        let r = src.len();
+        let mut swapped = src.clone();
+        if r < 2 || order.len() != src.iter().product::<usize>() {
+            return None;
+        }
+        swapped.swap(r - 2, r - 1);
+        let (rows, cols) = (src[r - 2], src[r - 1]);
+        // Element (h, j, i) of `d` (shape [.., cols, rows]) is element (h, i, j) of the source.
+        let swap = |k: usize| {
+            let (h, jr) = (k / (rows * cols), k % (rows * cols));
+            h * rows * cols + (jr % rows) * cols + jr / rows
+        };
+        (d.shape == swapped && order.iter().enumerate().all(|(k, &i)| i == swap(k))).then_some(d.id)
+    }
+
     /// Float tensor `id` (the output of node `id − 1`) now has shape `shape`: its node was
     /// changed to compute less (a recurrent layer's last step only).
     pub fn set_shape(&mut self, id: usize, shape: Vec<usize>) {

@@ -51,6 +51,26 @@ pub fn dot_i16_le(w: &[u8], x: &[i64]) -> i64 {
     acc
 }
 
+/// `Σ a[i]·b[i]` over the common length, wrapping i64, unrolled ×8: the `int16` precision
+/// product of two activations (centred int16 values, each product below 2^32).
+#[inline(always)]
+pub fn dot_i64(a: &[i64], b: &[i64]) -> i64 {
+    let n = a.len().min(b.len());
+    let (a8, ar) = a[..n].as_chunks::<8>();
+    let (b8, br) = b[..n].as_chunks::<8>();
+    macro_rules! terms {
+        ($p:ident $q:ident: $($k:literal)*) => { 0i64 $(.wrapping_add($p[$k].wrapping_mul($q[$k])))* };
+    }
+    let mut acc = 0i64;
+    for (p, q) in a8.iter().zip(b8) {
+        acc = acc.wrapping_add(terms!(p q: 0 1 2 3 4 5 6 7));
+    }
+    for (p, q) in ar.iter().zip(br) {
+        acc = acc.wrapping_add(p.wrapping_mul(*q));
+    }
+    acc
+}
+
 /// Matrix-vector product: `out[r] = bias[r] + Σ_c w[r·cols + c] · (x[c] − x_zp)`.
 ///
 /// `w` is row-major `rows × cols` with `rows = out.len()`, `cols = x.len()`. Passing a block of

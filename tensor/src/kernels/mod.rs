@@ -14,15 +14,20 @@ mod pairs;
 mod reduce;
 mod requant;
 mod softmax;
+mod sqrt;
 
 pub use cast::saturating_cast;
 pub use conv::{conv2d, conv2d_centered, Accumulator, Conv2dGeometry, Im2col};
 pub use lut::lut;
-pub use matmul::{dot, dot_i16_le, matmul, matvec};
-pub use pairs::{dot2_i8, dot2_nibbles, dot_packed, dot_packed2, pack_activations, pack_nibbles, pack_weights};
+pub use matmul::{dot, dot_i16_le, dot_i64, matmul, matvec};
+pub use pairs::{
+    activation_pair, dot2_i8, dot2_nibbles, dot_packed, dot_packed2, dot_packed4, pack_activations, pack_nibbles,
+    pack_weights, weight_pair,
+};
 pub use reduce::{argmax, max};
 pub use requant::{requantize, requantize_i64, requantize_one, requantize_per_channel, Clamp};
 pub use softmax::{reciprocal, softmax_i8, validate_exp_table, EXP_ONE};
+pub use sqrt::{inv_sqrt, isqrt};
 
 use crate::{Quantized, Result, TensorError};
 use alloc::vec::Vec;

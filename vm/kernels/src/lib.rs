@@ -10,8 +10,8 @@ extern crate alloc;
 use alloc::vec::Vec;
 use cwnn_layers::{
     Activation, ActivationKind, Add, Affine, AvgPool2d, Constant, Conv2d, Dense, Embedding, GlobalAvgPool, Gru, Layer,
-    LayerError, LayerPlan, Lstm, MaxPool2d, Mul, Permute, Recurrent, Reshape, SimpleRnn, Softmax, TensorSpec,
-    WeightFormat, Window2d, INDEX_QUANT,
+    LayerError, LayerNorm, LayerPlan, Lstm, MatMul, MaxPool2d, Mul, Permute, Recurrent, Reshape, SimpleRnn, Softmax,
+    TensorSpec, WeightFormat, Window2d, INDEX_QUANT,
 };
 use cwnn_tensor::kernels::{self, Clamp, Conv2dGeometry};
 use cwnn_tensor::{Dyadic, QTensor, QuantParams, Result, TensorData};
@@ -501,6 +501,11 @@ fn layer_setup(kind: u32, r: &mut Reader) -> core::result::Result<LayerCase, Lay
         11 => embedding_case(r, out),
         12..=14 => recurrent_case(kind, r, int16),
         15 => permute_case(r, int16),
+        16 => activation_matmul_case(r, int16, out),
+        17 => (Layer::LayerNorm(LayerNorm { output: out }), {
+            let s = alloc::vec![r.dim(4), r.dim(32)];
+            alloc::vec![r.tensor(s, int16)]
+        }),
         _ => {
             return Err(LayerError::Config {
                 layer: "kernels",
@@ -515,6 +520,7 @@ fn layer_setup(kind: u32, r: &mut Reader) -> core::result::Result<LayerCase, Lay
     let weights = match kind {
         3 => softmax_tables(r, int16),
         15 => permute_indices(r, plan.units),
+        17 => layer_norm_weights(r, plan.weight_len),
         _ => {
             let mut w = r.vec(plan.weight_len, Reader::u8);
             fix_shifts(&layer, &plan, int16, &mut w, r);
@@ -670,6 +676,40 @@ fn permute_case(r: &mut Reader, int16: bool) -> (Layer, Vec<QTensor>) {
         }),
         alloc::vec![x],
     )
+}
+
+/// Two activations for a MatMul: a batch of heads (or one operand shared), either one
+/// transposed.
+fn activation_matmul_case(r: &mut Reader, int16: bool, output: QuantParams) -> (Layer, Vec<QTensor>) {
+    let (h, m, k, n) = (r.dim(3), r.dim(8), r.dim(24), r.dim(8));
+    let (transpose_a, transpose_b, shared) = (r.u8() & 1 == 1, r.u8() & 1 == 1, r.u8() % 4);
+    let shape = |lead: bool, rows: usize, cols: usize, t: bool| {
+        let mut s = if lead { alloc::vec![h] } else { alloc::vec![] };
+        s.extend(if t { [cols, rows] } else { [rows, cols] });
+        s
+    };
+    let a = r.tensor(shape(shared != 1, m, k, transpose_a), int16);
+    let b = r.tensor(shape(shared != 2, k, n, transpose_b), int16);
+    let layer = MatMul {
+        transpose_a,
+        transpose_b,
+        multiplier: r.dyadic(),
+        output,
+    };
+    (Layer::MatMul(layer), alloc::vec![a, b])
+}
+
+/// LayerNorm's weights: mostly valid (the ε term below 2^60, shifts in 1..=62); one case in
+/// eight keeps its drawn ε term (a refusal path when above 2^60).
+fn layer_norm_weights(r: &mut Reader, len: usize) -> Vec<u8> {
+    let mut w = r.vec(len, Reader::u8);
+    if !r.u8().is_multiple_of(8) {
+        w[7] &= 0x0f;
+    }
+    for u in w[8..].chunks_exact_mut(13) {
+        u[4] = 1 + u[4] % 62;
+    }
+    w
 }
 
 /// A Permute's index table: random indices into the input; one case in eight has one outside

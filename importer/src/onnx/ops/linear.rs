@@ -1,13 +1,13 @@
-//! Gemm, MatMul → Dense; Conv → Conv2d; BatchNormalization → folded into the layer before, or
-//! Affine.
+//! Gemm, MatMul → Dense (MatMul of two per-sample tensors → MatMul); Conv → Conv2d;
+//! BatchNormalization → folded into the layer before, or Affine.
 
-use cwnn_layers::{AffineF64, Conv2dF64, DenseF64};
+use cwnn_layers::{AffineF64, Conv2dF64, DenseF64, MatMulF64};
 use ndarray::{Array1, Array2, Array4, Ix2, Ix4};
 use onnx_protobuf::NodeProto;
 
 use super::pool::window;
 use crate::float::FloatOp;
-use crate::onnx::builder::{Builder, Value};
+use crate::onnx::builder::{Builder, Dyn, Value};
 use crate::onnx::proto::Attrs;
 use crate::onnx::ImportError;
 
@@ -126,6 +126,9 @@ pub fn gemm(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
 }
 
 pub fn matmul(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
+    if let Some(Value::Dyn(_)) = b.input(node, 1)? {
+        return activations(b, node);
+    }
     let x = b.dynamic(node, 0)?;
     let w = b.required_const(node, 1)?;
     let w = w.view().into_dimensionality::<Ix2>().map_err(|_| {
@@ -144,6 +147,54 @@ pub fn matmul(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
     let w = w.t().as_standard_layout().to_owned();
     let n = w.nrows();
     dense(b, node, w, Array1::zeros(n), &x)
+}
+
+/// The float tensor of a MatMul operand and whether the layer reads it transposed (a
+/// Transpose of its last two axes folds in).
+fn operand(b: &mut Builder, node: &NodeProto, d: &Dyn) -> Result<(usize, bool), ImportError> {
+    match b.swapped_source(d) {
+        Some(id) => Ok((id, true)),
+        None => Ok((b.materialize(node, d)?, false)),
+    }
+}
+
+/// MatMul of two per-sample tensors (attention's `Q·Kᵀ` and `P·V`): both at least 2-D per
+/// sample, the batch axis before the matrix axes, the leading axes equal or one operand 2-D.
+fn activations(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
+    let (p, q) = (b.dynamic(node, 0)?, b.dynamic(node, 1)?);
+    let (rp, rq) = (p.shape.len(), q.shape.len());
+    let matrix_axes = |d: &Dyn| d.batch.is_none_or(|bt| bt + 2 < d.shape.len() + 1);
+    if p.batch != q.batch || rp < 2 || rq < 2 || !matrix_axes(&p) || !matrix_axes(&q) {
+        return Err(ImportError::unsupported(
+            node,
+            format!(
+                "operands {:?} and {:?}: each needs two matrix axes per sample after the batch axis",
+                b.full_shape(&p),
+                b.full_shape(&q)
+            ),
+        ));
+    }
+    let ((lp, mp), (lq, mq)) = (p.shape.split_at(rp - 2), q.shape.split_at(rq - 2));
+    if !(lp == lq || lp.is_empty() || lq.is_empty()) {
+        return Err(ImportError::unsupported(
+            node,
+            format!("leading axes {lp:?} and {lq:?}; only equal ones, or a 2-D operand, are supported"),
+        ));
+    }
+    if mp[1] != mq[0] {
+        return Err(ImportError::node(
+            node,
+            format!("A {:?} and B {:?} disagree on K", p.shape, q.shape),
+        ));
+    }
+    let ((pi, transpose_a), (qi, transpose_b)) = (operand(b, node, &p)?, operand(b, node, &q)?);
+    let mut shape = if lp.is_empty() { lq.to_vec() } else { lp.to_vec() };
+    shape.extend([mp[0], mq[1]]);
+    let f = FloatOp::MatMul(MatMulF64 {
+        transpose_a,
+        transpose_b,
+    });
+    Ok(Value::Dyn(b.push(&node.name, f, vec![pi, qi], shape, p.batch)))
 }
 
 pub fn conv(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {

@@ -4,6 +4,7 @@ mod activation;
 mod constant;
 mod elementwise;
 mod linear;
+mod norm;
 mod pool;
 mod recurrent;
 mod shape;
@@ -88,8 +89,17 @@ pub const OPS: &[OnnxOp] = &[
     op("GlobalAveragePool", "global_avg_pool", Map::One(pool::global_average)),
     op("Identity", "nothing", Map::All(shape::pass_through)),
     op("LSTM", "lstm", Map::At(recurrent::recurrent)),
+    op(
+        "LayerNormalization",
+        "layer_norm (the axes from `axis` as one row; output Y only)",
+        Map::One(norm::layer_norm),
+    ),
     op("LeakyRelu", "activation", Map::One(activation::activation)),
-    op("MatMul", "dense (constant weights)", Map::One(linear::matmul)),
+    op(
+        "MatMul",
+        "dense (constant weights); matmul of two tensors (a Transpose of the last two axes folds in)",
+        Map::One(linear::matmul),
+    ),
     op("MaxPool", "max_pool2d", Map::One(pool::pool)),
     op("Mul", "mul", Map::One(elementwise::binary)),
     op("RNN", "simple_rnn", Map::At(recurrent::recurrent)),
