@@ -19,7 +19,7 @@ EXAMPLES=(cwnn-digit-oracle cwnn-inline-model)
 SMALL=(cwnn-collection)
 # Runtimes for baked models (`cwnn bake` picks the smallest that has a model's layers): the
 # model contract with fewer layer families (model-contract's features), as cwnn_runtime_NAME.
-RUNTIMES=(core conv seq)
+RUNTIMES=(core conv seq attn)
 TARGET=${CARGO_TARGET_DIR:-target}
 OUT=$TARGET/wasm32-unknown-unknown/release
 

@@ -2,7 +2,9 @@
 """Regenerates importer/tests/data/graphs/: whole graphs the way exporters write them, with
 outputs from ONNX's reference evaluator, for the importer's differential tests (graph cleaning
 and fusion: BatchNorm into Conv, MatMul+Add into Dense, PyTorch's Shape/Gather/Concat flatten,
-Dropout/Identity, an LSTM over image rows, an Embedding, an skl2onnx-style label branch).
+Dropout/Identity, an LSTM over image rows, an Embedding, an skl2onnx-style label branch, an
+attention head, and an encoder block's two sublayers: 2-head attention and the GELU
+feed-forward).
 
     python3 -m venv /tmp/v && /tmp/v/bin/pip install numpy onnx==1.22.0
     /tmp/v/bin/python scripts/onnx-graphs.py
@@ -135,4 +137,121 @@ save(
     [init("w", f32(rng.normal(0, 1, (6, 3)))), init("b", f32(rng.normal(0, 0.5, 3)))],
     f32(rng.normal(0, 1, (8, 6))),
     opset=9,
+)
+
+# One attention head as hand-written PyTorch attention exports it: Q, K, V projections
+# (MatMul + Add), K.transpose(-2, -1), Q·Kᵀ scaled by 1/√d, Softmax over the keys, ·V, the
+# residual and LayerNormalization (opset 17).
+T, D = 6, 8
+save(
+    "attention_head",
+    [
+        helper.make_node("MatMul", ["x", "wq"], ["q0"]),
+        helper.make_node("Add", ["q0", "bq"], ["q"]),
+        helper.make_node("MatMul", ["x", "wk"], ["k0"]),
+        helper.make_node("Add", ["k0", "bk"], ["k"]),
+        helper.make_node("MatMul", ["x", "wv"], ["v0"]),
+        helper.make_node("Add", ["v0", "bv"], ["v"]),
+        helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["q", "kt"], ["s0"], name="scores"),
+        helper.make_node("Mul", ["s0", "scale"], ["s"]),
+        helper.make_node("Softmax", ["s"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "v"], ["c"], name="context"),
+        helper.make_node("Add", ["c", "x"], ["r"], name="residual"),
+        helper.make_node("LayerNormalization", ["r", "g", "be"], ["y"], axis=-1, epsilon=1e-5, name="norm"),
+    ],
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T, D])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", T, D])],
+    [
+        init("wq", f32(rng.normal(0, 0.4, (D, D)))),
+        init("bq", f32(rng.normal(0, 0.1, D))),
+        init("wk", f32(rng.normal(0, 0.4, (D, D)))),
+        init("bk", f32(rng.normal(0, 0.1, D))),
+        init("wv", f32(rng.normal(0, 0.4, (D, D)))),
+        init("bv", f32(rng.normal(0, 0.1, D))),
+        init("scale", f32([1 / np.sqrt(D)])),
+        init("g", f32(rng.uniform(0.5, 1.5, D))),
+        init("be", f32(rng.normal(0, 0.2, D))),
+    ],
+    f32(rng.normal(0, 1, (16, T, D))),
+    opset=17,
+)
+
+# A 2-head attention sublayer as nn.MultiheadAttention-style code writes it: heads split with
+# Reshape + Transpose, [N, H, T, d] products, heads merged back, the output projection, the
+# residual and LayerNormalization.
+H, DH = 2, 4
+D2 = H * DH
+save(
+    "mha_block",
+    [
+        helper.make_node("MatMul", ["x", "wq"], ["q0"]),
+        helper.make_node("Add", ["q0", "bq"], ["q"]),
+        helper.make_node("MatMul", ["x", "wk"], ["k0"]),
+        helper.make_node("Add", ["k0", "bk"], ["k"]),
+        helper.make_node("MatMul", ["x", "wv"], ["v0"]),
+        helper.make_node("Add", ["v0", "bv"], ["v"]),
+        helper.make_node("Reshape", ["q", "heads"], ["q4"]),
+        helper.make_node("Transpose", ["q4"], ["qh"], perm=[0, 2, 1, 3]),
+        helper.make_node("Reshape", ["k", "heads"], ["k4"]),
+        helper.make_node("Transpose", ["k4"], ["kh"], perm=[0, 2, 3, 1]),
+        helper.make_node("Reshape", ["v", "heads"], ["v4"]),
+        helper.make_node("Transpose", ["v4"], ["vh"], perm=[0, 2, 1, 3]),
+        helper.make_node("MatMul", ["qh", "kh"], ["s0"], name="scores"),
+        helper.make_node("Div", ["s0", "sqrt_d"], ["s"]),
+        helper.make_node("Softmax", ["s"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "vh"], ["ch"], name="context"),
+        helper.make_node("Transpose", ["ch"], ["c4"], perm=[0, 2, 1, 3]),
+        helper.make_node("Reshape", ["c4", "merged"], ["c"]),
+        helper.make_node("MatMul", ["c", "wo"], ["o0"]),
+        helper.make_node("Add", ["o0", "bo"], ["o"]),
+        helper.make_node("Add", ["o", "x"], ["r1"]),
+        helper.make_node("LayerNormalization", ["r1", "g1", "b1"], ["y"], axis=-1, name="norm1"),
+    ],
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T, D2])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", T, D2])],
+    [
+        init("wq", f32(rng.normal(0, 0.4, (D2, D2)))),
+        init("bq", f32(rng.normal(0, 0.1, D2))),
+        init("wk", f32(rng.normal(0, 0.4, (D2, D2)))),
+        init("bk", f32(rng.normal(0, 0.1, D2))),
+        init("wv", f32(rng.normal(0, 0.4, (D2, D2)))),
+        init("bv", f32(rng.normal(0, 0.1, D2))),
+        init("heads", np.array([0, T, H, DH], dtype=np.int64)),
+        init("merged", np.array([0, T, D2], dtype=np.int64)),
+        init("sqrt_d", f32([np.sqrt(DH)])),
+        init("wo", f32(rng.normal(0, 0.4, (D2, D2)))),
+        init("bo", f32(rng.normal(0, 0.1, D2))),
+        init("g1", f32(rng.uniform(0.5, 1.5, D2))),
+        init("b1", f32(rng.normal(0, 0.2, D2))),
+    ],
+    f32(rng.normal(0, 1, (16, T, D2))),
+    opset=17,
+)
+
+# The feed-forward sublayer: Dense, GELU (opset 20), Dense, the residual and
+# LayerNormalization.
+save(
+    "ffn_block",
+    [
+        helper.make_node("MatMul", ["x", "w1"], ["f0"]),
+        helper.make_node("Add", ["f0", "c1"], ["f1"]),
+        helper.make_node("Gelu", ["f1"], ["f2"]),
+        helper.make_node("MatMul", ["f2", "w2"], ["f3"]),
+        helper.make_node("Add", ["f3", "c2"], ["f4"]),
+        helper.make_node("Add", ["f4", "x"], ["r2"]),
+        helper.make_node("LayerNormalization", ["r2", "g2", "b2"], ["y"], axis=-1, name="norm2"),
+    ],
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T, D2])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", T, D2])],
+    [
+        init("w1", f32(rng.normal(0, 0.4, (D2, 2 * D2)))),
+        init("c1", f32(rng.normal(0, 0.1, 2 * D2))),
+        init("w2", f32(rng.normal(0, 0.4, (2 * D2, D2)))),
+        init("c2", f32(rng.normal(0, 0.1, D2))),
+        init("g2", f32(rng.uniform(0.5, 1.5, D2))),
+        init("b2", f32(rng.normal(0, 0.2, D2))),
+    ],
+    f32(rng.normal(0, 1, (16, T, D2))),
+    opset=20,
 )

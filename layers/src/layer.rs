@@ -61,13 +61,15 @@ pub trait Op {
     ) -> Result<()>;
 }
 
-/// Layer kinds a build may leave out, by family: cargo features `conv` (Conv2D and pooling)
-/// and `seq` (Embedding and the recurrent layers). The model contract builds both; a baked
+/// Layer kinds a build may leave out, by family: cargo features `conv` (Conv2D and pooling),
+/// `seq` (Embedding and the recurrent layers) and `attn` (MatMul of two activations and
+/// LayerNorm). The model contract builds both; a baked
 /// model's runtime may carry fewer (`cwnn bake` picks the smallest that has its layers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {
     Conv,
     Seq,
+    Attn,
 }
 
 /// Whether this build carries kernels of `family`.
@@ -75,6 +77,7 @@ const fn built(family: Option<Family>) -> bool {
     match family {
         Some(Family::Conv) => cfg!(feature = "conv"),
         Some(Family::Seq) => cfg!(feature = "seq"),
+        Some(Family::Attn) => cfg!(feature = "attn"),
         None => true,
     }
 }

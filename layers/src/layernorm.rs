@@ -106,6 +106,7 @@ impl LayerNorm {
 
 impl Op for LayerNorm {
     const NAME: &'static str = "layer_norm";
+    const FAMILY: Option<crate::Family> = Some(crate::Family::Attn);
 
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
         let x = inputs[0];
@@ -203,7 +204,7 @@ mod host {
         /// `E = round(256·n²·ε/s_x²)` and one affine unit per channel on `z` in Q24.
         fn quantize(&self, q: &QuantSpec) -> Result<(LayerNorm, Vec<u8>)> {
             let (sx, sy, n) = (q.input.scale_f64(), q.output.scale_f64(), self.gamma.len());
-            if self.beta.len() != n || !(self.eps >= 0.0) {
+            if self.beta.len() != n || self.eps.is_nan() || self.eps < 0.0 {
                 return Err(LayerError::Config {
                     layer: "layer_norm",
                     reason: "γ and β differ in length, or ε is negative",

@@ -38,7 +38,7 @@ pub struct MatMul {
     /// `b` is stored `[..., N, K]` (attention's `Q·Kᵀ` reads `K` so, with no data moved).
     #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "core::ops::Not::not"))]
     pub transpose_b: bool,
-    /// `s_a·s_b/s_y`.
+    /// `s_a·s_b/s_y` (times a constant scale folded in: attention's `1/√d`).
     pub multiplier: Dyadic,
     pub output: QuantParams,
 }
@@ -216,6 +216,7 @@ fn push_line<T: Act>(
 
 impl Op for MatMul {
     const NAME: &'static str = "matmul";
+    const FAMILY: Option<crate::Family> = Some(crate::Family::Attn);
 
     fn arity(&self) -> usize {
         2
@@ -292,11 +293,25 @@ mod host {
     use super::MatMul;
     use crate::{LayerError, QuantSpec, Quantize, Result};
 
-    /// MatMul of two tensors in f64 (leading axes equal, or one operand 2-D and shared).
-    #[derive(Clone, Debug, Default)]
+    /// `alpha·(a·b)` in f64 (leading axes equal, or one operand 2-D and shared). `alpha` is a
+    /// constant scale folded in (attention's `1/√d`): it costs nothing, being part of the
+    /// layer's multiplier.
+    #[derive(Clone, Debug)]
     pub struct MatMulF64 {
         pub transpose_a: bool,
         pub transpose_b: bool,
+        pub alpha: f64,
+    }
+
+    impl MatMulF64 {
+        /// `a·b`, either operand read transposed.
+        pub fn new(transpose_a: bool, transpose_b: bool) -> Self {
+            MatMulF64 {
+                transpose_a,
+                transpose_b,
+                alpha: 1.0,
+            }
+        }
     }
 
     /// The 2-D matrices of `x` (its last two axes), transposed when `t`.
@@ -325,7 +340,7 @@ mod host {
             let lead = if a.ndim() >= b.ndim() { a.shape() } else { b.shape() };
             let mut shape = lead[..lead.len() - 2].to_vec();
             shape.extend([ys[0].nrows(), ys[0].ncols()]);
-            let data: Vec<f64> = ys.iter().flat_map(|y| y.iter().copied()).collect();
+            let data: Vec<f64> = ys.iter().flat_map(|y| y.iter().map(|v| self.alpha * v)).collect();
             ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap()
         }
     }
@@ -333,13 +348,13 @@ mod host {
     impl Quantize for MatMulF64 {
         type Layer = MatMul;
 
-        /// No weights: the multiplier `s_a·s_b/s_y`.
+        /// No weights: the multiplier `alpha·s_a·s_b/s_y`.
         fn quantize(&self, q: &QuantSpec) -> Result<(MatMul, Vec<u8>)> {
             let b = q.second.ok_or(LayerError::Config {
                 layer: "matmul",
                 reason: "needs its second input's quantization",
             })?;
-            let multiplier = requant_multiplier(q.input.scale_f64(), b.scale_f64(), q.output.scale_f64())?;
+            let multiplier = requant_multiplier(self.alpha * q.input.scale_f64(), b.scale_f64(), q.output.scale_f64())?;
             let layer = MatMul {
                 transpose_a: self.transpose_a,
                 transpose_b: self.transpose_b,
@@ -388,8 +403,8 @@ mod tests {
                 )
                     .prop_map(move |(a, b)| {
                         let f = MatMulF64 {
-                            transpose_a: ta,
-                            transpose_b: tb,
+                            alpha: [1.0, 0.35, -2.0][shared as usize],
+                            ..MatMulF64::new(ta, tb)
                         };
                         let a = ArrayD::from_shape_vec(sa.clone(), a).unwrap();
                         let b = ArrayD::from_shape_vec(sb.clone(), b).unwrap();

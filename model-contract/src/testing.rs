@@ -274,10 +274,7 @@ pub fn self_product_as(heads: usize, tokens: usize, dim: usize, dtype: DType) ->
     let n = heads * tokens * dim;
     let x = ArrayD::from_shape_vec(vec![heads, tokens, dim], values(9, n).iter().map(|v| v * 4.0).collect()).unwrap();
     let (sample, x_qp) = quantize_input_as(&x, dtype);
-    let f = MatMulF64 {
-        transpose_a: false,
-        transpose_b: true,
-    };
+    let f = MatMulF64::new(false, true);
     let y = f.forward(&x, &x);
     let hi = y.iter().fold(0f64, |a, v| a.max(v.abs()));
     let y_qp = QuantParams::asymmetric(-hi, hi, dtype).unwrap();

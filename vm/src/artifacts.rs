@@ -61,11 +61,12 @@ pub fn read_wasm(name: &str) -> Result<Vec<u8>> {
 
 /// The runtimes of baked models (`scripts/build-wasm.sh`), smallest first, with the layer
 /// families each carries ([`Family`]): the model contract itself carries all.
-pub const RUNTIMES: [(&str, &[Family]); 4] = [
+pub const RUNTIMES: [(&str, &[Family]); 5] = [
     ("cwnn_runtime_core", &[]),
     ("cwnn_runtime_conv", &[Family::Conv]),
     ("cwnn_runtime_seq", &[Family::Seq]),
-    ("cwnn_model_contract", &[Family::Conv, Family::Seq]),
+    ("cwnn_runtime_attn", &[Family::Attn]),
+    ("cwnn_model_contract", &[Family::Conv, Family::Seq, Family::Attn]),
 ];
 
 /// The smallest runtime that carries every layer of `config`: its name and Wasm.

@@ -10,7 +10,7 @@ use cwnn_collection::msg::{BakedRuntime, InstantiateMsg as CollectionInit};
 use cwnn_layers::WeightFormat;
 use cwnn_model_contract::msg::{ExecuteMsg, InstantiateMsg, ModelInfoResponse, PredictResponse, QueryMsg, WorkBudget};
 use cwnn_model_contract::state::bake;
-use cwnn_model_contract::testing::{dense_only, lenet, mlp, skip_lstm_as, TestModel};
+use cwnn_model_contract::testing::{dense_only, lenet, mlp, self_product_as, skip_lstm_as, TestModel};
 use cwnn_tensor::DType;
 use cwnn_vm::artifacts::{read_wasm, runtime_for, RUNTIMES};
 use cwnn_vm::deploy::sent_message;
@@ -329,7 +329,7 @@ fn the_collection_accepts_a_genuine_bake_and_refuses_forgeries() {
 /// (about 1.8 × its bytes after two base64 layers), which a chain takes at 1 SDK gas per byte.
 #[test]
 fn the_largest_bakes_mint() {
-    let m = dense_only(400, 480);
+    let m = dense_only(400, 450);
     let wasm = baked(&m);
     assert!(wasm.len() > 780 * 1024, "{} bytes", wasm.len());
     let id = RuntimeId::of(&runtime_for(&m.config).unwrap().1).unwrap();
@@ -351,9 +351,10 @@ fn runtimes_carry_only_their_layer_families() {
     assert_eq!(pick(&mlp(16, 8, 4)), "cwnn_runtime_core");
     assert_eq!(pick(&lenet(WeightFormat::Int4)), "cwnn_runtime_conv");
     assert_eq!(pick(&skip_lstm_as(DType::I8)), "cwnn_runtime_seq");
+    assert_eq!(pick(&self_product_as(2, 4, 4, DType::I8)), "cwnn_runtime_attn");
     let sizes: Vec<usize> = RUNTIMES.iter().map(|(n, _)| read_wasm(n).unwrap().len()).collect();
     eprintln!("runtimes {RUNTIMES:?}: {sizes:?} bytes");
-    assert!(sizes[0] < sizes[1] && sizes[0] < sizes[2] && sizes[1] < sizes[3] && sizes[2] < sizes[3]);
+    assert!((1..4).all(|k| sizes[0] < sizes[k] && sizes[k] < sizes[4]), "{sizes:?}");
 
     let lstm = skip_lstm_as(DType::I8);
     for name in ["cwnn_runtime_core", "cwnn_runtime_conv"] {

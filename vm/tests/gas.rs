@@ -384,6 +384,8 @@ fn every_layer_kind_spends_at_most_its_work_in_vm_gas() {
         conv_only_int4(16, 16, 3, 16),
         conv_only_as(16, 16, 3, 16, cwnn_tensor::DType::I16),
         skip_lstm_as(cwnn_tensor::DType::I16),
+        self_product_as(4, 64, 32, cwnn_tensor::DType::I8),
+        self_product_as(4, 64, 32, cwnn_tensor::DType::I16),
     ];
     for m in &big {
         let call = predict(&mut deploy(m), m);

@@ -38,6 +38,10 @@ export type Layer = {
   lstm: Lstm;
 } | {
   permute: Permute;
+} | {
+  mat_mul: MatMul;
+} | {
+  layer_norm: LayerNorm;
 };
 export type WeightFormat = "native" | "int4";
 export type ActivationKind = ("identity" | "relu" | "clip" | "leaky_relu" | "sigmoid" | "tanh") | "gelu" | "gelu_tanh";
@@ -170,6 +174,15 @@ export interface Lstm {
 }
 export interface Permute {
   shape: number[];
+}
+export interface MatMul {
+  multiplier: Dyadic;
+  output: QuantParams;
+  transpose_a?: boolean;
+  transpose_b?: boolean;
+}
+export interface LayerNorm {
+  output: QuantParams;
 }
 export type ExecuteMsg = {
   upload_weights: {

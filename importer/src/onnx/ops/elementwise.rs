@@ -78,9 +78,14 @@ fn fold(node: &NodeProto, x: &ArrayD<f64>, y: &ArrayD<f64>) -> Result<ArrayD<f64
 
 /// Folds `c` (per output channel) into the Dense / Conv node `i`, if it is one: added to its
 /// bias (`scale` false), or multiplying its weights and bias (`scale` true: a BatchNorm that
-/// tf2onnx writes as Mul + Add).
+/// tf2onnx writes as Mul + Add); a scalar scale into a MatMul of two tensors.
 fn absorb(b: &mut Builder, i: usize, c: &ArrayD<f64>, scale: bool) -> bool {
     let node = &mut b.nodes[i];
+    // A scalar scale after a product of two tensors (attention's 1/√d) joins its multiplier.
+    if let (FloatOp::MatMul(m), true, [s]) = (&mut node.op, scale, c.as_slice().unwrap_or_default()) {
+        m.alpha *= s;
+        return true;
+    }
     let channel_axis = match &node.op {
         FloatOp::Dense(d) if d.clamp.is_none() => node.shape.len() - 1,
         FloatOp::Conv2d(cv) if cv.clamp.is_none() => 0,

@@ -39,7 +39,8 @@ fn dense(
     x: &crate::onnx::builder::Dyn,
 ) -> Result<Value, ImportError> {
     let mut x = x.clone();
-    let w = match x.order.take() {
+    // A flat input's reordering folds into the columns; any other is a Permute before.
+    let w = match x.order.take_if(|_| x.shape.len() == 1) {
         None => w,
         Some(order) => unpermute(node, w, &order, &x.shape)?,
     };
@@ -69,9 +70,12 @@ fn dense(
 /// where column `order[k]` of `W'` is column `k` of `W`. The input must be flat.
 fn unpermute(node: &NodeProto, w: Array2<f64>, order: &[usize], shape: &[usize]) -> Result<Array2<f64>, ImportError> {
     if shape.len() != 1 || order.len() != w.ncols() {
-        return Err(ImportError::unsupported(
+        return Err(ImportError::node(
             node,
-            format!("a transposed input of shape {shape:?}: flatten it before the Dense to fold the Transpose"),
+            format!(
+                "a reordered input of shape {shape:?} does not match the weights' {} columns",
+                w.ncols()
+            ),
         ));
     }
     let mut out = Array2::zeros(w.raw_dim());
@@ -190,10 +194,7 @@ fn activations(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
     let ((pi, transpose_a), (qi, transpose_b)) = (operand(b, node, &p)?, operand(b, node, &q)?);
     let mut shape = if lp.is_empty() { lq.to_vec() } else { lp.to_vec() };
     shape.extend([mp[0], mq[1]]);
-    let f = FloatOp::MatMul(MatMulF64 {
-        transpose_a,
-        transpose_b,
-    });
+    let f = FloatOp::MatMul(MatMulF64::new(transpose_a, transpose_b));
     Ok(Value::Dyn(b.push(&node.name, f, vec![pi, qi], shape, p.batch)))
 }
 
