@@ -255,3 +255,29 @@ save(
     f32(rng.normal(0, 1, (16, T, D2))),
     opset=20,
 )
+
+# GELU as exporters wrote it before ONNX had Gelu (torch.onnx below opset 20, tf2onnx, Hugging
+# Face BERT): x·0.5·(1 + erf(x/√2)) after a Dense.
+save(
+    "gelu_erf",
+    [
+        helper.make_node("MatMul", ["x", "w"], ["h0"]),
+        helper.make_node("Add", ["h0", "b"], ["h"]),
+        helper.make_node("Div", ["h", "sqrt2"], ["d"]),
+        helper.make_node("Erf", ["d"], ["e"]),
+        helper.make_node("Add", ["e", "one"], ["e1"]),
+        helper.make_node("Mul", ["h", "e1"], ["m"]),
+        helper.make_node("Mul", ["m", "half"], ["y"]),
+    ],
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 12])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 16])],
+    [
+        init("w", f32(rng.normal(0, 0.5, (12, 16)))),
+        init("b", f32(rng.normal(0, 0.2, 16))),
+        init("sqrt2", f32([np.sqrt(2.0)])),
+        init("one", f32([1.0])),
+        init("half", f32([0.5])),
+    ],
+    f32(rng.normal(0, 1, (32, 12))),
+    opset=17,
+)

@@ -494,3 +494,14 @@ fn encoder_sublayers_import_with_their_heads() {
         ["dense", "activation", "dense", "add", "layer_norm"]
     );
 }
+
+/// GELU as exporters wrote it before ONNX had Gelu, `x·0.5·(1 + erf(x/√2))`: it imports as its
+/// element-wise layers (Erf a table like the other activations), each checked against ONNX's
+/// reference in f64, int8 and int16.
+#[test]
+fn gelu_written_with_erf_imports_as_its_parts() {
+    assert_eq!(
+        differential("gelu_erf", Options::default()),
+        ["dense", "mul", "activation", "add", "mul", "mul"]
+    );
+}

@@ -1,6 +1,6 @@
 //! Element-wise activations on int8 through a 256-entry table: ReLU, Clip/ReLU6, LeakyReLU,
-//! Sigmoid, Tanh, GELU (exact, with erf, and its tanh form), Identity (and a requantize
-//! between two scales, which is Identity).
+//! Sigmoid, Tanh, GELU (exact, with erf, and its tanh form), Erf (what GELU decomposes into),
+//! Identity (and a requantize between two scales, which is Identity).
 //!
 //! The table is the layer's weights (256 bytes: entry `i` is `f(x)` for `x = i − 128`), built
 //! on the host from the function and both scales. Units: elements; every segment reads the
@@ -10,9 +10,10 @@
 //! `int16` precision (int16 input and output): the piecewise-linear kinds (Identity, ReLU, Clip,
 //! LeakyReLU) are exact rescales, weights `[m_pos][m_neg][lo: i32][hi: i32]` (18 bytes):
 //! `y = clamp(zp_y + m·(x − zp_x), lo, hi)` with `m = m_pos` for `x ≥ zp_x`, else `m_neg`.
-//! Sigmoid, Tanh and GELU interpolate linearly between 1,025 knots (i16 LE, 2,050 bytes), knot
-//! `k` at `x = −32768 + 64·k`: error ≤ `(64·s_x)²/8 · max|f''|` plus 1 output LSB
-//! (`max|f''|`: Sigmoid 0.0963, Tanh 0.7699, both GELUs 0.7979 = `2φ(0)`).
+//! Sigmoid, Tanh, GELU and Erf interpolate linearly between 1,025 knots (i16 LE, 2,050 bytes),
+//! knot `k` at `x = −32768 + 64·k`: error ≤ `(64·s_x)²/8 · max|f''|` plus 1 output LSB
+//! (`max|f''|`: Sigmoid 0.0963, Tanh 0.7699, both GELUs 0.7979 = `2φ(0)`, Erf 0.9679 =
+//! `4/√π·e^(−½)/√2`).
 //!
 //! **Work**: `|x|·ELEM` (a lookup per element); int16: `|x|·2·REQUANT` (rescales) or
 //! `|x|·2·LOOKUP` (interpolation); see `work.rs`.
@@ -43,6 +44,8 @@ pub enum ActivationKind {
     Gelu,
     /// `x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))` (ONNX Gelu, `approximate = "tanh"`).
     GeluTanh,
+    /// The error function (ONNX Erf: exporters write GELU as `x/2·(1 + erf(x/√2))`).
+    Erf,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,6 +180,7 @@ mod host {
         Tanh,
         Gelu,
         GeluTanh,
+        Erf,
     }
 
     impl ActivationF64 {
@@ -199,6 +203,7 @@ mod host {
                     let c = (2.0 / core::f64::consts::PI).sqrt();
                     0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
                 }
+                ActivationF64::Erf => libm::erf(x),
             }
         }
         pub fn forward(self, x: &ArrayD<f64>) -> ArrayD<f64> {
@@ -214,6 +219,7 @@ mod host {
                 ActivationF64::Tanh => ActivationKind::Tanh,
                 ActivationF64::Gelu => ActivationKind::Gelu,
                 ActivationF64::GeluTanh => ActivationKind::GeluTanh,
+                ActivationF64::Erf => ActivationKind::Erf,
             }
         }
         /// The layer and its table for an input at `x_qp` and an output at `y_qp`.
@@ -256,7 +262,11 @@ mod host {
                     dtype.min(),
                     dtype.max(),
                 ),
-                ActivationF64::Sigmoid | ActivationF64::Tanh | ActivationF64::Gelu | ActivationF64::GeluTanh => {
+                ActivationF64::Sigmoid
+                | ActivationF64::Tanh
+                | ActivationF64::Gelu
+                | ActivationF64::GeluTanh
+                | ActivationF64::Erf => {
                     for k in 0..KNOTS {
                         let x = dequantize(-32768 + ((k as i32) << KNOT_SHIFT), x_qp);
                         w.extend_from_slice(&(q(self.apply(x)) as i16).to_le_bytes());
@@ -295,6 +305,7 @@ mod tests {
             Just(ActivationF64::Tanh),
             Just(ActivationF64::Gelu),
             Just(ActivationF64::GeluTanh),
+            Just(ActivationF64::Erf),
         ]
     }
 
@@ -331,6 +342,7 @@ mod tests {
                 ActivationF64::Sigmoid => 0.0963,
                 ActivationF64::Tanh => 0.7699,
                 ActivationF64::Gelu | ActivationF64::GeluTanh => 0.7979,
+                ActivationF64::Erf => 0.9679,
                 _ => 0.0,
             };
             let sy = y_qp.scale_f64();

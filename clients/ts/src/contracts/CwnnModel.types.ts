@@ -44,7 +44,7 @@ export type Layer = {
   layer_norm: LayerNorm;
 };
 export type WeightFormat = "native" | "int4";
-export type ActivationKind = ("identity" | "relu" | "clip" | "leaky_relu" | "sigmoid" | "tanh") | "gelu" | "gelu_tanh";
+export type ActivationKind = ("identity" | "relu" | "clip" | "leaky_relu" | "sigmoid" | "tanh") | "gelu" | "gelu_tanh" | "erf";
 export type HexBinary = string;
 export interface InstantiateMsg {
   collection_code_ids?: number[] | null;

@@ -1,4 +1,4 @@
-//! Relu, LeakyRelu, Sigmoid, Tanh, Gelu, Clip → fused into the Dense/Conv before, or an
+//! Relu, LeakyRelu, Sigmoid, Tanh, Gelu, Erf, Clip → fused into the Dense/Conv before, or an
 //! Activation table; Softmax.
 
 use cwnn_layers::ActivationF64;
@@ -35,6 +35,7 @@ pub fn activation(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportErro
         },
         "Sigmoid" => ActivationF64::Sigmoid,
         "Tanh" => ActivationF64::Tanh,
+        "Erf" => ActivationF64::Erf,
         "Gelu" => match Attrs::new(node).string("approximate", "none")?.as_str() {
             "none" => ActivationF64::Gelu,
             "tanh" => ActivationF64::GeluTanh,

@@ -72,6 +72,11 @@ pub const OPS: &[OnnxOp] = &[
     ),
     op("Dropout", "nothing (inference)", Map::All(shape::pass_through)),
     op("Equal", "folded (constants only)", Map::One(constant::fold)),
+    op(
+        "Erf",
+        "activation (GELU's erf decomposition imports as its element-wise layers)",
+        Map::One(activation::activation),
+    ),
     op("Expand", "folded (constants only)", Map::One(constant::fold)),
     op("Flatten", "reshape", Map::One(shape::reshape)),
     op("GRU", "gru", Map::At(recurrent::recurrent)),
