@@ -75,6 +75,14 @@ fn main() -> anyhow::Result<()> {
             "Bundled demo model with int4 weights (`cwnn import --weights int4`)",
             bundled(Precision::Int8, WeightFormat::Int4)?,
         ),
+        (
+            "One encoder block, int8: 8 tokens of 32, 2 heads (scores `matmul`, softmax over each row, \
+             context `matmul`; the heads split and merged by `permute`), output projection, residual, \
+             `layer_norm`, GELU feed-forward 32 → 64 → 32, residual, `layer_norm` (benches/data/encoder_block, \
+             from scripts/onnx-graphs.py)",
+            encoder(Precision::Int8)?,
+        ),
+        ("The encoder block in `int16` precision", encoder(Precision::Int16)?),
     ]);
     for (name, m) in all {
         let r = measure(&wasm, &m.instantiate_msg(), &m.weights, &m.sample_values(), 30_000_000)?;
@@ -238,6 +246,23 @@ fn baked_calls(wasm: &[u8], m: &TestModel) -> anyhow::Result<(u64, u64)> {
     )?;
     e.result.map_err(anyhow::Error::msg)?;
     Ok((q.gas.total_sdk_gas, e.gas.total_sdk_gas))
+}
+
+/// benches/data/encoder_block imported and calibrated on its own inputs; the first is the sample.
+fn encoder(precision: Precision) -> anyhow::Result<TestModel> {
+    use cwnn_importer::samples::{read_tensor, split};
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/encoder_block"));
+    let options = cwnn_importer::onnx::Options::default();
+    let model = cwnn_importer::import::load(&dir.join("model.onnx"), &options)?;
+    let x = read_tensor(&dir.join("input.npy"))?;
+    let samples = split(dir, x, &model.input_shape, model.input_batch_axis)?;
+    let q = cwnn_importer::quantize::quantize(&model, &samples, "encoder-block", precision)?;
+    let sample = q.config.input.quantize(&samples[0])?;
+    Ok(TestModel {
+        config: q.config,
+        weights: q.weights,
+        sample,
+    })
 }
 
 /// The bundled demo model, imported as `cwnn import` does, with an all-zero input.

@@ -22,12 +22,12 @@ f32 = lambda a: np.asarray(a, dtype=np.float32)
 init = lambda name, a: numpy_helper.from_array(a, name)
 
 
-def save(name, nodes, inputs, outputs, inits, x, opset=13):
+def save(name, nodes, inputs, outputs, inits, x, opset=13, under=root):
     graph = helper.make_graph(nodes, name, inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     onnx.checker.check_model(model)
-    out = os.path.join(root, name)
+    out = os.path.join(under, name)
     os.makedirs(out, exist_ok=True)
     onnx.save(model, os.path.join(out, "model.onnx"))
     np.save(os.path.join(out, "input.npy"), x)
@@ -280,4 +280,72 @@ save(
     ],
     f32(rng.normal(0, 1, (32, 12))),
     opset=17,
+)
+
+# For benches/RESULTS.md: one whole encoder block at the trainer's size (8 tokens of 32, 2
+# heads, feed-forward 64): attention, residual and LayerNormalization, GELU feed-forward,
+# residual and LayerNormalization. Gas depends on shapes, not values.
+g = np.random.default_rng(17)
+T, H, DH, F = 8, 2, 16, 64
+D = H * DH
+w = lambda *s: f32(g.normal(0, 1 / np.sqrt(s[0]), s))
+save(
+    "encoder_block",
+    [
+        helper.make_node("MatMul", ["x", "wq"], ["q0"]),
+        helper.make_node("Add", ["q0", "bq"], ["q"]),
+        helper.make_node("MatMul", ["x", "wk"], ["k0"]),
+        helper.make_node("Add", ["k0", "bk"], ["k"]),
+        helper.make_node("MatMul", ["x", "wv"], ["v0"]),
+        helper.make_node("Add", ["v0", "bv"], ["v"]),
+        helper.make_node("Reshape", ["q", "heads"], ["q4"]),
+        helper.make_node("Transpose", ["q4"], ["qh"], perm=[0, 2, 1, 3]),
+        helper.make_node("Reshape", ["k", "heads"], ["k4"]),
+        helper.make_node("Transpose", ["k4"], ["kh"], perm=[0, 2, 3, 1]),
+        helper.make_node("Reshape", ["v", "heads"], ["v4"]),
+        helper.make_node("Transpose", ["v4"], ["vh"], perm=[0, 2, 1, 3]),
+        helper.make_node("MatMul", ["qh", "kh"], ["s0"], name="scores"),
+        helper.make_node("Div", ["s0", "sqrt_d"], ["s"]),
+        helper.make_node("Softmax", ["s"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "vh"], ["ch"], name="context"),
+        helper.make_node("Transpose", ["ch"], ["c4"], perm=[0, 2, 1, 3]),
+        helper.make_node("Reshape", ["c4", "merged"], ["c"]),
+        helper.make_node("MatMul", ["c", "wo"], ["o0"]),
+        helper.make_node("Add", ["o0", "bo"], ["o"]),
+        helper.make_node("Add", ["o", "x"], ["r1"]),
+        helper.make_node("LayerNormalization", ["r1", "g1", "b1"], ["n1"], axis=-1, name="norm1"),
+        helper.make_node("MatMul", ["n1", "w1"], ["f0"]),
+        helper.make_node("Add", ["f0", "c1"], ["f1"]),
+        helper.make_node("Gelu", ["f1"], ["f2"]),
+        helper.make_node("MatMul", ["f2", "w2"], ["f3"]),
+        helper.make_node("Add", ["f3", "c2"], ["f4"]),
+        helper.make_node("Add", ["f4", "n1"], ["r2"]),
+        helper.make_node("LayerNormalization", ["r2", "g2", "b2"], ["y"], axis=-1, name="norm2"),
+    ],
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T, D])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", T, D])],
+    [
+        init("wq", w(D, D)),
+        init("bq", f32(np.zeros(D))),
+        init("wk", w(D, D)),
+        init("bk", f32(np.zeros(D))),
+        init("wv", w(D, D)),
+        init("bv", f32(np.zeros(D))),
+        init("heads", np.array([0, T, H, DH], dtype=np.int64)),
+        init("merged", np.array([0, T, D], dtype=np.int64)),
+        init("sqrt_d", f32([np.sqrt(DH)])),
+        init("wo", w(D, D)),
+        init("bo", f32(np.zeros(D))),
+        init("g1", f32(np.ones(D))),
+        init("b1", f32(np.zeros(D))),
+        init("w1", w(D, F)),
+        init("c1", f32(np.zeros(F))),
+        init("w2", w(F, D)),
+        init("c2", f32(np.zeros(D))),
+        init("g2", f32(np.ones(D))),
+        init("b2", f32(np.zeros(D))),
+    ],
+    f32(g.normal(0, 1, (8, T, D))),
+    opset=20,
+    under=os.path.join(os.path.dirname(__file__), "..", "benches/data"),
 )

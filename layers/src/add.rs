@@ -81,12 +81,8 @@ impl Add {
         let s = self.shift as u32;
         let zy = self.output.zero_point as i64;
         let y = act_data_mut::<T>(Self::NAME, out)?;
-        for i in units {
-            let a = o.a[o.ia.index(i)].to_i32() as i64 - o.zp_a as i64;
-            let b = o.b[o.ib.index(i)].to_i32() as i64 - o.zp_b as i64;
-            let t = (a * ma + b * mb + (1i64 << (s - 1))) >> s;
-            y[i] = T::saturate(zy + t);
-        }
+        let half = 1i64 << (s - 1);
+        o.each(units, y, |a, b| T::saturate(zy + ((a * ma + b * mb + half) >> s)));
         Ok(())
     }
 }

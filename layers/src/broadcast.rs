@@ -27,6 +27,8 @@ pub(crate) fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 pub(crate) struct Broadcast {
     out: Vec<usize>,
     strides: Vec<usize>,
+    /// The input has the output's shape: index `i` is `i` (a residual connection's Add).
+    pub(crate) identity: bool,
 }
 
 impl Broadcast {
@@ -42,6 +44,7 @@ impl Broadcast {
         Broadcast {
             out: out.to_vec(),
             strides,
+            identity: shape == out,
         }
     }
     /// Input index of output index `i`.
@@ -70,6 +73,7 @@ mod tests {
         );
         let b = Broadcast::new(&[4], &[3, 4]);
         assert_eq!(b.index(9), 1);
+        assert!(!b.identity && Broadcast::new(&[3, 4], &[3, 4]).identity);
     }
 }
 
@@ -88,6 +92,7 @@ pub struct Constant {
 use crate::act::{act_data, Act};
 use crate::{work, LayerError, Result, TensorSpec};
 use alloc::borrow::Cow;
+use core::ops::Range;
 use cwnn_tensor::QTensor;
 
 /// The second operand of a quantized Add/Mul: a constant (quantized over its own range, its
@@ -200,6 +205,7 @@ pub(crate) fn binary_shape(layer: &'static str, a: &TensorSpec, b: &TensorSpec) 
 }
 
 /// Both operands of a binary layer: `(a, zp_a, b, zp_b)` with index maps into the output.
+/// [`Operands::each`] visits output elements with their centred operands.
 pub(crate) struct Operands<'a, T: Clone> {
     pub a: &'a [T],
     pub zp_a: i32,
@@ -208,6 +214,26 @@ pub(crate) struct Operands<'a, T: Clone> {
     pub zp_b: i32,
     pub ia: Broadcast,
     pub ib: Broadcast,
+}
+
+impl<T: Act> Operands<'_, T> {
+    /// Calls `f(i, a − zp_a, b − zp_b)` for each output element `i` of `units`. Operands of the
+    /// output's shape (a residual Add) go straight through zipped slices: no index maps, no
+    /// bounds test per element (each a metered branch in Wasm).
+    pub(crate) fn each(&self, units: Range<usize>, y: &mut [T], mut f: impl FnMut(i64, i64) -> T) {
+        let (za, zb) = (self.zp_a as i64, self.zp_b as i64);
+        let c = |v: &T, z: i64| v.to_i32() as i64 - z;
+        if self.ia.identity && self.ib.identity {
+            let (a, b) = (&self.a[units.clone()], &self.b[units.clone()]);
+            for ((o, x), w) in y[units].iter_mut().zip(a).zip(b.iter()) {
+                *o = f(c(x, za), c(w, zb));
+            }
+            return;
+        }
+        for i in units {
+            y[i] = f(c(&self.a[self.ia.index(i)], za), c(&self.b[self.ib.index(i)], zb));
+        }
+    }
 }
 
 pub(crate) fn operands<'a, T: Act>(

@@ -435,7 +435,7 @@ mod tests {
             let y = layer.run(&[&aq, &bq], &[]).unwrap();
             prop_assert_eq!(&y.shape, &reference.shape().to_vec());
             // The bound of each output from |a| and |b| along its dot product.
-            let abs = MatMulF64 { ..f.clone() };
+            let abs = MatMulF64 { alpha: f.alpha.abs(), ..f.clone() };
             let (aa, ba) = (a.mapv(f64::abs), b.mapv(f64::abs));
             let terms = abs.forward(&aa, &ndarray::ArrayD::ones(b.shape())).mapv(|v| v * sb / 2.0)
                 + abs.forward(&ndarray::ArrayD::ones(a.shape()), &ba).mapv(|v| v * sa / 2.0)

@@ -82,15 +82,11 @@ impl Mul {
         let o = operands::<T>(Self::NAME, &self.constant, inputs, weights, &shape)?;
         let y = act_data_mut::<T>(Self::NAME, out)?;
         let (m, zp, full) = (self.multiplier, self.output.zero_point, Clamp::full::<T>());
-        for i in units {
-            let a = o.a[o.ia.index(i)].to_i32() as i64 - o.zp_a as i64;
-            let p = a * (o.b[o.ib.index(i)].to_i32() as i64 - o.zp_b as i64);
-            // int8 products fit i32 and keep the cheaper rescale; int16 ones need i64.
-            y[i] = match T::DTYPE {
-                DType::I8 => requantize_one(p as i32, m, zp, full),
-                _ => requantize_i64(p, m, zp, full),
-            };
-        }
+        // int8 products fit i32 and keep the cheaper rescale; int16 ones need i64.
+        o.each(units, y, |a, b| match T::DTYPE {
+            DType::I8 => requantize_one((a * b) as i32, m, zp, full),
+            _ => requantize_i64(a * b, m, zp, full),
+        });
         Ok(())
     }
 }
