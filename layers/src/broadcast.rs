@@ -217,7 +217,7 @@ pub(crate) struct Operands<'a, T: Clone> {
 }
 
 impl<T: Act> Operands<'_, T> {
-    /// Calls `f(i, a − zp_a, b − zp_b)` for each output element `i` of `units`. Operands of the
+    /// Sets each output element of `units` to `f(a − zp_a, b − zp_b)` of its operands. Operands of the
     /// output's shape (a residual Add) go straight through zipped slices: no index maps, no
     /// bounds test per element (each a metered branch in Wasm).
     pub(crate) fn each(&self, units: Range<usize>, y: &mut [T], mut f: impl FnMut(i64, i64) -> T) {

@@ -15,7 +15,8 @@
 //!
 //! **Bound** against f64 on the dequantized input (the layer's own error; like softmax's, the
 //! input's quantization is the model's): `s_y/2 + |γ_c|·(|z|·(2^-28 + 1/(4W)) + 2^-24)` plus
-//! `|γ_c·z|·2^-30` (the scale's rounding).
+//! `|γ_c·z|·2^-30` (the scale's rounding); a channel with `|γ_c|/s_y < 2^-8` has its scale
+//! flushed to 0 (`affine::push_unit`), at most `s_y/8` more.
 //!
 //! **Work**: `|x|·(2·ELEM + REQUANT) + rows·2·LOOKUP` (sums, `d`, `z24`, the channel's affine
 //! map; the root and division per row), elements doubled in int16, plus `n·ELEM` per segment
@@ -87,16 +88,18 @@ impl LayerNorm {
         let nn = n as i64;
         for row in units {
             let (xr, yr) = (&xs[row * n..(row + 1) * n], &mut y[row * n..(row + 1) * n]);
+            // Wrapping throughout: exact for any valid zero point (n ≤ 1,024, see the module
+            // docs), and a zero point from outside cannot trap a debug build.
             let (s, q2) = xr.iter().fold((0i64, 0i64), |(s, q2), &v| {
-                let q = v.to_i32() as i64 - zx;
-                (s + q, q2 + q * q)
+                let q = (v.to_i32() as i64).wrapping_sub(zx);
+                (s.wrapping_add(q), q2.wrapping_add(q.wrapping_mul(q)))
             });
-            let v = (nn * q2 - s * s) as u64;
-            let (inv, k) = inv_sqrt((v << 8) + e);
+            let v = nn.wrapping_mul(q2).wrapping_sub(s.wrapping_mul(s)) as u64;
+            let (inv, k) = inv_sqrt((v << 8).wrapping_add(e));
             let (sh, half) = (k - 28, 1i64 << (k - 29));
             for ((o, &xv), c) in yr.iter_mut().zip(xr).zip(&cs) {
-                let d = nn * (xv.to_i32() as i64 - zx) - s;
-                let z24 = (d * inv as i64 + half) >> sh;
+                let d = nn.wrapping_mul((xv.to_i32() as i64).wrapping_sub(zx)).wrapping_sub(s);
+                let z24 = d.wrapping_mul(inv as i64).wrapping_add(half) >> sh;
                 *o = T::saturate(zy + (z24.wrapping_mul(c.m).wrapping_add(c.round) >> c.s));
             }
         }
@@ -328,6 +331,10 @@ mod tests {
         let layer = Layer::LayerNorm(layer);
         let x = int8_tensor(vec![2, 4], qp);
         assert!(layer.run(&[&x], &w).is_ok());
+        // A zero point from outside the type's range computes (wrapping), it does not trap.
+        let mut odd = x.clone();
+        odd.quant.zero_point = i32::MIN;
+        assert!(layer.run(&[&odd], &w).is_ok());
         // Weights for another width, a torn shift, an ε term out of range.
         assert!(matches!(
             layer.run(&[&int8_tensor(vec![2, 5], qp)], &w),

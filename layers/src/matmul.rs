@@ -11,10 +11,11 @@
 //! int8: both operands centred (`|·| ≤ 255`) and packed in pairs along K (`kernels::pairs`,
 //! two products per multiply), four columns per pass: exact while `K·255² < 2^31`. `int16`
 //! precision: plain i64 sums (exact for `K < 2^30`). **Bound** against f64 on the real inputs, per output:
-//! `s_y/2 + Σ_k (|a_k|·s_b/2 + |b_k|·s_a/2 + s_a·s_b/4)` plus the multiplier's 2^-31 relative.
+//! `s_y/2 + |α|·Σ_k (|a_k|·s_b/2 + |b_k|·s_a/2 + s_a·s_b/4)` plus the multiplier's 2^-31
+//! relative (`α` the folded scale, 1 for a plain product).
 //!
-//! **Work**: `macs·MAC + rows·N·REQUANT + |a|·ELEM` (rows of `a` packed) plus `|b|·ELEM` per
-//! segment (the columns); `MAC` = 5 and `REQUANT` doubled in int16; see
+//! **Work**: `macs·MAC + rows·N·REQUANT + rows·K·ELEM` (each row of `a` packed) plus `|b|·ELEM`
+//! per segment (the columns); `MAC` = 5 and `REQUANT` doubled in int16; see
 //! `work.rs`.
 
 use core::ops::Range;
@@ -183,7 +184,8 @@ fn push_line<T: Act>(
     (start, stride, len): (usize, usize, usize),
     pair: impl Fn(i32, i32) -> i64,
 ) {
-    let c = |v: &T| v.to_i32() - zp;
+    // Wrapping, as every kernel centres: a zero point from outside cannot trap a debug build.
+    let c = |v: &T| v.to_i32().wrapping_sub(zp);
     let int8 = T::DTYPE == DType::I8;
     if stride == 1 {
         let line = x.get(start..start + len).unwrap_or_default();
@@ -552,6 +554,10 @@ mod tests {
             }
         });
         assert!(bad.run(&[&t(vec![2, 3]), &t(vec![3, 2])], &[]).is_err());
+        // A zero point from outside the type's range computes (wrapping), it does not trap.
+        let mut odd = t(vec![2, 3]);
+        odd.quant.zero_point = i32::MIN;
+        assert!(l.run(&[&odd, &t(vec![3, 2])], &[]).is_ok());
         let (a, b) = (t(vec![2, 3]), t(vec![3, 2]));
         let mut out = l
             .output_spec(&[&TensorSpec::of(&a), &TensorSpec::of(&b)])
