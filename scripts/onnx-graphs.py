@@ -177,14 +177,12 @@ save(
     opset=17,
 )
 
-# A 2-head attention sublayer as nn.MultiheadAttention-style code writes it: heads split with
-# Reshape + Transpose, [N, H, T, d] products, heads merged back, the output projection, the
-# residual and LayerNormalization.
-H, DH = 2, 4
-D2 = H * DH
-save(
-    "mha_block",
-    [
+
+def attention(y):
+    """A 2-head attention sublayer on `x` as nn.MultiheadAttention-style code writes it: heads
+    split with Reshape + Transpose, [N, H, T, d] products, heads merged back, the output
+    projection, the residual and LayerNormalization into `y`."""
+    return [
         helper.make_node("MatMul", ["x", "wq"], ["q0"]),
         helper.make_node("Add", ["q0", "bq"], ["q"]),
         helper.make_node("MatMul", ["x", "wk"], ["k0"]),
@@ -206,8 +204,30 @@ save(
         helper.make_node("MatMul", ["c", "wo"], ["o0"]),
         helper.make_node("Add", ["o0", "bo"], ["o"]),
         helper.make_node("Add", ["o", "x"], ["r1"]),
-        helper.make_node("LayerNormalization", ["r1", "g1", "b1"], ["y"], axis=-1, name="norm1"),
-    ],
+        helper.make_node("LayerNormalization", ["r1", "g1", "b1"], [y], axis=-1, name="norm1"),
+    ]
+
+
+def feed_forward(x, y):
+    """The feed-forward sublayer on `x`: Dense, GELU (opset 20), Dense, the residual and
+    LayerNormalization into `y`."""
+    return [
+        helper.make_node("MatMul", [x, "w1"], ["f0"]),
+        helper.make_node("Add", ["f0", "c1"], ["f1"]),
+        helper.make_node("Gelu", ["f1"], ["f2"]),
+        helper.make_node("MatMul", ["f2", "w2"], ["f3"]),
+        helper.make_node("Add", ["f3", "c2"], ["f4"]),
+        helper.make_node("Add", ["f4", x], ["r2"]),
+        helper.make_node("LayerNormalization", ["r2", "g2", "b2"], [y], axis=-1, name="norm2"),
+    ]
+
+
+# The two sublayers of an encoder block, each on its own.
+H, DH = 2, 4
+D2 = H * DH
+save(
+    "mha_block",
+    attention("y"),
     [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T, D2])],
     [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", T, D2])],
     [
@@ -229,19 +249,9 @@ save(
     opset=17,
 )
 
-# The feed-forward sublayer: Dense, GELU (opset 20), Dense, the residual and
-# LayerNormalization.
 save(
     "ffn_block",
-    [
-        helper.make_node("MatMul", ["x", "w1"], ["f0"]),
-        helper.make_node("Add", ["f0", "c1"], ["f1"]),
-        helper.make_node("Gelu", ["f1"], ["f2"]),
-        helper.make_node("MatMul", ["f2", "w2"], ["f3"]),
-        helper.make_node("Add", ["f3", "c2"], ["f4"]),
-        helper.make_node("Add", ["f4", "x"], ["r2"]),
-        helper.make_node("LayerNormalization", ["r2", "g2", "b2"], ["y"], axis=-1, name="norm2"),
-    ],
+    feed_forward("x", "y"),
     [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T, D2])],
     [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", T, D2])],
     [
@@ -291,37 +301,7 @@ D = H * DH
 w = lambda *s: f32(g.normal(0, 1 / np.sqrt(s[0]), s))
 save(
     "encoder_block",
-    [
-        helper.make_node("MatMul", ["x", "wq"], ["q0"]),
-        helper.make_node("Add", ["q0", "bq"], ["q"]),
-        helper.make_node("MatMul", ["x", "wk"], ["k0"]),
-        helper.make_node("Add", ["k0", "bk"], ["k"]),
-        helper.make_node("MatMul", ["x", "wv"], ["v0"]),
-        helper.make_node("Add", ["v0", "bv"], ["v"]),
-        helper.make_node("Reshape", ["q", "heads"], ["q4"]),
-        helper.make_node("Transpose", ["q4"], ["qh"], perm=[0, 2, 1, 3]),
-        helper.make_node("Reshape", ["k", "heads"], ["k4"]),
-        helper.make_node("Transpose", ["k4"], ["kh"], perm=[0, 2, 3, 1]),
-        helper.make_node("Reshape", ["v", "heads"], ["v4"]),
-        helper.make_node("Transpose", ["v4"], ["vh"], perm=[0, 2, 1, 3]),
-        helper.make_node("MatMul", ["qh", "kh"], ["s0"], name="scores"),
-        helper.make_node("Div", ["s0", "sqrt_d"], ["s"]),
-        helper.make_node("Softmax", ["s"], ["p"], axis=-1),
-        helper.make_node("MatMul", ["p", "vh"], ["ch"], name="context"),
-        helper.make_node("Transpose", ["ch"], ["c4"], perm=[0, 2, 1, 3]),
-        helper.make_node("Reshape", ["c4", "merged"], ["c"]),
-        helper.make_node("MatMul", ["c", "wo"], ["o0"]),
-        helper.make_node("Add", ["o0", "bo"], ["o"]),
-        helper.make_node("Add", ["o", "x"], ["r1"]),
-        helper.make_node("LayerNormalization", ["r1", "g1", "b1"], ["n1"], axis=-1, name="norm1"),
-        helper.make_node("MatMul", ["n1", "w1"], ["f0"]),
-        helper.make_node("Add", ["f0", "c1"], ["f1"]),
-        helper.make_node("Gelu", ["f1"], ["f2"]),
-        helper.make_node("MatMul", ["f2", "w2"], ["f3"]),
-        helper.make_node("Add", ["f3", "c2"], ["f4"]),
-        helper.make_node("Add", ["f4", "n1"], ["r2"]),
-        helper.make_node("LayerNormalization", ["r2", "g2", "b2"], ["y"], axis=-1, name="norm2"),
-    ],
+    attention("n1") + feed_forward("n1", "y"),
     [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T, D])],
     [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", T, D])],
     [
