@@ -191,3 +191,40 @@ fn folds_are_named_errors_on_per_sample_tensors_and_bad_constants() {
         .to_string()
         .contains("too large"));
 }
+
+/// A constant that folds into the layer before it must not change what another reader of
+/// that layer's output sees. Identity hands a tensor on under a new name: here the scaled
+/// branch reads `S` through it and the Add reads `S` itself, so `y = S + 2·S = 3·S` and the 2
+/// stays a layer of its own (folding it into the Dense would give `4·S`).
+#[test]
+fn a_scale_is_not_folded_into_a_tensor_another_node_reads_through_an_alias() {
+    let mut g = GraphProto::new();
+    g.name = "alias".into();
+    g.node = vec![
+        node("MatMul", &["x", "w"], "s", vec![]),
+        node("Identity", &["s"], "i", vec![]),
+        node("Mul", &["i", "two"], "m", vec![]),
+        node("Add", &["s", "m"], "y", vec![]),
+    ];
+    g.initializer = vec![
+        tensor("w", &[3, 3], &[1.0, 0.5, 0.0, -1.0, 2.0, 0.25, 0.0, 1.0, -0.5]),
+        tensor("two", &[], &[2.0]),
+    ];
+    g.input = vec![value("x", &[None, Some(3)])];
+    g.output = vec![value("y", &[None, Some(3)])];
+    let mut opset = OperatorSetIdProto::new();
+    opset.version = 17;
+    let mut m = ModelProto::new();
+    m.ir_version = 8;
+    m.opset_import = vec![opset];
+    m.graph = Some(g).into();
+    let model = onnx::import(&m.write_to_bytes().unwrap(), &Options::default()).unwrap();
+    let x = ArrayD::from_shape_vec(IxDyn(&[3]), vec![0.5, -1.0, 2.0]).unwrap();
+    // x·W = [1.5, 0.25, -1.25]
+    assert_eq!(
+        model.forward(&x).iter().copied().collect::<Vec<_>>(),
+        [4.5, 0.75, -3.75]
+    );
+    let kinds: Vec<&str> = model.nodes.iter().map(|n| n.op.kind()).collect();
+    assert_eq!(kinds, ["dense", "mul", "add"]);
+}

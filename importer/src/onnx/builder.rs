@@ -37,7 +37,10 @@ pub struct Builder {
     /// Size of the batch axis in the declared input (1 where it is symbolic): shape
     /// arithmetic (Shape, Reshape targets) sees it.
     pub batch_size: usize,
+    /// How many nodes read each tensor name (an unread optional output is not computed).
     pub consumers: HashMap<String, usize>,
+    /// The same, counting only nodes that read data (not Shape or Size).
+    pub readers: HashMap<String, usize>,
     /// A Reshape merged the batch axis into the next one (a Keras Dense on a sequence, which
     /// tf2onnx writes as Tensordot: `[N, T, d] → [N·T, d]`, MatMul, and back); the Reshape back
     /// to `[N, …]` restores it.
@@ -54,6 +57,7 @@ impl Builder {
             opset,
             batch_size: 1,
             consumers: HashMap::new(),
+            readers: HashMap::new(),
             merged_batch: false,
             values: HashMap::new(),
             nodes: Vec::new(),
@@ -234,11 +238,19 @@ impl Builder {
         self.shapes[id] = shape;
     }
 
-    /// The node whose output `name` (input `i` of `node`) is, if that node can absorb what
-    /// `node` does: nothing else reads the tensor and it is not reshaped.
+    /// The node whose output input `i` of `node` is, if that node can absorb what `node` does:
+    /// nothing else reads the tensor's data and it is not reshaped. Every name that holds the
+    /// tensor counts (Identity, Dropout and reshapes hand it on under new names); each read name
+    /// past the first came from a node that read another one, which is no reader of its own.
     pub fn fusable(&self, node: &NodeProto, i: usize, d: &Dyn) -> Option<usize> {
-        let name = node.input.get(i)?;
-        let single = self.consumers.get(name).copied() == Some(1);
+        node.input.get(i)?;
+        let (names, reads) = self
+            .values
+            .iter()
+            .filter(|(_, v)| matches!(v, Value::Dyn(e) if e.id == d.id))
+            .filter_map(|(n, _)| self.readers.get(n).copied().filter(|&r| r > 0))
+            .fold((0usize, 0usize), |(c, r), k| (c + 1, r + k));
+        let single = reads.checked_sub(names.saturating_sub(1)) == Some(1);
         (single && d.id > 0 && d.order.is_none() && self.shapes[d.id] == d.shape).then(|| d.id - 1)
     }
 

@@ -147,7 +147,12 @@ pub fn import(bytes: &[u8], options: &Options) -> Result<FloatModel, ImportError
     let input = pick_input(graph, &b)?;
     let port = input_port(graph, input, options.no_batch)?;
     b.set_input(&input.name, port.shape.clone(), port.batch_axis, port.batch_size);
-    b.consumers = consumers(&graph.node, &needed, &output);
+    b.consumers = consumers(&graph.node, &needed, &output, |_| true);
+    // A layer's output read by one node only can absorb it (bias, BatchNorm, ReLU, a scale);
+    // Shape and Size read no data.
+    b.readers = consumers(&graph.node, &needed, &output, |n| {
+        !matches!(n.op_type.as_str(), "Shape" | "Size")
+    });
     for (i, node) in graph.node.iter().enumerate() {
         if needed.contains(&i) {
             ops::map(&mut b, node)?;
@@ -293,11 +298,16 @@ fn needed_nodes(nodes: &[NodeProto], output: &str) -> HashSet<usize> {
     needed
 }
 
-/// How many needed nodes (and the graph output) read each tensor: a layer's output read only
-/// by the next node can absorb it (bias, BatchNorm, ReLU).
-fn consumers(nodes: &[NodeProto], needed: &HashSet<usize>, output: &str) -> HashMap<String, usize> {
+/// How many needed nodes (and the graph output) read each tensor, counting only nodes that
+/// `reads` accepts.
+fn consumers(
+    nodes: &[NodeProto],
+    needed: &HashSet<usize>,
+    output: &str,
+    reads: impl Fn(&NodeProto) -> bool,
+) -> HashMap<String, usize> {
     let mut count: HashMap<String, usize> = HashMap::new();
-    for (_, n) in nodes.iter().enumerate().filter(|(i, _)| needed.contains(i)) {
+    for (_, n) in nodes.iter().enumerate().filter(|(i, n)| needed.contains(i) && reads(n)) {
         for input in n.input.iter().filter(|s| !s.is_empty()) {
             *count.entry(input.clone()).or_default() += 1;
         }
