@@ -1,6 +1,7 @@
-//! `cwnn demo`: the bundled digits model from ONNX to chain and back, in one command.
+//! `cwnn demo`: a bundled digits model from ONNX to chain and back, in one command.
 //!
-//! Imports `models/digits-mlp` (compiled into the binary, so the demo runs from anywhere),
+//! Imports `models/digits-mlp` or `models/digits-transformer` (compiled into the binary, so the
+//! demo runs from anywhere; both were trained on the same split, so they share its digits),
 //! deploys the model contract's Wasm in an in-process cosmwasm-vm with the chain's gas
 //! schedule, uploads and finalizes the weights, evaluates every test digit layer by layer
 //! (`Evaluate` then `Continue`, one layer per transaction), verifies each inference from its
@@ -21,10 +22,36 @@ use crate::import::{self, argmax, ImportArgs};
 use crate::package::Package;
 use crate::quantize::Precision;
 
-/// The bundled model: ONNX, calibration digits and the labelled test split.
-const MODEL: &[u8] = include_bytes!("../../models/digits-mlp/model.onnx");
+/// The bundled digits: 200 training digits to calibrate on and the labelled test split.
 const CALIBRATION: &[u8] = include_bytes!("../../models/digits-mlp/calibration.csv");
 const TEST: &[u8] = include_bytes!("../../models/digits-mlp/test.csv");
+
+/// A bundled model (`cwnn-trainer` output, README's "Train your own").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DemoModel {
+    /// 64 → 64 ReLU → 10 → softmax: three layers.
+    #[default]
+    Mlp,
+    /// Two encoder blocks over the 8 image rows (d = 32, 2 heads), mean pooling, 10 classes:
+    /// 41 layers.
+    Transformer,
+}
+
+impl DemoModel {
+    /// The model's directory under `models/`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DemoModel::Mlp => "digits-mlp",
+            DemoModel::Transformer => "digits-transformer",
+        }
+    }
+    fn onnx(self) -> &'static [u8] {
+        match self {
+            DemoModel::Mlp => include_bytes!("../../models/digits-mlp/model.onnx"),
+            DemoModel::Transformer => include_bytes!("../../models/digits-transformer/model.onnx"),
+        }
+    }
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct DemoSummary {
@@ -42,16 +69,17 @@ pub struct DemoSummary {
     pub predict_sdk_gas: u64,
 }
 
-/// Runs the demo on the first `limit` test digits (all by default) at `precision`, with Dense
-/// weights stored as `weights`, printing to `out`.
+/// Runs the demo of `model` on the first `limit` test digits (all by default) at `precision`,
+/// with Dense weights stored as `weights`, printing to `out`.
 pub fn run(
+    model: DemoModel,
     limit: Option<usize>,
     precision: Precision,
     weights: WeightFormat,
     out: &mut impl Write,
 ) -> Result<DemoSummary> {
     let dir = tempfile::tempdir().map_err(io(Path::new("a temporary directory")))?;
-    let imported = import_bundled(dir.path(), (precision, weights), out)?;
+    let imported = import_bundled(dir.path(), model, (precision, weights), out)?;
     let test = import::read_samples(&imported.float, &[dir.path().join("test.csv")])?;
     let labels = test
         .labels
@@ -115,11 +143,12 @@ pub fn run(
 /// Step 1: unpacks the bundled model into `dir` and imports it.
 fn import_bundled(
     dir: &Path,
+    model: DemoModel,
     (precision, weights): (Precision, WeightFormat),
     out: &mut impl Write,
 ) -> Result<import::Imported> {
     for (name, bytes) in [
-        ("model.onnx", MODEL),
+        ("model.onnx", model.onnx()),
         ("calibration.csv", CALIBRATION),
         ("test.csv", TEST),
     ] {
@@ -127,7 +156,8 @@ fn import_bundled(
     }
     writeln!(
         out,
-        "1. import models/digits-mlp/model.onnx in {} precision{} (calibrated on 200 training digits)",
+        "1. import models/{}/model.onnx in {} precision{} (calibrated on 200 training digits)",
+        model.name(),
         precision.name(),
         if weights == WeightFormat::Int4 {
             " with int4 weights"
@@ -138,7 +168,7 @@ fn import_bundled(
     let args = ImportArgs {
         model: dir.join("model.onnx"),
         calibration: vec![dir.join("calibration.csv")],
-        name: Some("digits-mlp".into()),
+        name: Some(model.name().into()),
         precision,
         weights,
         ..Default::default()

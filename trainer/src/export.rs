@@ -1,4 +1,4 @@
-//! Standard ONNX (opset 13, IR 8, a symbolic batch dimension `N`) written with onnx-protobuf,
+//! Standard ONNX (opset 13, or 17 where LayerNormalization needs it; IR 8, a symbolic batch dimension `N`) written with onnx-protobuf,
 //! so onnxruntime, ONNX's reference evaluator and `cwnn import` all load the same file.
 
 use onnx_protobuf::{
@@ -14,6 +14,7 @@ const IR_VERSION: i64 = 8;
 pub enum Attr {
     Int(&'static str, i64),
     Ints(&'static str, Vec<i64>),
+    Float(&'static str, f32),
 }
 
 /// Collects nodes and initializers in order.
@@ -21,9 +22,18 @@ pub enum Attr {
 pub struct Graph {
     nodes: Vec<NodeProto>,
     initializers: Vec<TensorProto>,
+    /// [`OPSET`] unless set: LayerNormalization needs 17.
+    opset: Option<i64>,
 }
 
 impl Graph {
+    pub fn with_opset(opset: i64) -> Self {
+        Graph {
+            opset: Some(opset),
+            ..Default::default()
+        }
+    }
+
     pub fn node(&mut self, op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<Attr>) {
         let attribute = attrs
             .into_iter()
@@ -39,6 +49,11 @@ impl Graph {
                         p.name = n.into();
                         p.type_ = AttributeType::INTS.into();
                         p.ints = v;
+                    }
+                    Attr::Float(n, v) => {
+                        p.name = n.into();
+                        p.type_ = AttributeType::FLOAT.into();
+                        p.f = v;
                     }
                 }
                 p
@@ -91,7 +106,7 @@ impl Graph {
             ir_version: IR_VERSION,
             opset_import: vec![OperatorSetIdProto {
                 domain: String::new(),
-                version: OPSET,
+                version: self.opset.unwrap_or(OPSET),
                 ..Default::default()
             }],
             producer_name: "cwnn-trainer".into(),

@@ -32,6 +32,10 @@ pub enum Arch {
     /// LeNet-5's shape for 28×28 images: Conv(6, 5×5, pad 2)-ReLU-MaxPool(2×2)-Conv(16, 5×5)-
     /// ReLU-MaxPool(2×2)-Flatten-Dense(120)-ReLU-Dense(84)-ReLU-Dense(10)-Softmax.
     Lenet,
+    /// A 2-block encoder over image rows as tokens: Dense(d) + learned positions, 2-head
+    /// attention and Dense(2d)-ReLU-Dense(d), each with residual and LayerNorm, mean pooling,
+    /// Dense(10)-Softmax (`transformer.rs`).
+    Transformer,
 }
 
 impl Arch {
@@ -43,6 +47,7 @@ impl Arch {
             Arch::Cnn => 16,
             Arch::Lstm => 32,
             Arch::Lenet => crate::lenet::C1,
+            Arch::Transformer => 32,
         }
     }
 

@@ -20,6 +20,7 @@ use crate::lenet::LeNet;
 use crate::model::{Arch, Classifier, Cnn, Lstm, Mlp, CLASSES};
 use crate::qat::Qat;
 use crate::rng::SplitMix64;
+use crate::transformer::{Transformer, HEADS};
 
 /// What to train (the command line's options).
 #[derive(Clone, Debug)]
@@ -73,6 +74,7 @@ pub fn default_epochs(arch: Arch) -> usize {
         Arch::Cnn => 60,
         Arch::Lstm => 80,
         Arch::Lenet => 4,
+        Arch::Transformer => 60,
     }
 }
 
@@ -159,6 +161,12 @@ impl Run<'_> {
             Arch::Mlp => self.fit(Mlp::<B>::new(side * side, hidden, cfg.seed, dev), dev, device),
             Arch::Cnn => self.fit(Cnn::<B>::new(side, hidden, cfg.seed, dev), dev, device),
             Arch::Lstm => self.fit(Lstm::<B>::new(side, hidden, cfg.seed, dev), dev, device),
+            Arch::Transformer => {
+                let model = Transformer::<B>::new(side, hidden, cfg.seed, dev).with_context(|| {
+                    format!("the transformer's width must be a positive multiple of {HEADS} heads, not {hidden}")
+                })?;
+                self.fit(model, dev, device)
+            }
             Arch::Lenet => {
                 if cfg.hidden.is_some() {
                     bail!("lenet has LeNet-5's fixed widths: --hidden does not apply");

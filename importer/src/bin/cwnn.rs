@@ -40,6 +40,24 @@ enum Weights {
     Int4,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum DemoModel {
+    /// models/digits-mlp: 64 → 64 ReLU → 10 → softmax (3 layers).
+    Mlp,
+    /// models/digits-transformer: 2 encoder blocks over the 8 image rows (d = 32, 2 heads),
+    /// mean pooling, 10 classes (41 layers).
+    Transformer,
+}
+
+impl From<DemoModel> for cwnn_importer::demo::DemoModel {
+    fn from(m: DemoModel) -> Self {
+        match m {
+            DemoModel::Mlp => cwnn_importer::demo::DemoModel::Mlp,
+            DemoModel::Transformer => cwnn_importer::demo::DemoModel::Transformer,
+        }
+    }
+}
+
 impl From<Weights> for cwnn_layers::WeightFormat {
     fn from(w: Weights) -> Self {
         match w {
@@ -124,7 +142,7 @@ enum Command {
         #[arg(long)]
         events: PathBuf,
     },
-    /// Imports the bundled digits model, runs it in an in-process chain (cosmwasm-vm) and
+    /// Imports a bundled digits model (`--model`), runs it in an in-process chain (cosmwasm-vm) and
     /// prints float vs on-chain accuracy and the per-layer gas.
     Demo {
         /// Evaluate only the first N test digits.
@@ -134,6 +152,9 @@ enum Command {
         precision: Precision,
         #[arg(long, value_enum, default_value = "native")]
         weights: Weights,
+        /// The bundled model.
+        #[arg(long, value_enum, default_value = "mlp")]
+        model: DemoModel,
     },
     /// Bakes a model package into a contract Wasm of its own: config and weights in its data
     /// section, read from memory at every call (no uploads, no weight reads from storage).
@@ -407,12 +428,13 @@ fn verify(dir: PathBuf, events: PathBuf) -> Result<()> {
 }
 
 fn demo(
+    model: cwnn_importer::demo::DemoModel,
     limit: Option<usize>,
     precision: cwnn_importer::quantize::Precision,
     weights: cwnn_layers::WeightFormat,
 ) -> Result<()> {
     let started = std::time::Instant::now();
-    cwnn_importer::demo::run(limit, precision, weights, &mut std::io::stdout())?;
+    cwnn_importer::demo::run(model, limit, precision, weights, &mut std::io::stdout())?;
     println!(
         "
 done in {:.1} s",
@@ -543,7 +565,8 @@ fn main() -> ExitCode {
             limit,
             precision,
             weights,
-        } => demo(limit, precision.into(), weights.into()),
+            model,
+        } => demo(model.into(), limit, precision.into(), weights.into()),
         Command::Bake {
             dir,
             out,

@@ -26,7 +26,7 @@ struct Args {
     /// [default: mnist5k for lenet, digits for the others]
     #[arg(long, value_enum)]
     dataset: Option<DatasetKind>,
-    /// Passes over the training split [default: mlp 100, cnn 60, lstm 80, lenet 4].
+    /// Passes over the training split [default: mlp 100, cnn 60, lstm 80, lenet 4, transformer 60].
     #[arg(long)]
     epochs: Option<usize>,
     #[arg(long, default_value_t = 32)]
@@ -37,7 +37,7 @@ struct Args {
     /// L2 weight decay (Adam).
     #[arg(long, default_value_t = 1e-3)]
     weight_decay: f32,
-    /// Hidden width (MLP, LSTM) or conv channels (CNN) [default: mlp 64, cnn 16, lstm 32].
+    /// Hidden width (MLP, LSTM), conv channels (CNN) or model width d (transformer) [default: mlp 64, cnn 16, lstm 32, transformer 32].
     #[arg(long)]
     hidden: Option<usize>,
     /// Quantization-aware training: fake int8 weights and activations in the forward pass.

@@ -100,22 +100,34 @@ fn range(
     Ok(ArrayD::from_shape_fn(IxDyn(&[n]), |i| s + i[0] as f64 * d))
 }
 
-/// ReduceSum / Mean / Max / Min / Prod over `axes` (an attribute, or input 1 from opset 13 for
-/// ReduceSum and 18 for the rest); all axes when none are given.
-fn reduce(node: &NodeProto, x: &ArrayD<f64>, axes_input: Option<&ArrayD<f64>>) -> Result<ArrayD<f64>, ImportError> {
+/// A reduction's axes of a rank-`rank` tensor (sorted, distinct) and `keepdims`; `None` for
+/// `noop_with_empty_axes` without axes (the input unchanged).
+pub(crate) fn reduce_axes(
+    node: &NodeProto,
+    axes_input: Option<&ArrayD<f64>>,
+    rank: usize,
+) -> Result<Option<(Vec<usize>, bool)>, ImportError> {
     let a = Attrs::new(node);
     let axes = match axes_input {
         Some(v) => Some(v.iter().map(|&v| v as i64).collect()),
         None => a.ints("axes")?,
     };
     let mut axes: Vec<usize> = match axes {
-        Some(v) if !v.is_empty() => v.iter().map(|&k| axis(node, k, x.ndim())).collect::<Result<_, _>>()?,
-        _ if a.int("noop_with_empty_axes", 0)? != 0 => return Ok(x.clone()),
-        _ => (0..x.ndim()).collect(),
+        Some(v) if !v.is_empty() => v.iter().map(|&k| axis(node, k, rank)).collect::<Result<_, _>>()?,
+        _ if a.int("noop_with_empty_axes", 0)? != 0 => return Ok(None),
+        _ => (0..rank).collect(),
     };
     axes.sort_unstable();
     axes.dedup();
-    let keep = a.int("keepdims", 1)? != 0;
+    Ok(Some((axes, a.int("keepdims", 1)? != 0)))
+}
+
+/// ReduceSum / Mean / Max / Min / Prod over `axes` (an attribute, or input 1 from opset 13 for
+/// ReduceSum and 18 for the rest); all axes when none are given.
+fn reduce(node: &NodeProto, x: &ArrayD<f64>, axes_input: Option<&ArrayD<f64>>) -> Result<ArrayD<f64>, ImportError> {
+    let Some((axes, keep)) = reduce_axes(node, axes_input, x.ndim())? else {
+        return Ok(x.clone());
+    };
     let mut out = x.clone();
     for &ax in axes.iter().rev() {
         if out.shape()[ax] == 0 {

@@ -110,7 +110,11 @@ pub const OPS: &[OnnxOp] = &[
     op("RNN", "simple_rnn", Map::At(recurrent::recurrent)),
     op("Range", "folded (constants only)", Map::One(constant::fold)),
     op("ReduceMax", "folded (constants only)", Map::One(constant::fold)),
-    op("ReduceMean", "folded (constants only)", Map::One(constant::fold)),
+    op(
+        "ReduceMean",
+        "global_avg_pool over the reduced axes (moved last by a permute where needed); folded on constants",
+        Map::One(pool::reduce_mean),
+    ),
     op("ReduceMin", "folded (constants only)", Map::One(constant::fold)),
     op("ReduceProd", "folded (constants only)", Map::One(constant::fold)),
     op("ReduceSum", "folded (constants only)", Map::One(constant::fold)),

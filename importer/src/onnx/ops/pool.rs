@@ -1,10 +1,11 @@
-//! MaxPool, AveragePool, GlobalAveragePool; the 2-D window attributes Conv shares.
+//! MaxPool, AveragePool, GlobalAveragePool, ReduceMean of a per-sample tensor; the 2-D window
+//! attributes Conv shares.
 
 use cwnn_layers::Window2d;
 use onnx_protobuf::NodeProto;
 
 use crate::float::FloatOp;
-use crate::onnx::builder::{Builder, Value};
+use crate::onnx::builder::{Builder, Dyn, Value};
 use crate::onnx::proto::Attrs;
 use crate::onnx::ImportError;
 
@@ -165,4 +166,75 @@ pub fn global_average(b: &mut Builder, node: &NodeProto) -> Result<Value, Import
         vec![x.shape[0], 1, 1],
         Some(0),
     )))
+}
+
+/// ReduceMean of a per-sample tensor (a transformer's mean pooling over tokens): the reduced
+/// axes moved last (a Permute where that moves data), viewed as `[kept, reduced, 1]` and
+/// averaged by `global_avg_pool`. On a constant it folds.
+pub fn reduce_mean(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
+    if let Value::Const(_) = b.required(node, 0)? {
+        return super::constant::fold(b, node);
+    }
+    let x = b.dynamic(node, 0)?;
+    let full = b.full_shape(&x);
+    let Some((axes, keep)) = super::constant::reduce_axes(node, b.constant(node, 1)?, full.len())? else {
+        return Ok(Value::Dyn(x));
+    };
+    if x.batch.is_some_and(|bt| axes.contains(&bt)) {
+        return Err(ImportError::unsupported(node, "a mean over the batch axis"));
+    }
+    // Axes of one sample: the reduced ones and the kept ones, in order.
+    let sample = |a: usize| a - usize::from(x.batch.is_some_and(|bt| bt < a));
+    let reduced: Vec<usize> = axes.iter().map(|&a| sample(a)).collect();
+    let kept: Vec<usize> = (0..x.shape.len()).filter(|a| !reduced.contains(a)).collect();
+    let count = |ax: &[usize]| ax.iter().map(|&a| x.shape[a]).product::<usize>();
+    let (c, r) = (count(&kept), count(&reduced));
+    if r == 0 {
+        return Err(ImportError::node(node, "reduction over an empty axis"));
+    }
+    let source = b.materialize(node, &x)?;
+    let moved: Vec<usize> = kept.iter().chain(&reduced).copied().collect();
+    let order = moved.iter().enumerate().any(|(i, &a)| i != a).then(|| permutation(&x.shape, &moved));
+    let planes = Dyn {
+        id: source,
+        shape: vec![c, r, 1],
+        batch: x.batch,
+        order,
+    };
+    let id = b.materialize(node, &planes)?;
+    let pooled = b.push(&node.name, FloatOp::GlobalAvgPool, vec![id], vec![c, 1, 1], x.batch);
+    let mut out: Vec<usize> = full.clone();
+    for &a in axes.iter().rev() {
+        if keep {
+            out[a] = 1;
+        } else {
+            out.remove(a);
+        }
+    }
+    let batch = x.batch.map(|bt| bt - axes.iter().filter(|&&a| a < bt && !keep).count());
+    Ok(Value::Dyn(Dyn {
+        shape: Builder::from_full(0, &out, batch).shape,
+        ..pooled
+    }))
+}
+
+/// For each element of `shape` with its axes reordered to `moved` (row-major), the index of
+/// that element in `shape` (row-major).
+fn permutation(shape: &[usize], moved: &[usize]) -> Vec<usize> {
+    let mut strides = vec![1; shape.len()];
+    for a in (0..shape.len().saturating_sub(1)).rev() {
+        strides[a] = strides[a + 1] * shape[a + 1];
+    }
+    let dims: Vec<usize> = moved.iter().map(|&a| shape[a]).collect();
+    let n: usize = dims.iter().product();
+    (0..n)
+        .map(|mut k| {
+            let mut at = 0;
+            for (i, &a) in moved.iter().enumerate().rev() {
+                at += (k % dims[i]) * strides[a];
+                k /= dims[i];
+            }
+            at
+        })
+        .collect()
 }
