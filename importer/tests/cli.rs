@@ -359,3 +359,25 @@ fn demo_runs_the_bundled_model_on_chain() {
     assert!(text.contains("25/25 verified from events"), "{text}");
     assert!(text.contains("fits the 3000000 SDK-gas query limit"), "{text}");
 }
+
+/// Issue 17's second bundled model: all 359 test digits through the 41-layer encoder, one
+/// layer per transaction, every output bit-identical to the native run and verified.
+#[test]
+fn demo_runs_the_bundled_transformer_on_chain() {
+    let text = ok(&["demo", "--model", "transformer"]);
+    assert!(text.contains("import models/digits-transformer/model.onnx"), "{text}");
+    assert!(
+        text.contains("359/359 on-chain outputs equal the native ones bit for bit; 359/359 verified from events"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{} transactions", 359 * 41)), "{text}");
+    let chain = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("int8, on chain"))
+        .and_then(|v| v.trim().trim_end_matches('%').trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no on-chain accuracy in {text}"));
+    assert!(chain >= 95.0, "{text}");
+    for kind in ["matmul", "layer_norm", "softmax", "global_avg_pool"] {
+        assert!(text.contains(&format!("  {kind} ")), "{kind} missing from the gas table: {text}");
+    }
+}
