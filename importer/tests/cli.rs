@@ -378,6 +378,9 @@ fn demo_runs_the_bundled_transformer_on_chain() {
         .unwrap_or_else(|| panic!("no on-chain accuracy in {text}"));
     assert!(chain >= 95.0, "{text}");
     for kind in ["matmul", "layer_norm", "softmax", "global_avg_pool"] {
-        assert!(text.contains(&format!("  {kind} ")), "{kind} missing from the gas table: {text}");
+        assert!(
+            text.contains(&format!("  {kind} ")),
+            "{kind} missing from the gas table: {text}"
+        );
     }
 }

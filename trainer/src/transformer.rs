@@ -1,6 +1,6 @@
 //! A small encoder over image rows: each of the `side` rows is a token of `side` pixels.
-//! Dense(d) per token + learned position embeddings, `BLOCKS` post-norm encoder blocks
-//! (2-head self-attention, residual, LayerNorm; Dense(2d)-ReLU-Dense(d), residual, LayerNorm),
+//! Dense(d) per token + learned position embeddings, post-norm encoder blocks (multi-head
+//! self-attention, residual, LayerNorm; Dense(2d)-ReLU-Dense(d), residual, LayerNorm),
 //! mean pooling over tokens, Dense(10)-Softmax. Exported as the ops `torch.onnx.export` writes
 //! for `nn.TransformerEncoderLayer` code (MatMul, Reshape/Transpose head split, Softmax(-1),
 //! LayerNormalization at opset 17, ReduceMean).
@@ -20,9 +20,9 @@ use crate::model::{dense, head, host, maybe_fq, param, scaled, weights, zeros, C
 use crate::qat::Qat;
 use crate::rng::SplitMix64;
 
-/// Encoder blocks.
+/// Encoder blocks of `--model transformer`.
 pub const BLOCKS: usize = 2;
-/// Attention heads per block.
+/// Attention heads per block of `--model transformer`.
 pub const HEADS: usize = 2;
 /// LayerNorm's ε, as PyTorch's default.
 const EPS: f32 = 1e-5;
@@ -75,14 +75,20 @@ impl<B: Backend> Block<B> {
         }
     }
 
-    fn forward(&self, x: Tensor<B, 3>, fq: Qat) -> Tensor<B, 3> {
+    fn forward(&self, x: Tensor<B, 3>, h: usize, fq: Qat) -> Tensor<B, 3> {
         let [n, t, d] = x.dims();
-        let dh = d / HEADS;
+        let dh = d / h;
         // [N, T, d] → [N, H, T, dh]
         let heads = |w: &Param<Tensor<B, 2>>, b: &Param<Tensor<B, 1>>| {
-            maybe_fq(tokens(x.clone(), w, b, fq), fq).reshape([n, t, HEADS, dh]).swap_dims(1, 2)
+            maybe_fq(tokens(x.clone(), w, b, fq), fq)
+                .reshape([n, t, h, dh])
+                .swap_dims(1, 2)
         };
-        let (q, k, v) = (heads(&self.wq, &self.bq), heads(&self.wk, &self.bk), heads(&self.wv, &self.bv));
+        let (q, k, v) = (
+            heads(&self.wq, &self.bq),
+            heads(&self.wk, &self.bk),
+            heads(&self.wv, &self.bv),
+        );
         let scores = maybe_fq(q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f32).sqrt()), fq);
         let p = maybe_fq(softmax(scores, 3), fq);
         let c = maybe_fq(p.matmul(v), fq).swap_dims(1, 2).reshape([n, t, d]);
@@ -109,6 +115,16 @@ fn layer_norm<B: Backend>(x: Tensor<B, 3>, g: &Param<Tensor<B, 1>>, b: &Param<Te
     maybe_fq(z * g.val().unsqueeze::<3>() + b.val().unsqueeze::<3>(), fq)
 }
 
+/// An encoder's sizes: `tokens` tokens of `features` inputs each, width `d`.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    pub tokens: usize,
+    pub features: usize,
+    pub d: usize,
+    pub heads: usize,
+    pub blocks: usize,
+}
+
 #[derive(Module, Debug)]
 pub struct Transformer<B: Backend> {
     embed_w: Param<Tensor<B, 2>>,
@@ -118,60 +134,59 @@ pub struct Transformer<B: Backend> {
     blocks: Vec<Block<B>>,
     fc_w: Param<Tensor<B, 2>>,
     fc_b: Param<Tensor<B, 1>>,
-    side: usize,
+    tokens: usize,
+    heads: usize,
     qat: Qat,
 }
 
 impl<B: Backend> Transformer<B> {
-    /// `d` must be a multiple of [`HEADS`].
+    /// `--model transformer` on `side`×`side` images: [`BLOCKS`] blocks of [`HEADS`] heads.
+    /// `None` unless `d` is a positive multiple of the heads.
     pub fn new(side: usize, d: usize, seed: u64, device: &B::Device) -> Option<Self> {
-        if d == 0 || d % HEADS != 0 {
+        let shape = Shape {
+            tokens: side,
+            features: side,
+            d,
+            heads: HEADS,
+            blocks: BLOCKS,
+        };
+        Self::with_shape(shape, seed, device)
+    }
+
+    /// Any encoder of this design (seeded initial weights). `None` unless `d` is a positive
+    /// multiple of `heads`.
+    pub fn with_shape(s: Shape, seed: u64, device: &B::Device) -> Option<Self> {
+        if s.heads == 0 || s.d == 0 || s.d % s.heads != 0 {
             return None;
         }
-        let mut rng = SplitMix64::new(seed);
+        let (d, mut rng) = (s.d, SplitMix64::new(seed));
         Some(Transformer {
-            embed_w: weights(&mut rng, [d, side], side, device),
+            embed_w: weights(&mut rng, [d, s.features], s.features, device),
             embed_b: zeros(d, device),
-            pos: param([side, d], rng.uniform(side * d, 0.1), device),
-            blocks: (0..BLOCKS).map(|_| Block::new(&mut rng, d, device)).collect(),
+            pos: param([s.tokens, d], rng.uniform(s.tokens * d, 0.1), device),
+            blocks: (0..s.blocks).map(|_| Block::new(&mut rng, d, device)).collect(),
             fc_w: weights(&mut rng, [CLASSES, d], d, device),
             fc_b: zeros(CLASSES, device),
-            side,
+            tokens: s.tokens,
+            heads: s.heads,
             qat: Qat::Off,
         })
     }
-}
 
-impl<B: Backend> Classifier<B> for Transformer<B> {
-    fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let n = x.dims()[0];
-        let s = self.side;
-        let fq = self.qat;
-        let x = maybe_fq(x.reshape([n, s, s]), fq);
-        let e = maybe_fq(tokens(x, &self.embed_w, &self.embed_b, fq), fq);
-        let mut h = maybe_fq(e + self.pos.val().unsqueeze::<3>(), fq);
-        for block in &self.blocks {
-            h = block.forward(h, fq);
-        }
-        let d = h.dims()[2];
-        let pooled = maybe_fq(h.mean_dim(1).reshape([n, d]), fq);
-        maybe_fq(dense(pooled, self.fc_w.val(), self.fc_b.val(), fq), fq)
-    }
-
-    fn with_qat(self, qat: Qat) -> Self {
-        Transformer { qat, ..self }
-    }
-
-    fn to_onnx(&self, data: &Dataset) -> ModelProto {
-        let [d, s] = self.embed_w.dims();
+    /// The float model as ONNX taking inputs `[N, tokens, features]` in units of `1 / scale`
+    /// (folded into the token Dense).
+    pub fn export(&self, scale: f32) -> ModelProto {
+        let [d, f] = self.embed_w.dims();
+        let t = self.tokens;
+        let h = self.heads;
         let mut g = Graph::with_opset(17);
-        let embed = transposed(&scaled(host(&self.embed_w), 1.0 / data.pixel_max), d, s);
-        linear(&mut g, "embed", "pixels", "e", &embed, &host(&self.embed_b), [s, d]);
-        g.floats("pos", &[s, d], &host(&self.pos));
+        let embed = transposed(&scaled(host(&self.embed_w), 1.0 / scale), d, f);
+        linear(&mut g, "embed", "pixels", "e", &embed, &host(&self.embed_b), [f, d]);
+        g.floats("pos", &[t, d], &host(&self.pos));
         g.node("Add", "position", &["e", "pos"], &["h0"], vec![]);
-        g.ints("heads", &[0, s as i64, HEADS as i64, (d / HEADS) as i64]);
-        g.ints("merged", &[0, s as i64, d as i64]);
-        g.floats("sqrt_dh", &[], &[((d / HEADS) as f32).sqrt()]);
+        g.ints("heads", &[0, t as i64, h as i64, (d / h) as i64]);
+        g.ints("merged", &[0, t as i64, d as i64]);
+        g.floats("sqrt_dh", &[], &[((d / h) as f32).sqrt()]);
         let mut x = "h0".to_string();
         for (i, block) in self.blocks.iter().enumerate() {
             x = export_block(&mut g, block, &format!("block{i}"), &x, d);
@@ -184,7 +199,32 @@ impl<B: Backend> Classifier<B> for Transformer<B> {
             vec![Attr::Ints("axes", vec![1]), Attr::Int("keepdims", 0)],
         );
         head(&mut g, "fc", "pooled", &host(&self.fc_w), &host(&self.fc_b), d);
-        g.finish("digits_transformer", ("pixels", &[s, s]), ("probabilities", &[CLASSES]))
+        g.finish("digits_transformer", ("pixels", &[t, f]), ("probabilities", &[CLASSES]))
+    }
+}
+
+impl<B: Backend> Classifier<B> for Transformer<B> {
+    fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let n = x.dims()[0];
+        let (t, f) = (self.tokens, self.embed_w.dims()[1]);
+        let fq = self.qat;
+        let x = maybe_fq(x.reshape([n, t, f]), fq);
+        let e = maybe_fq(tokens(x, &self.embed_w, &self.embed_b, fq), fq);
+        let mut h = maybe_fq(e + self.pos.val().unsqueeze::<3>(), fq);
+        for block in &self.blocks {
+            h = block.forward(h, self.heads, fq);
+        }
+        let d = h.dims()[2];
+        let pooled = maybe_fq(h.mean_dim(1).reshape([n, d]), fq);
+        maybe_fq(dense(pooled, self.fc_w.val(), self.fc_b.val(), fq), fq)
+    }
+
+    fn with_qat(self, qat: Qat) -> Self {
+        Transformer { qat, ..self }
+    }
+
+    fn to_onnx(&self, data: &Dataset) -> ModelProto {
+        self.export(data.pixel_max)
     }
 }
 
@@ -214,7 +254,13 @@ fn export_block<B: Backend>(g: &mut Graph, b: &Block<B>, p: &str, x: &str, d: us
     dense_of(g, &n("k"), x, &n("k"), &b.wk, &b.bk);
     dense_of(g, &n("v"), x, &n("v"), &b.wv, &b.bv);
     for (t, perm) in [("q", [0, 2, 1, 3]), ("k", [0, 2, 3, 1]), ("v", [0, 2, 1, 3])] {
-        g.node("Reshape", &n(&format!("{t}_split")), &[&n(t), "heads"], &[&n(&format!("{t}4"))], vec![]);
+        g.node(
+            "Reshape",
+            &n(&format!("{t}_split")),
+            &[&n(t), "heads"],
+            &[&n(&format!("{t}4"))],
+            vec![],
+        );
         g.node(
             "Transpose",
             &n(&format!("{t}_heads")),
@@ -225,7 +271,13 @@ fn export_block<B: Backend>(g: &mut Graph, b: &Block<B>, p: &str, x: &str, d: us
     }
     g.node("MatMul", &n("scores"), &[&n("qh"), &n("kh")], &[&n("s0")], vec![]);
     g.node("Div", &n("scale"), &[&n("s0"), "sqrt_dh"], &[&n("s")], vec![]);
-    g.node("Softmax", &n("softmax"), &[&n("s")], &[&n("p")], vec![Attr::Int("axis", -1)]);
+    g.node(
+        "Softmax",
+        &n("softmax"),
+        &[&n("s")],
+        &[&n("p")],
+        vec![Attr::Int("axis", -1)],
+    );
     g.node("MatMul", &n("context"), &[&n("p"), &n("vh")], &[&n("ch")], vec![]);
     g.node(
         "Transpose",
@@ -246,7 +298,15 @@ fn export_block<B: Backend>(g: &mut Graph, b: &Block<B>, p: &str, x: &str, d: us
     n("y")
 }
 
-fn norm<B: Backend>(g: &mut Graph, name: &str, x: &str, y: &str, gamma: &Param<Tensor<B, 1>>, beta: &Param<Tensor<B, 1>>, d: usize) {
+fn norm<B: Backend>(
+    g: &mut Graph,
+    name: &str,
+    x: &str,
+    y: &str,
+    gamma: &Param<Tensor<B, 1>>,
+    beta: &Param<Tensor<B, 1>>,
+    d: usize,
+) {
     let (gn, bn) = (format!("{name}.weight"), format!("{name}.bias"));
     g.floats(&gn, &[d], &host(gamma));
     g.floats(&bn, &[d], &host(beta));

@@ -76,8 +76,23 @@ fn round_trip(t: &Trained, dir: &Path) -> Vec<&'static str> {
 /// LayerNorm; feed-forward with the ReLU fused, residual, LayerNorm), mean pooling, the head.
 const TRANSFORMER: &[&str] = &{
     const BLOCK: [&str; 17] = [
-        "dense", "dense", "dense", "permute", "permute", "matmul", "softmax", "permute", "matmul", "permute",
-        "dense", "add", "layer_norm", "dense", "dense", "add", "layer_norm",
+        "dense",
+        "dense",
+        "dense",
+        "permute",
+        "permute",
+        "matmul",
+        "softmax",
+        "permute",
+        "matmul",
+        "permute",
+        "dense",
+        "add",
+        "layer_norm",
+        "dense",
+        "dense",
+        "add",
+        "layer_norm",
     ];
     let mut k = [""; 41];
     (k[0], k[1]) = ("dense", "add");
@@ -211,7 +226,10 @@ fn transformer_qat_imports_at_its_fake_quant_accuracy() {
     let dir = tempfile::tempdir().unwrap();
     t.write(&dir.path().join("model.onnx")).unwrap();
     let acc = import_accuracy(&t, dir.path(), WeightFormat::Native);
-    assert!((acc.quantized_top1 - fake).abs() <= 0.01, "fake-quant {fake} vs {acc:?}");
+    assert!(
+        (acc.quantized_top1 - fake).abs() <= 0.01,
+        "fake-quant {fake} vs {acc:?}"
+    );
 }
 
 /// The transformer's width must split into its heads: a named error.

@@ -194,7 +194,11 @@ pub fn reduce_mean(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportErr
     }
     let source = b.materialize(node, &x)?;
     let moved: Vec<usize> = kept.iter().chain(&reduced).copied().collect();
-    let order = moved.iter().enumerate().any(|(i, &a)| i != a).then(|| permutation(&x.shape, &moved));
+    let order = moved
+        .iter()
+        .enumerate()
+        .any(|(i, &a)| i != a)
+        .then(|| permutation(&x.shape, &moved));
     let planes = Dyn {
         id: source,
         shape: vec![c, r, 1],
