@@ -228,3 +228,59 @@ fn a_scale_is_not_folded_into_a_tensor_another_node_reads_through_an_alias() {
     let kinds: Vec<&str> = model.nodes.iter().map(|n| n.op.kind()).collect();
     assert_eq!(kinds, ["dense", "mul", "add"]);
 }
+
+/// ReduceMean of a per-sample tensor (mean pooling) is a layer: over the tokens of `[T, N, d]`
+/// (the batch axis second: a Transpose made the input time-major) the output keeps the batch axis,
+/// with and without `keepdims`; over the batch axis it is a named error.
+#[test]
+fn reduce_mean_of_a_tensor_pools_around_the_batch_axis() {
+    // A per-channel constant added after the mean broadcasts only where the batch axis is right.
+    let graph = |keep: i64, axes: &[i64], out: &[Option<i64>], c: &[i64]| {
+        let mut g = GraphProto::new();
+        g.name = "pool".into();
+        g.node = vec![
+            node("Transpose", &["x"], "t", vec![attr_ints("perm", &[1, 0, 2])]),
+            node(
+                "ReduceMean",
+                &["t"],
+                "y",
+                vec![attr_ints("axes", axes), attr_int("keepdims", keep)],
+            ),
+            node("Add", &["y", "c"], "z", vec![]),
+        ];
+        g.initializer = vec![tensor("c", c, &vec![1.0; c.iter().product::<i64>() as usize])];
+        g.input = vec![value("x", &[None, Some(2), Some(3)])];
+        g.output = vec![value("z", out)];
+        let mut opset = OperatorSetIdProto::new();
+        opset.version = 17;
+        let mut m = ModelProto::new();
+        m.ir_version = 8;
+        m.opset_import = vec![opset];
+        m.graph = Some(g).into();
+        m.write_to_bytes().unwrap()
+    };
+    // One sample is [T = 2, d = 3]; the mean over T.
+    let x = ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![1.0, 2.0, 3.0, 5.0, -2.0, 0.5]).unwrap();
+    for (keep, out) in [(0, vec![None, Some(3)]), (1, vec![Some(1), None, Some(3)])] {
+        let m = onnx::import(&graph(keep, &[0], &out, &[3]), &Options::default()).unwrap();
+        let y = m.forward(&x);
+        assert_eq!(
+            y.iter().copied().collect::<Vec<_>>(),
+            [4.0, 1.0, 2.75],
+            "keepdims {keep}"
+        );
+        let kinds: Vec<&str> = m.nodes.iter().map(|n| n.op.kind()).collect();
+        assert_eq!(kinds[..2], ["permute", "global_avg_pool"], "keepdims {keep}");
+    }
+    // Over d, the last axis: no data moves, so a reshape and no permute; the output is
+    // [T, N], the batch axis still second.
+    let m = onnx::import(&graph(0, &[-1], &[Some(2), None], &[2, 1]), &Options::default()).unwrap();
+    assert_eq!(
+        m.forward(&x).iter().copied().collect::<Vec<_>>(),
+        [3.0, 1.0 + 3.5 / 3.0]
+    );
+    let kinds: Vec<&str> = m.nodes.iter().map(|n| n.op.kind()).collect();
+    assert_eq!(kinds[..2], ["reshape", "global_avg_pool"]);
+    let e = onnx::import(&graph(0, &[1], &[Some(2), Some(3)], &[3]), &Options::default()).unwrap_err();
+    assert!(e.to_string().contains("a mean over the batch axis"), "{e}");
+}

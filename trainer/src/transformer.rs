@@ -210,7 +210,9 @@ impl<B: Backend> Classifier<B> for Transformer<B> {
         let fq = self.qat;
         let x = maybe_fq(x.reshape([n, t, f]), fq);
         let e = maybe_fq(tokens(x, &self.embed_w, &self.embed_b, fq), fq);
-        let mut h = maybe_fq(e + self.pos.val().unsqueeze::<3>(), fq);
+        // The position table is the Add layer's constant operand, quantized on import.
+        let pos = maybe_fq(self.pos.val(), fq);
+        let mut h = maybe_fq(e + pos.unsqueeze::<3>(), fq);
         for block in &self.blocks {
             h = block.forward(h, self.heads, fq);
         }

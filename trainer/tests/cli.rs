@@ -53,11 +53,12 @@ fn writes_the_model_and_its_splits_and_ends_with_the_accuracy() {
 #[test]
 fn bad_arguments_are_refused() {
     let out = trainer()
-        .args(["--model", "transformer", "--out", "x.onnx"])
+        .args(["--model", "resnet", "--out", "x.onnx"])
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("transformer"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'resnet'") && err.contains("transformer"), "{err}");
     if cwnn_trainer::device::probe_cuda().is_err() {
         let dir = tempfile::tempdir().unwrap();
         let out = trainer()

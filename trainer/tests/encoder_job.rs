@@ -107,4 +107,6 @@ fn a_four_block_encoder_runs_as_a_job_within_the_default_budget() {
     );
     assert_eq!(output.data, native.last().unwrap().data.to_i32s());
     assert!(calls > 1, "a job of one call would not test segments");
+    // WorkBudget::default_execute's promise: about 3.5M SDK gas per call.
+    assert!(most <= 3_500_000, "{most} SDK gas in one call");
 }

@@ -183,6 +183,12 @@ pub fn reduce_mean(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportErr
     if x.batch.is_some_and(|bt| axes.contains(&bt)) {
         return Err(ImportError::unsupported(node, "a mean over the batch axis"));
     }
+    if x.batch.is_none() && b.merged_batch {
+        return Err(ImportError::unsupported(
+            node,
+            "a mean over a tensor whose batch axis a Reshape merged into another",
+        ));
+    }
     // Axes of one sample: the reduced ones and the kept ones, in order.
     let sample = |a: usize| a - usize::from(x.batch.is_some_and(|bt| bt < a));
     let reduced: Vec<usize> = axes.iter().map(|&a| sample(a)).collect();
@@ -194,11 +200,9 @@ pub fn reduce_mean(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportErr
     }
     let source = b.materialize(node, &x)?;
     let moved: Vec<usize> = kept.iter().chain(&reduced).copied().collect();
-    let order = moved
-        .iter()
-        .enumerate()
-        .any(|(i, &a)| i != a)
-        .then(|| permutation(&x.shape, &moved));
+    let index = permutation(&x.shape, &moved);
+    // Moving axes of size 1 moves no data.
+    let order = index.iter().enumerate().any(|(k, &i)| k != i).then_some(index);
     let planes = Dyn {
         id: source,
         shape: vec![c, r, 1],
@@ -218,6 +222,7 @@ pub fn reduce_mean(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportErr
     let batch = x.batch.map(|bt| bt - axes.iter().filter(|&&a| a < bt && !keep).count());
     Ok(Value::Dyn(Dyn {
         shape: Builder::from_full(0, &out, batch).shape,
+        batch,
         ..pooled
     }))
 }
