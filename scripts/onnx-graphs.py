@@ -329,3 +329,67 @@ save(
     opset=20,
     under=os.path.join(os.path.dirname(__file__), "..", "benches/data"),
 )
+
+# Decompositions the importer fuses back into one op (importer/src/onnx/fuse.rs), each after a
+# Dense. GELU's tanh form as Hugging Face's gelu_new exports (constants first):
+# 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+g = np.random.default_rng(23)
+save(
+    "gelu_tanh",
+    [
+        helper.make_node("MatMul", ["x", "w"], ["h0"]),
+        helper.make_node("Add", ["h0", "b"], ["h"]),
+        helper.make_node("Mul", ["half", "h"], ["hh"]),
+        helper.make_node("Pow", ["h", "three"], ["h3"]),
+        helper.make_node("Mul", ["c", "h3"], ["ch3"]),
+        helper.make_node("Add", ["h", "ch3"], ["inner"]),
+        helper.make_node("Mul", ["k", "inner"], ["arg"]),
+        helper.make_node("Tanh", ["arg"], ["t"], name="tanh"),
+        helper.make_node("Add", ["one", "t"], ["t1"]),
+        helper.make_node("Mul", ["hh", "t1"], ["y"]),
+    ],
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 12])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 16])],
+    [
+        init("w", f32(g.normal(0, 0.5, (12, 16)))),
+        init("b", f32(g.normal(0, 0.2, 16))),
+        init("half", f32(0.5)),
+        init("three", f32(3.0)),
+        init("c", f32(0.044715)),
+        init("k", f32(np.sqrt(2 / np.pi))),
+        init("one", f32(1.0)),
+    ],
+    f32(g.normal(0, 1, (32, 12))),
+    opset=13,
+)
+
+# LayerNormalization as PyTorch writes it below opset 17 (and BERT-style code does by hand):
+# ReduceMean, Sub, Pow 2, ReduceMean, Add ε, Sqrt, Div, Mul γ, Add β over the last axis.
+save(
+    "layer_norm_decomposed",
+    [
+        helper.make_node("MatMul", ["x", "w"], ["h0"]),
+        helper.make_node("Add", ["h0", "b"], ["h"]),
+        helper.make_node("ReduceMean", ["h"], ["mu"], axes=[-1], name="norm"),
+        helper.make_node("Sub", ["h", "mu"], ["d"]),
+        helper.make_node("Pow", ["d", "two"], ["d2"]),
+        helper.make_node("ReduceMean", ["d2"], ["var"], axes=[-1]),
+        helper.make_node("Add", ["var", "eps"], ["ve"]),
+        helper.make_node("Sqrt", ["ve"], ["sd"]),
+        helper.make_node("Div", ["d", "sd"], ["z"]),
+        helper.make_node("Mul", ["z", "gamma"], ["zg"]),
+        helper.make_node("Add", ["zg", "beta"], ["y"]),
+    ],
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6, 12])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6, 16])],
+    [
+        init("w", f32(g.normal(0, 0.5, (12, 16)))),
+        init("b", f32(g.normal(0, 0.2, 16))),
+        init("two", f32(2.0)),
+        init("eps", f32(1e-5)),
+        init("gamma", f32(g.normal(1, 0.2, 16))),
+        init("beta", f32(g.normal(0, 0.2, 16))),
+    ],
+    f32(g.normal(0, 1, (8, 6, 12))),
+    opset=13,
+)

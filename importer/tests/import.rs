@@ -495,13 +495,26 @@ fn encoder_sublayers_import_with_their_heads() {
     );
 }
 
-/// GELU as exporters wrote it before ONNX had Gelu, `x·0.5·(1 + erf(x/√2))`: it imports as its
-/// element-wise layers (Erf a table like the other activations), each checked against ONNX's
-/// reference in f64, int8 and int16.
+/// GELU as exporters wrote it before ONNX had Gelu, `x·0.5·(1 + erf(x/√2))`, and its tanh form
+/// as Hugging Face's `gelu_new` exports it (constants first): each is fused back into one GELU
+/// activation table, checked against ONNX's reference in f64, int8 and int16.
 #[test]
-fn gelu_written_with_erf_imports_as_its_parts() {
+fn gelu_decompositions_import_as_one_activation() {
+    for name in ["gelu_erf", "gelu_tanh"] {
+        assert_eq!(
+            differential(name, Options::default()),
+            ["dense", "activation"],
+            "{name}"
+        );
+    }
+}
+
+/// LayerNormalization as PyTorch writes it below opset 17 (ReduceMean, Sub, Pow, ReduceMean,
+/// Add ε, Sqrt, Div, Mul γ, Add β) is fused into one `layer_norm`.
+#[test]
+fn a_decomposed_layer_norm_imports_as_one_layer() {
     assert_eq!(
-        differential("gelu_erf", Options::default()),
-        ["dense", "mul", "activation", "add", "mul", "mul"]
+        differential("layer_norm_decomposed", Options::default()),
+        ["dense", "layer_norm"]
     );
 }

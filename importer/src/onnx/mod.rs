@@ -5,6 +5,7 @@
 
 mod builder;
 mod external;
+mod fuse;
 mod ops;
 pub mod proto;
 
@@ -128,13 +129,18 @@ pub fn import(bytes: &[u8], options: &Options) -> Result<FloatModel, ImportError
     let opset = opset(&model)?;
     let graph = model.graph.as_ref().ok_or(ImportError::NoGraph)?;
     let output = pick_output(graph, &options.outputs)?;
-    // Only the nodes the output depends on (an skl2onnx label branch is never mapped).
-    let needed = needed_nodes(&graph.node, &output);
     let mut b = Builder::new(opset);
+    let mut initializers = HashMap::new();
     for t in &graph.initializer {
         let t = external::resolve(t, options.model_dir.as_deref())?;
-        b.set_const(&t.name, proto::to_array(&t)?);
+        let value = proto::to_array(&t)?;
+        b.set_const(&t.name, value.clone());
+        initializers.insert(t.name.clone(), value);
     }
+    // Decompositions of LayerNormalization and GELU become those ops (fuse.rs).
+    let nodes = fuse::fuse(&graph.node, &initializers, &output);
+    // Only the nodes the output depends on (an skl2onnx label branch is never mapped).
+    let needed = needed_nodes(&nodes, &output);
     for (name, value) in &options.consts {
         if !graph.input.iter().any(|i| &i.name == name) {
             return Err(ImportError::Const {
@@ -147,13 +153,13 @@ pub fn import(bytes: &[u8], options: &Options) -> Result<FloatModel, ImportError
     let input = pick_input(graph, &b)?;
     let port = input_port(graph, input, options.no_batch)?;
     b.set_input(&input.name, port.shape.clone(), port.batch_axis, port.batch_size);
-    b.consumers = consumers(&graph.node, &needed, &output, |_| true);
+    b.consumers = consumers(&nodes, &needed, &output, |_| true);
     // A layer's output read by one node only can absorb it (bias, BatchNorm, ReLU, a scale);
     // Shape and Size read no data.
-    b.readers = consumers(&graph.node, &needed, &output, |n| {
+    b.readers = consumers(&nodes, &needed, &output, |n| {
         !matches!(n.op_type.as_str(), "Shape" | "Size")
     });
-    for (i, node) in graph.node.iter().enumerate() {
+    for (i, node) in nodes.iter().enumerate() {
         if needed.contains(&i) {
             ops::map(&mut b, node)?;
         }

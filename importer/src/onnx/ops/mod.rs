@@ -11,6 +11,8 @@ mod shape;
 
 use onnx_protobuf::NodeProto;
 
+pub(crate) use shape::constant_value;
+
 use super::builder::{Builder, Value};
 use super::ImportError;
 

@@ -60,20 +60,25 @@ pub fn cast(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
 }
 
 pub fn constant(_: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
+    constant_value(node).map(Value::Const)
+}
+
+/// A Constant node's value, from whichever `value*` attribute it has.
+pub(crate) fn constant_value(node: &NodeProto) -> Result<ArrayD<f64>, ImportError> {
     let a = Attrs::new(node);
     if let Some(t) = a.tensor("value")? {
-        return Ok(Value::Const(to_array(t)?));
+        return to_array(t);
     }
     let scalar = |v: f64| ArrayD::from_elem(IxDyn(&[]), v);
     let vector = |v: Vec<f64>| ArrayD::from_shape_vec(IxDyn(&[v.len()]), v).expect("1-D");
     if a.has("value_float") {
-        return Ok(Value::Const(scalar(a.float("value_float", 0.0)?)));
+        return Ok(scalar(a.float("value_float", 0.0)?));
     }
     if a.has("value_int") {
-        return Ok(Value::Const(scalar(a.int("value_int", 0)? as f64)));
+        return Ok(scalar(a.int("value_int", 0)? as f64));
     }
     if let Some(v) = a.ints("value_ints")? {
-        return Ok(Value::Const(vector(v.into_iter().map(|x| x as f64).collect())));
+        return Ok(vector(v.into_iter().map(|x| x as f64).collect()));
     }
     if a.has("value_floats") {
         let floats = node
@@ -82,7 +87,7 @@ pub fn constant(_: &mut Builder, node: &NodeProto) -> Result<Value, ImportError>
             .find(|x| x.name == "value_floats")
             .map(|x| x.floats.iter().map(|&f| f as f64).collect())
             .unwrap_or_default();
-        return Ok(Value::Const(vector(floats)));
+        return Ok(vector(floats));
     }
     Err(ImportError::unsupported(
         node,
