@@ -51,7 +51,7 @@ pub fn layer_cases() -> Vec<LayerCase> {
     let (x, x_qp) = quantize_input(&arr(7, &[10]));
     cases.push(quantized(
         "softmax_10",
-        &SoftmaxF64,
+        &SoftmaxF64::default(),
         QuantSpec::int8(x_qp, x_qp),
         vec![x],
     ));

@@ -393,3 +393,71 @@ save(
     f32(g.normal(0, 1, (8, 6, 12))),
     opset=13,
 )
+
+
+def masked_heads(mask_nodes):
+    """2-head self-attention on `x` [N, 6, 8] up to the context `y`, with `mask_nodes` taking the
+    scaled scores `s` to the masked scores `sm` before Softmax."""
+    return (
+        [
+            helper.make_node("MatMul", ["x", "wq"], ["q"]),
+            helper.make_node("MatMul", ["x", "wk"], ["k"]),
+            helper.make_node("MatMul", ["x", "wv"], ["v"]),
+            helper.make_node("Reshape", ["q", "heads"], ["q4"]),
+            helper.make_node("Transpose", ["q4"], ["qh"], perm=[0, 2, 1, 3]),
+            helper.make_node("Reshape", ["k", "heads"], ["k4"]),
+            helper.make_node("Transpose", ["k4"], ["kh"], perm=[0, 2, 3, 1]),
+            helper.make_node("Reshape", ["v", "heads"], ["v4"]),
+            helper.make_node("Transpose", ["v4"], ["vh"], perm=[0, 2, 1, 3]),
+            helper.make_node("MatMul", ["qh", "kh"], ["s0"], name="scores"),
+            helper.make_node("Div", ["s0", "sqrt_d"], ["s"]),
+        ]
+        + mask_nodes
+        + [
+            helper.make_node("Softmax", ["sm"], ["p"], axis=-1, name="softmax"),
+            helper.make_node("MatMul", ["p", "vh"], ["ch"], name="context"),
+            helper.make_node("Transpose", ["ch"], ["c4"], perm=[0, 2, 1, 3]),
+            helper.make_node("Reshape", ["c4", "merged"], ["y"]),
+        ]
+    )
+
+
+def masked_inits(extra):
+    return [
+        init("wq", f32(g.normal(0, 0.5, (8, 8)))),
+        init("wk", f32(g.normal(0, 0.5, (8, 8)))),
+        init("wv", f32(g.normal(0, 0.5, (8, 8)))),
+        init("heads", np.array([0, 6, 2, 4], dtype=np.int64)),
+        init("merged", np.array([0, 6, 8], dtype=np.int64)),
+        init("sqrt_d", f32([2.0])),
+    ] + extra
+
+
+# Masks on attention scores, as exporters write them: a causal mask added (PyTorch's
+# generate_square_subsequent_mask: −∞ above the diagonal), and a padding mask by masked_fill
+# (Where(pad, −∞, scores); here the last two of 6 tokens are padding).
+io = (
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6, 8])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6, 8])],
+)
+save(
+    "attention_causal",
+    masked_heads([helper.make_node("Add", ["s", "causal"], ["sm"], name="causal_mask")]),
+    *io,
+    masked_inits([init("causal", f32(np.triu(np.full((6, 6), -np.inf), 1)))]),
+    f32(g.normal(0, 1, (16, 6, 8))),
+    opset=17,
+)
+save(
+    "attention_padded",
+    masked_heads([helper.make_node("Where", ["pad", "minus_inf", "s"], ["sm"], name="padding_mask")]),
+    *io,
+    masked_inits(
+        [
+            numpy_helper.from_array(np.array([[False] * 4 + [True] * 2]), "pad"),
+            init("minus_inf", f32(-np.inf)),
+        ]
+    ),
+    f32(g.normal(0, 1, (16, 6, 8))),
+    opset=17,
+)

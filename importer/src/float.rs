@@ -27,7 +27,7 @@ pub enum FloatOp {
     Dense(DenseF64),
     Conv2d(Conv2dF64),
     Activation(ActivationF64),
-    Softmax,
+    Softmax(SoftmaxF64),
     MaxPool(Window2d),
     AvgPool {
         window: Window2d,
@@ -59,7 +59,7 @@ impl FloatOp {
             FloatOp::Dense(_) => Dense::NAME,
             FloatOp::Conv2d(_) => Conv2d::NAME,
             FloatOp::Activation(_) => Activation::NAME,
-            FloatOp::Softmax => Softmax::NAME,
+            FloatOp::Softmax(_) => Softmax::NAME,
             FloatOp::MaxPool(_) => MaxPool2d::NAME,
             FloatOp::AvgPool { .. } => AvgPool2d::NAME,
             FloatOp::GlobalAvgPool => GlobalAvgPool::NAME,
@@ -138,7 +138,7 @@ impl FloatOp {
             FloatOp::Dense(d) => d.quantize_layer(q),
             FloatOp::Conv2d(c) => c.quantize_layer(q),
             FloatOp::Activation(a) => a.quantize_layer(q),
-            FloatOp::Softmax => SoftmaxF64.quantize_layer(q),
+            FloatOp::Softmax(s) => s.quantize_layer(q),
             FloatOp::MaxPool(window) => no_weights(MaxPool2d { window: window.clone() }.into()),
             FloatOp::AvgPool {
                 window,
@@ -187,7 +187,7 @@ impl FloatOp {
             FloatOp::Dense(d) => d.forward(x),
             FloatOp::Conv2d(c) => c.forward(x),
             FloatOp::Activation(a) => a.forward(x),
-            FloatOp::Softmax => SoftmaxF64.forward(x),
+            FloatOp::Softmax(s) => s.forward(x),
             FloatOp::MaxPool(w) => pool(x, w, f64::NEG_INFINITY, f64::max, |acc, _, _| acc),
             FloatOp::AvgPool {
                 window,

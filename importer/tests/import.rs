@@ -518,3 +518,34 @@ fn a_decomposed_layer_norm_imports_as_one_layer() {
         ["dense", "layer_norm"]
     );
 }
+
+/// Attention masks as exporters write them: a causal mask added to the scores (−∞ above the
+/// diagonal, PyTorch's `generate_square_subsequent_mask`) and a padding mask by `masked_fill`
+/// (`Where(pad, −∞, scores)`). Neither is a layer: each becomes the Softmax's mask, one row
+/// per query for the causal mask over both heads, one row for padding; f64, int8 and int16
+/// against ONNX's reference. The padded graph's scores span 25.7, an int8 step of 0.1, and
+/// the softmax's share of that (`s_x/4` per probability) reaches 3.3 % of max|ref| at the
+/// output (measured; 1.8 % for the causal graph), so it is held at 4 %.
+#[test]
+fn attention_masks_become_the_softmax_mask() {
+    for (name, rows, int8_bound) in [("attention_causal", 6, 0.03), ("attention_padded", 1, 0.04)] {
+        let kinds = differential_within(name, Options::default(), int8_bound);
+        assert!(!kinds.contains(&"add"), "{name}: {kinds:?}");
+        let model = import::load(&graph(name).join("model.onnx"), &Options::default()).unwrap();
+        let masks: Vec<_> = model
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.op {
+                cwnn_importer::float::FloatOp::Softmax(s) => s.mask.clone(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(masks.len(), 1, "{name}");
+        assert_eq!(masks[0].dim(), (rows, 6), "{name}");
+        // Causal: query i keeps keys 0..=i; padding: the last two keys are left out.
+        for ((i, j), &out) in masks[0].indexed_iter() {
+            let want = if name == "attention_causal" { j > i } else { j >= 4 };
+            assert_eq!(out, want, "{name} ({i}, {j})");
+        }
+    }
+}

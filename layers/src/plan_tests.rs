@@ -91,7 +91,7 @@ fn elementwise_kinds(dtype: DType) -> Vec<Case> {
             }),
             chw(),
         ),
-        (Layer::Softmax(Softmax {}), vec![spec(&[3, 10], dtype)]),
+        (Layer::Softmax(Softmax::default()), vec![spec(&[3, 10], dtype)]),
         (Layer::MaxPool2d(MaxPool2d { window: window(2, 2) }), chw()),
         (
             Layer::AvgPool2d(AvgPool2d {

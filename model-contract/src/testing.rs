@@ -63,7 +63,7 @@ pub fn mlp(n_in: usize, hidden: usize, n_out: usize) -> TestModel {
     let (l2, w2) = dense_f64(3, n_out, hidden, false)
         .quantize(&QuantSpec::int8(h_qp, y_qp))
         .unwrap();
-    let (l3, w3) = SoftmaxF64.quantize(&QuantSpec::int8(y_qp, y_qp)).unwrap();
+    let (l3, w3) = SoftmaxF64::default().quantize(&QuantSpec::int8(y_qp, y_qp)).unwrap();
     TestModel {
         config: sequential(
             "mlp",
@@ -188,7 +188,7 @@ pub fn lenet(weights: WeightFormat) -> TestModel {
     let (d1, v1) = dense_f64(45, 120, 400, true).quantize(&q(a_qp, a_qp)).unwrap();
     let (d2, v2) = dense_f64(47, 84, 120, true).quantize(&q(a_qp, a_qp)).unwrap();
     let (d3, v3) = dense_f64(49, 10, 84, false).quantize(&q(a_qp, y_qp)).unwrap();
-    let (sm, ws) = SoftmaxF64.quantize(&QuantSpec::int8(y_qp, y_qp)).unwrap();
+    let (sm, ws) = SoftmaxF64::default().quantize(&QuantSpec::int8(y_qp, y_qp)).unwrap();
     let layers = vec![
         Layer::Conv2d(c1),
         pool(),

@@ -473,10 +473,16 @@ fn layer_setup(kind: u32, r: &mut Reader) -> core::result::Result<LayerCase, Lay
         0 => dense_case(r, int16, out),
         1 => conv_case(r, int16, out),
         2 => activation_case(r, int16, out),
-        3 => (Layer::Softmax(Softmax {}), {
-            let s = alloc::vec![r.dim(3), r.dim(32)];
-            alloc::vec![r.tensor(s, int16)]
-        }),
+        // Three cases in four with a mask of 1 to 3 rows (random bits).
+        3 => (
+            Layer::Softmax(Softmax {
+                mask_rows: (r.u8() % 4) as u32,
+            }),
+            {
+                let s = alloc::vec![r.dim(3), r.dim(32)];
+                alloc::vec![r.tensor(s, int16)]
+            },
+        ),
         4 | 5 => pool_case(kind, r, int16),
         6 => (Layer::GlobalAvgPool(GlobalAvgPool {}), {
             let s = alloc::vec![r.dim(4), r.dim(8), r.dim(8)];
@@ -518,7 +524,12 @@ fn layer_setup(kind: u32, r: &mut Reader) -> core::result::Result<LayerCase, Lay
     let spec_refs: Vec<&TensorSpec> = specs.iter().collect();
     let plan = layer.plan(&spec_refs)?;
     let weights = match kind {
-        3 => softmax_tables(r, int16),
+        3 => {
+            let mut t = softmax_tables(r, int16);
+            let mask = plan.weight_len.saturating_sub(t.len());
+            t.extend(r.vec(mask, Reader::u8));
+            t
+        }
         15 => permute_indices(r, plan.units),
         17 => layer_norm_weights(r, plan.weight_len),
         _ => {

@@ -116,7 +116,9 @@ export interface Activation {
   kind: ActivationKind;
   output: QuantParams;
 }
-export interface Softmax {}
+export interface Softmax {
+  mask_rows?: number;
+}
 export interface MaxPool2D {
   window: Window2D;
 }

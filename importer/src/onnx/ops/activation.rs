@@ -1,7 +1,8 @@
 //! Relu, LeakyRelu, Sigmoid, Tanh, Gelu, Erf, Clip → fused into the Dense/Conv before, or an
 //! Activation table; Softmax.
 
-use cwnn_layers::ActivationF64;
+use cwnn_layers::{ActivationF64, AddF64, SoftmaxF64};
+use ndarray::{Array2, IxDyn};
 use onnx_protobuf::NodeProto;
 
 use super::axis;
@@ -104,12 +105,44 @@ pub fn softmax(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
                 ..x.clone()
             }
         };
+        let (row, mask) = match mask_before(b, node, &x) {
+            Some((source, mask)) => (Dyn { id: source, ..row }, Some(mask)),
+            None => (row, None),
+        };
         let id = b.materialize(node, &row)?;
-        let y = b.push(&node.name, FloatOp::Softmax, vec![id], row.shape.clone(), row.batch);
+        let f = FloatOp::Softmax(SoftmaxF64 { mask });
+        let y = b.push(&node.name, f, vec![id], row.shape.clone(), row.batch);
         return Ok(Value::Dyn(Dyn { shape: x.shape, ..y }));
     }
     Err(ImportError::unsupported(
         node,
         format!("softmax over axis {ax} of {full:?}; only the last axis is supported"),
     ))
+}
+
+/// Below this an added constant leaves a position out of the softmax (a mask's −∞, or the
+/// −10⁴ and `finfo.min` that exporters write for it).
+pub(crate) const MASKED: f64 = -1e4;
+
+/// When `x` is an Add of a mask (a constant of 0s and values ≤ [`MASKED`]) that only this
+/// Softmax reads: the tensor before the Add and the mask's rows, `[P, n]`, where row `r` of `x`
+/// uses row `r % P` (the shortest period: a `[T, T]` causal mask over `[H, T, T]` scores gives
+/// `P = T`).
+fn mask_before(b: &Builder, node: &NodeProto, x: &Dyn) -> Option<(usize, Array2<bool>)> {
+    let i = b.fusable(node, 0, x)?;
+    let FloatOp::Add(AddF64 { constant: Some(c) }) = &b.nodes[i].op else {
+        return None;
+    };
+    let c = c.broadcast(IxDyn(&x.shape))?;
+    if c.iter().any(|&v| v != 0.0 && v > MASKED) {
+        return None;
+    }
+    let n = *x.shape.last()?;
+    let out: Vec<bool> = c.iter().map(|&v| v <= MASKED).collect();
+    let rows = out.len() / n.max(1);
+    let period = (1..=rows)
+        .filter(|p| rows % p == 0)
+        .find(|&p| (p..rows).all(|r| out[r * n..(r + 1) * n] == out[(r % p) * n..(r % p + 1) * n]))?;
+    let mask = Array2::from_shape_vec((period, n), out[..period * n].to_vec()).ok()?;
+    Some((b.nodes[i].inputs[0], mask))
 }

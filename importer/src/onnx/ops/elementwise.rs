@@ -205,3 +205,43 @@ fn with_constant(
     };
     Ok(Value::Dyn(b.push(&node.name, f, vec![id], d.shape.clone(), d.batch)))
 }
+
+/// Where with one per-sample operand and constant others: `masked_fill` of attention scores,
+/// `Where(C, x, V)` or `Where(C, V, x)` with `V` a large negative (≤ `MASKED`, −∞ included).
+/// It becomes `x + M` (M: 0 where `x` is kept, `V` elsewhere), which the Softmax after it
+/// takes as its mask. All constants fold; any other Where of a tensor is a named error.
+pub fn where_op(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
+    let v = |i: usize| b.required(node, i).cloned();
+    let (c, m, d) = match (v(0)?, v(1)?, v(2)?) {
+        (Value::Const(_), Value::Const(_), Value::Const(_)) => return super::constant::fold(b, node),
+        (Value::Const(c), Value::Dyn(d), Value::Const(fill)) => (c, (fill, false), d),
+        (Value::Const(c), Value::Const(fill), Value::Dyn(d)) => (c, (fill, true), d),
+        _ => {
+            return Err(ImportError::unsupported(
+                node,
+                "Where of per-sample tensors (only a constant condition and fill, as a mask)",
+            ))
+        }
+    };
+    let ((fill, fill_where_true), masked) = (m, super::activation::MASKED);
+    if fill.iter().any(|&f| f > masked) {
+        return Err(ImportError::unsupported(
+            node,
+            format!("Where of a tensor with a fill above {masked}: only attention masks are supported"),
+        ));
+    }
+    let shape = broadcast_shape(c.shape(), fill.shape())
+        .ok_or_else(|| ImportError::node(node, "condition and fill do not broadcast"))?;
+    super::check_size(node, &shape)?;
+    let (c, fill) = (
+        c.broadcast(IxDyn(&shape)).expect("checked"),
+        fill.broadcast(IxDyn(&shape)).expect("checked"),
+    );
+    let m = ndarray::Zip::from(&c)
+        .and(&fill)
+        .map_collect(|&c, &f| if (c != 0.0) == fill_where_true { f } else { 0.0 });
+    let m = per_sample(b, node, &m, &d)?;
+    let id = b.materialize(node, &d)?;
+    let f = FloatOp::Add(AddF64 { constant: Some(m) });
+    Ok(Value::Dyn(b.push(&node.name, f, vec![id], d.shape.clone(), d.batch)))
+}

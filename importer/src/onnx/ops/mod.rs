@@ -44,7 +44,7 @@ const fn op(name: &'static str, becomes: &'static str, map: Map) -> OnnxOp {
 pub const OPS: &[OnnxOp] = &[
     op(
         "Add",
-        "add; a constant after Dense/Conv folds into its bias",
+        "add; a constant after Dense/Conv folds into its bias; a mask (0 and ≤ −10⁴) before Softmax becomes the softmax's mask",
         Map::One(elementwise::binary),
     ),
     op("AveragePool", "avg_pool2d", Map::One(pool::pool)),
@@ -148,7 +148,11 @@ pub const OPS: &[OnnxOp] = &[
         Map::One(shape::reshape),
     ),
     op("Unsqueeze", "reshape", Map::One(shape::reshape)),
-    op("Where", "folded (constants only)", Map::One(constant::fold)),
+    op(
+        "Where",
+        "a softmax's mask (a constant condition and large negative fill on scores); folded on constants",
+        Map::One(elementwise::where_op),
+    ),
 ];
 
 /// The op named `op_type`, if the importer maps it.
