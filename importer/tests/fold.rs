@@ -284,3 +284,42 @@ fn reduce_mean_of_a_tensor_pools_around_the_batch_axis() {
     let e = onnx::import(&graph(0, &[1], &[Some(2), Some(3)], &[3]), &Options::default()).unwrap_err();
     assert!(e.to_string().contains("a mean over the batch axis"), "{e}");
 }
+
+/// `Where(pad, −∞, x)` is a mask only for a Softmax that alone reads it: anything else reading
+/// it is a named error (an Add would compute `x − ∞`, not the fill). Before opset 13 a Softmax
+/// over the flattened sample takes no mask (its rows are not the mask's) and computes as ONNX.
+#[test]
+fn a_mask_is_a_mask_only_for_a_softmax_over_its_rows() {
+    let graph = |opset: i64, softmax: bool| {
+        let mut g = GraphProto::new();
+        g.name = "mask".into();
+        let mut nodes = vec![node("Where", &["pad", "fill", "x"], "m", vec![])];
+        if softmax {
+            nodes.push(node("Softmax", &["m"], "y", vec![attr_int("axis", 1)]));
+        }
+        g.node = nodes;
+        let mut pad = TensorProto::new();
+        pad.name = "pad".into();
+        pad.dims = vec![1, 2];
+        pad.data_type = 9;
+        pad.int32_data = vec![0, 1];
+        g.initializer = vec![pad, tensor("fill", &[], &[f32::NEG_INFINITY])];
+        g.input = vec![value("x", &[None, Some(2), Some(2)])];
+        g.output = vec![value(if softmax { "y" } else { "m" }, &[None, Some(2), Some(2)])];
+        let mut opset_id = OperatorSetIdProto::new();
+        opset_id.version = opset;
+        let mut m = ModelProto::new();
+        m.ir_version = 8;
+        m.opset_import = vec![opset_id];
+        m.graph = Some(g).into();
+        m.write_to_bytes().unwrap()
+    };
+    let e = onnx::import(&graph(13, false), &Options::default()).unwrap_err();
+    assert!(e.to_string().contains("only a Softmax reads"), "{e}");
+    // Opset 12: one softmax over all four values; the padded column's two get 0.
+    let m = onnx::import(&graph(12, true), &Options::default()).unwrap();
+    let x = ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![0.0, 5.0, 0.0, -1.0]).unwrap();
+    let y: Vec<f64> = m.forward(&x).iter().copied().collect();
+    assert_eq!((y[1], y[3]), (0.0, 0.0));
+    assert!((y[0] - 0.5).abs() < 1e-12 && (y[2] - 0.5).abs() < 1e-12, "{y:?}");
+}

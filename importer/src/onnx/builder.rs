@@ -1,7 +1,7 @@
 //! State of one import: the ONNX tensors seen so far (constants or per-sample tensors with
 //! their batch axis) and the float nodes emitted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ndarray::ArrayD;
 use onnx_protobuf::NodeProto;
@@ -41,6 +41,8 @@ pub struct Builder {
     pub consumers: HashMap<String, usize>,
     /// The same, counting only nodes that read data (not Shape or Size).
     pub readers: HashMap<String, usize>,
+    /// Tensor names a Softmax reads (a Where of a tensor is only supported as its mask).
+    pub softmax_inputs: HashSet<String>,
     /// A Reshape merged the batch axis into the next one (a Keras Dense on a sequence, which
     /// tf2onnx writes as Tensordot: `[N, T, d] → [N·T, d]`, MatMul, and back); the Reshape back
     /// to `[N, …]` restores it.
@@ -58,6 +60,7 @@ impl Builder {
             batch_size: 1,
             consumers: HashMap::new(),
             readers: HashMap::new(),
+            softmax_inputs: HashSet::new(),
             merged_batch: false,
             values: HashMap::new(),
             nodes: Vec::new(),

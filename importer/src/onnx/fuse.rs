@@ -109,15 +109,20 @@ impl<'a> Graph<'a> {
         (self.nodes[i].op_type == op && self.next(i, &self.nodes[reader].op_type) == Some(reader)).then_some(i)
     }
 
-    /// A one-element constant: an initializer or a Constant node's value.
-    fn scalar(&self, name: &str) -> Option<f64> {
-        let c = match self.consts.get(name) {
-            Some(c) => c.clone(),
+    /// An initializer's or a Constant node's value.
+    fn constant(&self, name: &str) -> Option<ArrayD<f64>> {
+        match self.consts.get(name) {
+            Some(c) => Some(c.clone()),
             None => {
                 let n = &self.nodes[*self.producer.get(name)?];
-                (n.op_type == "Constant").then(|| constant_value(n).ok())??
+                (n.op_type == "Constant").then(|| constant_value(n).ok())?
             }
-        };
+        }
+    }
+
+    /// A one-element constant.
+    fn scalar(&self, name: &str) -> Option<f64> {
+        let c = self.constant(name)?;
         (c.len() == 1).then(|| c.iter().next().copied())?
     }
 
@@ -142,7 +147,7 @@ impl<'a> Graph<'a> {
         let n = &self.nodes[i];
         let a = Attrs::new(n);
         let axes = match n.input.get(1).filter(|s| !s.is_empty()) {
-            Some(name) => self.consts.get(name).map(|c| c.iter().map(|&v| v as i64).collect()),
+            Some(name) => self.constant(name).map(|c| c.iter().map(|&v| v as i64).collect()),
             None => a.ints("axes").ok().flatten(),
         };
         axes.as_deref() == Some(&[-1]) && a.int("keepdims", 1).ok() == Some(1)

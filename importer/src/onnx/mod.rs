@@ -159,6 +159,11 @@ pub fn import(bytes: &[u8], options: &Options) -> Result<FloatModel, ImportError
     b.readers = consumers(&nodes, &needed, &output, |n| {
         !matches!(n.op_type.as_str(), "Shape" | "Size")
     });
+    b.softmax_inputs = nodes
+        .iter()
+        .filter(|n| n.op_type == "Softmax")
+        .filter_map(|n| n.input.first().cloned())
+        .collect();
     for (i, node) in nodes.iter().enumerate() {
         if needed.contains(&i) {
             ops::map(&mut b, node)?;

@@ -105,7 +105,8 @@ pub fn softmax(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
                 ..x.clone()
             }
         };
-        let (row, mask) = match mask_before(b, node, &x) {
+        let masked = if ax == last { mask_before(b, node, &x) } else { None };
+        let (row, mask) = match masked {
             Some((source, mask)) => (Dyn { id: source, ..row }, Some(mask)),
             None => (row, None),
         };

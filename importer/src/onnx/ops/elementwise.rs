@@ -192,7 +192,9 @@ fn with_constant(
     if c.iter().all(|&v| v == neutral) && broadcast_shape(&d.shape, c.shape()).as_ref() == Some(&d.shape) {
         return Ok(Value::Dyn(d));
     }
-    if let Some(i) = b.fusable(node, dyn_at, &d) {
+    // A mask (values ≤ MASKED) stays an Add, for the Softmax after it to take.
+    let mask = additive && c.iter().any(|&v| v <= super::activation::MASKED);
+    if let Some(i) = b.fusable(node, dyn_at, &d).filter(|_| !mask) {
         if absorb(b, i, &c, !additive) {
             return Ok(Value::Dyn(d));
         }
@@ -224,7 +226,14 @@ pub fn where_op(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError>
         }
     };
     let ((fill, fill_where_true), masked) = (m, super::activation::MASKED);
-    if fill.iter().any(|&f| f > masked) {
+    let out = node.output.first().map(String::as_str).unwrap_or_default();
+    if !b.softmax_inputs.contains(out) || b.readers.get(out) != Some(&1) {
+        return Err(ImportError::unsupported(
+            node,
+            "Where of a tensor that only a Softmax reads (as its mask) is supported, no other",
+        ));
+    }
+    if fill.iter().any(|&f| !(f <= masked)) {
         return Err(ImportError::unsupported(
             node,
             format!("Where of a tensor with a fill above {masked}: only attention masks are supported"),
