@@ -178,6 +178,21 @@ save(
 )
 
 
+def scores():
+    """`q`, `k`, `v` split into heads by Reshape + Transpose (`k` transposed for the product),
+    and the scaled scores `s` = qh·kh / √d."""
+    return [
+        helper.make_node("Reshape", ["q", "heads"], ["q4"]),
+        helper.make_node("Transpose", ["q4"], ["qh"], perm=[0, 2, 1, 3]),
+        helper.make_node("Reshape", ["k", "heads"], ["k4"]),
+        helper.make_node("Transpose", ["k4"], ["kh"], perm=[0, 2, 3, 1]),
+        helper.make_node("Reshape", ["v", "heads"], ["v4"]),
+        helper.make_node("Transpose", ["v4"], ["vh"], perm=[0, 2, 1, 3]),
+        helper.make_node("MatMul", ["qh", "kh"], ["s0"], name="scores"),
+        helper.make_node("Div", ["s0", "sqrt_d"], ["s"]),
+    ]
+
+
 def attention(y):
     """A 2-head attention sublayer on `x` as nn.MultiheadAttention-style code writes it: heads
     split with Reshape + Transpose, [N, H, T, d] products, heads merged back, the output
@@ -189,14 +204,7 @@ def attention(y):
         helper.make_node("Add", ["k0", "bk"], ["k"]),
         helper.make_node("MatMul", ["x", "wv"], ["v0"]),
         helper.make_node("Add", ["v0", "bv"], ["v"]),
-        helper.make_node("Reshape", ["q", "heads"], ["q4"]),
-        helper.make_node("Transpose", ["q4"], ["qh"], perm=[0, 2, 1, 3]),
-        helper.make_node("Reshape", ["k", "heads"], ["k4"]),
-        helper.make_node("Transpose", ["k4"], ["kh"], perm=[0, 2, 3, 1]),
-        helper.make_node("Reshape", ["v", "heads"], ["v4"]),
-        helper.make_node("Transpose", ["v4"], ["vh"], perm=[0, 2, 1, 3]),
-        helper.make_node("MatMul", ["qh", "kh"], ["s0"], name="scores"),
-        helper.make_node("Div", ["s0", "sqrt_d"], ["s"]),
+    ] + scores() + [
         helper.make_node("Softmax", ["s"], ["p"], axis=-1),
         helper.make_node("MatMul", ["p", "vh"], ["ch"], name="context"),
         helper.make_node("Transpose", ["ch"], ["c4"], perm=[0, 2, 1, 3]),
@@ -403,15 +411,8 @@ def masked_heads(mask_nodes):
             helper.make_node("MatMul", ["x", "wq"], ["q"]),
             helper.make_node("MatMul", ["x", "wk"], ["k"]),
             helper.make_node("MatMul", ["x", "wv"], ["v"]),
-            helper.make_node("Reshape", ["q", "heads"], ["q4"]),
-            helper.make_node("Transpose", ["q4"], ["qh"], perm=[0, 2, 1, 3]),
-            helper.make_node("Reshape", ["k", "heads"], ["k4"]),
-            helper.make_node("Transpose", ["k4"], ["kh"], perm=[0, 2, 3, 1]),
-            helper.make_node("Reshape", ["v", "heads"], ["v4"]),
-            helper.make_node("Transpose", ["v4"], ["vh"], perm=[0, 2, 1, 3]),
-            helper.make_node("MatMul", ["qh", "kh"], ["s0"], name="scores"),
-            helper.make_node("Div", ["s0", "sqrt_d"], ["s"]),
         ]
+        + scores()
         + mask_nodes
         + [
             helper.make_node("Softmax", ["sm"], ["p"], axis=-1, name="softmax"),

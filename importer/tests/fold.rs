@@ -90,11 +90,16 @@ fn model(nodes: Vec<NodeProto>, initializers: Vec<TensorProto>) -> Vec<u8> {
     g.initializer = initializers;
     g.input = vec![value("x", &[None, Some(3)])];
     g.output = vec![value("y", &[None, Some(3)])];
-    let mut opset = OperatorSetIdProto::new();
-    opset.version = 17;
+    bytes(g, 17)
+}
+
+/// `g` as a model at `opset`, encoded.
+fn bytes(g: GraphProto, opset: i64) -> Vec<u8> {
+    let mut id = OperatorSetIdProto::new();
+    id.version = opset;
     let mut m = ModelProto::new();
     m.ir_version = 8;
-    m.opset_import = vec![opset];
+    m.opset_import = vec![id];
     m.graph = Some(g).into();
     m.write_to_bytes().unwrap()
 }
@@ -212,13 +217,7 @@ fn a_scale_is_not_folded_into_a_tensor_another_node_reads_through_an_alias() {
     ];
     g.input = vec![value("x", &[None, Some(3)])];
     g.output = vec![value("y", &[None, Some(3)])];
-    let mut opset = OperatorSetIdProto::new();
-    opset.version = 17;
-    let mut m = ModelProto::new();
-    m.ir_version = 8;
-    m.opset_import = vec![opset];
-    m.graph = Some(g).into();
-    let model = onnx::import(&m.write_to_bytes().unwrap(), &Options::default()).unwrap();
+    let model = onnx::import(&bytes(g, 17), &Options::default()).unwrap();
     let x = ArrayD::from_shape_vec(IxDyn(&[3]), vec![0.5, -1.0, 2.0]).unwrap();
     // x·W = [1.5, 0.25, -1.25]
     assert_eq!(
@@ -251,13 +250,7 @@ fn reduce_mean_of_a_tensor_pools_around_the_batch_axis() {
         g.initializer = vec![tensor("c", c, &vec![1.0; c.iter().product::<i64>() as usize])];
         g.input = vec![value("x", &[None, Some(2), Some(3)])];
         g.output = vec![value("z", out)];
-        let mut opset = OperatorSetIdProto::new();
-        opset.version = 17;
-        let mut m = ModelProto::new();
-        m.ir_version = 8;
-        m.opset_import = vec![opset];
-        m.graph = Some(g).into();
-        m.write_to_bytes().unwrap()
+        bytes(g, 17)
     };
     // One sample is [T = 2, d = 3]; the mean over T.
     let x = ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![1.0, 2.0, 3.0, 5.0, -2.0, 0.5]).unwrap();
@@ -306,13 +299,7 @@ fn a_mask_is_a_mask_only_for_a_softmax_over_its_rows() {
         g.initializer = vec![pad, tensor("fill", &[], &[f32::NEG_INFINITY])];
         g.input = vec![value("x", &[None, Some(2), Some(2)])];
         g.output = vec![value(if softmax { "y" } else { "m" }, &[None, Some(2), Some(2)])];
-        let mut opset_id = OperatorSetIdProto::new();
-        opset_id.version = opset;
-        let mut m = ModelProto::new();
-        m.ir_version = 8;
-        m.opset_import = vec![opset_id];
-        m.graph = Some(g).into();
-        m.write_to_bytes().unwrap()
+        bytes(g, opset)
     };
     let e = onnx::import(&graph(13, false), &Options::default()).unwrap_err();
     assert!(e.to_string().contains("only a Softmax reads"), "{e}");
