@@ -139,19 +139,27 @@ save(
     opset=9,
 )
 
-# One attention head as hand-written PyTorch attention exports it: Q, K, V projections
-# (MatMul + Add), K.transpose(-2, -1), Q·Kᵀ scaled by 1/√d, Softmax over the keys, ·V, the
-# residual and LayerNormalization (opset 17).
-T, D = 6, 8
-save(
-    "attention_head",
-    [
+
+def projections():
+    """The Q, K and V projections of `x` as PyTorch's Linear exports them: MatMul + Add."""
+    return [
         helper.make_node("MatMul", ["x", "wq"], ["q0"]),
         helper.make_node("Add", ["q0", "bq"], ["q"]),
         helper.make_node("MatMul", ["x", "wk"], ["k0"]),
         helper.make_node("Add", ["k0", "bk"], ["k"]),
         helper.make_node("MatMul", ["x", "wv"], ["v0"]),
         helper.make_node("Add", ["v0", "bv"], ["v"]),
+    ]
+
+
+# One attention head as hand-written PyTorch attention exports it: Q, K, V projections
+# (MatMul + Add), K.transpose(-2, -1), Q·Kᵀ scaled by 1/√d, Softmax over the keys, ·V, the
+# residual and LayerNormalization (opset 17).
+T, D = 6, 8
+save(
+    "attention_head",
+    projections()
+    + [
         helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
         helper.make_node("MatMul", ["q", "kt"], ["s0"], name="scores"),
         helper.make_node("Mul", ["s0", "scale"], ["s"]),
@@ -197,14 +205,7 @@ def attention(y):
     """A 2-head attention sublayer on `x` as nn.MultiheadAttention-style code writes it: heads
     split with Reshape + Transpose, [N, H, T, d] products, heads merged back, the output
     projection, the residual and LayerNormalization into `y`."""
-    return [
-        helper.make_node("MatMul", ["x", "wq"], ["q0"]),
-        helper.make_node("Add", ["q0", "bq"], ["q"]),
-        helper.make_node("MatMul", ["x", "wk"], ["k0"]),
-        helper.make_node("Add", ["k0", "bk"], ["k"]),
-        helper.make_node("MatMul", ["x", "wv"], ["v0"]),
-        helper.make_node("Add", ["v0", "bv"], ["v"]),
-    ] + scores() + [
+    return projections() + scores() + [
         helper.make_node("Softmax", ["s"], ["p"], axis=-1),
         helper.make_node("MatMul", ["p", "vh"], ["ch"], name="context"),
         helper.make_node("Transpose", ["ch"], ["c4"], perm=[0, 2, 1, 3]),

@@ -4,7 +4,7 @@
 //! 9 in examples/digit-oracle, 10 in vm/tests/faults.rs (the 32-bit Wasm build).
 
 use cosmwasm_std::{coin, from_json};
-use cwnn_layers::{Clamp, Layer, MaxPool2d, TensorSpec, Window2d};
+use cwnn_layers::{Clamp, Layer, MaxPool2d, Softmax, TensorSpec, Window2d};
 use cwnn_model_contract::msg::*;
 use cwnn_model_contract::state::CHUNK_BYTES;
 use cwnn_model_contract::testing::*;
@@ -206,4 +206,36 @@ fn attack_8_a_wrong_chunk_is_replaced_before_finalize() {
     env.exec(&owner, ExecuteMsg::Finalize {}).unwrap();
     assert_eq!(env.predict(m.sample_values()).unwrap().data, m.native());
     assert_eq!(env.refused(&owner, rewind(0, 0)), ContractError::Finalized {});
+}
+
+/// A Softmax mask is weights the owner uploads: a `mask_rows` far beyond the scores' rows (up
+/// to u32::MAX) makes the layer's weights, all read by every segment, larger than one call's
+/// budget, so instantiation refuses it by name before anything is stored; a mask that fits is
+/// accepted and its bytes counted.
+#[test]
+fn a_softmax_mask_too_large_for_a_call_is_refused() {
+    let qp = QuantParams::asymmetric(-4.0, 4.0, DType::I8).unwrap();
+    let masked = |mask_rows: u32| ModelConfig {
+        name: "masked".into(),
+        input: TensorSpec::new(vec![4, 16], DType::I8, qp),
+        layers: vec![LayerConfig {
+            layer: Layer::Softmax(Softmax { mask_rows }),
+            inputs: None,
+        }],
+    };
+    let msg = |config: ModelConfig| InstantiateMsg::new(config, weights_sha256(&[vec![]]));
+    let mut app = cw_multi_test::App::default();
+    let owner = app.api().addr_make("owner");
+    for rows in [1 << 20, u32::MAX] {
+        match instantiate_in(&mut app, &owner, &msg(masked(rows))).unwrap_err() {
+            ContractError::SegmentOverBudget {
+                index: 0, weight_bytes, ..
+            } => {
+                assert!(weight_bytes > 1 << 20, "{weight_bytes}")
+            }
+            e => panic!("mask_rows {rows}: {e}"),
+        }
+    }
+    let env = deploy(&msg(masked(4)), &[]);
+    assert_eq!(env.info().layers[0].weight_bytes, 1024 + 4 * 2);
 }
