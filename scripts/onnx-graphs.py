@@ -463,3 +463,64 @@ save(
     f32(g.normal(0, 1, (16, 6, 8))),
     opset=17,
 )
+
+# Classifying by the first (CLS) token after an attention sublayer. Hugging Face's BERT pooler
+# as torch.onnx writes `hidden[:, 0]`: Gather(axis 1, scalar index 0), Dense + Tanh, then the
+# classifier. A ViT-style head as `x[:, :1]` writes it: Slice on the token axis, Flatten.
+g = np.random.default_rng(29)
+T, H, DH = 6, 2, 4
+D2 = H * DH
+cls_inits = [
+    init("wq", f32(g.normal(0, 0.4, (D2, D2)))),
+    init("bq", f32(g.normal(0, 0.1, D2))),
+    init("wk", f32(g.normal(0, 0.4, (D2, D2)))),
+    init("bk", f32(g.normal(0, 0.1, D2))),
+    init("wv", f32(g.normal(0, 0.4, (D2, D2)))),
+    init("bv", f32(g.normal(0, 0.1, D2))),
+    init("heads", np.array([0, T, H, DH], dtype=np.int64)),
+    init("merged", np.array([0, T, D2], dtype=np.int64)),
+    init("sqrt_d", f32([np.sqrt(DH)])),
+    init("wo", f32(g.normal(0, 0.4, (D2, D2)))),
+    init("bo", f32(g.normal(0, 0.1, D2))),
+    init("g1", f32(g.uniform(0.5, 1.5, D2))),
+    init("b1", f32(g.normal(0, 0.2, D2))),
+    init("wp", f32(g.normal(0, 0.4, (D2, D2)))),
+    init("bp", f32(g.normal(0, 0.1, D2))),
+    init("wc", f32(g.normal(0, 0.4, (D2, 3)))),
+    init("bc", f32(g.normal(0, 0.1, 3))),
+]
+classifier = lambda x: [
+    helper.make_node("MatMul", [x, "wp"], ["p0"]),
+    helper.make_node("Add", ["p0", "bp"], ["p1"]),
+    helper.make_node("Tanh", ["p1"], ["p2"], name="pooler"),
+    helper.make_node("MatMul", ["p2", "wc"], ["o0c"]),
+    helper.make_node("Add", ["o0c", "bc"], ["y"]),
+]
+save(
+    "bert_cls",
+    attention("n1") + [helper.make_node("Gather", ["n1", "zero"], ["cls"], axis=1, name="cls")] + classifier("cls"),
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T, D2])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+    cls_inits + [init("zero", np.array(0, dtype=np.int64))],
+    f32(g.normal(0, 1, (16, T, D2))),
+    opset=17,
+)
+save(
+    "vit_cls_slice",
+    attention("n1")
+    + [
+        helper.make_node("Slice", ["n1", "start", "end", "axis1"], ["cls1"], name="cls"),
+        helper.make_node("Flatten", ["cls1"], ["cls"]),
+    ]
+    + classifier("cls"),
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T, D2])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+    cls_inits
+    + [
+        init("start", np.array([0], dtype=np.int64)),
+        init("end", np.array([1], dtype=np.int64)),
+        init("axis1", np.array([1], dtype=np.int64)),
+    ],
+    f32(g.normal(0, 1, (16, T, D2))),
+    opset=17,
+)

@@ -549,3 +549,29 @@ fn attention_masks_become_the_softmax_mask() {
         }
     }
 }
+
+/// Classifying by the first token: Hugging Face's BERT pooler (`hidden[:, 0]`, a Gather of
+/// scalar index 0 on the token axis) and a ViT-style `x[:, :1]` (Slice, then Flatten). Each
+/// becomes a `permute` that keeps token 0's 8 values (never folded into the pooler's Dense,
+/// whose weights would grow 6-fold with zeros); f64, int8 and int16 against ONNX's reference.
+#[test]
+fn the_cls_token_is_selected_by_a_permute() {
+    for name in ["bert_cls", "vit_cls_slice"] {
+        let kinds = differential_within(name, Options::default(), 0.05);
+        assert!(
+            kinds.ends_with(&["layer_norm", "permute", "dense", "activation", "dense"]),
+            "{name}: {kinds:?}"
+        );
+        let model = import::load(&graph(name).join("model.onnx"), &Options::default()).unwrap();
+        use cwnn_importer::float::FloatOp;
+        let at = (model.nodes.iter()).position(|n| matches!(&n.op, FloatOp::Permute { shape, .. } if shape[..] == [8]));
+        let at = at.expect(name);
+        match (&model.nodes[at].op, &model.nodes[at + 1].op) {
+            (FloatOp::Permute { index, shape }, FloatOp::Dense(pooler)) => {
+                assert_eq!((&index[..], &shape[..]), (&(0..8).collect::<Vec<_>>()[..], &[8][..]));
+                assert_eq!(pooler.w.dim(), (8, 8), "{name}");
+            }
+            ops => panic!("{name}: {ops:?}"),
+        }
+    }
+}

@@ -1,7 +1,9 @@
-//! Permute: the elements of the input in another order, `y[k] = x[index[k]]` over the flat
+//! Permute: elements of the input picked in any order, `y[k] = x[index[k]]` over the flat
 //! (row-major) data, under a new shape. What an ONNX Transpose that reorders a sample's data
 //! becomes when no Dense after it can absorb the order (tf2onnx's NHWC → NCHW Transpose of a
-//! Keras model's input). **Exact**. Int8 or int16, the input's quantization kept.
+//! Keras model's input), and a Gather or Slice of a sample (BERT's and ViT's CLS token,
+//! `x[:, 0]`): the output may hold fewer elements than the input, or repeat some.
+//! **Exact**. Int8 or int16, the input's quantization kept.
 //!
 //! Weights: `index[k]` as u32 LE per output element (4 bytes each); an index outside the
 //! input is a named error. Units: output elements; unit `k` reads bytes `4k..4k+4`, so a
@@ -21,7 +23,7 @@ use crate::{work, LayerError, Op, Result, TensorSpec};
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Permute {
-    /// The output shape; its element count is the input's.
+    /// The output shape.
     #[cfg_attr(feature = "serde", serde(with = "crate::dims::list"))]
     #[cfg_attr(feature = "schema", schemars(with = "Vec<u32>"))]
     pub shape: Vec<usize>,
@@ -48,22 +50,23 @@ impl Op for Permute {
     fn output_spec(&self, inputs: &[&TensorSpec]) -> Result<TensorSpec> {
         let x = inputs[0];
         let dtype = expect_act(Self::NAME, x)?;
-        if numel(&self.shape).ok() != x.numel() || x.numel().is_none_or(|n| n as u64 > u32::MAX as u64) {
+        let fits = |n: Option<usize>| n.is_some_and(|n| n > 0 && n as u64 <= u32::MAX as u64);
+        if !fits(numel(&self.shape).ok()) || !fits(x.numel()) {
             return Err(LayerError::Config {
                 layer: Self::NAME,
-                reason: "element count of the new shape differs from the input's (or exceeds u32)",
+                reason: "the input or the output is empty or holds more than 2^32 elements",
             });
         }
         Ok(TensorSpec::new(self.shape.clone(), dtype, x.quant))
     }
-    fn weight_len(&self, inputs: &[&TensorSpec]) -> Option<usize> {
-        inputs[0].numel()?.checked_mul(4)
+    fn weight_len(&self, _: &[&TensorSpec]) -> Option<usize> {
+        numel(&self.shape).ok()?.checked_mul(4)
     }
-    fn work(&self, inputs: &[&TensorSpec]) -> u64 {
-        work::sum(&[(work::numel(inputs[0]), work::ELEM + work::LOOKUP)])
+    fn work(&self, _: &[&TensorSpec]) -> u64 {
+        work::sum(&[(work::count(&self.shape), work::ELEM + work::LOOKUP)])
     }
-    fn units(&self, inputs: &[&TensorSpec]) -> Option<usize> {
-        inputs[0].numel()
+    fn units(&self, _: &[&TensorSpec]) -> Option<usize> {
+        numel(&self.shape).ok()
     }
     fn weight_range(&self, _: &[&TensorSpec], units: Range<usize>) -> Option<Range<usize>> {
         Some(units.start.checked_mul(4)?..units.end.checked_mul(4)?)
@@ -122,6 +125,21 @@ mod tests {
         }
     }
 
+    /// BERT's CLS token: row 0 of `[3, 4]`, and a row picked twice.
+    #[test]
+    fn a_selection_may_drop_or_repeat_elements() {
+        for (index, shape) in [(vec![0, 1, 2, 3], vec![4]), (vec![8, 9, 8, 9], vec![2, 2])] {
+            let layer = Layer::Permute(Permute { shape: shape.clone() });
+            let qp = QuantParams::asymmetric(-1.0, 1.0, DType::I16).unwrap();
+            let x = pattern_tensor(vec![3, 4], qp, DType::I16);
+            let y = layer.run(&[&x], &permute_weights(&index)).unwrap();
+            let xs = x.data.to_i32s();
+            assert_eq!(y.data.to_i32s(), index.iter().map(|&i| xs[i]).collect::<Vec<_>>());
+            assert_eq!(y.shape, shape);
+            assert_segments_match(&layer, &[&x], &permute_weights(&index), &[0, 1, 4]);
+        }
+    }
+
     #[test]
     fn bad_inputs_are_named_errors() {
         let (layer, index) = nhwc_to_nchw();
@@ -137,7 +155,7 @@ mod tests {
             layer.run(&[&x], &[0; 8]),
             Err(LayerError::WeightLength { .. })
         ));
-        let wrong = Layer::Permute(Permute { shape: vec![5, 5] });
-        assert!(matches!(wrong.run(&[&x], &[]), Err(LayerError::Config { .. })));
+        let empty = Layer::Permute(Permute { shape: vec![5, 0] });
+        assert!(matches!(empty.run(&[&x], &[]), Err(LayerError::Config { .. })));
     }
 }

@@ -142,6 +142,10 @@ impl Builder {
     }
 
     /// The ONNX shape of `d`: its sample shape with the batch axis put back.
+    /// The element count of float tensor `id`.
+    pub fn numel_of(&self, id: usize) -> usize {
+        self.shapes[id].iter().product()
+    }
     pub fn full_shape(&self, d: &Dyn) -> Vec<usize> {
         let mut s = d.shape.clone();
         if let Some(b) = d.batch {

@@ -530,7 +530,7 @@ fn layer_setup(kind: u32, r: &mut Reader) -> core::result::Result<LayerCase, Lay
             t.extend(r.vec(mask, Reader::u8));
             t
         }
-        15 => permute_indices(r, plan.units),
+        15 => permute_indices(r, plan.units, inputs[0].len()),
         17 => layer_norm_weights(r, plan.weight_len),
         _ => {
             let mut w = r.vec(plan.weight_len, Reader::u8);
@@ -678,15 +678,15 @@ fn recurrent_case(kind: u32, r: &mut Reader, int16: bool) -> (Layer, Vec<QTensor
     (layer, alloc::vec![x])
 }
 
+/// A reordering of the input, or (one case in two) a selection of any size, such as a CLS token.
 fn permute_case(r: &mut Reader, int16: bool) -> (Layer, Vec<QTensor>) {
     let (a, b, c) = (r.dim(4), r.dim(4), r.dim(4));
     let x = r.tensor(alloc::vec![a, b, c], int16);
-    (
-        Layer::Permute(Permute {
-            shape: alloc::vec![c, a, b],
-        }),
-        alloc::vec![x],
-    )
+    let shape = match r.u8() & 1 {
+        0 => alloc::vec![c, a, b],
+        _ => alloc::vec![r.dim((2 * a * b * c) as u8)],
+    };
+    (Layer::Permute(Permute { shape }), alloc::vec![x])
 }
 
 /// Two activations for a MatMul: a batch of heads (or one operand shared), either one
@@ -723,15 +723,15 @@ fn layer_norm_weights(r: &mut Reader, len: usize) -> Vec<u8> {
     w
 }
 
-/// A Permute's index table: random indices into the input; one case in eight has one outside
-/// it (a refusal path).
-fn permute_indices(r: &mut Reader, n: usize) -> Vec<u8> {
+/// A Permute's index table: `n` random indices into the input's `len` elements; one case in
+/// eight has one outside it (a refusal path).
+fn permute_indices(r: &mut Reader, n: usize, len: usize) -> Vec<u8> {
     let broken = r.u8().is_multiple_of(8);
     let mut w = Vec::with_capacity(4 * n);
     for k in 0..n {
         let i = match (broken, k) {
-            (true, 0) => n as u32,
-            _ => ((r.u8() as usize * 31 + k) % n) as u32,
+            (true, 0) => len as u32,
+            _ => ((r.u8() as usize * 31 + k) % len) as u32,
         };
         w.extend_from_slice(&i.to_le_bytes());
     }

@@ -39,8 +39,10 @@ fn dense(
     x: &crate::onnx::builder::Dyn,
 ) -> Result<Value, ImportError> {
     let mut x = x.clone();
-    // A flat input's reordering folds into the columns; any other is a Permute before.
-    let w = match x.order.take_if(|_| x.shape.len() == 1) {
+    // A flat input's reordering folds into the columns; any other, and a selection (whose
+    // columns would be mostly zeros), is a Permute before.
+    let (flat, n) = (x.shape.len() == 1, b.numel_of(x.id));
+    let w = match x.order.take_if(|o| flat && o.len() == n) {
         None => w,
         Some(order) => unpermute(node, w, &order, &x.shape)?,
     };

@@ -84,7 +84,7 @@ pub const OPS: &[OnnxOp] = &[
     op("GRU", "gru", Map::At(recurrent::recurrent)),
     op(
         "Gather",
-        "embedding (indices into a constant table); folded on constants",
+        "embedding (indices into a constant table); permute (constant indices into a tensor: a CLS token); folded on constants",
         Map::One(shape::gather),
     ),
     op(
@@ -130,7 +130,7 @@ pub const OPS: &[OnnxOp] = &[
     op("Sigmoid", "activation", Map::One(activation::activation)),
     op(
         "Slice",
-        "folded on constants; the last step of a recurrent sequence makes the layer return only it",
+        "folded on constants; the last step of a recurrent sequence makes the layer return only it; else permute",
         Map::One(shape::fold),
     ),
     op("Softmax", "softmax", Map::One(activation::softmax)),

@@ -1,10 +1,11 @@
 //! Ops that only move data: Reshape, Flatten, Squeeze, Unsqueeze, Transpose (per sample a new
 //! shape over the same bytes), Identity, Dropout, Cast; shape arithmetic on constants (Shape,
 //! Gather, Concat, Slice, ConstantOfShape), folded at import; Gather of a table by the input's
-//! indices → Embedding.
+//! indices → Embedding; Gather and Slice of a per-sample tensor → the elements they pick
+//! (a Permute).
 
 use cwnn_layers::EmbeddingF64;
-use ndarray::{ArrayD, Axis, Ix2, IxDyn, Slice};
+use ndarray::{ArrayD, Axis, Ix2, IxDyn};
 use onnx_protobuf::NodeProto;
 
 use super::{axis, dims};
@@ -436,32 +437,7 @@ pub fn gather(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
     let data = b.required(node, 0)?.clone();
     let idx = b.required(node, 1)?.clone();
     match (data, idx) {
-        (Value::Const(data), Value::Const(idx)) => {
-            let ax = axis(node, ax, data.ndim())?;
-            let n = data.shape()[ax] as i64;
-            let rows = idx
-                .iter()
-                .map(|&i| {
-                    let i = i as i64;
-                    let j = if i < 0 { i + n } else { i };
-                    usize::try_from(j)
-                        .ok()
-                        .filter(|&j| (j as i64) < n)
-                        .ok_or_else(|| ImportError::node(node, format!("index {i} is outside {n}")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let picked = data.select(Axis(ax), &rows);
-            let mut shape = data.shape()[..ax].to_vec();
-            shape.extend_from_slice(idx.shape());
-            shape.extend_from_slice(&data.shape()[ax + 1..]);
-            let picked = picked
-                .as_standard_layout()
-                .to_owned()
-                .into_shape_with_order(IxDyn(&shape));
-            Ok(Value::Const(
-                picked.map_err(|e| ImportError::node(node, e.to_string()))?,
-            ))
-        }
+        (Value::Const(data), Value::Const(idx)) => Ok(Value::Const(gather_const(node, &data, &idx, ax)?)),
         (Value::Const(table), Value::Dyn(d)) => {
             if ax != 0 || d.id != 0 {
                 return Err(ImportError::unsupported(
@@ -484,15 +460,98 @@ pub fn gather(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
                 d.batch,
             )))
         }
-        (Value::Dyn(d), Value::Const(idx)) if idx.ndim() == 0 => {
+        (Value::Dyn(d), Value::Const(idx)) => {
             let index = idx.iter().next().copied().unwrap_or(0.0) as i64;
-            keep_last_step(b, node, d, ax, index, false)
+            if idx.ndim() == 0 {
+                if let Ok(v) = keep_last_step(b, node, d.clone(), ax, index, false) {
+                    return Ok(v);
+                }
+            }
+            let ax_u = axis(node, ax, b.full_shape(&d).len())?;
+            if d.batch == Some(ax_u) {
+                return Err(ImportError::unsupported(node, "a Gather along the batch axis"));
+            }
+            // The axes after `ax` shift by the index's rank less the one it replaces.
+            let batch = d.batch.map(|bt| if bt < ax_u { bt } else { bt + idx.ndim() - 1 });
+            let picked = gather_const(node, &numbers(&b, node, &d)?, &idx, ax)?;
+            selected(&b, node, &d, picked, batch)
         }
         _ => Err(ImportError::unsupported(
             node,
-            "Gather from a per-sample tensor (only a constant table indexed by the input maps to Embedding)",
+            "Gather of a per-sample tensor by per-sample indices",
         )),
     }
+}
+
+/// ONNX Gather on constants: the entries `idx` of `data` along axis `ax`.
+fn gather_const(node: &NodeProto, data: &ArrayD<f64>, idx: &ArrayD<f64>, ax: i64) -> Result<ArrayD<f64>, ImportError> {
+    let ax = axis(node, ax, data.ndim())?;
+    let n = data.shape()[ax] as i64;
+    let rows = idx
+        .iter()
+        .map(|&i| {
+            let i = i as i64;
+            let j = if i < 0 { i + n } else { i };
+            usize::try_from(j)
+                .ok()
+                .filter(|&j| (j as i64) < n)
+                .ok_or_else(|| ImportError::node(node, format!("index {i} is outside {n}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let picked = data.select(Axis(ax), &rows);
+    let mut shape = data.shape()[..ax].to_vec();
+    shape.extend_from_slice(idx.shape());
+    shape.extend_from_slice(&data.shape()[ax + 1..]);
+    let picked = picked
+        .as_standard_layout()
+        .to_owned()
+        .into_shape_with_order(IxDyn(&shape));
+    picked.map_err(|e| ImportError::node(node, e.to_string()))
+}
+
+/// A Gather or Slice of a per-sample tensor (BERT's and ViT's CLS token, `x[:, 0]`): the same
+/// op on constants, applied to the sample's element numbers (this), gives the elements kept;
+/// [`selected`] makes them the value's `order`, which a Permute materializes. The batch axis
+/// has size 1 here.
+fn numbers(b: &Builder, node: &NodeProto, d: &Dyn) -> Result<ArrayD<f64>, ImportError> {
+    let mut full = b.full_shape(d);
+    if let Some(bt) = d.batch {
+        full[bt] = 1;
+    }
+    let n: usize = d.shape.iter().product();
+    if n > 1 << 24 {
+        return Err(ImportError::unsupported(
+            node,
+            "a Gather or Slice of more than 2^24 values",
+        ));
+    }
+    let numbers = (0..n).map(|k| d.order.as_ref().map_or(k, |o| o[k]) as f64).collect();
+    ArrayD::from_shape_vec(IxDyn(&full), numbers).map_err(|e| ImportError::node(node, e.to_string()))
+}
+
+/// The value holding the elements of `d` that `picked` (from [`numbers`]) names, with its
+/// batch axis at `batch`.
+fn selected(
+    b: &Builder,
+    node: &NodeProto,
+    d: &Dyn,
+    picked: ArrayD<f64>,
+    batch: Option<usize>,
+) -> Result<Value, ImportError> {
+    if picked.is_empty() {
+        return Err(ImportError::unsupported(
+            node,
+            "a Gather or Slice that keeps no element",
+        ));
+    }
+    let mut out = picked.shape().to_vec();
+    if let Some(bt) = batch {
+        out[bt] = b.batch_size;
+    }
+    Ok(Value::Dyn(Dyn {
+        order: Some(picked.iter().map(|&v| v as usize).collect()),
+        ..Builder::from_full(d.id, &out, batch)
+    }))
 }
 
 /// Shape, Concat, Slice, ConstantOfShape: shape arithmetic, folded to constants.
@@ -535,39 +594,80 @@ pub fn fold(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
         }
         _ => {
             if let Value::Dyn(d) = b.required(node, 0)? {
-                return last_step(b, node, d.clone());
+                let d = d.clone();
+                if let Ok(v) = last_step(b, node, d.clone()) {
+                    return Ok(v);
+                }
+                let rank = b.full_shape(&d).len();
+                for ax in slice_axes(b, node)? {
+                    if d.batch == Some(axis(node, ax, rank)?) {
+                        return Err(ImportError::unsupported(node, "a Slice along the batch axis"));
+                    }
+                }
+                let picked = slice_const(b, node, numbers(b, node, &d)?)?;
+                return selected(b, node, &d, picked, d.batch);
             }
             let data = b.required_const(node, 0)?.clone();
-            let rank = data.ndim();
-            let (starts, ends, axes, steps) = if b.opset < 10 {
-                (
-                    a.ints("starts")?.unwrap_or_default(),
-                    a.ints("ends")?.unwrap_or_default(),
-                    a.ints("axes")?,
-                    None,
-                )
-            } else {
-                (
-                    ints(b.required_const(node, 1)?),
-                    ints(b.required_const(node, 2)?),
-                    b.constant(node, 3)?.map(ints),
-                    b.constant(node, 4)?.map(ints),
-                )
-            };
-            let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
-            let mut out = data.view();
-            for (k, &ax) in axes.iter().enumerate() {
-                let ax = axis(node, ax, rank)?;
-                let step = steps.as_ref().and_then(|s| s.get(k).copied()).unwrap_or(1);
-                if step != 1 {
-                    return Err(ImportError::unsupported(node, "Slice with a step other than 1"));
-                }
-                let n = out.shape()[ax] as i64;
-                let clampi = |v: i64| (if v < 0 { v + n } else { v }).clamp(0, n) as isize;
-                let (s, e) = (clampi(*starts.get(k).unwrap_or(&0)), clampi(*ends.get(k).unwrap_or(&n)));
-                out.slice_axis_inplace(Axis(ax), Slice::from(s..e.max(s)));
-            }
-            Ok(Value::Const(out.to_owned()))
+            Ok(Value::Const(slice_const(b, node, data)?))
         }
     }
+}
+
+/// Slice's `axes` (all of `starts`' when absent).
+fn slice_axes(b: &Builder, node: &NodeProto) -> Result<Vec<i64>, ImportError> {
+    let (starts, axes) = match b.opset < 10 {
+        true => (
+            Attrs::new(node).ints("starts")?.unwrap_or_default(),
+            Attrs::new(node).ints("axes")?,
+        ),
+        false => (ints(b.required_const(node, 1)?), b.constant(node, 3)?.map(ints)),
+    };
+    Ok(axes.unwrap_or_else(|| (0..starts.len() as i64).collect()))
+}
+
+/// ONNX Slice (steps of 1) on a constant.
+fn slice_const(b: &Builder, node: &NodeProto, data: ArrayD<f64>) -> Result<ArrayD<f64>, ImportError> {
+    let a = Attrs::new(node);
+    let rank = data.ndim();
+    let (starts, ends, axes, steps) = if b.opset < 10 {
+        (
+            a.ints("starts")?.unwrap_or_default(),
+            a.ints("ends")?.unwrap_or_default(),
+            a.ints("axes")?,
+            None,
+        )
+    } else {
+        (
+            ints(b.required_const(node, 1)?),
+            ints(b.required_const(node, 2)?),
+            b.constant(node, 3)?.map(ints),
+            b.constant(node, 4)?.map(ints),
+        )
+    };
+    let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+    let mut out = data;
+    for (k, &ax) in axes.iter().enumerate() {
+        let ax = axis(node, ax, rank)?;
+        let step = steps.as_ref().and_then(|s| s.get(k).copied()).unwrap_or(1);
+        let n = out.shape()[ax] as i64;
+        let (start, end) = (*starts.get(k).unwrap_or(&0), *ends.get(k).unwrap_or(&n));
+        let kept = slice_indices(start, end, step, n).ok_or_else(|| ImportError::node(node, "a step of 0"))?;
+        out = out.select(Axis(ax), &kept);
+    }
+    Ok(out)
+}
+
+/// The indices ONNX Slice keeps on an axis of `n`: from `start` by `step` up to (not
+/// including) `end`, negative values counting from the end, clamped as the spec says (to
+/// `[0, n]` going forward, to `[-1, n - 1]` going backward). None for a step of 0.
+fn slice_indices(start: i64, end: i64, step: i64, n: i64) -> Option<Vec<usize>> {
+    let from_end = |v: i64| if v < 0 { v.saturating_add(n) } else { v };
+    let (lo, hi) = if step > 0 { (0, n) } else { (-1, n - 1) };
+    let (mut i, end) = (from_end(start).clamp(lo.max(0), hi), from_end(end).clamp(lo, hi));
+    let mut kept = Vec::new();
+    while (step > 0 && i < end) || (step < 0 && i > end) {
+        kept.push(i as usize);
+        i = i.checked_add(step)?;
+    }
+    (step != 0).then_some(kept)
 }
