@@ -6,10 +6,14 @@ beside the graph, with PyTorch's own output on the input. Seeded, untrained weig
 Also torch_digits_<kind>/: the same CNN and LSTM trained on the bundled digits
 (data/digits.csv.gz without models/digits-mlp/test.csv, which the tests keep for accuracy).
 
+Also torch_encoder_<pool>/: a one-block nn.TransformerEncoderLayer classifier (encoders()).
+`scripts/torch-graphs.py encoders` writes only those.
+
 Run: python3 -m venv /tmp/ptenv && /tmp/ptenv/bin/pip install torch onnxscript "onnx==1.17.0" \\
      numpy && /tmp/ptenv/bin/python scripts/torch-graphs.py
 """
 import os
+import sys
 
 import numpy as np
 import torch
@@ -39,6 +43,45 @@ class Lstm(torch.nn.Module):
     def forward(self, x):
         y, _ = self.lstm(x / self.scale)
         return self.fc(y[:, -1])
+
+
+class Encoder(torch.nn.Module):
+    """A digit's 8 rows as tokens: a Linear embedding, learned positions, one
+    nn.TransformerEncoderLayer (2 heads, GELU feed-forward), then mean or CLS (`h[:, 0]`)
+    pooling and a Linear head; `causal` passes a square subsequent mask."""
+
+    def __init__(self, pool="mean", causal=False, norm_first=False):
+        super().__init__()
+        self.embed = torch.nn.Linear(8, 16)
+        self.pos = torch.nn.Parameter(torch.randn(8, 16) * 0.5)
+        self.block = torch.nn.TransformerEncoderLayer(
+            16, 2, 32, dropout=0.0, activation="gelu", batch_first=True, norm_first=norm_first
+        )
+        for norm in (self.block.norm1, self.block.norm2):  # not the untrained 1s and 0s
+            torch.nn.init.uniform_(norm.weight, 0.5, 1.5)
+            torch.nn.init.normal_(norm.bias, 0, 0.2)
+        self.head = torch.nn.Linear(16, 10)
+        self.pool, self.causal = pool, causal
+        self.register_buffer("mask", torch.nn.Transformer.generate_square_subsequent_mask(8))
+
+    def forward(self, x):
+        h = self.embed(x) + self.pos
+        h = self.block(h, src_mask=self.mask if self.causal else None, is_causal=self.causal)
+        return self.head(h.mean(1) if self.pool == "mean" else h[:, 0])
+
+
+def encoders():
+    """torch_encoder_mean (post-norm, mean pooling) and torch_encoder_cls (pre-norm, causal mask,
+    CLS pooling), seeded and untrained, with PyTorch's output on the input."""
+    for name, kw in [("mean", {}), ("cls", dict(pool="cls", causal=True, norm_first=True))]:
+        torch.manual_seed(1)
+        model = Encoder(**kw).eval()
+        x = torch.rand(8, 8, 8) * 2
+        d = os.path.join(OUT, "torch_encoder_" + name)
+        export(model, x, d)
+        np.save(os.path.join(d, "input.npy"), x.numpy())
+        np.save(os.path.join(d, "expected.npy"), model(x).detach().numpy())
+        print("encoder", name, torch.__version__)
 
 
 def export(model, x, d):
@@ -83,4 +126,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    encoders() if sys.argv[1:] == ["encoders"] else main()

@@ -43,10 +43,11 @@ pub struct Builder {
     pub readers: HashMap<String, usize>,
     /// Tensor names a Softmax reads (a Where of a tensor is only supported as its mask).
     pub softmax_inputs: HashSet<String>,
-    /// A Reshape merged the batch axis into the next one (a Keras Dense on a sequence, which
-    /// tf2onnx writes as Tensordot: `[N, T, d] → [N·T, d]`, MatMul, and back); the Reshape back
-    /// to `[N, …]` restores it.
-    pub merged_batch: bool,
+    /// How many values have their (size-1) batch axis merged into another by a Reshape: a
+    /// Keras Dense on a sequence, which tf2onnx writes as Tensordot (`[N, T, d] → [N·T, d]`,
+    /// MatMul, and back), or PyTorch's MultiheadAttention (`[T, N, d] → [T, N·H, d/H]`). The
+    /// Reshape that inserts it back as a size-1 axis restores it.
+    pub merged_batches: usize,
     values: HashMap<String, Value>,
     pub nodes: Vec<FloatNode>,
     /// Shape of each float tensor (0: the input).
@@ -61,7 +62,7 @@ impl Builder {
             consumers: HashMap::new(),
             readers: HashMap::new(),
             softmax_inputs: HashSet::new(),
-            merged_batch: false,
+            merged_batches: 0,
             values: HashMap::new(),
             nodes: Vec::new(),
             shapes: Vec::new(),

@@ -41,6 +41,13 @@ pub fn fold(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
                 .ok_or_else(|| ImportError::node(node, "does not broadcast"))?
         }
         "Tile" => tile(node, input(0)?, input(1)?)?,
+        "Trilu" => {
+            let k = b
+                .constant(node, 1)?
+                .and_then(|k| k.iter().next().copied())
+                .unwrap_or(0.0) as i64;
+            trilu(node, input(0)?, k, Attrs::new(node).int("upper", 1)? != 0)?
+        }
         "Range" => range(node, input(0)?, input(1)?, input(2)?)?,
         "Equal" => {
             let v = broadcast(node, &[input(0)?, input(1)?])?;
@@ -58,6 +65,23 @@ pub fn fold(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
         _ => reduce(node, input(0)?, b.constant(node, 1)?)?,
     };
     Ok(Value::Const(out))
+}
+
+/// Trilu: the upper (`j − i ≥ k`) or lower (`j − i ≤ k`) triangle of each matrix in the last
+/// two axes, zeros elsewhere (PyTorch builds a causal mask with it).
+fn trilu(node: &NodeProto, x: &ArrayD<f64>, k: i64, upper: bool) -> Result<ArrayD<f64>, ImportError> {
+    let r = x.ndim();
+    if r < 2 {
+        return Err(ImportError::node(node, "Trilu needs at least 2 axes"));
+    }
+    let mut out = x.clone();
+    for (index, v) in out.indexed_iter_mut() {
+        let d = index[r - 1] as i64 - index[r - 2] as i64;
+        if (upper && d < k) || (!upper && d > k) {
+            *v = 0.0;
+        }
+    }
+    Ok(out)
 }
 
 fn tile(node: &NodeProto, x: &ArrayD<f64>, repeats: &ArrayD<f64>) -> Result<ArrayD<f64>, ImportError> {

@@ -1,7 +1,7 @@
 //! Gemm, MatMul → Dense (MatMul of two per-sample tensors → MatMul); Conv → Conv2d;
 //! BatchNormalization → folded into the layer before, or Affine.
 
-use cwnn_layers::{AffineF64, Conv2dF64, DenseF64, MatMulF64};
+use cwnn_layers::{AffineF64, Conv2dF64, DenseF64, MatMulF64, MulF64};
 use ndarray::{Array1, Array2, Array4, Ix2, Ix4};
 use onnx_protobuf::NodeProto;
 
@@ -93,9 +93,11 @@ pub fn gemm(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
     let (trans_a, trans_b) = (a.int("transA", 0)? != 0, a.int("transB", 0)? != 0);
     let x = b.dynamic(node, 0)?;
     let full = b.full_shape(&x);
-    // The batch must be the M axis of A (axis 0, or 1 when A is transposed).
+    // The batch must be the M axis of A (axis 0, or 1 when A is transposed), or merged into
+    // it (PyTorch's MultiheadAttention projects `[T·N, d]`): then each sample's rows.
     let m_axis = if trans_a { 1 } else { 0 };
-    if full.len() != 2 || x.batch != Some(m_axis) {
+    let rows = x.batch.is_none() && b.merged_batches > 0 && !trans_a;
+    if full.len() != 2 || (x.batch != Some(m_axis) && !rows) {
         return Err(ImportError::unsupported(
             node,
             format!(
@@ -123,10 +125,13 @@ pub fn gemm(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
         Some(c) => bias_vector(node, c, w.nrows())? * beta,
         None => Array1::zeros(w.nrows()),
     };
-    let x = crate::onnx::builder::Dyn {
-        shape: vec![k],
-        batch: Some(0),
-        ..x
+    let x = match rows {
+        true => x,
+        false => crate::onnx::builder::Dyn {
+            shape: vec![k],
+            batch: Some(0),
+            ..x
+        },
     };
     dense(b, node, w, bias, &x)
 }
@@ -193,11 +198,32 @@ fn activations(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
             format!("A {:?} and B {:?} disagree on K", p.shape, q.shape),
         ));
     }
-    let ((pi, transpose_a), (qi, transpose_b)) = (operand(b, node, &p)?, operand(b, node, &q)?);
-    let mut shape = if lp.is_empty() { lq.to_vec() } else { lp.to_vec() };
+    let (mut shape, batch) = (if lp.is_empty() { lq.to_vec() } else { lp.to_vec() }, p.batch);
     shape.extend([mp[0], mq[1]]);
-    let f = FloatOp::MatMul(MatMulF64::new(transpose_a, transpose_b));
-    Ok(Value::Dyn(b.push(&node.name, f, vec![pi, qi], shape, p.batch)))
+    let ((p, sp), (q, sq)) = (unscaled(b, node, 0, p), unscaled(b, node, 1, q));
+    let ((pi, transpose_a), (qi, transpose_b)) = (operand(b, node, &p)?, operand(b, node, &q)?);
+    let mut m = MatMulF64::new(transpose_a, transpose_b);
+    m.alpha = sp * sq;
+    Ok(Value::Dyn(b.push(
+        &node.name,
+        FloatOp::MatMul(m),
+        vec![pi, qi],
+        shape,
+        batch,
+    )))
+}
+
+/// Operand `i` of `node` read before a scalar Mul that nothing else reads, and that scale,
+/// which joins the product's multiplier (PyTorch's exported scaled_dot_product_attention
+/// multiplies Q and K each by √scale); else `d` and 1.
+fn unscaled(b: &Builder, node: &NodeProto, i: usize, d: Dyn) -> (Dyn, f64) {
+    let mul = b.fusable(node, i, &d).map(|at| &b.nodes[at]);
+    match mul.map(|n| (&n.op, n.inputs[0])) {
+        Some((FloatOp::Mul(MulF64 { constant: Some(c) }), x)) if c.len() == 1 => {
+            (Dyn { id: x, ..d }, c.iter().product())
+        }
+        _ => (d, 1.0),
+    }
 }
 
 pub fn conv(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {

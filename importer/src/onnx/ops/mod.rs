@@ -142,6 +142,7 @@ pub const OPS: &[OnnxOp] = &[
     ),
     op("Tanh", "activation", Map::One(activation::activation)),
     op("Tile", "folded (constants only)", Map::One(constant::fold)),
+    op("Trilu", "folded (constants only)", Map::One(constant::fold)),
     op(
         "Transpose",
         "nothing or reshape when no data moves; else folded into the Dense after a Flatten, or permute",

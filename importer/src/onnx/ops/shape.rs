@@ -238,12 +238,12 @@ pub fn reshape(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
         }
     }
     let batch = match (d.batch, &perm) {
-        // Back from a merged batch: `[N·T, …]` → `[N, T, …]`.
-        (None, None)
-            if b.merged_batch && out.len() == full.len() + 1 && out[0] == b.batch_size && out[1..] == full[..] =>
-        {
-            b.merged_batch = false;
-            Some(0)
+        // Back from a merged batch: `[N·T, …]` → `[N, T, …]`, `[T·N, d]` → `[T, N, d]`.
+        (None, None) if b.merged_batches > 0 => {
+            let j = (0..out.len())
+                .find(|&j| out[j] == b.batch_size && out[..j].iter().chain(&out[j + 1..]).eq(full.iter()));
+            b.merged_batches -= usize::from(j.is_some());
+            j
         }
         (None, _) => None,
         (Some(bt), Some(p)) => p.iter().position(|&i| i == bt),
@@ -257,20 +257,17 @@ pub fn reshape(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
                 .collect::<Result<_, _>>()?;
             (0..out.len()).filter(|i| !axes.contains(i)).nth(bt)
         }
-        (Some(0), None) if out.first() == Some(&b.batch_size) => Some(0),
-        (Some(bt), None) => match (b.batch_size, unit_reshape_batch(&full, bt, &out)) {
-            // Only size-1 axes come or go (PyTorch squeezing an LSTM's direction axis with a
-            // Reshape): the batch keeps its place among the other axes.
-            (1, Some(moved)) => Some(moved),
-            // The batch merged into the next axis: per sample (one sample on chain) a no-op.
-            (1, None) if bt == 0 && merges_first_two(&full, &out) => {
-                b.merged_batch = true;
+        (Some(bt), None) => match (b.batch_size, kept_batch(&full, bt, &out)) {
+            (_, Some(j)) => Some(j),
+            // The batch merged into another axis: per sample (one sample on chain) a no-op.
+            (1, None) => {
+                b.merged_batches += 1;
                 None
             }
             _ => {
                 return Err(ImportError::unsupported(
                     node,
-                    format!("{full:?} → {out:?} does not keep the batch as the first axis"),
+                    format!("{full:?} → {out:?} does not keep the batch axis whole"),
                 ))
             }
         },
@@ -287,16 +284,13 @@ pub fn reshape(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
     Ok(Value::Dyn(d))
 }
 
-/// Where a size-1 batch axis at `bt` of `full` lands in `out` when the Reshape only adds or
-/// removes size-1 axes: the first size-1 axis of `out` with as many larger axes before it as
-/// the batch had. None when the Reshape moves data.
-fn unit_reshape_batch(full: &[usize], bt: usize, out: &[usize]) -> Option<usize> {
-    let big = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
-    if big(full) != big(out) {
-        return None;
-    }
-    let before = full[..bt].iter().filter(|&&d| d != 1).count();
-    (0..out.len()).find(|&i| out[i] == 1 && out[..i].iter().filter(|&&d| d != 1).count() == before)
+/// Where the batch axis `bt` of `full` lands in `out` when the Reshape keeps it whole: the
+/// first axis of `out` of the batch's size with as many elements before it as before the
+/// batch (a Reshape that splits or merges other axes, or adds or drops size-1 axes, as
+/// PyTorch does to an LSTM's direction axis). None when the batch merges into another axis.
+fn kept_batch(full: &[usize], bt: usize, out: &[usize]) -> Option<usize> {
+    let before: usize = full[..bt].iter().product();
+    (0..out.len()).find(|&j| out[j] == full[bt] && out[..j].iter().product::<usize>() == before)
 }
 
 /// A Slice of the last time step of a recurrent layer's sequence output, as tf2onnx writes a
@@ -405,11 +399,6 @@ fn reordered(
         }
     }
     Ok(order)
-}
-
-/// Whether `out` is `full` with its first two axes merged into one.
-fn merges_first_two(full: &[usize], out: &[usize]) -> bool {
-    full.len() >= 2 && out.len() + 1 == full.len() && out[0] == full[0] * full[1] && out[1..] == full[2..]
 }
 
 /// Squeeze's and Unsqueeze's axes: an attribute before opset 13, an input since.
