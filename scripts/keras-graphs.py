@@ -6,6 +6,9 @@ Also keras_digits_<kind>/model.onnx: a CNN, MLP with BatchNorm, LSTM and GRU tra
 bundled digits (data/digits.csv.gz without models/digits-mlp/test.csv, which the tests keep
 for their accuracy check).
 
+Also keras_encoder/: a one-block MultiHeadAttention encoder (encoder());
+`scripts/keras-graphs.py encoder` writes only that.
+
 Run: python3 -m venv /tmp/tfenv && /tmp/tfenv/bin/pip install "tensorflow-cpu==2.15.1" \\
      "tf2onnx==1.16.1" "numpy<2" "onnx==1.16.2" && /tmp/tfenv/bin/python scripts/keras-graphs.py
 """
@@ -72,6 +75,42 @@ def trained():
         print("trained", name, file=sys.stderr)
 
 
+class Positions(L.Layer):
+    """Learned position embeddings added to `[N, T, d]` tokens."""
+
+    def build(self, shape):
+        self.table = self.add_weight(name="table", shape=shape[1:], initializer="random_normal")
+
+    def call(self, x):
+        return x + self.table
+
+
+def encoder():
+    """keras_encoder: a digit's 8 rows as tokens: Dense(16), learned positions, one post-norm
+    block (MultiHeadAttention with 2 heads of 8, residual, LayerNormalization, Dense(32, GELU),
+    Dense(16), residual, LayerNormalization), GlobalAveragePooling1D, Dense(10, softmax).
+    Seeded, untrained; Keras's own output on the input."""
+    tf.random.set_seed(3)
+    x = L.Input((8, 8))
+    h = Positions()(L.Dense(16)(x))
+    a = L.MultiHeadAttention(num_heads=2, key_dim=8)(h, h)
+    h = L.LayerNormalization(epsilon=1e-5)(h + a)
+    f = L.Dense(16)(L.Dense(32, activation="gelu")(h))
+    h = L.LayerNormalization(epsilon=1e-5)(h + f)
+    m = tf.keras.Model(x, L.Dense(10, activation="softmax")(L.GlobalAveragePooling1D()(h)))
+    for norm in [l for l in m.layers if isinstance(l, L.LayerNormalization)]:  # not 1s and 0s
+        norm.set_weights([np.random.RandomState(4).uniform(0.5, 1.5, 16).astype(np.float32),
+                          np.random.RandomState(5).normal(0, 0.2, 16).astype(np.float32)])
+    x = (np.random.RandomState(6).rand(8, 8, 8) * 2).astype(np.float32)
+    d = os.path.join(OUT, "keras_encoder")
+    os.makedirs(d, exist_ok=True)
+    spec = (tf.TensorSpec((None, 8, 8), tf.float32, name="x"),)
+    tf2onnx.convert.from_keras(m, input_signature=spec, opset=17, output_path=os.path.join(d, "model.onnx"))
+    np.save(os.path.join(d, "input.npy"), x)
+    np.save(os.path.join(d, "expected.npy"), m(x).numpy())
+    print("encoder", tf.__version__, tf2onnx.__version__, file=sys.stderr)
+
+
 def main():
     tf.random.set_seed(0)
     rng = np.random.RandomState(0)
@@ -96,4 +135,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    encoder() if sys.argv[1:] == ["encoder"] else main()

@@ -192,7 +192,7 @@ fn op_of(dir: &Path) -> String {
 const EXPORTERS: &str = "## Exporters\n\n\
 | exporter | versions | opsets | imported and checked |\n\
 |---|---|---|---|\n\
-| Keras via tf2onnx | TensorFlow 2.15.1, tf2onnx 1.16.1 | 13, 17 | CNN (Rescaling, Conv2D, MaxPooling2D, Flatten, Dense) on one and three channels, MLP with BatchNormalization, LSTM, GRU, Dense on a sequence (Tensordot); CNN, MLP, LSTM and GRU trained on digits keep int8 top-1 within 1 point of float |\n\
+| Keras via tf2onnx | TensorFlow 2.15.1, tf2onnx 1.16.1 | 13, 17 | CNN (Rescaling, Conv2D, MaxPooling2D, Flatten, Dense) on one and three channels, MLP with BatchNormalization, LSTM, GRU, Dense on a sequence (Tensordot); CNN, MLP, LSTM and GRU trained on digits keep int8 top-1 within 1 point of float; an encoder with MultiHeadAttention (EinsumDense as Gemm with the batch merged, Softmax over axis 2), LayerNormalization and GELU |\n\
 | PyTorch 2 (`torch.onnx.export(..., dynamo=True)`) | torch 2.15.0, onnxscript 0.7.2 | 20 | CNN and LSTM with external weights (`model.onnx.data`); both trained on digits keep int8 top-1 within 1 point; `nn.TransformerEncoderLayer` classifiers (post-norm with mean pooling; pre-norm with a causal mask and CLS pooling): packed Q/K/V picked by Gather, heads merged with the batch, √scale on Q and K, Trilu-built mask |\n\
 | graphs written the way the TorchScript exporter and skl2onnx write them (scripts/onnx-graphs.py, ONNX's reference evaluator) | onnx 1.22.0 | 9, 13, 15, 17, 20 | CNN with BatchNorm, LSTM over image rows, Embedding, classifier with a label branch; an attention head, 2-head attention and GELU feed-forward sublayers with LayerNormalization, GELU's erf and tanh decompositions, LayerNormalization decomposed, causal and padding masks, CLS pooling by Gather (Hugging Face's BERT pooler) and by Slice |\n\
 | `cwnn-trainer --model transformer` | this repository | 17 | 2-block encoder over image rows: per-token MatMul + Add, position Add, Reshape + Transpose heads, Softmax(-1), LayerNormalization, ReduceMean pooling; int8 top-1 equal to float (trainer/tests/train.rs) |\n\n\
@@ -201,7 +201,9 @@ batch merged into another axis and restored (Tensordot; PyTorch's heads), the la
 from a recurrent sequence (the layer returns only it), BatchNorm written as Mul + Add, and the\n\
 shape and state arithmetic on constants. Fused into one layer (importer/src/onnx/fuse.rs):
 GELU written as `x·0.5·(1 + erf(x/√2))` or in its tanh form, and LayerNormalization written as
-ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div (then Mul γ, Add β) over the last axis. Any other data-reordering Transpose (tf2onnx's NHWC to\n\
+ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div (then Mul γ, Add β) over the last axis, or as tf2onnx
+writes Keras' (`x·g + (β − μ·g)`, `g = γ/√(σ² + ε)`, means by GlobalAveragePool). A Softmax over
+another axis than the last is moved last and back. Any other data-reordering Transpose (tf2onnx's NHWC to\n\
 NCHW before the first Conv of an image with several channels) is a `permute` layer. Refused by\n\
 name: bidirectional or custom-activation recurrent layers.\n\n";
 

@@ -624,3 +624,26 @@ fn pytorch_transformer_encoder_layers_import() {
         assert_eq!(mask, Some((name == "torch_encoder_cls").then_some(causal)), "{name}");
     }
 }
+
+/// Keras' `MultiHeadAttention` and `LayerNormalization` in a one-block encoder classifier, as
+/// tf2onnx 1.16.1 writes them from TensorFlow 2.15.1 (opset 17): each EinsumDense as Gemm
+/// over `[N·T, d]` between Reshapes and Squeezes (the batch merged and restored), the scores
+/// with keys before queries (a Softmax over axis 2, moved last and back), LayerNormalization
+/// as `x·g + (β − μ·g)` with GlobalAveragePool means (fused into one `layer_norm`), GELU as
+/// `(0.5·x)·(1 + erf(x·(1/√2)))` (fused); f64, int8 (0.98 % of max|ref|, measured) and int16
+/// against Keras's own output.
+#[test]
+fn keras_multi_head_attention_encoder_imports() {
+    let kinds = differential("keras_encoder", Options::default());
+    let attention = [
+        "dense", "dense", "dense", "reshape", "mul", "permute", "permute", "matmul", "permute", "softmax", "permute",
+        "permute", "matmul", "permute", "dense",
+    ];
+    let block = [
+        &attention[..],
+        &["add", "layer_norm", "dense", "activation", "dense", "add", "layer_norm"],
+    ]
+    .concat();
+    let head = ["permute", "global_avg_pool", "reshape", "dense", "softmax"];
+    assert_eq!(kinds, [&["dense", "add"][..], &block, &head].concat());
+}

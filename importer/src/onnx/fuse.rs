@@ -1,6 +1,8 @@
 //! Decompositions that exporters write for one op, rewritten to that op before mapping:
 //! - LayerNormalization as `ReduceMean, Sub, Pow 2, ReduceMean, Add ε, Sqrt, Div` (then
-//!   `Mul γ`, `Add β`): PyTorch below opset 17, hand-written BERT-style LayerNorms;
+//!   `Mul γ`, `Add β`): PyTorch below opset 17, hand-written BERT-style LayerNorms; and as
+//!   tf2onnx writes Keras' `x·g + (β − μ·g)` with `g = γ/√(σ² + ε)`, means by
+//!   GlobalAveragePool;
 //! - GELU as `x·0.5·(1 + erf(x/√2))` or `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`:
 //!   PyTorch below opset 20, Hugging Face's `gelu_new`.
 //!
@@ -26,6 +28,7 @@ pub fn fuse(nodes: &[NodeProto], consts: &HashMap<String, ArrayD<f64>>, output: 
     for i in 0..nodes.len() {
         let found = match nodes[i].op_type.as_str() {
             "ReduceMean" => g.layer_norm(i),
+            "GlobalAveragePool" => g.layer_norm_scaled(i),
             "Erf" | "Tanh" => g.gelu(i),
             _ => None,
         };
@@ -215,6 +218,63 @@ impl<'a> Graph<'a> {
             attrs,
         ));
         Some(Fused { parts, last, with })
+    }
+
+    /// tf2onnx's Keras LayerNormalization from mean `m1` = GlobalAveragePool(x) (over every
+    /// axis after the first two): d = Sub(x, m1), Mul(d, d), GlobalAveragePool, Add ε, Sqrt,
+    /// Reciprocal, g = Mul(·, γ); then y = Add(Mul(x, g), Sub(β, Mul(m1, g))).
+    fn layer_norm_scaled(&self, m1: usize) -> Option<Fused> {
+        let x = self.nodes[m1].input.first()?.as_str();
+        let m = self.out(m1);
+        let op = |i: usize| self.nodes[i].op_type.as_str();
+        let readers = |name: &str| match name == self.output {
+            true => &[][..],
+            false => self.readers.get(name).map_or(&[][..], Vec::as_slice),
+        };
+        let (sub, mul_m) = match readers(m) {
+            &[p, q] | &[q, p] if op(p) == "Sub" && op(q) == "Mul" => (p, q),
+            _ => return None,
+        };
+        let d = self.out(sub);
+        let sq = match readers(d) {
+            &[a, b] if a == b && op(a) == "Mul" && self.nodes[a].input == [d, d] => a,
+            _ => return None,
+        };
+        let m2 = self.next(sq, "GlobalAveragePool")?;
+        let add = self.next(m2, "Add")?;
+        let eps = self.other(add, self.out(m2)).and_then(|e| self.scalar(e))?;
+        let sqrt = self.next(add, "Sqrt")?;
+        let recip = self.next(sqrt, "Reciprocal")?;
+        let mul_g = self.next(recip, "Mul")?;
+        let gamma = self
+            .other(mul_g, self.out(recip))
+            .filter(|g| self.consts.contains_key(*g))?;
+        let g = self.out(mul_g);
+        let mul_x = match readers(g) {
+            &[p, q] | &[q, p] if p == mul_m && op(q) == "Mul" => q,
+            _ => return None,
+        };
+        let sub_b = self.next(mul_m, "Sub")?;
+        let beta = self.nodes[sub_b].input.first().map(String::as_str);
+        let beta = beta.filter(|b| self.consts.contains_key(*b) && self.nodes[sub_b].input[1] == self.out(mul_m))?;
+        let add_y = self.next(mul_x, "Add")?;
+        let shaped = self.nodes[sub].input == [x, m]
+            && self.other(mul_m, g) == Some(m)
+            && self.other(mul_x, g) == Some(x)
+            && self.next(sub_b, "Add") == Some(add_y);
+        if !shaped {
+            return None;
+        }
+        // Topological order: the final Add, reading the others, comes last.
+        let parts = vec![m1, sub, sq, m2, add, sqrt, recip, mul_g, mul_m, sub_b, mul_x, add_y];
+        let attrs = vec![int("axis", 2), float("epsilon", eps as f32)];
+        let name = format!("{} (LayerNormalization)", self.nodes[m1].name);
+        let ln = node("LayerNormalization", &name, &[x, gamma, beta], self.out(add_y), attrs);
+        Some(Fused {
+            parts,
+            last: add_y,
+            with: vec![ln],
+        })
     }
 
     /// Erf(x/√2) or Tanh(√(2/π)·(x + 0.044715·x³)) at node `f`, then `+ 1`, `·x` and `·0.5`.
@@ -440,5 +500,56 @@ mod tests {
         );
         // A mean over another axis is not LayerNormalization's.
         assert_eq!(fuse(&norm_form(1), &c, "y"), norm_form(1));
+    }
+
+    /// tf2onnx's Keras LayerNormalization: `x·g + (β − μ·g)`, `g = γ/√(σ² + ε)`.
+    fn keras_norm_form() -> Vec<NodeProto> {
+        vec![
+            node("GlobalAveragePool", "mean", &["x"], "mu", vec![]),
+            node("Sub", "centre", &["x", "mu"], "d", vec![]),
+            node("Mul", "square", &["d", "d"], "d2", vec![]),
+            node("GlobalAveragePool", "var", &["d2"], "v", vec![]),
+            node("Add", "eps", &["v", "eps"], "ve", vec![]),
+            node("Sqrt", "sqrt", &["ve"], "sd", vec![]),
+            node("Reciprocal", "inv", &["sd"], "r", vec![]),
+            node("Mul", "gain", &["r", "gamma"], "g", vec![]),
+            node("Mul", "mean_gain", &["mu", "g"], "mg", vec![]),
+            node("Sub", "shift", &["beta", "mg"], "b", vec![]),
+            node("Mul", "scaled", &["x", "g"], "xg", vec![]),
+            node("Add", "y", &["xg", "b"], "y", vec![]),
+        ]
+    }
+
+    #[test]
+    fn keras_layer_norm_fuses_into_one_op_over_the_axes_after_the_first_two() {
+        let mut c = consts();
+        c.extend([("gamma", 1.5), ("beta", 0.25)].map(|(n, v)| (n.to_string(), scalar(v))));
+        let fused = fuse(&keras_norm_form(), &c, "y");
+        assert_eq!(ops(&fused), ["LayerNormalization"]);
+        assert_eq!(
+            (fused[0].input.as_slice(), fused[0].output[0].as_str()),
+            (&["x", "gamma", "beta"].map(String::from)[..], "y")
+        );
+        let a = Attrs::new(&fused[0]);
+        assert_eq!(
+            (a.int("axis", 0).unwrap(), a.float("epsilon", 0.0).unwrap() as f32),
+            (2, 1e-6)
+        );
+        // γ computed rather than constant, an inner tensor read by another node or being the
+        // graph output, the mean subtracted the wrong way round: left as it is.
+        let mut computed = c.clone();
+        computed.remove("gamma");
+        let mut read = keras_norm_form();
+        read.push(node("Add", "other", &["g", "y"], "z", vec![]));
+        let mut swapped = keras_norm_form();
+        swapped[1].input = vec!["mu".into(), "x".into()];
+        for (nodes, consts, out) in [
+            (keras_norm_form(), &computed, "y"),
+            (read, &c, "z"),
+            (keras_norm_form(), &c, "r"),
+            (swapped, &c, "y"),
+        ] {
+            assert_eq!(fuse(&nodes, consts, out), nodes, "{out}");
+        }
     }
 }

@@ -115,10 +115,18 @@ pub fn softmax(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
         let y = b.push(&node.name, f, vec![id], row.shape.clone(), row.batch);
         return Ok(Value::Dyn(Dyn { shape: x.shape, ..y }));
     }
-    Err(ImportError::unsupported(
-        node,
-        format!("softmax over axis {ax} of {full:?}; only the last axis is supported"),
-    ))
+    // Another axis (tf2onnx's Keras attention scores, keys before queries): moved last, the
+    // softmax, and moved back, as reorderings that a Permute or the next MatMul absorbs.
+    let perm: Vec<usize> = (0..full.len()).filter(|&a| a != ax).chain([ax]).collect();
+    let t = super::shape::transposed(b, node, &x, &perm)?;
+    let id = b.materialize(node, &t)?;
+    let f = FloatOp::Softmax(SoftmaxF64::default());
+    let y = b.push(&node.name, f, vec![id], t.shape.clone(), t.batch);
+    // Axis `a` of the input is axis `back[a]` of the softmax's.
+    let back: Vec<usize> = (0..full.len())
+        .map(|a| perm.iter().position(|&p| p == a).unwrap_or(a))
+        .collect();
+    Ok(Value::Dyn(super::shape::transposed(b, node, &y, &back)?))
 }
 
 /// Below this an added constant leaves a position out of the softmax (a mask's −∞, or the

@@ -55,6 +55,18 @@ pub fn fold(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
                 .and(&v[1])
                 .map_collect(|a, b| f64::from(u8::from(a == b)))
         }
+        "Max" | "Min" => {
+            let inputs = (0..node.input.len()).map(input).collect::<Result<Vec<_>, _>>()?;
+            let v = broadcast(node, &inputs)?;
+            let pick = |a: f64, b: f64| if node.op_type == "Max" { a.max(b) } else { a.min(b) };
+            let first = v
+                .first()
+                .ok_or_else(|| ImportError::node(node, "no inputs"))?
+                .to_owned();
+            v[1..].iter().fold(first, |acc, x| {
+                ndarray::Zip::from(&acc).and(x).map_collect(|&a, &b| pick(a, b))
+            })
+        }
         "Where" => {
             let v = broadcast(node, &[input(0)?, input(1)?, input(2)?])?;
             ndarray::Zip::from(&v[0])

@@ -107,7 +107,9 @@ pub const OPS: &[OnnxOp] = &[
         "dense (constant weights); matmul of two tensors (a Transpose of the last two axes folds in)",
         Map::One(linear::matmul),
     ),
+    op("Max", "folded (constants only)", Map::One(constant::fold)),
     op("MaxPool", "max_pool2d", Map::One(pool::pool)),
+    op("Min", "folded (constants only)", Map::One(constant::fold)),
     op("Mul", "mul", Map::One(elementwise::binary)),
     op("RNN", "simple_rnn", Map::At(recurrent::recurrent)),
     op("Range", "folded (constants only)", Map::One(constant::fold)),
@@ -133,7 +135,7 @@ pub const OPS: &[OnnxOp] = &[
         "folded on constants; the last step of a recurrent sequence makes the layer return only it; else permute",
         Map::One(shape::fold),
     ),
-    op("Softmax", "softmax", Map::One(activation::softmax)),
+    op("Softmax", "softmax (another axis than the last: moved last and back)", Map::One(activation::softmax)),
     op("Squeeze", "reshape", Map::One(shape::reshape)),
     op(
         "Sub",

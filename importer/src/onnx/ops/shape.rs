@@ -223,30 +223,24 @@ pub fn reshape(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
         }
         Value::Dyn(d) => d,
     };
-    // Data order is kept when the axes other than the batch and size-1 axes keep their
-    // order (e.g. [N, T, F] → [T, N, F] before an LSTM); otherwise the new order is recorded
-    // for a Dense to absorb.
-    let mut order = d.order.clone();
     if let Some(p) = &perm {
-        let real: Vec<usize> = p
-            .iter()
-            .copied()
-            .filter(|&i| Some(i) != d.batch && full[i] != 1)
-            .collect();
-        if real.windows(2).any(|w| w[0] > w[1]) {
-            order = Some(reordered(node, &full, d.batch, p, d.order.as_deref())?);
-        }
+        return Ok(Value::Dyn(transposed(b, node, &d, p)?));
     }
+    let order = d.order.clone();
     let batch = match (d.batch, &perm) {
-        // Back from a merged batch: `[N·T, …]` → `[N, T, …]`, `[T·N, d]` → `[T, N, d]`.
+        // Back from a merged batch: `[N·T, …]` → `[N, T, …]`, `[T·N, d]` → `[T, N, d]`; else
+        // the first size-1 axis among others of size 1 that come (tf2onnx's `[N·T, d]` →
+        // `[N, T, d, 1, 1]` before a Squeeze).
         (None, None) if b.merged_batches > 0 => {
-            let j = (0..out.len())
-                .find(|&j| out[j] == b.batch_size && out[..j].iter().chain(&out[j + 1..]).eq(full.iter()));
+            let rest = |j: usize| out[..j].iter().chain(&out[j + 1..]).copied().collect::<Vec<_>>();
+            let big = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
+            let at = |same: &dyn Fn(usize) -> bool| (0..out.len()).find(|&j| out[j] == b.batch_size && same(j));
+            let j = at(&|j| rest(j) == full).or_else(|| at(&|j| big(&rest(j)) == big(&full)));
             b.merged_batches -= usize::from(j.is_some());
             j
         }
         (None, _) => None,
-        (Some(bt), Some(p)) => p.iter().position(|&i| i == bt),
+        (Some(_), Some(_)) => unreachable!("a Transpose returned above"),
         (Some(bt), None) if node.op_type == "Squeeze" => Some(bt - squeezed_before(b, node, &full, bt)?),
         (Some(bt), None) if node.op_type == "Unsqueeze" => {
             // The bt-th axis that was not inserted.
@@ -282,6 +276,29 @@ pub fn reshape(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
         }
     }
     Ok(Value::Dyn(d))
+}
+
+/// `d` with its ONNX axes in the order `perm`, as a Transpose writes them. Data order is
+/// kept when the axes other than the batch and size-1 axes keep their order (e.g.
+/// `[N, T, F] → [T, N, F]` before an LSTM); otherwise the new order is recorded, for a Dense
+/// or a MatMul to absorb or a Permute to make.
+pub(crate) fn transposed(b: &Builder, node: &NodeProto, d: &Dyn, perm: &[usize]) -> Result<Dyn, ImportError> {
+    let full = b.full_shape(d);
+    let out: Vec<usize> = perm.iter().map(|&p| full[p]).collect();
+    let real: Vec<usize> = perm
+        .iter()
+        .copied()
+        .filter(|&i| Some(i) != d.batch && full[i] != 1)
+        .collect();
+    let order = match real.windows(2).any(|w| w[0] > w[1]) {
+        true => Some(reordered(node, &full, d.batch, perm, d.order.as_deref())?),
+        false => d.order.clone(),
+    };
+    let batch = d.batch.and_then(|bt| perm.iter().position(|&i| i == bt));
+    Ok(Dyn {
+        order,
+        ..Builder::from_full(d.id, &out, batch)
+    })
 }
 
 /// Where the batch axis `bt` of `full` lands in `out` when the Reshape keeps it whole: the
