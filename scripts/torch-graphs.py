@@ -6,7 +6,8 @@ beside the graph, with PyTorch's own output on the input. Seeded, untrained weig
 Also torch_digits_<kind>/: the same CNN and LSTM trained on the bundled digits
 (data/digits.csv.gz without models/digits-mlp/test.csv, which the tests keep for accuracy).
 
-Also torch_encoder_<pool>/: a one-block nn.TransformerEncoderLayer classifier (encoders()).
+Also torch_encoder_<pool>/: a one-block nn.TransformerEncoderLayer classifier (encoders()),
+and torch_bert/: a tiny Hugging Face BERT classifier (bert(); needs `transformers` too).
 `scripts/torch-graphs.py encoders` writes only those.
 
 Run: python3 -m venv /tmp/ptenv && /tmp/ptenv/bin/pip install torch onnxscript "onnx==1.17.0" \\
@@ -84,6 +85,40 @@ def encoders():
         print("encoder", name, torch.__version__)
 
 
+class Logits(torch.nn.Module):
+    """A Hugging Face classifier called on token ids alone, returning its logits."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids):
+        return self.model(input_ids=ids).logits
+
+
+def bert():
+    """torch_bert: Hugging Face's BertForSequenceClassification (2 layers, hidden 16, 2 heads,
+    intermediate 32, a vocabulary of 40, 3 labels) built from its config, so seeded and
+    untrained with nothing downloaded; eager attention; called on 8 token ids."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(2)
+    cfg = BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=16, num_labels=3)
+    cfg._attn_implementation = "eager"
+    model = BertForSequenceClassification(cfg).eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.LayerNorm):  # not the untrained 1s and 0s
+            torch.nn.init.uniform_(m.weight, 0.5, 1.5)
+            torch.nn.init.normal_(m.bias, 0, 0.2)
+    ids = torch.randint(0, 40, (8, 8))
+    d = os.path.join(OUT, "torch_bert")
+    export(Logits(model), ids, d)
+    np.save(os.path.join(d, "input.npy"), ids.numpy())
+    np.save(os.path.join(d, "expected.npy"), Logits(model)(ids).detach().numpy())
+    print("bert", torch.__version__)
+
+
 def export(model, x, d):
     os.makedirs(d, exist_ok=True)
     batch = torch.export.Dim("batch")
@@ -126,4 +161,8 @@ def main():
 
 
 if __name__ == "__main__":
-    encoders() if sys.argv[1:] == ["encoders"] else main()
+    if sys.argv[1:] == ["encoders"]:
+        encoders()
+        bert()
+    else:
+        main()

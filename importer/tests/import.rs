@@ -647,3 +647,37 @@ fn keras_multi_head_attention_encoder_imports() {
     let head = ["permute", "global_avg_pool", "reshape", "dense", "softmax"];
     assert_eq!(kinds, [&["dense", "add"][..], &block, &head].concat());
 }
+
+/// Hugging Face's `BertForSequenceClassification` (transformers 5.24; 2 layers, hidden 16,
+/// 2 heads, eager attention) on 8 token ids, as PyTorch 2.15's default exporter writes it:
+/// word embeddings as an `embedding` of the ids, position and token-type embeddings as
+/// constants added, each layer's separate Q/K/V projections, GELU (erf), post-norm, and the
+/// pooler on the CLS token (Gather → `permute`, Dense, Tanh) before the classifier; f64, int8
+/// (2.26 % of max|ref|, measured) and int16 against PyTorch's own output.
+#[test]
+fn hugging_face_bert_imports() {
+    let layer = [
+        "dense",
+        "dense",
+        "dense",
+        "permute",
+        "permute",
+        "matmul",
+        "softmax",
+        "permute",
+        "matmul",
+        "permute",
+        "dense",
+        "add",
+        "layer_norm",
+        "dense",
+        "activation",
+        "dense",
+        "add",
+        "layer_norm",
+    ];
+    let embeddings = ["embedding", "add", "add", "layer_norm"];
+    let pooler = ["permute", "dense", "activation", "dense"];
+    let kinds = differential("torch_bert", Options::default());
+    assert_eq!(kinds, [&embeddings[..], &layer, &layer, &pooler].concat());
+}
