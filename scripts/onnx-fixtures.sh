@@ -12,8 +12,8 @@ dst=importer/tests/data/onnx-node
 rm -rf "$dst" && mkdir -p "$dst"
 # Every test of a mapped op, but for integer types, 3-D pooling (large files; 2-D only is
 # supported) and the '_expanded' function bodies.
-ops='gemm|matmul|add|sub|mul|div|conv|maxpool|averagepool|globalaveragepool|flatten|reshape|batchnorm|relu|leakyrelu|clip|sigmoid|tanh|gelu|erf|layer_normalization|reduce_mean|softmax|lstm|gru|rnn|gather|slice|identity|dropout|constant|squeeze|unsqueeze|transpose'
-skip='expanded|_int|uint|convinteger|convtranspose|gathernd|gather_elements|constant_pad|constantofshape|matmulinteger|_3d_'
+ops='gemm|matmul|add|sub|mul|div|conv|maxpool|averagepool|globalaveragepool|flatten|reshape|batchnorm|relu|leakyrelu|clip|sigmoid|tanh|gelu|erf|layer_normalization|reduce_mean|softmax|lstm|gru|rnn|gather|slice|split|identity|dropout|constant|squeeze|unsqueeze|transpose'
+skip='expanded|to_sequence|_int|uint|convinteger|convtranspose|gathernd|gather_elements|constant_pad|constantofshape|matmulinteger|_3d_'
 ls "$src" | grep -E "^test_($ops)" | grep -vE "$skip" | while read -r t; do
   mkdir -p "$dst/$t"
   cp "$src/$t/model.onnx" "$dst/$t/"

@@ -4,7 +4,8 @@ outputs from ONNX's reference evaluator, for the importer's differential tests (
 and fusion: BatchNorm into Conv, MatMul+Add into Dense, PyTorch's Shape/Gather/Concat flatten,
 Dropout/Identity, an LSTM over image rows, an Embedding, an skl2onnx-style label branch, an
 attention head, and an encoder block's two sublayers: 2-head attention and the GELU
-feed-forward).
+feed-forward; GELU and LayerNorm decompositions, attention masks, CLS pooling by Gather and
+by Slice, and a packed Q/K/V projection split in three).
 
     python3 -m venv /tmp/v && /tmp/v/bin/pip install numpy onnx==1.22.0
     /tmp/v/bin/python scripts/onnx-graphs.py
@@ -201,11 +202,11 @@ def scores():
     ]
 
 
-def attention(y):
+def attention(y, qkv=projections):
     """A 2-head attention sublayer on `x` as nn.MultiheadAttention-style code writes it: heads
     split with Reshape + Transpose, [N, H, T, d] products, heads merged back, the output
     projection, the residual and LayerNormalization into `y`."""
-    return projections() + scores() + [
+    return qkv() + scores() + [
         helper.make_node("Softmax", ["s"], ["p"], axis=-1),
         helper.make_node("MatMul", ["p", "vh"], ["ch"], name="context"),
         helper.make_node("Transpose", ["ch"], ["c4"], perm=[0, 2, 1, 3]),
@@ -520,6 +521,39 @@ save(
         init("start", np.array([0], dtype=np.int64)),
         init("end", np.array([1], dtype=np.int64)),
         init("axis1", np.array([1], dtype=np.int64)),
+    ],
+    f32(g.normal(0, 1, (16, T, D2))),
+    opset=17,
+)
+
+
+def packed_projections():
+    """Q, K and V from one packed projection, split by `qkv.chunk(3, -1)` (ONNX Split)."""
+    return [
+        helper.make_node("MatMul", ["x", "wqkv"], ["qkv0"]),
+        helper.make_node("Add", ["qkv0", "bqkv"], ["qkv"]),
+        helper.make_node("Split", ["qkv", "thirds"], ["q", "k", "v"], axis=-1, name="chunk"),
+    ]
+
+
+# Attention with one packed Q/K/V projection split into three, as `qkv.chunk(3, -1)` exports.
+g = np.random.default_rng(31)
+save(
+    "attention_packed",
+    attention("y", packed_projections),
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T, D2])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", T, D2])],
+    [
+        init("wqkv", f32(g.normal(0, 0.4, (D2, 3 * D2)))),
+        init("bqkv", f32(g.normal(0, 0.1, 3 * D2))),
+        init("thirds", np.array([D2] * 3, dtype=np.int64)),
+        init("heads", np.array([0, T, H, DH], dtype=np.int64)),
+        init("merged", np.array([0, T, D2], dtype=np.int64)),
+        init("sqrt_d", f32([np.sqrt(DH)])),
+        init("wo", f32(g.normal(0, 0.4, (D2, D2)))),
+        init("bo", f32(g.normal(0, 0.1, D2))),
+        init("g1", f32(g.uniform(0.5, 1.5, D2))),
+        init("b1", f32(g.normal(0, 0.2, D2))),
     ],
     f32(g.normal(0, 1, (16, T, D2))),
     opset=17,

@@ -550,6 +550,28 @@ fn attention_masks_become_the_softmax_mask() {
     }
 }
 
+/// One packed Q/K/V projection split into three by `qkv.chunk(3, -1)` (ONNX Split): one Dense,
+/// then each piece's third picked and its heads split by one `permute`; f64, int8 (2.55 % of
+/// max|ref|, measured) and int16 against ONNX's reference.
+#[test]
+fn a_packed_projection_is_split_into_q_k_and_v() {
+    let kinds = differential("attention_packed", Options::default());
+    let want = [
+        "dense",
+        "permute",
+        "permute",
+        "matmul",
+        "softmax",
+        "permute",
+        "matmul",
+        "permute",
+        "dense",
+        "add",
+        "layer_norm",
+    ];
+    assert_eq!(kinds, want);
+}
+
 /// Classifying by the first token: Hugging Face's BERT pooler (`hidden[:, 0]`, a Gather of
 /// scalar index 0 on the token axis) and a ViT-style `x[:, :1]` (Slice, then Flatten). Each
 /// becomes a `permute` that keeps token 0's 8 values (never folded into the pooler's Dense,

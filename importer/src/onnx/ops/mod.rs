@@ -136,6 +136,11 @@ pub const OPS: &[OnnxOp] = &[
         Map::One(shape::fold),
     ),
     op("Softmax", "softmax (another axis than the last: moved last and back)", Map::One(activation::softmax)),
+    op(
+        "Split",
+        "folded on constants; else a permute per piece (packed Q/K/V by chunk)",
+        Map::All(shape::split),
+    ),
     op("Squeeze", "reshape", Map::One(shape::reshape)),
     op(
         "Sub",

@@ -489,6 +489,52 @@ pub fn gather(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
     }
 }
 
+/// Split: pieces along `axis`, of the sizes given (an input since opset 13, an attribute
+/// before) or equal (the last smaller with opset 18's `num_outputs`). On a per-sample tensor
+/// (packed Q/K/V split by `chunk`) each piece is a selection, like a Slice.
+pub fn split(b: &mut Builder, node: &NodeProto) -> Result<Vec<Value>, ImportError> {
+    let x = b.required(node, 0)?.clone();
+    let full = full_of(b, &x);
+    let ax = axis(node, Attrs::new(node).int("axis", 0)?, full.len())?;
+    let sizes = match b.opset < 13 {
+        true => Attrs::new(node).ints("split")?,
+        false => b.constant(node, 1)?.map(ints),
+    };
+    let n = full[ax];
+    let sizes = match sizes {
+        Some(s) => dims(node, &s)?,
+        None => {
+            let k = node.output.len().max(1);
+            let each = n.div_ceil(k);
+            (0..k).map(|i| each.min(n.saturating_sub(i * each))).collect()
+        }
+    };
+    if sizes.iter().sum::<usize>() != n {
+        return Err(ImportError::node(
+            node,
+            format!("pieces {sizes:?} do not add up to {n}"),
+        ));
+    }
+    let (data, d) = match x {
+        Value::Const(c) => (c, None),
+        Value::Dyn(d) if d.batch == Some(ax) => {
+            return Err(ImportError::unsupported(node, "a Split along the batch axis"))
+        }
+        Value::Dyn(d) => (numbers(b, node, &d)?, Some(d)),
+    };
+    let mut start = 0;
+    let mut out = Vec::with_capacity(sizes.len());
+    for size in sizes {
+        let piece = data.select(Axis(ax), &(start..start + size).collect::<Vec<_>>());
+        start += size;
+        out.push(match &d {
+            None => Value::Const(piece),
+            Some(d) => selected(b, node, d, piece, d.batch)?,
+        });
+    }
+    Ok(out)
+}
+
 /// ONNX Gather on constants: the entries `idx` of `data` along axis `ax`.
 fn gather_const(node: &NodeProto, data: &ArrayD<f64>, idx: &ArrayD<f64>, ax: i64) -> Result<ArrayD<f64>, ImportError> {
     let ax = axis(node, ax, data.ndim())?;
