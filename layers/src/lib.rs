@@ -48,6 +48,8 @@ mod recurrent_tests;
 mod reshape;
 mod rnn;
 mod softmax;
+/// Training a Dense head on chain (issue 19): integer SGD on master weights.
+pub mod train;
 mod window;
 mod work;
 

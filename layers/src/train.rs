@@ -1,0 +1,376 @@
+//! Training a Dense head on chain: one integer SGD step of softmax cross-entropy.
+//!
+//! The head is an int8 Dense (`in → C`, native int8 weights) whose output the model's
+//! Softmax turns into probabilities `p`. Its **master weights** keep 8 more bits than the
+//! weights the forward pass reads: `m[c, i] = 2^8 · w[c, i]` in channel `c`'s int8 weight grid
+//! (i32), `β[c] = 2^8 · b[c]` in its bias grid (i64). After each step the Dense's own bytes
+//! are written from them: `w = clamp(round(m / 2^8), ±127)`, `b = round(β / 2^8)` (saturated
+//! to i32), the multipliers unchanged, so a `Predict` costs what it did.
+//!
+//! One step on a batch of `B` examples `(x, p, y)` (the head's int8 input, the model's int8
+//! probabilities, the label), all rounding half up (`Dyadic::apply`):
+//!
+//! ```text
+//! g_c  = round(2^16 · p_c) − 2^16·[c = y]               (the loss gradient at the logits, Q16)
+//! m[c, i] −= round(lr · round(G_c · Σ_b g_c·(x_i − z_x)) / B)
+//! β[c]    −= round(lr · round(H_c · Σ_b g_c) / B)
+//! G_c = s_x·2^8 / (s_w,c·2^16)    H_c = 2^8 / (s_x·s_w,c·2^16)     (dyadics fixed at import)
+//! ```
+//!
+//! which is `W −= lr·(1/B)·Σ (p − onehot(y))·xᵀ`, `b −= lr·(1/B)·Σ (p − onehot(y))` in the
+//! real domain. **Bound** per master weight against that real step (in master units), from
+//! the Q16 rounding of `p`, the two roundings of each product and the division:
+//! `lr·G_c·Σ_b |x_i − z_x|/2 / B + lr/2 + 1` plus `2^-29` relative (the dyadics' error); per
+//! master bias `lr·H_c·B/2 / B + lr/2 + 1` plus the same relative term.
+//!
+//! A weight whose master value leaves the grid's ±127 saturates in the forward pass while its
+//! master keeps moving: the importer leaves headroom in the head's scales.
+//!
+//! **Work** per step: `B·C·in` multiply-adds into i64 sums, then `C·in` updates and the
+//! Dense's bytes rewritten.
+
+use alloc::vec::Vec;
+
+use cwnn_tensor::{Dyadic, QuantParams};
+
+use crate::{LayerError, Result};
+
+const NAME: &str = "train";
+/// The master grid's extra bits over the int8 weight grid.
+pub const MASTER_BITS: u32 = 8;
+/// The gradient's fixed point: `g` is a multiple of `2^-16`.
+pub const GRAD_BITS: u32 = 16;
+
+/// How one Dense head learns: its shape, the quantization of its input and of the model's
+/// probabilities, and the per-channel step constants `G_c`, `H_c` (see the module doc).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Head {
+    pub in_features: u32,
+    pub classes: u32,
+    pub input: QuantParams,
+    pub probs: QuantParams,
+    /// `G_c`, one per class.
+    pub weight_step: Vec<Dyadic>,
+    /// `H_c`, one per class.
+    pub bias_step: Vec<Dyadic>,
+}
+
+/// A head's master weights: `w` row-major `[C, in]`, `b` per class.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Master {
+    pub w: Vec<i32>,
+    pub b: Vec<i64>,
+}
+
+/// One training example: the head's int8 input, the model's int8 probabilities, the label.
+#[derive(Clone, Copy, Debug)]
+pub struct Example<'a> {
+    pub x: &'a [i8],
+    pub probs: &'a [i8],
+    pub label: u32,
+}
+
+fn bad(reason: &'static str) -> LayerError {
+    LayerError::Config { layer: NAME, reason }
+}
+
+impl Head {
+    fn dims(&self) -> (usize, usize) {
+        (self.in_features as usize, self.classes as usize)
+    }
+
+    /// Bytes of one native int8 Dense unit: weights, i32 bias, multiplier (i32 + u8).
+    fn unit_bytes(&self) -> usize {
+        self.in_features as usize + 9
+    }
+
+    /// Checks the head against itself: step constants per class and a non-empty shape.
+    pub fn validate(&self) -> Result<()> {
+        let (n, c) = self.dims();
+        if n == 0 || c < 2 || self.weight_step.len() != c || self.bias_step.len() != c {
+            return Err(bad(
+                "a head needs inputs, two classes or more and step constants per class",
+            ));
+        }
+        for d in self.weight_step.iter().chain(&self.bias_step) {
+            d.validate()
+                .map_err(|_| bad("a step constant's shift is outside 1..=62"))?;
+        }
+        Ok(())
+    }
+
+    /// The master weights of a Dense head from its weight bytes (native int8 layout).
+    pub fn master(&self, dense_bytes: &[u8]) -> Result<Master> {
+        let (n, c) = self.dims();
+        if dense_bytes.len() != c * self.unit_bytes() {
+            return Err(LayerError::WeightLength {
+                layer: NAME,
+                expected: c * self.unit_bytes(),
+                actual: dense_bytes.len(),
+            });
+        }
+        let mut master = Master {
+            w: Vec::with_capacity(n * c),
+            b: Vec::with_capacity(c),
+        };
+        for unit in dense_bytes.chunks_exact(self.unit_bytes()) {
+            master
+                .w
+                .extend(unit[..n].iter().map(|&v| i32::from(v as i8) << MASTER_BITS));
+            let bias = i32::from_le_bytes([unit[n], unit[n + 1], unit[n + 2], unit[n + 3]]);
+            master.b.push(i64::from(bias) << MASTER_BITS);
+        }
+        Ok(master)
+    }
+
+    /// `dense_bytes` (the head's current weights) rewritten from `master`: weights and biases
+    /// rounded to their grids, the multipliers kept.
+    pub fn write(&self, master: &Master, dense_bytes: &mut [u8]) -> Result<()> {
+        let (n, c) = self.dims();
+        if dense_bytes.len() != c * self.unit_bytes() || master.w.len() != n * c || master.b.len() != c {
+            return Err(bad("master weights or Dense bytes of another shape"));
+        }
+        let half = 1i64 << (MASTER_BITS - 1);
+        for ((unit, w), &b) in dense_bytes
+            .chunks_exact_mut(self.unit_bytes())
+            .zip(master.w.chunks_exact(n))
+            .zip(&master.b)
+        {
+            for (byte, &m) in unit[..n].iter_mut().zip(w) {
+                let q = (i64::from(m) + half) >> MASTER_BITS;
+                *byte = q.clamp(-127, 127) as i8 as u8;
+            }
+            let bias = ((b.saturating_add(half)) >> MASTER_BITS).clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+            unit[n..n + 4].copy_from_slice(&(bias as i32).to_le_bytes());
+        }
+        Ok(())
+    }
+
+    /// `g_c` for one example, Q16 (see the module doc).
+    fn gradient(&self, e: &Example, out: &mut [i64]) -> Result<()> {
+        let (n, c) = self.dims();
+        if e.x.len() != n || e.probs.len() != c {
+            return Err(bad("an example's input or probabilities have the wrong length"));
+        }
+        if e.label >= self.classes {
+            return Err(bad("a label is not one of the head's classes"));
+        }
+        for (k, (g, &q)) in out.iter_mut().zip(e.probs).enumerate() {
+            let p = self
+                .probs
+                .scale
+                .apply((i32::from(q) - self.probs.zero_point) << GRAD_BITS);
+            *g = p - (i64::from(k as u32 == e.label) << GRAD_BITS);
+        }
+        Ok(())
+    }
+
+    /// One SGD step of `master` on `batch` at learning rate `lr` (a dyadic). Every example is
+    /// checked before anything changes.
+    pub fn step(&self, master: &mut Master, batch: &[Example], lr: Dyadic) -> Result<()> {
+        let (n, c) = self.dims();
+        if batch.is_empty() || master.w.len() != n * c || master.b.len() != c {
+            return Err(bad("an empty batch, or master weights of another shape"));
+        }
+        lr.validate()
+            .map_err(|_| bad("the learning rate's shift is outside 1..=62"))?;
+        let mut g = alloc::vec![0i64; c];
+        // Σ_b g_c·(x_i − z_x) and Σ_b g_c; |g·x| < 2^24, so any batch a call can hold fits.
+        let (mut sum_w, mut sum_b) = (alloc::vec![0i64; n * c], alloc::vec![0i64; c]);
+        for e in batch {
+            self.gradient(e, &mut g)?;
+            for ((row, s), &gk) in sum_w.chunks_exact_mut(n).zip(&mut sum_b).zip(&g) {
+                *s += gk;
+                for (acc, &x) in row.iter_mut().zip(e.x) {
+                    *acc += gk * i64::from(i32::from(x) - self.input.zero_point);
+                }
+            }
+        }
+        let b = batch.len() as i64;
+        let scaled = |sum: i64, step: Dyadic| div_round(lr.apply_i64(step.apply_i64(sum)), b);
+        for (k, (row, &s)) in sum_w.chunks_exact(n).zip(&sum_b).enumerate() {
+            for (m, &acc) in master.w[k * n..(k + 1) * n].iter_mut().zip(row) {
+                let d = scaled(acc, self.weight_step[k]);
+                *m = (i64::from(*m) - d).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+            }
+            master.b[k] = master.b[k].saturating_sub(scaled(s, self.bias_step[k]));
+        }
+        Ok(())
+    }
+}
+
+/// `round_half_up(a / b)` for `b > 0`.
+fn div_round(a: i64, b: i64) -> i64 {
+    (a.saturating_mul(2).saturating_add(b)).div_euclid(2 * b)
+}
+
+/// The step constants of a head whose input has scale `s_x` and whose channel `c` has weight
+/// scale `s_w[c]` (host side, at import).
+#[cfg(feature = "std")]
+pub fn step_constants(s_x: f64, s_w: &[f64]) -> Result<(Vec<Dyadic>, Vec<Dyadic>)> {
+    let grid = f64::from(1u32 << MASTER_BITS) / f64::from(1u32 << GRAD_BITS);
+    let dyadic = |r: f64| Dyadic::from_f64(r).map_err(|_| bad("a step constant outside the dyadic range"));
+    let g = s_w.iter().map(|&s| dyadic(s_x * grid / s)).collect::<Result<_>>()?;
+    let h = s_w.iter().map(|&s| dyadic(grid / (s_x * s))).collect::<Result<_>>()?;
+    Ok((g, h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn qp(scale: f64, zero_point: i32) -> QuantParams {
+        QuantParams {
+            scale: Dyadic::from_f64(scale).unwrap(),
+            zero_point,
+        }
+    }
+
+    /// A head of `n` inputs and `c` classes: input scale 1/32 (zero point 3), weight scales
+    /// `(1 + c/8)/256`, probabilities at Softmax's 1/256 (zero point −128).
+    fn head(n: usize, c: usize) -> (Head, Vec<f64>) {
+        let s_w: Vec<f64> = (0..c).map(|k| (1.0 + k as f64 / 8.0) / 256.0).collect();
+        let (weight_step, bias_step) = step_constants(1.0 / 32.0, &s_w).unwrap();
+        let head = Head {
+            in_features: n as u32,
+            classes: c as u32,
+            input: qp(1.0 / 32.0, 3),
+            probs: crate::softmax::SOFTMAX_OUTPUT,
+            weight_step,
+            bias_step,
+        };
+        (head, s_w)
+    }
+
+    /// Dense bytes with weights `w` (row-major), biases `b` and a multiplier per unit.
+    fn dense_bytes(n: usize, w: &[i8], b: &[i32]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (row, &bias) in w.chunks_exact(n).zip(b) {
+            out.extend(row.iter().map(|&v| v as u8));
+            out.extend(bias.to_le_bytes());
+            out.extend((1i32 << 30).to_le_bytes());
+            out.push(40);
+        }
+        out
+    }
+
+    fn case() -> impl Strategy<Value = (usize, usize, Vec<i8>, Vec<i32>, Vec<(Vec<i8>, Vec<i8>, u32)>, (i32, u8))> {
+        (1usize..12, 2usize..6, 1usize..6).prop_flat_map(|(n, c, batch)| {
+            let example = (
+                prop::collection::vec(any::<i8>(), n),
+                prop::collection::vec(any::<i8>(), c),
+                0..c as u32,
+            );
+            (
+                Just(n),
+                Just(c),
+                prop::collection::vec(-127i8..=127, n * c),
+                prop::collection::vec(-100_000i32..100_000, c),
+                prop::collection::vec(example, batch),
+                (1i32..1 << 20, 18u8..26),
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+        /// One step against the real-valued step `W −= lr·(1/B)·Σ (p − onehot)·xᵀ` (and the
+        /// bias's) in master units, within the module doc's bound.
+        #[test]
+        fn bound_against_f64((n, c, w, b, examples, (lr_m, lr_s)) in case()) {
+            let (head, s_w) = head(n, c);
+            let bytes = dense_bytes(n, &w, &b);
+            let before = head.master(&bytes).unwrap();
+            let mut after = before.clone();
+            let batch: Vec<Example> = examples.iter().map(|(x, p, y)| Example { x, probs: p, label: *y }).collect();
+            let lr = Dyadic::new(lr_m, lr_s).unwrap();
+            head.step(&mut after, &batch, lr).unwrap();
+            let (lr_f, s_x, s_p) = (lr_m as f64 / 2f64.powi(lr_s as i32), head.input.scale_f64(), head.probs.scale_f64());
+            let grid = 2f64.powi(MASTER_BITS as i32) / 2f64.powi(GRAD_BITS as i32);
+            let big_b = batch.len() as f64;
+            let g = |e: &Example, k: usize| {
+                let p = s_p * (e.probs[k] as f64 - head.probs.zero_point as f64);
+                2f64.powi(GRAD_BITS as i32) * (p - f64::from(u8::from(k as u32 == e.label)))
+            };
+            for k in 0..c {
+                let (gw, gb) = (s_x * grid / s_w[k], grid / (s_x * s_w[k]));
+                for i in 0..n {
+                    let xs = |e: &Example| e.x[i] as f64 - head.input.zero_point as f64;
+                    let step = lr_f * gw * batch.iter().map(|e| g(e, k) * xs(e)).sum::<f64>() / big_b;
+                    let want = before.w[k * n + i] as f64 - step;
+                    let bound = lr_f * gw * batch.iter().map(|e| xs(e).abs()).sum::<f64>() / (2.0 * big_b)
+                        + lr_f / 2.0 + 1.0 + 2f64.powi(-29) * step.abs();
+                    let got = after.w[k * n + i] as f64;
+                    prop_assert!((got - want).abs() <= bound, "w[{},{}] {} vs {} (bound {})", k, i, got, want, bound);
+                }
+                let step = lr_f * gb * batch.iter().map(|e| g(e, k)).sum::<f64>() / big_b;
+                let want = before.b[k] as f64 - step;
+                let bound = lr_f * gb / 2.0 + lr_f / 2.0 + 1.0 + 2f64.powi(-29) * step.abs();
+                prop_assert!((after.b[k] as f64 - want).abs() <= bound, "b[{}] {} vs {} (bound {})", k, after.b[k], want, bound);
+            }
+        }
+
+        /// Master weights read from Dense bytes write back the same bytes; after a step, the
+        /// bytes are the master weights rounded to their grids, the multipliers untouched.
+        #[test]
+        fn bytes_round_trip_through_the_master_weights((n, c, w, b, examples, _) in case()) {
+            let (head, _) = head(n, c);
+            let bytes = dense_bytes(n, &w, &b);
+            let mut master = head.master(&bytes).unwrap();
+            let mut again = bytes.clone();
+            head.write(&master, &mut again).unwrap();
+            prop_assert_eq!(&again, &bytes);
+            let batch: Vec<Example> = examples.iter().map(|(x, p, y)| Example { x, probs: p, label: *y }).collect();
+            head.step(&mut master, &batch, Dyadic::new(1 << 30, 31).unwrap()).unwrap();
+            head.write(&master, &mut again).unwrap();
+            for (k, unit) in again.chunks_exact(n + 9).enumerate() {
+                for i in 0..n {
+                    // Rounded half up, then clamped to the int8 grid.
+                    let want = ((master.w[k * n + i] as f64) / 256.0 + 0.5).floor().clamp(-127.0, 127.0);
+                    prop_assert_eq!(unit[i] as i8 as f64, want);
+                }
+                prop_assert_eq!(&unit[n + 4..], &bytes[k * (n + 9) + n + 4..(k + 1) * (n + 9)]);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_named_errors() {
+        let (head, _) = head(3, 2);
+        let bytes = dense_bytes(3, &[1, 2, 3, 4, 5, 6], &[7, 8]);
+        let mut master = head.master(&bytes).unwrap();
+        let lr = Dyadic::new(1 << 30, 32).unwrap();
+        let (x, p) = ([1i8, 2, 3], [-128i8, 127]);
+        let good = Example {
+            x: &x,
+            probs: &p,
+            label: 1,
+        };
+        let cases = [
+            (Example { label: 2, ..good }, "a label outside the classes"),
+            (Example { x: &x[..2], ..good }, "a short input"),
+            (Example { probs: &p[..1], ..good }, "short probabilities"),
+        ];
+        for (bad, what) in cases {
+            // A bad example anywhere in the batch changes nothing.
+            let before = master.clone();
+            let r = head.step(&mut master, &[good, bad], lr);
+            assert!(matches!(r, Err(LayerError::Config { .. })), "{what}: {r:?}");
+            assert_eq!(master, before, "{what}");
+        }
+        assert!(head.step(&mut master, &[], lr).is_err(), "an empty batch");
+        assert!(matches!(head.master(&bytes[1..]), Err(LayerError::WeightLength { .. })));
+        let one_class = Head {
+            classes: 1,
+            weight_step: head.weight_step[..1].to_vec(),
+            bias_step: head.bias_step[..1].to_vec(),
+            ..head.clone()
+        };
+        assert!(one_class.validate().is_err());
+        assert!(head.validate().is_ok());
+    }
+}
