@@ -310,3 +310,96 @@ fn a_mask_is_a_mask_only_for_a_softmax_over_its_rows() {
     assert_eq!((y[1], y[3]), (0.0, 0.0));
     assert!((y[0] - 0.5).abs() < 1e-12 && (y[2] - 0.5).abs() < 1e-12, "{y:?}");
 }
+
+/// A Gather that picks one token twice is a selection, not a reordering: the Dense after a
+/// Flatten reads both copies (folding it into the Dense's columns would keep only one).
+#[test]
+fn a_repeated_selection_is_not_folded_into_a_dense() {
+    let mut g = GraphProto::new();
+    g.name = "repeat".into();
+    g.node = vec![
+        node("Gather", &["x", "ones"], "p", vec![attr_int("axis", 1)]),
+        node("Flatten", &["p"], "f", vec![]),
+        node("MatMul", &["f", "w"], "y", vec![]),
+    ];
+    let w: Vec<f32> = (0..8).map(|i| i as f32).collect();
+    g.initializer = vec![ints("ones", &[2], &[1, 1]), tensor("w", &[8, 1], &w)];
+    g.input = vec![value("x", &[None, Some(2), Some(4)])];
+    g.output = vec![value("y", &[None, Some(1)])];
+    let m = onnx::import(&bytes(g, 17), &Options::default()).unwrap();
+    let x = ArrayD::from_shape_vec(IxDyn(&[2, 4]), vec![9.0, 9.0, 9.0, 9.0, 1.0, 2.0, 3.0, 4.0]).unwrap();
+    // Token 1 twice: Σ w[0..4]·x₁ + Σ w[4..8]·x₁.
+    let want: f64 = (0..8).map(|i| i as f64 * [1.0, 2.0, 3.0, 4.0][i % 4]).sum();
+    assert_eq!(m.forward(&x).iter().copied().collect::<Vec<_>>(), [want]);
+    let kinds: Vec<&str> = m.nodes.iter().map(|n| n.op.kind()).collect();
+    assert_eq!(kinds, ["permute", "dense"]);
+}
+
+/// A Softmax over another axis than the last is moved last and back (opset 13), but not before
+/// opset 13 (`axis` flattens what follows it) and not with a mask: named errors.
+#[test]
+fn a_softmax_over_another_axis_moves_it_last_only_where_that_is_its_meaning() {
+    let graph = |opset: i64, mask: bool, rank: usize| {
+        let mut g = GraphProto::new();
+        g.name = "axis".into();
+        let input = if mask { "m" } else { "x" };
+        let axis = rank as i64 - 2;
+        g.node = vec![node("Softmax", &[input], "y", vec![attr_int("axis", axis)])];
+        if mask {
+            g.node.insert(0, node("Add", &["x", "causal"], "m", vec![]));
+        }
+        g.initializer = vec![tensor("causal", &[2, 2], &[0.0, f32::NEG_INFINITY, 0.0, 0.0])];
+        let dims: Vec<Option<i64>> = [None].into_iter().chain(vec![Some(2); rank - 1]).collect();
+        g.input = vec![value("x", &dims)];
+        g.output = vec![value("y", &dims)];
+        bytes(g, opset)
+    };
+    let m = onnx::import(&graph(13, false, 3), &Options::default()).unwrap();
+    let x = ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![0.0, 1.0, 0.0, -1.0]).unwrap();
+    let y: Vec<f64> = m.forward(&x).iter().copied().collect();
+    // Each column sums to 1; column 0 holds two equal values.
+    assert!((y[0] - 0.5).abs() < 1e-12 && (y[2] - 0.5).abs() < 1e-12, "{y:?}");
+    assert!((y[1] + y[3] - 1.0).abs() < 1e-12 && y[1] > 0.88, "{y:?}");
+    // Opset 12 over [N, 2, 2, 2] from axis 2: a row of 4 per (N, 2), not a softmax along axis 2.
+    for (opset, mask, rank) in [(12, false, 4), (13, true, 3)] {
+        let e = onnx::import(&graph(opset, mask, rank), &Options::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("softmax over axis"),
+            "opset {opset}, mask {mask}: {e}"
+        );
+    }
+}
+
+/// One Reshape that merges the batch (`[N, T, d] → [N·T, d]`), read by three MatMuls whose
+/// outputs each go back to `[N, T, ·]` (tf2onnx shares the Reshape of Keras' Q, K and V): each
+/// gets its batch back, so the product of two of them imports.
+#[test]
+fn a_shared_merge_of_the_batch_comes_back_for_every_reader() {
+    let mut g = GraphProto::new();
+    g.name = "shared".into();
+    g.node = vec![node("Reshape", &["x", "rows"], "r", vec![])];
+    for p in ["q", "k", "v"] {
+        g.node
+            .push(node("MatMul", &["r", &format!("w{p}")], &format!("{p}0"), vec![]));
+        g.node.push(node("Reshape", &[&format!("{p}0"), "back"], p, vec![]));
+    }
+    g.node
+        .push(node("Transpose", &["k"], "kt", vec![attr_ints("perm", &[0, 2, 1])]));
+    g.node.push(node("MatMul", &["q", "kt"], "s", vec![]));
+    g.node.push(node("MatMul", &["s", "v"], "y", vec![]));
+    let eye: Vec<f32> = (0..4).map(|i| if i % 3 == 0 { 1.0 } else { 0.0 }).collect();
+    g.initializer = vec![
+        ints("rows", &[2], &[-1, 2]),
+        ints("back", &[3], &[-1, 3, 2]),
+        tensor("wq", &[2, 2], &eye),
+        tensor("wk", &[2, 2], &eye),
+        tensor("wv", &[2, 2], &eye),
+    ];
+    g.input = vec![value("x", &[None, Some(3), Some(2)])];
+    g.output = vec![value("y", &[None, Some(3), Some(2)])];
+    let m = onnx::import(&bytes(g, 17), &Options::default()).unwrap();
+    let x = ArrayD::from_shape_vec(IxDyn(&[3, 2]), vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0]).unwrap();
+    // (x·xᵀ)·x with the identity projections.
+    let want = [2.0, 1.0, 1.0, 2.0, 3.0, 3.0];
+    assert_eq!(m.forward(&x).iter().copied().collect::<Vec<_>>(), want);
+}

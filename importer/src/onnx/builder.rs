@@ -43,11 +43,9 @@ pub struct Builder {
     pub readers: HashMap<String, usize>,
     /// Tensor names a Softmax reads (a Where of a tensor is only supported as its mask).
     pub softmax_inputs: HashSet<String>,
-    /// How many values have their (size-1) batch axis merged into another by a Reshape: a
-    /// Keras Dense on a sequence, which tf2onnx writes as Tensordot (`[N, T, d] → [N·T, d]`,
-    /// MatMul, and back), or PyTorch's MultiheadAttention (`[T, N, d] → [T, N·H, d/H]`). The
-    /// Reshape that inserts it back as a size-1 axis restores it.
-    pub merged_batches: usize,
+    /// Whether the model input has a batch axis. Then every per-sample value has one too,
+    /// unless a Reshape merged that (size-1) axis into another ([`Builder::merged`]).
+    batched: bool,
     values: HashMap<String, Value>,
     pub nodes: Vec<FloatNode>,
     /// Shape of each float tensor (0: the input).
@@ -62,7 +60,7 @@ impl Builder {
             consumers: HashMap::new(),
             readers: HashMap::new(),
             softmax_inputs: HashSet::new(),
-            merged_batches: 0,
+            batched: false,
             values: HashMap::new(),
             nodes: Vec::new(),
             shapes: Vec::new(),
@@ -77,6 +75,7 @@ impl Builder {
     }
     pub fn set_input(&mut self, name: &str, shape: Vec<usize>, batch: Option<usize>, batch_size: usize) {
         self.batch_size = batch_size;
+        self.batched = batch.is_some();
         self.shapes = vec![shape.clone()];
         self.values.insert(
             name.to_string(),
@@ -143,6 +142,14 @@ impl Builder {
     }
 
     /// The ONNX shape of `d`: its sample shape with the batch axis put back.
+    /// Whether `d`'s batch axis was merged into another by a Reshape: a Keras Dense on a
+    /// sequence, which tf2onnx writes as Tensordot (`[N, T, d] → [N·T, d]`, MatMul, and back),
+    /// or PyTorch's MultiheadAttention (`[T, N, d] → [T, N·H, d/H]`). A Reshape that inserts it
+    /// back as a size-1 axis restores it.
+    pub fn merged(&self, d: &Dyn) -> bool {
+        self.batched && d.batch.is_none()
+    }
+
     /// The element count of float tensor `id`.
     pub fn numel_of(&self, id: usize) -> usize {
         self.shapes[id].iter().product()

@@ -117,6 +117,14 @@ pub fn softmax(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
     }
     // Another axis (tf2onnx's Keras attention scores, keys before queries): moved last, the
     // softmax, and moved back, as reorderings that a Permute or the next MatMul absorbs.
+    // Before opset 13 `axis` flattens what follows it into one row; and a mask there would
+    // need moving too.
+    if b.opset < 13 || mask_before(b, node, &x).is_some() {
+        return Err(ImportError::unsupported(
+            node,
+            format!("softmax over axis {ax} of {full:?} (only the last axis takes a mask, or before opset 13)"),
+        ));
+    }
     let perm: Vec<usize> = (0..full.len()).filter(|&a| a != ax).chain([ax]).collect();
     let t = super::shape::transposed(b, node, &x, &perm)?;
     let id = b.materialize(node, &t)?;

@@ -42,7 +42,7 @@ fn dense(
     // A flat input's reordering folds into the columns; any other, and a selection (whose
     // columns would be mostly zeros), is a Permute before.
     let (flat, n) = (x.shape.len() == 1, b.numel_of(x.id));
-    let w = match x.order.take_if(|o| flat && o.len() == n) {
+    let w = match x.order.take_if(|o| flat && is_permutation(o, n)) {
         None => w,
         Some(order) => unpermute(node, w, &order, &x.shape)?,
     };
@@ -65,6 +65,12 @@ fn dense(
         shape,
         x.batch,
     )))
+}
+
+/// Whether `order` names each of `0..n` once.
+fn is_permutation(order: &[usize], n: usize) -> bool {
+    let mut seen = vec![false; n];
+    order.len() == n && order.iter().all(|&i| i < n && !std::mem::replace(&mut seen[i], true))
 }
 
 /// Folds a Transpose's reordering into the Dense after it (Keras' Flatten after NHWC layers,
@@ -96,7 +102,7 @@ pub fn gemm(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
     // The batch must be the M axis of A (axis 0, or 1 when A is transposed), or merged into
     // it (PyTorch's MultiheadAttention projects `[T·N, d]`): then each sample's rows.
     let m_axis = if trans_a { 1 } else { 0 };
-    let rows = x.batch.is_none() && b.merged_batches > 0 && !trans_a;
+    let rows = b.merged(&x) && !trans_a;
     if full.len() != 2 || (x.batch != Some(m_axis) && !rows) {
         return Err(ImportError::unsupported(
             node,

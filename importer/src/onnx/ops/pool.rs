@@ -183,7 +183,7 @@ pub fn reduce_mean(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportErr
     if x.batch.is_some_and(|bt| axes.contains(&bt)) {
         return Err(ImportError::unsupported(node, "a mean over the batch axis"));
     }
-    if x.batch.is_none() && b.merged_batches > 0 {
+    if b.merged(&x) {
         return Err(ImportError::unsupported(
             node,
             "a mean over a tensor whose batch axis a Reshape merged into another",

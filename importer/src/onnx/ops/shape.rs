@@ -231,13 +231,11 @@ pub fn reshape(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
         // Back from a merged batch: `[N·T, …]` → `[N, T, …]`, `[T·N, d]` → `[T, N, d]`; else
         // the first size-1 axis among others of size 1 that come (tf2onnx's `[N·T, d]` →
         // `[N, T, d, 1, 1]` before a Squeeze).
-        (None, None) if b.merged_batches > 0 => {
+        (None, None) if b.merged(&d) => {
             let rest = |j: usize| out[..j].iter().chain(&out[j + 1..]).copied().collect::<Vec<_>>();
             let big = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
             let at = |same: &dyn Fn(usize) -> bool| (0..out.len()).find(|&j| out[j] == b.batch_size && same(j));
-            let j = at(&|j| rest(j) == full).or_else(|| at(&|j| big(&rest(j)) == big(&full)));
-            b.merged_batches -= usize::from(j.is_some());
-            j
+            at(&|j| rest(j) == full).or_else(|| at(&|j| big(&rest(j)) == big(&full)))
         }
         (None, _) => None,
         (Some(_), Some(_)) => unreachable!("a Transpose returned above"),
@@ -254,10 +252,7 @@ pub fn reshape(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
         (Some(bt), None) => match (b.batch_size, kept_batch(&full, bt, &out)) {
             (_, Some(j)) => Some(j),
             // The batch merged into another axis: per sample (one sample on chain) a no-op.
-            (1, None) => {
-                b.merged_batches += 1;
-                None
-            }
+            (1, None) => None,
             _ => {
                 return Err(ImportError::unsupported(
                     node,
@@ -445,10 +440,11 @@ pub fn gather(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> {
     match (data, idx) {
         (Value::Const(data), Value::Const(idx)) => Ok(Value::Const(gather_const(node, &data, &idx, ax)?)),
         (Value::Const(table), Value::Dyn(d)) => {
-            if ax != 0 || d.id != 0 {
+            if ax != 0 || d.id != 0 || d.order.is_some() {
                 return Err(ImportError::unsupported(
                     node,
-                    "Gather maps to Embedding only on axis 0 with the model's integer input as indices",
+                    "Gather maps to Embedding only on axis 0 with the model's integer input as indices \
+                     (not a selection of them)",
                 ));
             }
             let table = table
@@ -713,13 +709,36 @@ fn slice_const(b: &Builder, node: &NodeProto, data: ArrayD<f64>) -> Result<Array
 /// including) `end`, negative values counting from the end, clamped as the spec says (to
 /// `[0, n]` going forward, to `[-1, n - 1]` going backward). None for a step of 0.
 fn slice_indices(start: i64, end: i64, step: i64, n: i64) -> Option<Vec<usize>> {
+    if step == 0 {
+        return None;
+    }
+    if n == 0 {
+        return Some(Vec::new());
+    }
     let from_end = |v: i64| if v < 0 { v.saturating_add(n) } else { v };
     let (lo, hi) = if step > 0 { (0, n) } else { (-1, n - 1) };
     let (mut i, end) = (from_end(start).clamp(lo.max(0), hi), from_end(end).clamp(lo, hi));
     let mut kept = Vec::new();
     while (step > 0 && i < end) || (step < 0 && i > end) {
         kept.push(i as usize);
-        i = i.checked_add(step)?;
+        // A step past i64's range ends the slice.
+        let Some(next) = i.checked_add(step) else { break };
+        i = next;
     }
-    (step != 0).then_some(kept)
+    Some(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slice_indices;
+
+    #[test]
+    fn slice_indices_follow_onnx_clamping() {
+        assert_eq!(slice_indices(1, 4, 1, 5), Some(vec![1, 2, 3]));
+        assert_eq!(slice_indices(-1, i64::MIN, -1, 4), Some(vec![3, 2, 1, 0]));
+        assert_eq!(slice_indices(10, 0, -2, 5), Some(vec![4, 2]));
+        assert_eq!(slice_indices(1, 5, i64::MAX, 5), Some(vec![1]));
+        assert_eq!(slice_indices(-1, i64::MIN, -1, 0), Some(vec![]));
+        assert_eq!(slice_indices(0, 3, 0, 3), None);
+    }
 }
