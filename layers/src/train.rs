@@ -257,7 +257,10 @@ mod tests {
         out
     }
 
-    fn case() -> impl Strategy<Value = (usize, usize, Vec<i8>, Vec<i32>, Vec<(Vec<i8>, Vec<i8>, u32)>, (i32, u8))> {
+    /// Inputs, classes, weights, biases, examples (input, probabilities, label), learning rate.
+    type Case = (usize, usize, Vec<i8>, Vec<i32>, Vec<(Vec<i8>, Vec<i8>, u32)>, (i32, u8));
+
+    fn case() -> impl Strategy<Value = Case> {
         (1usize..12, 2usize..6, 1usize..6).prop_flat_map(|(n, c, batch)| {
             let example = (
                 prop::collection::vec(any::<i8>(), n),
@@ -336,6 +339,147 @@ mod tests {
                 prop_assert_eq!(&unit[n + 4..], &bytes[k * (n + 9) + n + 4..(k + 1) * (n + 9)]);
             }
         }
+    }
+
+    /// Three overlapping classes of 6 features (prototypes plus a seeded uniform ±2 noise), 240
+    /// training and 120 test points; inputs at 1/32.
+    fn blobs() -> (Vec<(Vec<f64>, u32)>, Vec<(Vec<f64>, u32)>) {
+        let mut seed = 7u64;
+        let mut noise = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 33) as f64 / (1u64 << 31) as f64) * 2.0 - 1.0
+        };
+        let proto = [
+            [1.5, 0.0, -1.0, 0.5, 0.0, 1.0],
+            [-1.0, 1.5, 0.0, -0.5, 1.0, 0.0],
+            [0.0, -1.0, 1.5, 0.0, -1.0, -1.0],
+        ];
+        let mut points: Vec<(Vec<f64>, u32)> = (0..360)
+            .map(|i| {
+                let c = i % 3;
+                (proto[c].iter().map(|&m| m + 2.0 * noise()).collect(), c as u32)
+            })
+            .collect();
+        let test = points.split_off(240);
+        (points, test)
+    }
+
+    fn argmax(v: &[f64]) -> u32 {
+        (0..v.len()).fold(0, |best, k| if v[k] > v[best] { k } else { best }) as u32
+    }
+
+    /// Integer SGD through the real Dense and Softmax layers (weights from zero, 3 epochs of
+    /// batches of 8, lr 1/2) against the same schedule in f64: test accuracy within 2 points
+    /// of f64's, and the head learnt (≥ 75 %; chance is 33 %). Measured: 85.00 % against f64's
+    /// 85.83 %.
+    #[test]
+    fn learns_like_f64_sgd() {
+        use crate::{Dense, Layer, QuantSpec, Quantize, SoftmaxF64};
+        use cwnn_tensor::host::requant_multiplier;
+        use cwnn_tensor::{DType, QTensor, TensorData};
+        let (train, test) = blobs();
+        let (n, c) = (6usize, 3usize);
+        let x_qp = qp(1.0 / 32.0, 0);
+        let y_qp = QuantParams::asymmetric(-8.0, 8.0, DType::I8).unwrap();
+        let s_w = vec![2.0 / 127.0; c];
+        let (weight_step, bias_step) = step_constants(x_qp.scale_f64(), &s_w).unwrap();
+        let head = Head {
+            in_features: n as u32,
+            classes: c as u32,
+            input: x_qp,
+            probs: crate::softmax::SOFTMAX_OUTPUT,
+            weight_step,
+            bias_step,
+        };
+        let m = requant_multiplier(x_qp.scale_f64(), s_w[0], y_qp.scale_f64()).unwrap();
+        let mut bytes = Vec::new();
+        for _ in 0..c {
+            bytes.extend([0u8; 6]);
+            bytes.extend(0i32.to_le_bytes());
+            bytes.extend(m.mantissa.to_le_bytes());
+            bytes.push(m.shift);
+        }
+        let dense = Layer::Dense(Dense {
+            in_features: n,
+            out_features: c,
+            clamp: cwnn_tensor::kernels::Clamp::full::<i8>(),
+            output: y_qp,
+            weights: Default::default(),
+        });
+        let (softmax, table) = SoftmaxF64::default()
+            .quantize(&QuantSpec::new(y_qp, y_qp, DType::I8))
+            .unwrap();
+        let softmax = Layer::Softmax(softmax);
+        let quantize = |x: &[f64]| -> Vec<i8> {
+            x.iter()
+                .map(|v| (v * 32.0).round().clamp(-128.0, 127.0) as i8)
+                .collect()
+        };
+        let probs = |bytes: &[u8], x: &[i8]| -> Vec<i8> {
+            let t = QTensor::new(vec![n], TensorData::I8(x.to_vec()), x_qp).unwrap();
+            let logits = dense.run(&[&t], bytes).unwrap();
+            match softmax.run(&[&logits], &table).unwrap().data {
+                TensorData::I8(p) => p,
+                _ => unreachable!(),
+            }
+        };
+        let mut master = head.master(&bytes).unwrap();
+        let (mut w, mut b) = (vec![0f64; n * c], vec![0f64; c]);
+        let lr = Dyadic::new(1 << 30, 31).unwrap();
+        for _ in 0..3 {
+            for chunk in train.chunks(8) {
+                let xs: Vec<Vec<i8>> = chunk.iter().map(|(x, _)| quantize(x)).collect();
+                let ps: Vec<Vec<i8>> = xs.iter().map(|x| probs(&bytes, x)).collect();
+                let batch: Vec<Example> = xs
+                    .iter()
+                    .zip(&ps)
+                    .zip(chunk)
+                    .map(|((x, p), (_, y))| Example { x, probs: p, label: *y })
+                    .collect();
+                head.step(&mut master, &batch, lr).unwrap();
+                head.write(&master, &mut bytes).unwrap();
+                // The same step in f64 on the same (quantized) inputs.
+                let (mut gw, mut gb) = (vec![0f64; n * c], vec![0f64; c]);
+                for (x, y) in xs.iter().zip(chunk.iter().map(|(_, y)| *y)) {
+                    let x: Vec<f64> = x.iter().map(|&v| v as f64 / 32.0).collect();
+                    let z: Vec<f64> = (0..c)
+                        .map(|k| b[k] + (0..n).map(|i| w[k * n + i] * x[i]).sum::<f64>())
+                        .collect();
+                    let e: Vec<f64> = z
+                        .iter()
+                        .map(|v| (v - z.iter().cloned().fold(f64::MIN, f64::max)).exp())
+                        .collect();
+                    let total: f64 = e.iter().sum();
+                    for k in 0..c {
+                        let g = e[k] / total - f64::from(u8::from(k as u32 == y));
+                        gb[k] += g;
+                        (0..n).for_each(|i| gw[k * n + i] += g * x[i]);
+                    }
+                }
+                let scale = 0.5 / chunk.len() as f64;
+                w.iter_mut().zip(&gw).for_each(|(w, g)| *w -= scale * g);
+                b.iter_mut().zip(&gb).for_each(|(b, g)| *b -= scale * g);
+            }
+        }
+        let correct =
+            |f: &dyn Fn(&[f64]) -> u32| test.iter().filter(|(x, y)| f(x) == *y).count() as f64 / test.len() as f64;
+        let on_chain = correct(&|x| {
+            let p = probs(&bytes, &quantize(x));
+            argmax(&p.iter().map(|&v| v as f64).collect::<Vec<_>>())
+        });
+        let float = correct(&|x| {
+            let x: Vec<f64> = x.iter().map(|&v| (v * 32.0).round() / 32.0).collect();
+            argmax(
+                &(0..c)
+                    .map(|k| b[k] + (0..n).map(|i| w[k * n + i] * x[i]).sum::<f64>())
+                    .collect::<Vec<_>>(),
+            )
+        });
+        eprintln!("test accuracy: integer {on_chain:.4}, f64 {float:.4}");
+        assert!(
+            on_chain >= 0.75 && on_chain >= float - 0.02,
+            "integer {on_chain}, f64 {float}"
+        );
     }
 
     #[test]
