@@ -232,6 +232,27 @@ def feed_forward(x, y):
     ]
 
 
+def attention_inits(r, d):
+    """The weights attention() reads, drawn from `r` in this order (the fixtures depend on it):
+    Q, K, V projections, head shapes for the module's T, H, DH, output projection, LayerNorm."""
+    w = lambda: f32(r.normal(0, 0.4, (d, d)))
+    return [
+        init("wq", w()),
+        init("bq", f32(r.normal(0, 0.1, d))),
+        init("wk", w()),
+        init("bk", f32(r.normal(0, 0.1, d))),
+        init("wv", w()),
+        init("bv", f32(r.normal(0, 0.1, d))),
+        init("heads", np.array([0, T, H, DH], dtype=np.int64)),
+        init("merged", np.array([0, T, d], dtype=np.int64)),
+        init("sqrt_d", f32([np.sqrt(DH)])),
+        init("wo", w()),
+        init("bo", f32(r.normal(0, 0.1, d))),
+        init("g1", f32(r.uniform(0.5, 1.5, d))),
+        init("b1", f32(r.normal(0, 0.2, d))),
+    ]
+
+
 # The two sublayers of an encoder block, each on its own.
 H, DH = 2, 4
 D2 = H * DH
@@ -240,21 +261,7 @@ save(
     attention("y"),
     [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T, D2])],
     [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", T, D2])],
-    [
-        init("wq", f32(rng.normal(0, 0.4, (D2, D2)))),
-        init("bq", f32(rng.normal(0, 0.1, D2))),
-        init("wk", f32(rng.normal(0, 0.4, (D2, D2)))),
-        init("bk", f32(rng.normal(0, 0.1, D2))),
-        init("wv", f32(rng.normal(0, 0.4, (D2, D2)))),
-        init("bv", f32(rng.normal(0, 0.1, D2))),
-        init("heads", np.array([0, T, H, DH], dtype=np.int64)),
-        init("merged", np.array([0, T, D2], dtype=np.int64)),
-        init("sqrt_d", f32([np.sqrt(DH)])),
-        init("wo", f32(rng.normal(0, 0.4, (D2, D2)))),
-        init("bo", f32(rng.normal(0, 0.1, D2))),
-        init("g1", f32(rng.uniform(0.5, 1.5, D2))),
-        init("b1", f32(rng.normal(0, 0.2, D2))),
-    ],
+    attention_inits(rng, D2),
     f32(rng.normal(0, 1, (16, T, D2))),
     opset=17,
 )
@@ -471,20 +478,7 @@ save(
 g = np.random.default_rng(29)
 T, H, DH = 6, 2, 4
 D2 = H * DH
-cls_inits = [
-    init("wq", f32(g.normal(0, 0.4, (D2, D2)))),
-    init("bq", f32(g.normal(0, 0.1, D2))),
-    init("wk", f32(g.normal(0, 0.4, (D2, D2)))),
-    init("bk", f32(g.normal(0, 0.1, D2))),
-    init("wv", f32(g.normal(0, 0.4, (D2, D2)))),
-    init("bv", f32(g.normal(0, 0.1, D2))),
-    init("heads", np.array([0, T, H, DH], dtype=np.int64)),
-    init("merged", np.array([0, T, D2], dtype=np.int64)),
-    init("sqrt_d", f32([np.sqrt(DH)])),
-    init("wo", f32(g.normal(0, 0.4, (D2, D2)))),
-    init("bo", f32(g.normal(0, 0.1, D2))),
-    init("g1", f32(g.uniform(0.5, 1.5, D2))),
-    init("b1", f32(g.normal(0, 0.2, D2))),
+cls_inits = attention_inits(g, D2) + [
     init("wp", f32(g.normal(0, 0.4, (D2, D2)))),
     init("bp", f32(g.normal(0, 0.1, D2))),
     init("wc", f32(g.normal(0, 0.4, (D2, 3)))),

@@ -454,6 +454,14 @@ proptest! {
     }
 }
 
+/// An attention sublayer after its Q/K/V projections, as exporters write it: the heads split
+/// (`permute`s), scores, softmax, context, heads merged, output projection, residual.
+const ATTENTION: [&str; 9] = [
+    "permute", "permute", "matmul", "softmax", "permute", "matmul", "permute", "dense", "add",
+];
+/// A feed-forward sublayer: Dense, activation, Dense, residual.
+const FEED_FORWARD: [&str; 4] = ["dense", "activation", "dense", "add"];
+
 /// Attention as hand-written PyTorch attention exports it: `K.transpose(-2, -1)` folds into the
 /// scores' MatMul (no data moved), the softmax runs over each query's row, and the residual
 /// and LayerNormalization (opset 17) follow; f64, int8 and int16 against ONNX's reference.
@@ -556,20 +564,7 @@ fn attention_masks_become_the_softmax_mask() {
 #[test]
 fn a_packed_projection_is_split_into_q_k_and_v() {
     let kinds = differential("attention_packed", Options::default());
-    let want = [
-        "dense",
-        "permute",
-        "permute",
-        "matmul",
-        "softmax",
-        "permute",
-        "matmul",
-        "permute",
-        "dense",
-        "add",
-        "layer_norm",
-    ];
-    assert_eq!(kinds, want);
+    assert_eq!(kinds, [&["dense"][..], &ATTENTION, &["layer_norm"]].concat());
 }
 
 /// Classifying by the first token: Hugging Face's BERT pooler (`hidden[:, 0]`, a Gather of
@@ -608,25 +603,10 @@ fn the_cls_token_is_selected_by_a_permute() {
 /// against PyTorch's own output. Measured int8 error: 1.39 % and 1.45 % of max|ref|.
 #[test]
 fn pytorch_transformer_encoder_layers_import() {
-    let attention = [
-        "dense", "permute", "permute", "matmul", "softmax", "permute", "matmul", "permute", "dense", "add",
-    ];
-    let feed_forward = ["dense", "activation", "dense", "add"];
-    let mean = [
-        &["dense", "add"][..],
-        &attention,
-        &["layer_norm"],
-        &feed_forward,
-        &["layer_norm"],
-    ]
-    .concat();
-    let cls = [
-        &["dense", "add", "layer_norm"][..],
-        &attention,
-        &["layer_norm"],
-        &feed_forward,
-    ]
-    .concat();
+    // One packed Q/K/V projection; post-norm, or pre-norm with the first LayerNorm before it.
+    let block = [&["dense"][..], &ATTENTION, &["layer_norm"], &FEED_FORWARD].concat();
+    let mean = [&["dense", "add"][..], &block, &["layer_norm"]].concat();
+    let cls = [&["dense", "add", "layer_norm"][..], &block].concat();
     for (name, body, head) in [
         (
             "torch_encoder_mean",
@@ -678,26 +658,15 @@ fn keras_multi_head_attention_encoder_imports() {
 /// (2.26 % of max|ref|, measured) and int16 against PyTorch's own output.
 #[test]
 fn hugging_face_bert_imports() {
+    let projections = ["dense", "dense", "dense"];
     let layer = [
-        "dense",
-        "dense",
-        "dense",
-        "permute",
-        "permute",
-        "matmul",
-        "softmax",
-        "permute",
-        "matmul",
-        "permute",
-        "dense",
-        "add",
-        "layer_norm",
-        "dense",
-        "activation",
-        "dense",
-        "add",
-        "layer_norm",
-    ];
+        &projections[..],
+        &ATTENTION,
+        &["layer_norm"],
+        &FEED_FORWARD,
+        &["layer_norm"],
+    ]
+    .concat();
     let embeddings = ["embedding", "add", "add", "layer_norm"];
     let pooler = ["permute", "dense", "activation", "dense"];
     let kinds = differential("torch_bert", Options::default());
