@@ -227,20 +227,19 @@ pub fn reshape(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
         return Ok(Value::Dyn(transposed(b, node, &d, p)?));
     }
     let order = d.order.clone();
-    let batch = match (d.batch, &perm) {
+    let batch = match d.batch {
         // Back from a merged batch: `[N·T, …]` → `[N, T, …]`, `[T·N, d]` → `[T, N, d]`; else
         // the first size-1 axis among others of size 1 that come (tf2onnx's `[N·T, d]` →
         // `[N, T, d, 1, 1]` before a Squeeze).
-        (None, None) if b.merged(&d) => {
+        None if b.merged(&d) => {
             let rest = |j: usize| out[..j].iter().chain(&out[j + 1..]).copied().collect::<Vec<_>>();
             let big = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
             let at = |same: &dyn Fn(usize) -> bool| (0..out.len()).find(|&j| out[j] == b.batch_size && same(j));
             at(&|j| rest(j) == full).or_else(|| at(&|j| big(&rest(j)) == big(&full)))
         }
-        (None, _) => None,
-        (Some(_), Some(_)) => unreachable!("a Transpose returned above"),
-        (Some(bt), None) if node.op_type == "Squeeze" => Some(bt - squeezed_before(b, node, &full, bt)?),
-        (Some(bt), None) if node.op_type == "Unsqueeze" => {
+        None => None,
+        Some(bt) if node.op_type == "Squeeze" => Some(bt - squeezed_before(b, node, &full, bt)?),
+        Some(bt) if node.op_type == "Unsqueeze" => {
             // The bt-th axis that was not inserted.
             let axes: Vec<usize> = squeeze_axes(b, node)?
                 .unwrap_or_default()
@@ -249,7 +248,7 @@ pub fn reshape(b: &mut Builder, node: &NodeProto) -> Result<Value, ImportError> 
                 .collect::<Result<_, _>>()?;
             (0..out.len()).filter(|i| !axes.contains(i)).nth(bt)
         }
-        (Some(bt), None) => match (b.batch_size, kept_batch(&full, bt, &out)) {
+        Some(bt) => match (b.batch_size, kept_batch(&full, bt, &out)) {
             (_, Some(j)) => Some(j),
             // The batch merged into another axis: per sample (one sample on chain) a no-op.
             (1, None) => None,
