@@ -206,6 +206,36 @@ fn div_round(a: i64, b: i64) -> i64 {
     (a.saturating_mul(2).saturating_add(b)).div_euclid(2 * b)
 }
 
+/// The training head of a quantized int8 Dense (native weights) whose input has parameters
+/// `input` and whose output the model's Softmax turns into probabilities at `probs` (host side).
+/// Each channel's weight scale comes from its multiplier, `s_w = M·s_y/s_x`.
+#[cfg(feature = "std")]
+pub fn head_of(dense: &crate::Dense, bytes: &[u8], input: QuantParams, probs: QuantParams) -> Result<Head> {
+    let n = dense.in_features;
+    if dense.weights != crate::WeightFormat::Native || bytes.len() != dense.out_features * (n + 9) {
+        return Err(bad("a trainable head is an int8 Dense with native weights"));
+    }
+    let (s_x, s_y) = (input.scale_f64(), dense.output.scale_f64());
+    let s_w: Vec<f64> = bytes
+        .chunks_exact(n + 9)
+        .map(|u| {
+            let m = i32::from_le_bytes([u[n + 4], u[n + 5], u[n + 6], u[n + 7]]);
+            f64::from(m) / 2f64.powi(i32::from(u[n + 8])) * s_y / s_x
+        })
+        .collect();
+    let (weight_step, bias_step) = step_constants(s_x, &s_w)?;
+    let head = Head {
+        in_features: n as u32,
+        classes: dense.out_features as u32,
+        input,
+        probs,
+        weight_step,
+        bias_step,
+    };
+    head.validate()?;
+    Ok(head)
+}
+
 /// The step constants of a head whose input has scale `s_x` and whose channel `c` has weight
 /// scale `s_w[c]` (host side, at import).
 #[cfg(feature = "std")]
@@ -480,6 +510,34 @@ mod tests {
             on_chain >= 0.75 && on_chain >= float - 0.02,
             "integer {on_chain}, f64 {float}"
         );
+    }
+
+    /// A quantized Dense's head: its weight scales read back from the multipliers match the
+    /// quantizer's (max|w|/127), so the step constants are the ones made from them.
+    #[test]
+    fn a_quantized_dense_gives_its_head() {
+        use crate::{QuantSpec, Quantize};
+        use cwnn_tensor::DType;
+        let w = ndarray::Array2::from_shape_fn((3, 4), |(r, c)| (r as f64 + 1.0) * (c as f64 - 1.5) / 4.0);
+        let d = crate::DenseF64 {
+            w: w.clone(),
+            b: ndarray::Array1::zeros(3),
+            clamp: None,
+        };
+        let (x_qp, y_qp) = (
+            qp(1.0 / 32.0, 3),
+            QuantParams::asymmetric(-8.0, 8.0, DType::I8).unwrap(),
+        );
+        let (dense, bytes) = d.quantize(&QuantSpec::new(x_qp, y_qp, DType::I8)).unwrap();
+        let head = head_of(&dense, &bytes, x_qp, crate::softmax::SOFTMAX_OUTPUT).unwrap();
+        for (r, g) in head.weight_step.iter().enumerate() {
+            let max_w = w.row(r).iter().fold(0f64, |a, v| a.max(v.abs()));
+            let s_w = QuantParams::symmetric(max_w, DType::I8).unwrap().scale_f64();
+            let want = x_qp.scale_f64() * 2f64.powi(-8) / s_w;
+            let got = g.mantissa as f64 / 2f64.powi(g.shift as i32);
+            assert!((got / want - 1.0).abs() < 1e-8, "channel {r}: {got} vs {want}");
+        }
+        assert!(head_of(&dense, &bytes[1..], x_qp, crate::softmax::SOFTMAX_OUTPUT).is_err());
     }
 
     #[test]
