@@ -11,7 +11,8 @@
 //! probabilities, the label), all rounding half up (`Dyadic::apply`):
 //!
 //! ```text
-//! g_c  = round(2^16 · p_c) − 2^16·[c = y]               (the loss gradient at the logits, Q16)
+//! g_c  = round(2^16 · p_c) − 2^16·[c = y]               (the loss gradient at the logits, Q16;
+//!        times the example's weight r/2^8, rounded, where r ≠ 2^8: a REINFORCE reward)
 //! m[c, i] −= round(lr · round(G_c · Σ_b g_c·(x_i − z_x)) / B)
 //! β[c]    −= round(lr · round(H_c · Σ_b g_c) / B)
 //! G_c = s_x·2^8 / (s_w,c·2^16)    H_c = 2^8 / (s_x·s_w,c·2^16)     (dyadics fixed at import)
@@ -20,8 +21,9 @@
 //! which is `W −= lr·(1/B)·Σ (p − onehot(y))·xᵀ`, `b −= lr·(1/B)·Σ (p − onehot(y))` in the
 //! real domain. **Bound** per master weight against that real step (in master units), from
 //! the Q16 rounding of `p`, the two roundings of each product and the division:
-//! `lr·G_c·Σ_b |x_i − z_x|/2 / B + lr/2 + 1` plus `2^-29` relative (the dyadics' error); per
-//! master bias `lr·H_c·B/2 / B + lr/2 + 1` plus the same relative term.
+//! `lr·G_c·Σ_b |x_i − z_x|·e_b / B + lr/2 + 1` plus `2^-29` relative (the dyadics' error), where
+//! `e_b = 1/2` for a labelled example and `|r_b|/2^9 + 1/2` for one of weight `r_b`; per master
+//! bias `lr·H_c·Σ_b e_b / B + lr/2 + 1` plus the same relative term.
 //!
 //! A weight whose master value leaves the grid's ±127 saturates in the forward pass while its
 //! master keeps moving: the importer leaves headroom in the head's scales.
@@ -64,12 +66,33 @@ pub struct Master {
     pub b: Vec<i64>,
 }
 
-/// One training example: the head's int8 input, the model's int8 probabilities, the label.
+/// One training example: the head's int8 input, the model's int8 probabilities, the label (for
+/// `Reinforce`, the class the model chose) and the example's weight, Q8: [`ONE`] for a labelled
+/// example, a reward `r` for REINFORCE (`W += lr·r·(onehot(a) − p)·xᵀ` is the step towards the
+/// label `a` weighted by `r`; a negative reward steps away).
 #[derive(Clone, Copy, Debug)]
 pub struct Example<'a> {
     pub x: &'a [i8],
     pub probs: &'a [i8],
     pub label: u32,
+    pub weight: i32,
+}
+
+/// A weight of 1 in Q8.
+pub const ONE: i32 = 1 << 8;
+/// The largest weight (reward) magnitude, Q8: 128.
+pub const MAX_WEIGHT: i32 = 1 << 15;
+
+impl<'a> Example<'a> {
+    /// A labelled example (`Train`).
+    pub fn labelled(x: &'a [i8], probs: &'a [i8], label: u32) -> Self {
+        Example {
+            x,
+            probs,
+            label,
+            weight: ONE,
+        }
+    }
 }
 
 fn bad(reason: &'static str) -> LayerError {
@@ -157,12 +180,18 @@ impl Head {
         if e.label >= self.classes {
             return Err(bad("a label is not one of the head's classes"));
         }
+        if e.weight.unsigned_abs() > MAX_WEIGHT as u32 {
+            return Err(bad("a reward above 128 in magnitude"));
+        }
         for (k, (g, &q)) in out.iter_mut().zip(e.probs).enumerate() {
             let p = self
                 .probs
                 .scale
                 .apply((i32::from(q) - self.probs.zero_point) << GRAD_BITS);
             *g = p - (i64::from(k as u32 == e.label) << GRAD_BITS);
+            if e.weight != ONE {
+                *g = (*g * i64::from(e.weight) + (1 << 7)) >> 8;
+            }
         }
         Ok(())
     }
@@ -288,7 +317,14 @@ mod tests {
     }
 
     /// Inputs, classes, weights, biases, examples (input, probabilities, label), learning rate.
-    type Case = (usize, usize, Vec<i8>, Vec<i32>, Vec<(Vec<i8>, Vec<i8>, u32)>, (i32, u8));
+    type Case = (
+        usize,
+        usize,
+        Vec<i8>,
+        Vec<i32>,
+        Vec<(Vec<i8>, Vec<i8>, u32, i32)>,
+        (i32, u8),
+    );
 
     fn case() -> impl Strategy<Value = Case> {
         (1usize..12, 2usize..6, 1usize..6).prop_flat_map(|(n, c, batch)| {
@@ -296,6 +332,8 @@ mod tests {
                 prop::collection::vec(any::<i8>(), n),
                 prop::collection::vec(any::<i8>(), c),
                 0..c as u32,
+                // Labelled (weight 1) one time in two, else a reward.
+                prop_oneof![Just(ONE), -MAX_WEIGHT..=MAX_WEIGHT],
             );
             (
                 Just(n),
@@ -319,7 +357,7 @@ mod tests {
             let bytes = dense_bytes(n, &w, &b);
             let before = head.master(&bytes).unwrap();
             let mut after = before.clone();
-            let batch: Vec<Example> = examples.iter().map(|(x, p, y)| Example { x, probs: p, label: *y }).collect();
+            let batch: Vec<Example> = examples.iter().map(|(x, p, y, r)| Example { x, probs: p, label: *y, weight: *r }).collect();
             let lr = Dyadic::new(lr_m, lr_s).unwrap();
             head.step(&mut after, &batch, lr).unwrap();
             let (lr_f, s_x, s_p) = (lr_m as f64 / 2f64.powi(lr_s as i32), head.input.scale_f64(), head.probs.scale_f64());
@@ -327,7 +365,13 @@ mod tests {
             let big_b = batch.len() as f64;
             let g = |e: &Example, k: usize| {
                 let p = s_p * (e.probs[k] as f64 - head.probs.zero_point as f64);
-                2f64.powi(GRAD_BITS as i32) * (p - f64::from(u8::from(k as u32 == e.label)))
+                let r = e.weight as f64 / ONE as f64;
+                r * 2f64.powi(GRAD_BITS as i32) * (p - f64::from(u8::from(k as u32 == e.label)))
+            };
+            // Each example's gradient error in Q16: 1/2, plus 1/2 for its weight's rounding.
+            let e = |e: &Example| match e.weight {
+                ONE => 0.5,
+                r => r.unsigned_abs() as f64 / 512.0 + 0.5,
             };
             for k in 0..c {
                 let (gw, gb) = (s_x * grid / s_w[k], grid / (s_x * s_w[k]));
@@ -335,14 +379,14 @@ mod tests {
                     let xs = |e: &Example| e.x[i] as f64 - head.input.zero_point as f64;
                     let step = lr_f * gw * batch.iter().map(|e| g(e, k) * xs(e)).sum::<f64>() / big_b;
                     let want = before.w[k * n + i] as f64 - step;
-                    let bound = lr_f * gw * batch.iter().map(|e| xs(e).abs()).sum::<f64>() / (2.0 * big_b)
+                    let bound = lr_f * gw * batch.iter().map(|b| xs(b).abs() * e(b)).sum::<f64>() / big_b
                         + lr_f / 2.0 + 1.0 + 2f64.powi(-29) * step.abs();
                     let got = after.w[k * n + i] as f64;
                     prop_assert!((got - want).abs() <= bound, "w[{},{}] {} vs {} (bound {})", k, i, got, want, bound);
                 }
                 let step = lr_f * gb * batch.iter().map(|e| g(e, k)).sum::<f64>() / big_b;
                 let want = before.b[k] as f64 - step;
-                let bound = lr_f * gb / 2.0 + lr_f / 2.0 + 1.0 + 2f64.powi(-29) * step.abs();
+                let bound = lr_f * gb * batch.iter().map(e).sum::<f64>() / big_b + lr_f / 2.0 + 1.0 + 2f64.powi(-29) * step.abs();
                 prop_assert!((after.b[k] as f64 - want).abs() <= bound, "b[{}] {} vs {} (bound {})", k, after.b[k], want, bound);
             }
         }
@@ -357,7 +401,7 @@ mod tests {
             let mut again = bytes.clone();
             head.write(&master, &mut again).unwrap();
             prop_assert_eq!(&again, &bytes);
-            let batch: Vec<Example> = examples.iter().map(|(x, p, y)| Example { x, probs: p, label: *y }).collect();
+            let batch: Vec<Example> = examples.iter().map(|(x, p, y, r)| Example { x, probs: p, label: *y, weight: *r }).collect();
             head.step(&mut master, &batch, Dyadic::new(1 << 30, 31).unwrap()).unwrap();
             head.write(&master, &mut again).unwrap();
             for (k, unit) in again.chunks_exact(n + 9).enumerate() {
@@ -464,7 +508,7 @@ mod tests {
                     .iter()
                     .zip(&ps)
                     .zip(chunk)
-                    .map(|((x, p), (_, y))| Example { x, probs: p, label: *y })
+                    .map(|((x, p), (_, y))| Example::labelled(x, p, *y))
                     .collect();
                 head.step(&mut master, &batch, lr).unwrap();
                 head.write(&master, &mut bytes).unwrap();
@@ -547,15 +591,18 @@ mod tests {
         let mut master = head.master(&bytes).unwrap();
         let lr = Dyadic::new(1 << 30, 32).unwrap();
         let (x, p) = ([1i8, 2, 3], [-128i8, 127]);
-        let good = Example {
-            x: &x,
-            probs: &p,
-            label: 1,
-        };
+        let good = Example::labelled(&x, &p, 1);
         let cases = [
             (Example { label: 2, ..good }, "a label outside the classes"),
             (Example { x: &x[..2], ..good }, "a short input"),
             (Example { probs: &p[..1], ..good }, "short probabilities"),
+            (
+                Example {
+                    weight: MAX_WEIGHT + 1,
+                    ..good
+                },
+                "a reward above 128",
+            ),
         ];
         for (bad, what) in cases {
             // A bad example anywhere in the batch changes nothing.
