@@ -121,6 +121,10 @@ impl Head {
             d.validate()
                 .map_err(|_| bad("a step constant's shift is outside 1..=62"))?;
         }
+        let int8 = |z: i32| (-128..=127).contains(&z);
+        if !int8(self.input.zero_point) || !int8(self.probs.zero_point) {
+            return Err(bad("an int8 head's zero points lie in -128..=127"));
+        }
         Ok(())
     }
 
@@ -206,7 +210,8 @@ impl Head {
         lr.validate()
             .map_err(|_| bad("the learning rate's shift is outside 1..=62"))?;
         let mut g = alloc::vec![0i64; c];
-        // Σ_b g_c·(x_i − z_x) and Σ_b g_c; |g·x| < 2^24, so any batch a call can hold fits.
+        // Σ_b g_c·(x_i − z_x) and Σ_b g_c: |g| ≤ 2^23 (a reward of 128 included) and
+        // |x − z| < 2^9, so any batch a call can hold fits in i64.
         let (mut sum_w, mut sum_b) = (alloc::vec![0i64; n * c], alloc::vec![0i64; c]);
         for e in batch {
             self.gradient(e, &mut g)?;
@@ -620,6 +625,11 @@ mod tests {
             ..head.clone()
         };
         assert!(one_class.validate().is_err());
+        let far = Head {
+            input: qp(1.0 / 32.0, 1 << 20),
+            ..head.clone()
+        };
+        assert!(far.validate().is_err());
         assert!(head.validate().is_ok());
     }
 }
