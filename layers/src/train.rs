@@ -207,6 +207,7 @@ impl Head {
         if batch.is_empty() || master.w.len() != n * c || master.b.len() != c {
             return Err(bad("an empty batch, or master weights of another shape"));
         }
+        self.validate()?;
         lr.validate()
             .map_err(|_| bad("the learning rate's shift is outside 1..=62"))?;
         let mut g = alloc::vec![0i64; c];
@@ -630,6 +631,7 @@ mod tests {
             ..head.clone()
         };
         assert!(far.validate().is_err());
+        assert!(far.step(&mut master, &[good], lr).is_err(), "a step checks its head");
         assert!(head.validate().is_ok());
     }
 }
