@@ -239,3 +239,34 @@ fn a_softmax_mask_too_large_for_a_call_is_refused() {
     let env = deploy(&msg(masked(4)), &[]);
     assert_eq!(env.info().layers[0].weight_bytes, 1024 + 4 * 2);
 }
+
+/// A Permute may now output more elements than it reads (a selection that repeats them), and
+/// its index table is weights the owner uploads, 4 bytes per output element. An output of
+/// 2^28 elements (or up to 2^32) is refused by name at instantiation, before anything is
+/// stored: every activation must fit one 128 KiB storage value. One with no elements is a
+/// named error; a selection that fits is accepted and its bytes counted.
+#[test]
+fn a_permute_output_too_large_for_a_call_is_refused() {
+    use cwnn_layers::Permute;
+    let qp = QuantParams::asymmetric(-4.0, 4.0, DType::I8).unwrap();
+    let picked = |n: usize| ModelConfig {
+        name: "picked".into(),
+        input: TensorSpec::new(vec![4, 16], DType::I8, qp),
+        layers: vec![LayerConfig {
+            layer: Layer::Permute(Permute { shape: vec![n] }),
+            inputs: None,
+        }],
+    };
+    let msg = |config: ModelConfig| InstantiateMsg::new(config, weights_sha256(&[vec![]]));
+    let mut app = cw_multi_test::App::default();
+    let owner = app.api().addr_make("owner");
+    for n in [1 << 28, u32::MAX as usize] {
+        match instantiate_in(&mut app, &owner, &msg(picked(n))).unwrap_err() {
+            ContractError::TensorTooLarge { tensor: 1, bytes } => assert_eq!(bytes, n as u64),
+            e => panic!("{n} outputs: {e}"),
+        }
+    }
+    assert!(instantiate_in(&mut app, &owner, &msg(picked(0))).is_err());
+    let env = deploy(&msg(picked(16)), &[]);
+    assert_eq!(env.info().layers[0].weight_bytes, 16 * 4);
+}
