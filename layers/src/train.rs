@@ -25,23 +25,34 @@
 //! `e_b = 1/2` for a labelled example and `|r_b|/2^9 + 1/2` for one of weight `r_b`; per master
 //! bias `lr·H_c·Σ_b e_b / B + lr/2 + 1` plus the same relative term.
 //!
-//! A weight whose master value leaves the grid's ±127 saturates in the forward pass while its
-//! master keeps moving: the importer leaves headroom in the head's scales.
+//! A master weight saturates half a grid step beyond the int8 grid's ±127
+//! (`−127·2^8 − 128 ..= 127·2^8 + 127`), a master bias likewise beyond i32: so every master
+//! value is its int8 (i32) value times `2^8` plus one signed byte, the **fraction**, and
+//! storage keeps the Dense's own bytes plus `C·(in + 1)` fraction bytes ([`Head::fractions`]),
+//! not a second copy of the head. The head's scales are fixed at import, so a head trained
+//! towards larger weights saturates: the importer's scales come from trained weights.
 //!
 //! **Work** per step: `B·C·in` multiply-adds into i64 sums, then `C·in` updates and the
 //! Dense's bytes rewritten.
 
 use alloc::vec::Vec;
 
-use cwnn_tensor::{Dyadic, QuantParams};
+use cwnn_tensor::{DType, Dyadic, QTensor, QuantParams, TensorData};
 
-use crate::{LayerError, Result};
+use crate::{GraphError, Layer, LayerError, ModelConfig, Result};
 
 const NAME: &str = "train";
 /// The master grid's extra bits over the int8 weight grid.
 pub const MASTER_BITS: u32 = 8;
 /// The gradient's fixed point: `g` is a multiple of `2^-16`.
 pub const GRAD_BITS: u32 = 16;
+/// A master weight's range: half a grid step beyond ±127 (see the module doc).
+const W_RANGE: (i64, i64) = (-(127 << MASTER_BITS) - 128, (127 << MASTER_BITS) + 127);
+/// A master bias's range: half a grid step beyond i32's.
+const B_RANGE: (i64, i64) = (
+    ((i32::MIN as i64) << MASTER_BITS) - 128,
+    ((i32::MAX as i64) << MASTER_BITS) + 127,
+);
 
 /// How one Dense head learns: its shape, the quantization of its input and of the model's
 /// probabilities, and the per-channel step constants `G_c`, `H_c` (see the module doc).
@@ -128,8 +139,14 @@ impl Head {
         Ok(())
     }
 
-    /// The master weights of a Dense head from its weight bytes (native int8 layout).
-    pub fn master(&self, dense_bytes: &[u8]) -> Result<Master> {
+    /// Bytes of the fractions ([`Head::fractions`]): one per weight, then one per bias.
+    pub fn fraction_len(&self) -> usize {
+        (self.in_features as usize + 1) * self.classes as usize
+    }
+
+    /// The master weights of a Dense head from its weight bytes (native int8 layout) and the
+    /// fractions kept beside them (none before the first step: all zero).
+    pub fn master(&self, dense_bytes: &[u8], fractions: &[u8]) -> Result<Master> {
         let (n, c) = self.dims();
         if dense_bytes.len() != c * self.unit_bytes() {
             return Err(LayerError::WeightLength {
@@ -138,18 +155,36 @@ impl Head {
                 actual: dense_bytes.len(),
             });
         }
+        if !fractions.is_empty() && fractions.len() != self.fraction_len() {
+            return Err(LayerError::WeightLength {
+                layer: NAME,
+                expected: self.fraction_len(),
+                actual: fractions.len(),
+            });
+        }
+        let frac = |k: usize| i64::from(fractions.get(k).map_or(0, |&f| f as i8));
         let mut master = Master {
             w: Vec::with_capacity(n * c),
             b: Vec::with_capacity(c),
         };
-        for unit in dense_bytes.chunks_exact(self.unit_bytes()) {
-            master
-                .w
-                .extend(unit[..n].iter().map(|&v| i32::from(v as i8) << MASTER_BITS));
+        for (k, unit) in dense_bytes.chunks_exact(self.unit_bytes()).enumerate() {
+            master.w.extend(unit[..n].iter().enumerate().map(|(i, &v)| {
+                let m = (i64::from(v as i8) << MASTER_BITS) + frac(k * n + i);
+                m.clamp(W_RANGE.0, W_RANGE.1) as i32
+            }));
             let bias = i32::from_le_bytes([unit[n], unit[n + 1], unit[n + 2], unit[n + 3]]);
-            master.b.push(i64::from(bias) << MASTER_BITS);
+            master.b.push((i64::from(bias) << MASTER_BITS) + frac(n * c + k));
         }
         Ok(master)
+    }
+
+    /// What the master weights keep beyond the Dense's bytes: `m − 2^8·round(m / 2^8)`, one
+    /// signed byte per weight (row-major), then per bias.
+    pub fn fractions(&self, master: &Master) -> Vec<u8> {
+        let half = 1i64 << (MASTER_BITS - 1);
+        let frac = |m: i64| (m - (((m + half) >> MASTER_BITS) << MASTER_BITS)) as i8 as u8;
+        let w = master.w.iter().map(|&m| frac(i64::from(m)));
+        w.chain(master.b.iter().map(|&m| frac(m))).collect()
     }
 
     /// `dense_bytes` (the head's current weights) rewritten from `master`: weights and biases
@@ -228,11 +263,116 @@ impl Head {
         for (k, (row, &s)) in sum_w.chunks_exact(n).zip(&sum_b).enumerate() {
             for (m, &acc) in master.w[k * n..(k + 1) * n].iter_mut().zip(row) {
                 let d = scaled(acc, self.weight_step[k]);
-                *m = (i64::from(*m) - d).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+                *m = (i64::from(*m) - d).clamp(W_RANGE.0, W_RANGE.1) as i32;
             }
-            master.b[k] = master.b[k].saturating_sub(scaled(s, self.bias_step[k]));
+            master.b[k] = master.b[k]
+                .saturating_sub(scaled(s, self.bias_step[k]))
+                .clamp(B_RANGE.0, B_RANGE.1);
         }
         Ok(())
+    }
+}
+
+/// One example of a model's step: the model's input, the label (for `Reinforce`, the class the
+/// model chose) and its weight ([`ONE`], or a reward), as in [`Example`].
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub input: QTensor,
+    pub label: u32,
+    pub weight: i32,
+}
+
+impl Head {
+    /// Where this head is in `config`: the index of its Dense, the layer before the model's
+    /// last, an unmasked int8 Softmax of it. The Dense has native int8 weights, no output
+    /// clamp, and this head's shape and input parameters; the Softmax, its probabilities'.
+    pub fn locate(&self, config: &ModelConfig) -> core::result::Result<usize, GraphError> {
+        let plans = config.plans()?;
+        let n = config.layers.len();
+        let at = |index: usize, reason| GraphError::Layer {
+            index,
+            source: bad(reason),
+        };
+        if n < 2 {
+            return Err(at(0, "a trainable model ends in a Dense head and a Softmax"));
+        }
+        let (head, last) = (&config.layers[n - 2], &config.layers[n - 1]);
+        let probs = &plans[n - 1].output;
+        match &last.layer {
+            Layer::Softmax(s) if s.mask_rows == 0 && last.input_ids(n - 1) == [n as u32 - 1] => {}
+            _ => {
+                return Err(at(
+                    n - 1,
+                    "a trainable model's last layer is an unmasked Softmax of its head",
+                ))
+            }
+        }
+        if probs.dtype != DType::I8 || probs.quant != self.probs {
+            return Err(at(n - 1, "the Softmax's output is not the head's int8 probabilities"));
+        }
+        let Layer::Dense(d) = &head.layer else {
+            return Err(at(n - 2, "a trainable head is a Dense layer"));
+        };
+        let ids = head.input_ids(n - 2);
+        let x = match ids[..] {
+            [0] => &config.input,
+            [id] => &plans[id as usize - 1].output,
+            _ => return Err(at(n - 2, "a trainable head reads one tensor")),
+        };
+        let (ins, c) = self.dims();
+        let fits = d.weights == crate::WeightFormat::Native
+            && d.clamp == cwnn_tensor::kernels::Clamp::full::<i8>()
+            && (d.in_features, d.out_features) == (ins, c)
+            && x.dtype == DType::I8
+            && x.shape.iter().product::<usize>() == ins
+            && x.quant == self.input;
+        match fits {
+            true => Ok(n - 2),
+            false => Err(at(
+                n - 2,
+                "the head is not an unclamped int8 Dense with native weights of this head's shape and input",
+            )),
+        }
+    }
+
+    /// One step of `config`'s head on `batch`: runs the model on each input (`weights`, one
+    /// entry per layer), steps the master weights (the head's bytes and `fractions`) and gives
+    /// the head's new bytes and fractions. Nothing is written: the caller stores both.
+    pub fn model_step(
+        &self,
+        config: &ModelConfig,
+        weights: &[&[u8]],
+        fractions: &[u8],
+        batch: Vec<Sample>,
+        lr: Dyadic,
+    ) -> core::result::Result<(Vec<u8>, Vec<u8>), GraphError> {
+        let index = self.locate(config)?;
+        let layer = |source| GraphError::Layer { index, source };
+        let x_id = config.layers[index].input_ids(index)[0] as usize;
+        let mut seen = Vec::with_capacity(batch.len());
+        for s in batch {
+            let tensors = config.run_all(weights, s.input)?;
+            let int8 = |t: &QTensor| match &t.data {
+                TensorData::I8(v) => Ok(v.clone()),
+                _ => Err(layer(bad("a head's input and probabilities are int8"))),
+            };
+            let probs = tensors.last().map(int8).transpose()?.unwrap_or_default();
+            seen.push((int8(&tensors[x_id])?, probs, s.label, s.weight));
+        }
+        let examples: Vec<Example> = seen
+            .iter()
+            .map(|(x, probs, label, weight)| Example {
+                x,
+                probs,
+                label: *label,
+                weight: *weight,
+            })
+            .collect();
+        let mut master = self.master(weights[index], fractions).map_err(layer)?;
+        self.step(&mut master, &examples, lr).map_err(layer)?;
+        let mut bytes = weights[index].to_vec();
+        self.write(&master, &mut bytes).map_err(layer)?;
+        Ok((bytes, self.fractions(&master)))
     }
 }
 
@@ -268,6 +408,30 @@ pub fn head_of(dense: &crate::Dense, bytes: &[u8], input: QuantParams, probs: Qu
         bias_step,
     };
     head.validate()?;
+    Ok(head)
+}
+
+/// The training head of `config`'s last Dense ([`Head::locate`]) from its quantized weights
+/// (one entry per layer; host side, at import).
+#[cfg(feature = "std")]
+pub fn model_head(config: &ModelConfig, weights: &[impl AsRef<[u8]>]) -> core::result::Result<Head, GraphError> {
+    let plans = config.plans()?;
+    let n = config.layers.len();
+    let index = n.saturating_sub(2);
+    let at = |source| GraphError::Layer { index, source };
+    let head = match config.layers.get(index).map(|l| &l.layer) {
+        Some(Layer::Dense(d)) if n >= 2 => {
+            let input = match config.layers[index].input_ids(index)[..] {
+                [0] => config.input.quant,
+                [id] => plans[id as usize - 1].output.quant,
+                _ => return Err(at(bad("a trainable head reads one tensor"))),
+            };
+            let bytes = weights.get(index).map_or(&[][..], |w| w.as_ref());
+            head_of(d, bytes, input, plans[n - 1].output.quant).map_err(at)?
+        }
+        _ => return Err(at(bad("a trainable model ends in a Dense head and a Softmax"))),
+    };
+    head.locate(config)?;
     Ok(head)
 }
 
@@ -361,7 +525,7 @@ mod tests {
         fn bound_against_f64((n, c, w, b, examples, (lr_m, lr_s)) in case()) {
             let (head, s_w) = head(n, c);
             let bytes = dense_bytes(n, &w, &b);
-            let before = head.master(&bytes).unwrap();
+            let before = head.master(&bytes, &[]).unwrap();
             let mut after = before.clone();
             let batch: Vec<Example> = examples.iter().map(|(x, p, y, r)| Example { x, probs: p, label: *y, weight: *r }).collect();
             let lr = Dyadic::new(lr_m, lr_s).unwrap();
@@ -384,14 +548,14 @@ mod tests {
                 for i in 0..n {
                     let xs = |e: &Example| e.x[i] as f64 - head.input.zero_point as f64;
                     let step = lr_f * gw * batch.iter().map(|e| g(e, k) * xs(e)).sum::<f64>() / big_b;
-                    let want = before.w[k * n + i] as f64 - step;
+                    let want = (before.w[k * n + i] as f64 - step).clamp(W_RANGE.0 as f64, W_RANGE.1 as f64);
                     let bound = lr_f * gw * batch.iter().map(|b| xs(b).abs() * e(b)).sum::<f64>() / big_b
                         + lr_f / 2.0 + 1.0 + 2f64.powi(-29) * step.abs();
                     let got = after.w[k * n + i] as f64;
                     prop_assert!((got - want).abs() <= bound, "w[{},{}] {} vs {} (bound {})", k, i, got, want, bound);
                 }
                 let step = lr_f * gb * batch.iter().map(|e| g(e, k)).sum::<f64>() / big_b;
-                let want = before.b[k] as f64 - step;
+                let want = (before.b[k] as f64 - step).clamp(B_RANGE.0 as f64, B_RANGE.1 as f64);
                 let bound = lr_f * gb * batch.iter().map(e).sum::<f64>() / big_b + lr_f / 2.0 + 1.0 + 2f64.powi(-29) * step.abs();
                 prop_assert!((after.b[k] as f64 - want).abs() <= bound, "b[{}] {} vs {} (bound {})", k, after.b[k], want, bound);
             }
@@ -403,13 +567,15 @@ mod tests {
         fn bytes_round_trip_through_the_master_weights((n, c, w, b, examples, _) in case()) {
             let (head, _) = head(n, c);
             let bytes = dense_bytes(n, &w, &b);
-            let mut master = head.master(&bytes).unwrap();
+            let mut master = head.master(&bytes, &[]).unwrap();
             let mut again = bytes.clone();
             head.write(&master, &mut again).unwrap();
             prop_assert_eq!(&again, &bytes);
             let batch: Vec<Example> = examples.iter().map(|(x, p, y, r)| Example { x, probs: p, label: *y, weight: *r }).collect();
             head.step(&mut master, &batch, Dyadic::new(1 << 30, 31).unwrap()).unwrap();
             head.write(&master, &mut again).unwrap();
+            // The bytes and the fractions hold the whole master.
+            prop_assert_eq!(&head.master(&again, &head.fractions(&master)).unwrap(), &master);
             for (k, unit) in again.chunks_exact(n + 9).enumerate() {
                 for i in 0..n {
                     // Rounded half up, then clamped to the int8 grid.
@@ -503,7 +669,7 @@ mod tests {
                 _ => unreachable!(),
             }
         };
-        let mut master = head.master(&bytes).unwrap();
+        let mut master = head.master(&bytes, &[]).unwrap();
         let (mut w, mut b) = (vec![0f64; n * c], vec![0f64; c]);
         let lr = Dyadic::new(1 << 30, 31).unwrap();
         for _ in 0..3 {
@@ -594,7 +760,7 @@ mod tests {
     fn bad_inputs_are_named_errors() {
         let (head, _) = head(3, 2);
         let bytes = dense_bytes(3, &[1, 2, 3, 4, 5, 6], &[7, 8]);
-        let mut master = head.master(&bytes).unwrap();
+        let mut master = head.master(&bytes, &[]).unwrap();
         let lr = Dyadic::new(1 << 30, 32).unwrap();
         let (x, p) = ([1i8, 2, 3], [-128i8, 127]);
         let good = Example::labelled(&x, &p, 1);
@@ -618,7 +784,10 @@ mod tests {
             assert_eq!(master, before, "{what}");
         }
         assert!(head.step(&mut master, &[], lr).is_err(), "an empty batch");
-        assert!(matches!(head.master(&bytes[1..]), Err(LayerError::WeightLength { .. })));
+        assert!(matches!(
+            head.master(&bytes[1..], &[]),
+            Err(LayerError::WeightLength { .. })
+        ));
         let one_class = Head {
             classes: 1,
             weight_step: head.weight_step[..1].to_vec(),

@@ -53,9 +53,15 @@ pub fn instantiate(
         outputs: vec![],
         finalized: false,
         paused: false,
+        trainable: msg.training.is_some(),
+        version: 0,
     }
     .set_plans(plans);
     check_segments_fit(&model)?;
+    let training = msg
+        .training
+        .map(|t| crate::train::check_training(deps.api, &model, t))
+        .transpose()?;
     // A baked model's weights are in its code: complete and final from the start.
     let model = match baked() {
         Some(p) => {
@@ -76,6 +82,9 @@ pub fn instantiate(
     MODEL.save(deps.storage, &model)?;
     OWNER.save(deps.storage, &owner)?;
     NEXT_JOB_ID.save(deps.storage, &1)?;
+    if let Some(t) = &training {
+        crate::state::TRAINING.save(deps.storage, t)?;
+    }
     Ok(Response::new()
         .add_attribute("action", "instantiate")
         .add_attribute("owner", owner)
@@ -152,6 +161,17 @@ pub fn execute(deps: DepsMut, env: Env, info: MessageInfo, msg: ExecuteMsg) -> R
         } => {
             owner(&deps)?;
             exec::set_budgets(deps, query_budget, execute_budget)
+        }
+        Train { examples } => crate::train::train(deps, env, info, examples),
+        Reinforce {
+            job_id,
+            reward,
+            input,
+            input_bytes,
+        } => crate::train::reinforce(deps, env, info, job_id, reward, (input, input_bytes)),
+        SetTraining { rules } => {
+            owner(&deps)?;
+            crate::train::set_training(deps, rules)
         }
     }
 }

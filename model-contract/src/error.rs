@@ -127,11 +127,44 @@ pub enum ContractError {
     #[error("job {id} is already finished")]
     JobFinished { id: u64 },
 
-    #[error("only job {id}'s creator may cancel it")]
+    #[error("only job {id}'s creator may cancel or reinforce it")]
     NotJobCreator { id: u64 },
 
     #[error("too many jobs: an address may hold {max}, none of them finished; cancel one first")]
     TooManyJobs { max: u32 },
+
+    #[error("the model is not trainable: {0}")]
+    NotTrainable(&'static str),
+
+    #[error("training is frozen by the model's owner")]
+    TrainingFrozen {},
+
+    #[error("{sender} may not train this model")]
+    NotAllowedToTrain { sender: String },
+
+    #[error("a training batch holds 1 to {max} examples, got {got}")]
+    BatchSize { max: u32, got: usize },
+
+    #[error("example {example}: label {label} is not one of the model's {classes} classes")]
+    Label { example: usize, label: u32, classes: u32 },
+
+    #[error("a reward is in 1/256, non-zero and at most 32768 in magnitude, got {reward}")]
+    Reward { reward: i32 },
+
+    #[error("training cap reached: at most {max} updates per block {scope}")]
+    TrainingCap { scope: &'static str, max: u32 },
+
+    #[error("job {id} started at model version {job_version}; the model is now at version {version}")]
+    ModelUpdated { id: u64, job_version: u64, version: u64 },
+
+    #[error("job {id} is not finished")]
+    JobNotFinished { id: u64 },
+
+    #[error("job {id} is already reinforced")]
+    AlreadyReinforced { id: u64 },
+
+    #[error("the input's sha256 {actual} is not job {id}'s {expected}")]
+    InputMismatch { id: u64, expected: String, actual: String },
 }
 
 impl From<ContractError> for StdError {

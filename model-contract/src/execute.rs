@@ -48,8 +48,8 @@ pub(crate) fn check_ready(model: &Model) -> Result<(), ContractError> {
 
 /// The fee check: with no fee, no funds; with one, exactly the fee and nothing else (an
 /// overpayment is refused, not kept).
-fn paid_fee(model: &Model, info: &MessageInfo) -> Result<(), ContractError> {
-    let Some(fee) = &model.fee else {
+pub(crate) fn paid(fee: &Option<Coin>, info: &MessageInfo) -> Result<(), ContractError> {
+    let Some(fee) = fee else {
         return nonpayable(info);
     };
     if info.funds.as_slice() != [fee.clone()] {
@@ -67,7 +67,7 @@ fn paid_fee(model: &Model, info: &MessageInfo) -> Result<(), ContractError> {
 }
 
 /// Adds a paid fee to the proceeds, which stay with the model until the owner withdraws them.
-fn accrue(storage: &mut dyn Storage, funds: &[Coin], mut res: Response) -> Result<Response, ContractError> {
+pub(crate) fn accrue(storage: &mut dyn Storage, funds: &[Coin], mut res: Response) -> Result<Response, ContractError> {
     for c in funds {
         PROCEEDS.update(storage, &c.denom, |a| {
             StdResult::Ok(a.unwrap_or_default().checked_add(c.amount)?)
@@ -80,7 +80,12 @@ fn accrue(storage: &mut dyn Storage, funds: &[Coin], mut res: Response) -> Resul
 /// `cwnn_inference`: what `cwnn verify` needs to reproduce an answer.
 fn inference_event(model: &Model, job_id: u64, input_sha256: &str, out: &PredictResponse) -> Event {
     let bytes = out_bytes(out);
-    Event::new("cwnn_inference")
+    let event = Event::new("cwnn_inference");
+    let event = match model.trainable {
+        true => event.add_attribute("version", model.version.to_string()),
+        false => event,
+    };
+    event
         .add_attribute("job_id", job_id.to_string())
         .add_attribute("model_sha256", model.model_sha256.to_hex())
         .add_attribute("weights_sha256", model.weights_sha256.to_hex())
@@ -107,7 +112,7 @@ pub(crate) fn predict(
 ) -> Result<Response, ContractError> {
     let model = load_model(deps.storage)?;
     check_ready(&model)?;
-    paid_fee(&model, &info)?;
+    paid(&model.fee, &info)?;
     let input = input_tensor(&model.config.input, input, bytes)?;
     let input_bytes = input.data.to_le_bytes();
     let out = run_model(deps.storage, deps.api, &model, input, &model.execute_budget)?;
@@ -130,7 +135,7 @@ pub(crate) fn evaluate(
 ) -> Result<Response, ContractError> {
     let model = load_model(deps.storage)?;
     check_ready(&model)?;
-    paid_fee(&model, &info)?;
+    paid(&model.fee, &info)?;
     if steps == Some(0) {
         return Err(ContractError::ZeroSteps {});
     }
@@ -148,6 +153,8 @@ pub(crate) fn evaluate(
         stored: Vec::new(),
         segments: 0,
         has_state: false,
+        version: model.version,
+        reinforced: false,
     };
     JOBS_BY_CREATOR.save(deps.storage, (&creator, job_id), &())?;
     JOB_COUNT.save(deps.storage, &creator, &(held + 1))?;
@@ -247,6 +254,13 @@ pub(crate) fn continue_job(deps: DepsMut, job_id: u64, steps: Option<u32>) -> Re
         .ok_or(ContractError::JobNotFound { id: job_id })?;
     if job.finished(&model) {
         return Err(ContractError::JobFinished { id: job_id });
+    }
+    if job.version != model.version {
+        return Err(ContractError::ModelUpdated {
+            id: job_id,
+            job_version: job.version,
+            version: model.version,
+        });
     }
     Ok(run_job(deps.storage, deps.api, &model, job_id, &mut job, steps, None)?.add_attribute("action", "continue"))
 }

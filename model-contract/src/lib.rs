@@ -14,6 +14,7 @@ mod query;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod train;
 
 pub use crate::error::ContractError;
 /// How the contract reads a message's `input` / `input_bytes`, for contracts that run a model

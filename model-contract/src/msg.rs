@@ -1,7 +1,9 @@
 use cosmwasm_schema::{cw_serde, QueryResponses};
 use cosmwasm_std::{to_json_vec, Addr, Binary, Coin, HexBinary, StdResult};
+use cwnn_layers::train::Head;
 use cwnn_layers::TensorSpec;
 pub use cwnn_layers::{LayerConfig, ModelConfig};
+use cwnn_tensor::Dyadic;
 use sha2::{Digest, Sha256};
 
 /// Weights are uploaded and stored in values of at most this many bytes (the chain's limit is
@@ -60,6 +62,65 @@ pub struct InstantiateMsg {
     /// Code ids of the cwnn collection the model may be minted into; none by default (then
     /// `MintNft` is refused). Fixed for the model's life.
     pub collection_code_ids: Option<Vec<u64>>,
+    /// Makes the model's head trainable on chain (`Train`, `Reinforce`); none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<Training>,
+}
+
+/// A trainable model: its head, fixed at instantiation, and the rules the owner may change.
+#[cw_serde]
+pub struct Training {
+    /// The last Dense layer (before the model's final Softmax): its shape, quantization and
+    /// step constants (`cwnn import --trainable` computes them from the quantized weights).
+    pub head: Head,
+    pub rules: TrainingRules,
+}
+
+/// Who may train a model and how fast (`SetTraining` replaces them).
+#[cw_serde]
+pub struct TrainingRules {
+    /// The learning rate, `mantissa / 2^shift`.
+    pub lr: Dyadic,
+    /// Examples one `Train` may carry, 1 to [`MAX_TRAIN_BATCH`].
+    pub max_batch: u32,
+    pub policy: TrainPolicy,
+    /// Updates (`Train` or `Reinforce`) the model takes in one block; no cap by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_block: Option<u32>,
+    /// Updates one address may make in one block; no cap by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_address: Option<u32>,
+    /// While set, `Train` and `Reinforce` are refused.
+    #[serde(default)]
+    pub frozen: bool,
+}
+
+/// The most examples one `Train` may carry.
+pub const MAX_TRAIN_BATCH: u32 = 64;
+/// The most addresses an allowlist may hold (every update reads the list).
+pub const MAX_ALLOWLIST: usize = 32;
+
+/// Who may send `Train` and `Reinforce`. The owner (the NFT's holder once minted) always may,
+/// and pays no fee.
+#[cw_serde]
+pub enum TrainPolicy {
+    Owner {},
+    Allowlist {
+        addresses: Vec<String>,
+    },
+    /// Anyone, paying `fee` exactly with each update (kept with the model's other fees).
+    Anyone {
+        fee: Option<Coin>,
+    },
+}
+
+/// One labelled example of `Train`: the input as in `Predict`, and its class.
+#[cw_serde]
+pub struct TrainExample {
+    #[serde(default)]
+    pub input: Vec<i32>,
+    pub input_bytes: Option<Binary>,
+    pub label: u32,
 }
 
 impl InstantiateMsg {
@@ -75,6 +136,7 @@ impl InstantiateMsg {
             free_queries: None,
             owner: None,
             collection_code_ids: None,
+            training: None,
         }
     }
 }
@@ -194,6 +256,23 @@ pub enum ExecuteMsg {
         query_budget: WorkBudget,
         execute_budget: WorkBudget,
     },
+    /// One SGD step of a trainable model's head on a batch of labelled examples (see
+    /// `TrainingRules` for who may): the model's version goes up by one and `cwnn_train`
+    /// carries what `cwnn verify` needs to replay it. Jobs started before it are refused.
+    Train { examples: Vec<TrainExample> },
+    /// A REINFORCE step towards (a positive reward) or away from (a negative one) the class
+    /// job `job_id` chose, by its creator, once per finished job. The job's input is sent
+    /// again (the job keeps only its hash); the step runs on the current version. `reward`
+    /// is in 1/256 (256 = 1), at most 32,768 in magnitude, not 0.
+    Reinforce {
+        job_id: u64,
+        reward: i32,
+        #[serde(default)]
+        input: Vec<i32>,
+        input_bytes: Option<Binary>,
+    },
+    /// Replaces a trainable model's rules (owner only); its head stays.
+    SetTraining { rules: TrainingRules },
 }
 
 /// What a model sends its collection in `MintNft` (cwnn-collection's `MintModel`).
@@ -319,6 +398,9 @@ pub struct ModelInfoResponse {
     pub paused: bool,
     pub nft: Option<NftBinding>,
     pub layers: Vec<LayerInfo>,
+    /// Training steps taken (0 for a model never trained): the hashes above are this version's.
+    pub version: u64,
+    pub training: Option<Training>,
 }
 
 #[cw_serde]

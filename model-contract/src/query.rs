@@ -92,6 +92,11 @@ pub(crate) fn model_info(deps: Deps) -> StdResult<ModelInfoResponse> {
         paused: model.paused,
         nft: NFT.may_load(deps.storage)?,
         layers,
+        version: model.version,
+        training: match model.trainable {
+            true => Some(crate::state::TRAINING.load(deps.storage)?),
+            false => None,
+        },
     })
 }
 

@@ -2,7 +2,7 @@ use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, Coin, HexBinary, StdError, StdResult, Storage, Uint128};
 use cw_storage_plus::{Item, Map, PrimaryKey};
 
-use crate::msg::{ModelConfig, WorkBudget};
+use crate::msg::{ModelConfig, Training, WorkBudget};
 pub use crate::msg::{NftBinding, CHUNK_BYTES};
 
 /// cw2's record of what code this is (`cw2::get_contract_version`). A model has no `migrate`
@@ -84,6 +84,13 @@ pub struct Model {
     /// which every inference reads anyway: a key of its own would cost each one a read.
     #[serde(default, skip_serializing_if = "is_false")]
     pub paused: bool,
+    /// Whether [`TRAINING`] holds a trainable head. Then [`VERSION`], once written, holds the
+    /// hashes above for the current weights ([`load_model`] puts them in).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub trainable: bool,
+    /// Training steps taken: from [`VERSION`], not stored here.
+    #[serde(skip)]
+    pub version: u64,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -170,10 +177,45 @@ impl Model {
     }
 }
 
-/// The model record and its plans ([`Model::with_plans`]).
+/// The model record and its plans ([`Model::with_plans`]); a trained model's version and
+/// hashes from [`VERSION`].
 pub fn load_model(storage: &dyn Storage) -> StdResult<Model> {
-    MODEL.load(storage)?.with_plans()
+    let mut model = MODEL.load(storage)?.with_plans()?;
+    if model.trainable {
+        if let Some(v) = storage.get(VERSION) {
+            let bad = || StdError::generic_err("stored version record");
+            model.version = u64::from_le_bytes(v.get(..8).ok_or_else(bad)?.try_into().map_err(|_| bad())?);
+            model.weights_sha256 = HexBinary::from(v.get(8..40).ok_or_else(bad)?);
+            model.model_sha256 = HexBinary::from(v.get(40..72).ok_or_else(bad)?);
+        }
+    }
+    Ok(model)
 }
+
+/// A trainable model's head and rules.
+pub const TRAINING: Item<Training> = Item::new("train");
+
+/// A trained model's version (u64 LE), weights_sha256 and model_sha256: 72 raw bytes, which
+/// every inference of a trainable model reads (the model record is too large to rewrite on
+/// each step). Absent until the first step.
+pub const VERSION: &[u8] = b"ver";
+
+/// Writes [`VERSION`] from `model`.
+pub fn save_version(storage: &mut dyn Storage, model: &Model) {
+    let mut v = model.version.to_le_bytes().to_vec();
+    v.extend_from_slice(model.weights_sha256.as_slice());
+    v.extend_from_slice(model.model_sha256.as_slice());
+    storage.set(VERSION, &v);
+}
+
+/// The head's fractions (`cwnn_layers::train::Head::fractions`), raw; absent until the first
+/// step (all zero).
+pub const FRACTIONS: &[u8] = b"frac";
+
+/// Updates in the current block: `(height, count)`. Written only under a per-block cap.
+pub const TRAIN_BLOCK: Item<(u64, u32)> = Item::new("tb");
+/// Updates per address in the current block. Written only under a per-address cap.
+pub const TRAIN_BY: Map<&Addr, (u64, u32)> = Map::new("tby");
 
 /// Where the next upload must go: `(layer, offset)`.
 pub const CURSOR: Item<(u32, u64)> = Item::new("cursor");
@@ -217,6 +259,13 @@ pub struct Job {
     /// Whether [`JOB_STATE`] holds a recurrent layer's state for this job.
     #[serde(default, skip_serializing_if = "is_false")]
     pub has_state: bool,
+    /// The model's version when the job started: a job runs on one version, so `Continue`
+    /// after a training step is refused (`ModelUpdated`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub version: u64,
+    /// Whether the job's creator has sent its `Reinforce`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub reinforced: bool,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -314,6 +314,27 @@ impl TestModel {
     pub fn instantiate_msg(&self) -> InstantiateMsg {
         InstantiateMsg::new(self.config.clone(), self.sha256())
     }
+
+    /// An instantiate message that makes the model's head trainable under `rules`.
+    pub fn trainable_msg(&self, rules: TrainingRules) -> InstantiateMsg {
+        let head = cwnn_layers::train::model_head(&self.config, &self.weights).unwrap();
+        InstantiateMsg {
+            training: Some(Training { head, rules }),
+            ..self.instantiate_msg()
+        }
+    }
+}
+
+/// Training rules: learning rate 1/2, batches of up to 8, no caps, not frozen.
+pub fn rules(policy: TrainPolicy) -> TrainingRules {
+    TrainingRules {
+        lr: cwnn_tensor::Dyadic::new(1 << 30, 31).unwrap(),
+        max_batch: 8,
+        policy,
+        max_per_block: None,
+        max_per_address: None,
+        frozen: false,
+    }
 }
 
 pub struct Env {

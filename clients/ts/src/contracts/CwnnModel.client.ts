@@ -6,7 +6,7 @@
 
 import { CosmWasmClient, SigningCosmWasmClient, ExecuteResult } from "@cosmjs/cosmwasm-stargate";
 import { StdFee } from "@cosmjs/amino";
-import { Uint128, DType, Layer, WeightFormat, ActivationKind, HexBinary, InstantiateMsg, WorkBudget, Coin, ModelConfig, TensorSpec, QuantParams, Dyadic, LayerConfig, Dense, Clamp, Conv2D, Window2D, Activation, Softmax, MaxPool2D, AvgPool2D, GlobalAvgPool, Reshape, Affine, Add, Constant, Mul, Embedding, SimpleRnn, Recurrent, Gru, Lstm, Permute, MatMul, LayerNorm, ExecuteMsg, Binary, QueryMsg, Addr, JobResponse, PredictResponse, JobsResponse, ModelInfoResponse, LayerInfo, NftBinding, OwnerResponse, ProceedsResponse } from "./CwnnModel.types";
+import { Uint128, DType, Layer, WeightFormat, ActivationKind, TrainPolicy, HexBinary, InstantiateMsg, WorkBudget, Coin, ModelConfig, TensorSpec, QuantParams, Dyadic, LayerConfig, Dense, Clamp, Conv2D, Window2D, Activation, Softmax, MaxPool2D, AvgPool2D, GlobalAvgPool, Reshape, Affine, Add, Constant, Mul, Embedding, SimpleRnn, Recurrent, Gru, Lstm, Permute, MatMul, LayerNorm, Training, Head, TrainingRules, ExecuteMsg, Binary, TrainExample, QueryMsg, Addr, JobResponse, PredictResponse, JobsResponse, ModelInfoResponse, LayerInfo, NftBinding, OwnerResponse, ProceedsResponse } from "./CwnnModel.types";
 export interface CwnnModelReadOnlyInterface {
   contractAddress: string;
   owner: () => Promise<OwnerResponse>;
@@ -184,6 +184,27 @@ export interface CwnnModelInterface {
     executeBudget: WorkBudget;
     queryBudget: WorkBudget;
   }, fee_?: number | StdFee | "auto", memo_?: string, funds_?: Coin[]) => Promise<ExecuteResult>;
+  train: ({
+    examples
+  }: {
+    examples: TrainExample[];
+  }, fee_?: number | StdFee | "auto", memo_?: string, funds_?: Coin[]) => Promise<ExecuteResult>;
+  reinforce: ({
+    input,
+    inputBytes,
+    jobId,
+    reward
+  }: {
+    input?: number[];
+    inputBytes?: Binary;
+    jobId: number;
+    reward: number;
+  }, fee_?: number | StdFee | "auto", memo_?: string, funds_?: Coin[]) => Promise<ExecuteResult>;
+  setTraining: ({
+    rules
+  }: {
+    rules: TrainingRules;
+  }, fee_?: number | StdFee | "auto", memo_?: string, funds_?: Coin[]) => Promise<ExecuteResult>;
 }
 export class CwnnModelClient implements CwnnModelInterface {
   client: SigningCosmWasmClient;
@@ -207,6 +228,9 @@ export class CwnnModelClient implements CwnnModelInterface {
     this.withdraw = this.withdraw.bind(this);
     this.setPaused = this.setPaused.bind(this);
     this.setBudgets = this.setBudgets.bind(this);
+    this.train = this.train.bind(this);
+    this.reinforce = this.reinforce.bind(this);
+    this.setTraining = this.setTraining.bind(this);
   }
   uploadWeights = async ({
     data,
@@ -383,6 +407,48 @@ export class CwnnModelClient implements CwnnModelInterface {
       set_budgets: {
         execute_budget: executeBudget,
         query_budget: queryBudget
+      }
+    }, fee_, memo_, funds_);
+  };
+  train = async ({
+    examples
+  }: {
+    examples: TrainExample[];
+  }, fee_: number | StdFee | "auto" = "auto", memo_?: string, funds_?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      train: {
+        examples
+      }
+    }, fee_, memo_, funds_);
+  };
+  reinforce = async ({
+    input,
+    inputBytes,
+    jobId,
+    reward
+  }: {
+    input?: number[];
+    inputBytes?: Binary;
+    jobId: number;
+    reward: number;
+  }, fee_: number | StdFee | "auto" = "auto", memo_?: string, funds_?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      reinforce: {
+        input,
+        input_bytes: inputBytes,
+        job_id: jobId,
+        reward
+      }
+    }, fee_, memo_, funds_);
+  };
+  setTraining = async ({
+    rules
+  }: {
+    rules: TrainingRules;
+  }, fee_: number | StdFee | "auto" = "auto", memo_?: string, funds_?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      set_training: {
+        rules
       }
     }, fee_, memo_, funds_);
   };

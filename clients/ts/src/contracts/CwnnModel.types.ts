@@ -45,6 +45,17 @@ export type Layer = {
 };
 export type WeightFormat = "native" | "int4";
 export type ActivationKind = ("identity" | "relu" | "clip" | "leaky_relu" | "sigmoid" | "tanh") | "gelu" | "gelu_tanh" | "erf";
+export type TrainPolicy = {
+  owner: {};
+} | {
+  allowlist: {
+    addresses: string[];
+  };
+} | {
+  anyone: {
+    fee?: Coin | null;
+  };
+};
 export type HexBinary = string;
 export interface InstantiateMsg {
   collection_code_ids?: number[] | null;
@@ -54,6 +65,7 @@ export interface InstantiateMsg {
   model: ModelConfig;
   owner?: string | null;
   query_budget?: WorkBudget | null;
+  training?: Training | null;
   weights_sha256: HexBinary;
 }
 export interface WorkBudget {
@@ -186,6 +198,26 @@ export interface MatMul {
 export interface LayerNorm {
   output: QuantParams;
 }
+export interface Training {
+  head: Head;
+  rules: TrainingRules;
+}
+export interface Head {
+  bias_step: Dyadic[];
+  classes: number;
+  in_features: number;
+  input: QuantParams;
+  probs: QuantParams;
+  weight_step: Dyadic[];
+}
+export interface TrainingRules {
+  frozen?: boolean;
+  lr: Dyadic;
+  max_batch: number;
+  max_per_address?: number | null;
+  max_per_block?: number | null;
+  policy: TrainPolicy;
+}
 export type ExecuteMsg = {
   upload_weights: {
     data: Binary;
@@ -250,8 +282,28 @@ export type ExecuteMsg = {
     execute_budget: WorkBudget;
     query_budget: WorkBudget;
   };
+} | {
+  train: {
+    examples: TrainExample[];
+  };
+} | {
+  reinforce: {
+    input?: number[];
+    input_bytes?: Binary | null;
+    job_id: number;
+    reward: number;
+  };
+} | {
+  set_training: {
+    rules: TrainingRules;
+  };
 };
 export type Binary = string;
+export interface TrainExample {
+  input?: number[];
+  input_bytes?: Binary | null;
+  label: number;
+}
 export type QueryMsg = {
   owner: {};
 } | {
@@ -305,6 +357,8 @@ export interface ModelInfoResponse {
   nft?: NftBinding | null;
   paused: boolean;
   query_budget: WorkBudget;
+  training?: Training | null;
+  version: number;
   weights_sha256: HexBinary;
 }
 export interface LayerInfo {
