@@ -181,6 +181,7 @@ fn main() -> anyhow::Result<()> {
         )?;
         writeln!(out, "\n## Deploying {name}\n\n```text\n{}```", d.table())?;
     }
+    train_section(&wasm, &bundled(Precision::Int8, WeightFormat::Native)?, &mut out)?;
     out += "\n## Other Wasm hosts: wasmtime fuel\n\n\
         The same layers in the kernel module (`cwnn-wasm-kernels`, MVP build) under wasmtime with\n\
         fuel metering (about one unit per Wasm operator). Time per MAC: `cargo bench -p cwnn-benches\n\
@@ -284,4 +285,43 @@ fn bundled(precision: Precision, weights: WeightFormat) -> anyhow::Result<TestMo
             .input
             .quantize(&ndarray::ArrayD::zeros(digits.float.input_shape.clone()))?,
     })
+}
+
+/// One `Train` step of the bundled model's 64 → 10 head at several batch sizes, against the
+/// storage of reading and writing that head once (`vm/tests/gas.rs` holds batch 8 to twice it).
+fn train_section(wasm: &[u8], m: &TestModel, out: &mut String) -> anyhow::Result<()> {
+    use cwnn_model_contract::msg::{TrainExample, TrainPolicy};
+    let rules = cwnn_model_contract::msg::TrainingRules {
+        max_batch: 32,
+        ..cwnn_model_contract::testing::rules(TrainPolicy::Owner {})
+    };
+    let msg = m.trainable_msg(rules);
+    *out += "\n## Training on chain: one `Train` step of the bundled demo model's 64 → 10 head\n\n\
+        Owner-only rules, no caps (a cap adds a small read and write). The head's stored values are\n\
+        its Dense bytes (730) and its fractions (650, the master weights' extra bits); \"head read +\n\
+        write\" is one read and one write of both, keys included. The step is the whole transaction\n\
+        but the 60,000 instance cost: a forward pass per example (both layers' weights read once),\n\
+        the gradient, the update, both values and the version record written.\n\n\
+        | batch | step SDK gas | of it storage | VM gas | head read + write | step / (read + write) |\n\
+        |---:|---:|---:|---:|---:|---:|\n";
+    for batch in [1u32, 8, 32] {
+        let examples = (0..batch as i32)
+            .map(|k| TrainExample {
+                input: m.sample_values().iter().map(|v| (v + 5 * k).clamp(-128, 127)).collect(),
+                input_bytes: None,
+                label: k as u32 % 10,
+            })
+            .collect();
+        let g = cwnn_vm::report::train_gas(wasm, &msg, &m.weights, examples)?;
+        let step = g.step.total_sdk_gas - g.step.instance_sdk_gas;
+        writeln!(
+            out,
+            "| {batch} | {step} | {} | {} | {} | {:.2} |",
+            g.step.storage_sdk_gas,
+            g.step.vm_gas,
+            g.head_read_write,
+            step as f64 / g.head_read_write as f64
+        )?;
+    }
+    Ok(())
 }

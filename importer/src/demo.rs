@@ -180,7 +180,7 @@ fn import_bundled(
 }
 
 /// Step 2: instantiates the contract, uploads the weights and finalizes.
-fn deploy(wasm: &[u8], package: &Package, out: &mut impl Write) -> Result<ChainVm> {
+pub(crate) fn deploy(wasm: &[u8], package: &Package, out: &mut impl Write) -> Result<ChainVm> {
     let mut vm = ChainVm::new(wasm).map_err(chain)?;
     let owner = vm.addr("author");
     vm.instantiate(&owner, &package.instantiate, &[])
@@ -258,7 +258,7 @@ fn evaluate(vm: &mut ChainVm, package: &Package, x: &ArrayD<f64>, label: i64, ta
 }
 
 /// An event as a chain's JSON log shows it.
-fn event_json(e: &cosmwasm_std::Event) -> Value {
+pub(crate) fn event_json(e: &cosmwasm_std::Event) -> Value {
     let attrs: Vec<Value> = e
         .attributes
         .iter()

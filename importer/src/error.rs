@@ -35,6 +35,9 @@ pub enum Error {
     /// A transaction's events do not check out against a package.
     #[error("events: {0}")]
     Events(String),
+    /// A training run's arguments or results (`cwnn train-onchain`).
+    #[error("training: {0}")]
+    Training(String),
     /// The in-process chain (cosmwasm-vm) failed or refused a call.
     #[error("chain: {0}")]
     Chain(String),

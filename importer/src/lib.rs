@@ -11,6 +11,7 @@ pub mod package;
 pub mod progress;
 pub mod quantize;
 pub mod samples;
+pub mod train;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -4,10 +4,18 @@
 //! its sha256) when a job starts and `wasm-cwnn_inference` (job id, weights sha256, input and
 //! output sha256, output bytes) when it ends. Given the package, anyone can rerun the input
 //! natively and compare.
+//!
+//! A trainable model also emits `wasm-cwnn_train` for each step (version, the new hashes, the
+//! examples' inputs and labels, the learning rate, a reward): [`replay`] reruns the steps in
+//! version order from the package's weights and checks every version's hashes, so inferences
+//! of later versions verify against the weights replayed for them.
+
+use std::collections::BTreeMap;
 
 use cosmwasm_std::Binary;
-use cwnn_model_contract::msg::sha256;
-use cwnn_tensor::{QTensor, TensorData};
+use cwnn_layers::train::{Sample, ONE};
+use cwnn_model_contract::msg::{model_sha256, sha256, weights_sha256};
+use cwnn_tensor::{Dyadic, QTensor, TensorData};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -69,13 +77,133 @@ fn decode(spec: &cwnn_layers::TensorSpec, bytes: &[u8]) -> Result<QTensor, Strin
     QTensor::new(spec.shape.clone(), data, spec.quant).map_err(|e| e.to_string())
 }
 
-/// Checks every `cwnn_inference` in `tx` against `package`.
+fn kind(e: &Value, t: &str) -> bool {
+    e["type"].as_str().is_some_and(|k| k == t || k == format!("wasm-{t}"))
+}
+
+/// One training step found in the events and whether replaying it gave its hashes.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct StepVerdict {
+    pub version: u64,
+    pub matches: bool,
+    pub reason: String,
+}
+
+/// Every version's weights (one entry per layer), by model_sha256 (hex).
+pub type Versions = BTreeMap<String, Vec<Vec<u8>>>;
+
+/// Replays every `cwnn_train` in `tx`, in version order from the package's weights (version
+/// 0): each step must reproduce its event's weights_sha256 and model_sha256. Stops at the
+/// first version that does not, or is missing. Gives the verdicts and every version's weights.
+pub fn replay(package: &Package, tx: &Value) -> Result<(Vec<StepVerdict>, Versions)> {
+    let config = &package.instantiate.model;
+    let mut versions = Versions::new();
+    versions.insert(
+        model_sha256(config, &package.instantiate.weights_sha256)?.to_hex(),
+        package.weights.clone(),
+    );
+    let mut steps: Vec<(u64, &Value)> = events(tx)
+        .into_iter()
+        .filter(|e| kind(e, "cwnn_train"))
+        .map(|e| (attr(e, "version").and_then(|v| v.parse().ok()).unwrap_or(0), e))
+        .collect();
+    steps.sort_by_key(|(v, _)| *v);
+    let (mut weights, mut fractions) = (package.weights.clone(), Vec::new());
+    let mut verdicts = Vec::new();
+    for (k, (version, event)) in steps.into_iter().enumerate() {
+        let result = match version == k as u64 + 1 {
+            true => replay_step(package, event, &mut weights, &mut fractions),
+            false => Err(format!("version {} is missing from the events", k + 1)),
+        };
+        let matches = result.is_ok();
+        verdicts.push(StepVerdict {
+            version,
+            matches,
+            reason: result.err().unwrap_or_default(),
+        });
+        if !matches {
+            break;
+        }
+        versions.insert(
+            model_sha256(config, &weights_sha256(&weights))?.to_hex(),
+            weights.clone(),
+        );
+    }
+    Ok((verdicts, versions))
+}
+
+/// One `cwnn_train` event replayed on `weights` and `fractions` (updated in place).
+fn replay_step(
+    package: &Package,
+    event: &Value,
+    weights: &mut [Vec<u8>],
+    fractions: &mut Vec<u8>,
+) -> Result<(), String> {
+    let config = &package.instantiate.model;
+    let head = &package
+        .instantiate
+        .training
+        .as_ref()
+        .ok_or("the package's instantiate message has no training head")?
+        .head;
+    let get = |key: &str| attr(event, key).ok_or(format!("no {key} attribute"));
+    let lr = get("lr")?;
+    let (m, s) = lr.split_once("/2^").ok_or("lr is not mantissa/2^shift")?;
+    let lr = Dyadic::new(
+        m.parse().map_err(|_| "lr mantissa")?,
+        s.parse().map_err(|_| "lr shift")?,
+    )
+    .map_err(|e| e.to_string())?;
+    let weight = match get("kind")?.as_str() {
+        "reinforce" => get("reward")?.parse().map_err(|_| "reward")?,
+        _ => ONE,
+    };
+    let inputs = Binary::from_base64(&get("inputs")?).map_err(|e| e.to_string())?;
+    let width = config.input.bytes().ok_or("the model's input has no byte size")?;
+    let labels: Vec<u32> = get("labels")?
+        .split(',')
+        .map(|l| l.parse().map_err(|_| "a label".to_string()))
+        .collect::<Result<_, _>>()?;
+    if inputs.len() != labels.len() * width {
+        return Err(format!("{} input bytes for {} labels", inputs.len(), labels.len()));
+    }
+    let samples = inputs
+        .chunks(width)
+        .zip(&labels)
+        .map(|(x, &label)| {
+            Ok(Sample {
+                input: decode(&config.input, x)?,
+                label,
+                weight,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let refs: Vec<&[u8]> = weights.iter().map(Vec::as_slice).collect();
+    let (bytes, next) = head
+        .model_step(config, &refs, fractions, samples, lr)
+        .map_err(|e| e.to_string())?;
+    let index = head.locate(config).map_err(|e| e.to_string())?;
+    weights[index] = bytes;
+    *fractions = next;
+    let ours = weights_sha256(weights).to_hex();
+    if get("weights_sha256")? != ours {
+        return Err(format!("the replayed weights hash to {ours}, not the event's"));
+    }
+    let model = model_sha256(config, &weights_sha256(weights))
+        .map_err(|e| e.to_string())?
+        .to_hex();
+    match get("model_sha256")? == model {
+        true => Ok(()),
+        false => Err(format!("the replayed model hashes to {model}, not the event's")),
+    }
+}
+
+/// Checks every `cwnn_inference` in `tx` against `package`, and against the versions
+/// [`replay`] reproduces from the `cwnn_train` events in `tx`.
 pub fn verify(package: &Package, tx: &Value) -> Result<Vec<Verdict>> {
     let all = events(tx);
-    let kind = |e: &&Value, t: &str| e["type"].as_str().is_some_and(|k| k == t || k == format!("wasm-{t}"));
     let started: Vec<&Value> = all.iter().copied().filter(|e| kind(e, "cwnn_evaluate")).collect();
-    let model_sha256 =
-        cwnn_model_contract::msg::model_sha256(&package.instantiate.model, &package.instantiate.weights_sha256)?;
+    let (_, versions) = replay(package, tx)?;
     let mut verdicts = Vec::new();
     for inf in all.iter().filter(|e| kind(e, "cwnn_inference")) {
         let job_id = attr(inf, "job_id").ok_or(Error::Events("a cwnn_inference event without job_id".into()))?;
@@ -86,7 +214,7 @@ pub fn verify(package: &Package, tx: &Value) -> Result<Vec<Verdict>> {
                 .find(|e| attr(e, "job_id").as_deref() == Some(job_id.as_str()))
                 .and_then(|e| attr(e, "input"))
         });
-        let result = check(package, &model_sha256.to_hex(), inf, input);
+        let result = check(package, &versions, inf, input);
         verdicts.push(Verdict {
             job_id,
             matches: result.is_ok(),
@@ -99,17 +227,16 @@ pub fn verify(package: &Package, tx: &Value) -> Result<Vec<Verdict>> {
     Ok(verdicts)
 }
 
-/// One inference against the package: its hashes, then its output recomputed natively.
-fn check(package: &Package, model_sha256: &str, inf: &Value, input: Option<String>) -> Result<(), String> {
-    let weights = attr(inf, "weights_sha256").unwrap_or_default();
-    if weights != package.instantiate.weights_sha256.to_hex() {
-        return Err(format!("weights_sha256 {weights} is not this package's"));
-    }
+/// One inference against the package (or a version replayed from it): its hashes, then its
+/// output recomputed natively.
+fn check(package: &Package, versions: &Versions, inf: &Value, input: Option<String>) -> Result<(), String> {
     let model = attr(inf, "model_sha256").unwrap_or_default();
-    if model != model_sha256 {
-        return Err(format!(
-            "model_sha256 {model} is not this package's ({model_sha256}): another config or wiring"
-        ));
+    let weights = versions.get(&model).ok_or_else(|| {
+        format!("model_sha256 {model} is not this package's, nor a version replayed from the events: another config, wiring or weights")
+    })?;
+    let weights_hash = attr(inf, "weights_sha256").unwrap_or_default();
+    if weights_hash != weights_sha256(weights).to_hex() {
+        return Err(format!("weights_sha256 {weights_hash} is not this model's"));
     }
     let input =
         input.ok_or("no cwnn_evaluate event with the input of this job (pass the events of the Evaluate tx too)")?;
@@ -121,7 +248,7 @@ fn check(package: &Package, model_sha256: &str, inf: &Value, input: Option<Strin
     let y = package
         .instantiate
         .model
-        .run_all(&package.weights, x)
+        .run_all(weights, x)
         .map_err(|e| e.to_string())?;
     let ours = y.last().ok_or("no output")?.data.to_le_bytes();
     let theirs = Binary::from_base64(&attr(inf, "output").ok_or("no output attribute")?).map_err(|e| e.to_string())?;

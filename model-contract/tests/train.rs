@@ -465,3 +465,27 @@ fn reinforce_steps_towards_the_chosen_class_once() {
     let err = env.refused(&alice, reinforce(done.job_id, 256, x.clone()));
     assert!(matches!(err, ContractError::AlreadyReinforced { .. }), "{err}");
 }
+
+/// Attack: a batch whose forward passes and step exceed the execute budget (work a call would
+/// do unbudgeted) is refused by name before any work.
+#[test]
+fn a_step_over_the_execute_budget_is_refused() {
+    let m = model();
+    let per_example = {
+        let info = ready_trainable(&m, rules(TrainPolicy::Owner {})).info();
+        info.layers.iter().map(|l| l.work).sum::<u64>() + 2 * 16 * 4
+    };
+    let msg = InstantiateMsg {
+        execute_budget: Some(WorkBudget {
+            max_work: 3 * per_example + 64,
+            ..WorkBudget::default_execute()
+        }),
+        ..m.trainable_msg(rules(TrainPolicy::Owner {}))
+    };
+    let mut env = ready(&m, &msg, &[]);
+    let owner = env.owner.clone();
+    env.exec(&owner, train((0..3).map(|k| example(&m, k, 1)).collect()))
+        .unwrap();
+    let err = env.refused(&owner, train((0..4).map(|k| example(&m, k, 1)).collect()));
+    assert!(matches!(err, ContractError::OverBudget { .. }), "{err}");
+}

@@ -225,3 +225,58 @@ pub fn text_table(widths: &[i32], header: &[&str], rows: impl IntoIterator<Item 
     }
     s
 }
+
+/// One `Train` step's gas, and the storage floor it is held to: reading and writing the head's
+/// stored values once (its Dense bytes and its fractions, as the chain bills them).
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainGas {
+    pub step: crate::chain::GasRecord,
+    pub head_bytes: usize,
+    pub fraction_bytes: usize,
+    /// SDK gas of one read and one write of both values.
+    pub head_read_write: u64,
+}
+
+/// Deploys `wasm` with `instantiate` (a trainable model; budgets lifted), uploads `weights`,
+/// finalizes and measures one `Train` on `examples`, then the floor from the values it wrote.
+pub fn train_gas(
+    wasm: &[u8],
+    instantiate: &InstantiateMsg,
+    weights: &[Vec<u8>],
+    examples: Vec<cwnn_model_contract::msg::TrainExample>,
+) -> Result<TrainGas> {
+    use crate::chain::ChainStorage;
+    use cwnn_model_contract::state::{FRACTIONS, WEIGHTS};
+    let mut vm = ChainVm::new(wasm)?;
+    let owner = vm.addr("owner");
+    let unlimited = WorkBudget {
+        max_work: u64::MAX,
+        max_weight_bytes: u64::MAX,
+        max_segments: u32::MAX,
+    };
+    let msg = InstantiateMsg {
+        execute_budget: Some(unlimited),
+        ..instantiate.clone()
+    };
+    vm.instantiate(&owner, &msg, &[])?
+        .result
+        .map_err(refused("instantiate"))?;
+    for m in ExecuteMsg::uploads(weights).iter().chain([&ExecuteMsg::Finalize {}]) {
+        vm.execute(&owner, m, &[])?.result.map_err(refused("upload"))?;
+    }
+    let call = vm.execute(&owner, &ExecuteMsg::Train { examples }, &[])?;
+    call.result.map_err(refused("train"))?;
+    let training = instantiate.training.as_ref().ok_or(anyhow!("not a trainable model"))?;
+    let index = training.head.locate(&instantiate.model)?;
+    let head_key = WEIGHTS.key((index as u32, 0)).to_vec();
+    let data = vm.storage().data();
+    let value = |key: &[u8]| data.get(key).map(Vec::len).ok_or(anyhow!("no value written"));
+    let (head_bytes, fraction_bytes) = (value(&head_key)?, value(FRACTIONS)?);
+    let cost = |k: usize, v: usize| ChainStorage::read_cost(k, v) + ChainStorage::write_cost(k, v);
+    Ok(TrainGas {
+        step: call.gas,
+        head_bytes,
+        fraction_bytes,
+        head_read_write: cost(head_key.len(), head_bytes) + cost(FRACTIONS.len(), fraction_bytes),
+    })
+}

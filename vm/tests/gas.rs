@@ -579,3 +579,34 @@ fn deploying_counts_every_transaction() {
     assert_eq!(d.store_code.msg_bytes, model.len() as u64);
     println!("{}", d.table());
 }
+
+/// A training step of the bundled MLP's shape (64 → 64 ReLU → 10 → softmax, so a 64 → 10
+/// head) on a batch of 8 costs at most twice the storage of reading and writing that head once
+/// (its Dense bytes and its fractions), beside the 60,000 instance cost every call pays.
+#[test]
+fn a_training_step_costs_at_most_twice_its_head_read_and_write() {
+    use cwnn_model_contract::msg::{TrainExample, TrainPolicy};
+    let m = mlp(64, 64, 10);
+    let msg = m.trainable_msg(cwnn_model_contract::testing::rules(TrainPolicy::Owner {}));
+    let examples = (0..8)
+        .map(|k| TrainExample {
+            input: m
+                .sample_values()
+                .iter()
+                .map(|v| (v + 11 * k).clamp(-128, 127))
+                .collect(),
+            input_bytes: None,
+            label: k as u32 % 10,
+        })
+        .collect();
+    let wasm = read_wasm("cwnn_model_contract").unwrap();
+    let g = cwnn_vm::report::train_gas(&wasm, &msg, &m.weights, examples).unwrap();
+    let step = g.step.total_sdk_gas - INSTANCE_COST;
+    eprintln!("train step: {g:?}; {step} SDK gas beside the instance cost");
+    assert_eq!((g.head_bytes, g.fraction_bytes), (10 * (64 + 9), 10 * 65));
+    assert!(
+        step <= 2 * g.head_read_write,
+        "a step costs {step} SDK gas, more than twice the head's read and write ({})",
+        g.head_read_write
+    );
+}
