@@ -14,6 +14,17 @@ use crate::msg::{model_sha256, ExecuteMsg, InstantiateMsg, QueryMsg, WorkBudget}
 use crate::query as q;
 use crate::state::{baked, Model, CONTRACT_NAME, CONTRACT_VERSION, CURSOR, MODEL, NEXT_JOB_ID, OWNER};
 
+/// Whether `msg` makes the model trainable; a build without the `train` feature (a baked
+/// model's runtime) refuses it.
+fn trainable(msg: &InstantiateMsg) -> Result<bool, ContractError> {
+    match (cfg!(feature = "train"), msg.training.is_some()) {
+        (false, true) => Err(ContractError::NotTrainable(
+            "this build leaves training out (a baked model's runtime)",
+        )),
+        (_, t) => Ok(t),
+    }
+}
+
 #[cfg_attr(not(feature = "library"), entry_point)]
 pub fn instantiate(
     deps: DepsMut,
@@ -22,6 +33,7 @@ pub fn instantiate(
     msg: InstantiateMsg,
 ) -> Result<Response, ContractError> {
     exec::nonpayable(&info)?;
+    let trainable = trainable(&msg)?;
     let owner = match msg.owner {
         Some(o) => deps.api.addr_validate(&o)?,
         None => info.sender,
@@ -53,15 +65,17 @@ pub fn instantiate(
         outputs: vec![],
         finalized: false,
         paused: false,
-        trainable: msg.training.is_some(),
+        trainable,
         version: 0,
     }
     .set_plans(plans);
     check_segments_fit(&model)?;
+    #[cfg(feature = "train")]
     let training = msg
         .training
         .map(|t| crate::train::check_training(deps.api, &model, t))
         .transpose()?;
+
     // A baked model's weights are in its code: complete and final from the start.
     let model = match baked() {
         Some(p) => {
@@ -82,6 +96,7 @@ pub fn instantiate(
     MODEL.save(deps.storage, &model)?;
     OWNER.save(deps.storage, &owner)?;
     NEXT_JOB_ID.save(deps.storage, &1)?;
+    #[cfg(feature = "train")]
     if let Some(t) = &training {
         crate::state::TRAINING.save(deps.storage, t)?;
     }
@@ -162,13 +177,16 @@ pub fn execute(deps: DepsMut, env: Env, info: MessageInfo, msg: ExecuteMsg) -> R
             owner(&deps)?;
             exec::set_budgets(deps, query_budget, execute_budget)
         }
+        #[cfg(feature = "train")]
         Train { examples } => crate::train::train(deps, env, info, examples),
+        #[cfg(feature = "train")]
         Reinforce {
             job_id,
             reward,
             input,
             input_bytes,
         } => crate::train::reinforce(deps, env, info, job_id, reward, (input, input_bytes)),
+        #[cfg(feature = "train")]
         SetTraining { rules } => {
             owner(&deps)?;
             crate::train::set_training(deps, rules)

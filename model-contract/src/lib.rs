@@ -14,6 +14,7 @@ mod query;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "train")]
 mod train;
 
 pub use crate::error::ContractError;

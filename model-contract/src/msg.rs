@@ -63,8 +63,14 @@ pub struct InstantiateMsg {
     /// `MintNft` is refused). Fixed for the model's life.
     pub collection_code_ids: Option<Vec<u64>>,
     /// Makes the model's head trainable on chain (`Train`, `Reinforce`); none by default.
+    #[cfg(feature = "train")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training: Option<Training>,
+    /// The runtimes of baked models (built without the `train` feature) refuse any training
+    /// (`NotTrainable`) without parsing it.
+    #[cfg(not(feature = "train"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<cosmwasm_std::Empty>,
 }
 
 /// A trainable model: its head, fixed at instantiation, and the rules the owner may change.
@@ -259,11 +265,13 @@ pub enum ExecuteMsg {
     /// One SGD step of a trainable model's head on a batch of labelled examples (see
     /// `TrainingRules` for who may): the model's version goes up by one and `cwnn_train`
     /// carries what `cwnn verify` needs to replay it. Jobs started before it are refused.
+    #[cfg(feature = "train")]
     Train { examples: Vec<TrainExample> },
     /// A REINFORCE step towards (a positive reward) or away from (a negative one) the class
     /// job `job_id` chose, by its creator, once per finished job. The job's input is sent
     /// again (the job keeps only its hash); the step runs on the current version. `reward`
     /// is in 1/256 (256 = 1), at most 32,768 in magnitude, not 0.
+    #[cfg(feature = "train")]
     Reinforce {
         job_id: u64,
         reward: i32,
@@ -272,6 +280,7 @@ pub enum ExecuteMsg {
         input_bytes: Option<Binary>,
     },
     /// Replaces a trainable model's rules (owner only); its head stays.
+    #[cfg(feature = "train")]
     SetTraining { rules: TrainingRules },
 }
 
@@ -400,6 +409,7 @@ pub struct ModelInfoResponse {
     pub layers: Vec<LayerInfo>,
     /// Training steps taken (0 for a model never trained): the hashes above are this version's.
     pub version: u64,
+    #[cfg(feature = "train")]
     pub training: Option<Training>,
 }
 

@@ -93,6 +93,7 @@ pub(crate) fn model_info(deps: Deps) -> StdResult<ModelInfoResponse> {
         nft: NFT.may_load(deps.storage)?,
         layers,
         version: model.version,
+        #[cfg(feature = "train")]
         training: match model.trainable {
             true => Some(crate::state::TRAINING.load(deps.storage)?),
             false => None,

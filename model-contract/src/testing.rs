@@ -316,6 +316,7 @@ impl TestModel {
     }
 
     /// An instantiate message that makes the model's head trainable under `rules`.
+    #[cfg(feature = "train")]
     pub fn trainable_msg(&self, rules: TrainingRules) -> InstantiateMsg {
         let head = cwnn_layers::train::model_head(&self.config, &self.weights).unwrap();
         InstantiateMsg {

@@ -177,6 +177,14 @@ fn a_baked_model_takes_no_uploads_and_only_its_own_instantiation() {
     };
     let e = vm.instantiate(&owner, &wrong_hash, &[]).unwrap().result.unwrap_err();
     assert!(e.contains("weights_sha256 differs from the baked weights"), "{e}");
+    // Its weights are its code: a runtime has no training.
+    let rules = cwnn_model_contract::testing::rules(cwnn_model_contract::msg::TrainPolicy::Owner {});
+    let e = vm
+        .instantiate(&owner, &m.trainable_msg(rules), &[])
+        .unwrap()
+        .result
+        .unwrap_err();
+    assert!(e.contains("not trainable: this build leaves training out"), "{e}");
     assert!(vm.storage().data().is_empty());
 
     vm.instantiate(&owner, &m.instantiate_msg(), &[])
@@ -329,7 +337,7 @@ fn the_collection_accepts_a_genuine_bake_and_refuses_forgeries() {
 /// (about 1.8 × its bytes after two base64 layers), which a chain takes at 1 SDK gas per byte.
 #[test]
 fn the_largest_bakes_mint() {
-    let m = dense_only(400, 450);
+    let m = dense_only(400, 445);
     let wasm = baked(&m);
     assert!(wasm.len() > 780 * 1024, "{} bytes", wasm.len());
     let id = RuntimeId::of(&runtime_for(&m.config).unwrap().1).unwrap();

@@ -6,15 +6,17 @@
 use cosmwasm_std::{coin, to_json_binary, Addr, Coin, ContractInfoResponse, ContractResult, SystemResult};
 use cwnn_layers::{Embedding, Layer, TensorSpec};
 use cwnn_model_contract::msg::weights_sha256;
-use cwnn_model_contract::msg::{ExecuteMsg, InstantiateMsg, LayerConfig, ModelConfig, WorkBudget};
+use cwnn_model_contract::msg::{
+    ExecuteMsg, InstantiateMsg, LayerConfig, ModelConfig, TrainExample, TrainPolicy, WorkBudget,
+};
 use cwnn_model_contract::testing::{mlp, TestModel, DENOM};
 use cwnn_tensor::{DType, QuantParams};
 use cwnn_vm::artifacts::read_wasm;
 use cwnn_vm::chain::GAS_MULTIPLIER;
 use cwnn_vm::runner::{ChainVm, CALL_GAS_LIMIT};
 
-/// A model VM that answers `ContractInfo` for any contract with code 7 and no admin (an
-/// accepted collection, for `MintNft`).
+/// A trainable model's VM that answers `ContractInfo` for any contract with code 7 and no
+/// admin (an accepted collection, for `MintNft`).
 fn model_vm(m: &TestModel) -> ChainVm {
     let mut vm = ChainVm::new(&read_wasm("cwnn_model_contract").unwrap()).unwrap();
     vm.answer_wasm_queries(|_| {
@@ -22,10 +24,11 @@ fn model_vm(m: &TestModel) -> ChainVm {
         SystemResult::Ok(ContractResult::Ok(to_json_binary(&info).unwrap()))
     });
     let owner = vm.addr("owner");
+    let rules = cwnn_model_contract::testing::rules(TrainPolicy::Anyone { fee: None });
     let msg = InstantiateMsg {
         fee: Some(coin(100, DENOM)),
         collection_code_ids: Some(vec![7]),
-        ..m.instantiate_msg()
+        ..m.trainable_msg(rules)
     };
     vm.instantiate(&owner, &msg, &[]).unwrap().result.unwrap();
     vm
@@ -87,6 +90,26 @@ fn scenario(m: &TestModel, vm: &ChainVm) -> Vec<(String, ExecuteMsg, Vec<Coin>)>
             },
             fee.clone(),
         ),
+        o(ExecuteMsg::Train {
+            examples: vec![TrainExample {
+                input: m.sample_values(),
+                input_bytes: None,
+                label: 2,
+            }],
+        }),
+        (
+            alice.clone(),
+            ExecuteMsg::Reinforce {
+                job_id: 1,
+                reward: -256,
+                input: m.sample_values(),
+                input_bytes: None,
+            },
+            vec![],
+        ),
+        o(ExecuteMsg::SetTraining {
+            rules: cwnn_model_contract::testing::rules(TrainPolicy::Owner {}),
+        }),
         (alice.clone(), ExecuteMsg::CancelJob { job_id: 1 }, vec![]),
         o(ExecuteMsg::SetFee {
             fee: Some(coin(5, DENOM)),
@@ -155,11 +178,14 @@ fn a_call_that_runs_out_of_gas_changes_nothing_and_can_be_retried() {
         "finalize",
         "mint_nft",
         "predict",
+        "reinforce",
         "rewind_upload",
         "set_budgets",
         "set_fee",
         "set_free_queries",
         "set_paused",
+        "set_training",
+        "train",
         "transfer_ownership",
         "upload_weights",
         "withdraw",
