@@ -56,8 +56,9 @@ fn main() -> anyhow::Result<()> {
          The gas tests (`vm/tests/gas.rs`) hold Dense 256→256 and Conv2D 16→16 3×3 to at most\n\
          900 VM gas per MAC (int8 and int4 weights), their int16 forms to 3,500 and 4,200, a\n\
          whole MLP inference and LeNet-5 with int4 weights to within 10 % of 60,000 + the\n\
-         storage floor of reading every weight once, and int4 Dense 256→256 to at most 0.52\n\
-         stored bytes per parameter. The LeNet-5 models have deterministic weights: gas depends\n\
+         storage floor of reading every weight once, int4 Dense 256→256 to at most 0.52\n\
+         stored bytes per parameter, and a training step of a 64 → 10 head on 8 examples to at\n\
+         most twice one read and write of the head's stored values (beside the instance cost). The LeNet-5 models have deterministic weights: gas depends\n\
          on shapes and bytes, not values (a trained LeNet imports to the same bytes).\n\n\
          The deployment tables (`cwnn gas` prints them for a package) count each transaction's\n\
          contract calls as measured and its bytes at 10 SDK gas each (cwnn-vm `deploy`).\n",

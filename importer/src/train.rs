@@ -4,7 +4,7 @@
 //! f64 on the same schedule, and whether `cwnn verify` replays every version from the events.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cwnn_layers::train::{model_head, Head};
 use cwnn_model_contract::msg::{
@@ -137,7 +137,7 @@ fn reinit(head: &Head, bytes: &mut [u8], seed: u64) {
 }
 
 /// Quantized labelled examples from a CSV.
-fn labelled(package: &Package, path: &PathBuf) -> Result<(Vec<QTensor>, Vec<u32>)> {
+fn labelled(package: &Package, path: &Path) -> Result<(Vec<QTensor>, Vec<u32>)> {
     let spec = &package.instantiate.model.input;
     let s = crate::samples::read(path, &spec.shape, None)?;
     let labels = s

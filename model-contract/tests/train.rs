@@ -9,6 +9,9 @@ use cwnn_model_contract::testing::*;
 use cwnn_model_contract::ContractError;
 use cwnn_tensor::{QTensor, TensorData};
 
+/// Whether an error is the one a case expects.
+type Named = fn(&ContractError) -> bool;
+
 fn model() -> TestModel {
     mlp(8, 16, 4)
 }
@@ -150,7 +153,7 @@ fn bad_training_inputs_are_named_and_change_nothing() {
         input: vec![1; 7],
         ..example(&m, 0, 1)
     };
-    let cases: Vec<(ExecuteMsg, fn(&ContractError) -> bool)> = vec![
+    let cases: Vec<(ExecuteMsg, Named)> = vec![
         (train(vec![example(&m, 0, 1), example(&m, 1, 4)]), |e| {
             matches!(
                 e,
@@ -434,7 +437,7 @@ fn reinforce_steps_towards_the_chosen_class_once() {
         input: x,
         input_bytes: None,
     };
-    let cases: Vec<(&Addr, ExecuteMsg, fn(&ContractError) -> bool)> = vec![
+    let cases: Vec<(&Addr, ExecuteMsg, Named)> = vec![
         (&bob, reinforce(done.job_id, 256, x.clone()), |e| {
             matches!(e, ContractError::NotJobCreator { .. })
         }),
