@@ -90,6 +90,7 @@ pub fn owner_rules(lr: f64, batch: usize) -> Result<TrainingRules> {
         max_per_block: None,
         max_per_address: None,
         frozen: false,
+        max_reward: None,
     })
 }
 

@@ -115,11 +115,6 @@ impl Head {
         (self.in_features as usize, self.classes as usize)
     }
 
-    /// Bytes of one native int8 Dense unit: weights, i32 bias, multiplier (i32 + u8).
-    fn unit_bytes(&self) -> usize {
-        self.in_features as usize + 9
-    }
-
     /// Checks the head against itself: step constants per class and a non-empty shape.
     pub fn validate(&self) -> Result<()> {
         let (n, c) = self.dims();
@@ -129,8 +124,9 @@ impl Head {
             ));
         }
         for d in self.weight_step.iter().chain(&self.bias_step) {
-            d.validate()
-                .map_err(|_| bad("a step constant's shift is outside 1..=62"))?;
+            if d.validate().is_err() || d.mantissa <= 0 {
+                return Err(bad("a step constant is positive, its shift 1..=62"));
+            }
         }
         let int8 = |z: i32| (-128..=127).contains(&z);
         if !int8(self.input.zero_point) || !int8(self.probs.zero_point) {
@@ -147,67 +143,24 @@ impl Head {
     /// The master weights of a Dense head from its weight bytes (native int8 layout) and the
     /// fractions kept beside them (none before the first step: all zero).
     pub fn master(&self, dense_bytes: &[u8], fractions: &[u8]) -> Result<Master> {
-        let (n, c) = self.dims();
-        if dense_bytes.len() != c * self.unit_bytes() {
-            return Err(LayerError::WeightLength {
-                layer: NAME,
-                expected: c * self.unit_bytes(),
-                actual: dense_bytes.len(),
-            });
-        }
-        if !fractions.is_empty() && fractions.len() != self.fraction_len() {
-            return Err(LayerError::WeightLength {
-                layer: NAME,
-                expected: self.fraction_len(),
-                actual: fractions.len(),
-            });
-        }
-        let frac = |k: usize| i64::from(fractions.get(k).map_or(0, |&f| f as i8));
-        let mut master = Master {
-            w: Vec::with_capacity(n * c),
-            b: Vec::with_capacity(c),
-        };
-        for (k, unit) in dense_bytes.chunks_exact(self.unit_bytes()).enumerate() {
-            master.w.extend(unit[..n].iter().enumerate().map(|(i, &v)| {
-                let m = (i64::from(v as i8) << MASTER_BITS) + frac(k * n + i);
-                m.clamp(W_RANGE.0, W_RANGE.1) as i32
-            }));
-            let bias = i32::from_le_bytes([unit[n], unit[n + 1], unit[n + 2], unit[n + 3]]);
-            master.b.push((i64::from(bias) << MASTER_BITS) + frac(n * c + k));
-        }
-        Ok(master)
+        self.grid().master(dense_bytes, fractions)
     }
 
     /// What the master weights keep beyond the Dense's bytes: `m − 2^8·round(m / 2^8)`, one
     /// signed byte per weight (row-major), then per bias.
     pub fn fractions(&self, master: &Master) -> Vec<u8> {
-        let half = 1i64 << (MASTER_BITS - 1);
-        let frac = |m: i64| (m - (((m + half) >> MASTER_BITS) << MASTER_BITS)) as i8 as u8;
-        let w = master.w.iter().map(|&m| frac(i64::from(m)));
-        w.chain(master.b.iter().map(|&m| frac(m))).collect()
+        Grid::fractions(master)
     }
 
     /// `dense_bytes` (the head's current weights) rewritten from `master`: weights and biases
     /// rounded to their grids, the multipliers kept.
     pub fn write(&self, master: &Master, dense_bytes: &mut [u8]) -> Result<()> {
+        self.grid().write(master, dense_bytes)
+    }
+
+    fn grid(&self) -> Grid {
         let (n, c) = self.dims();
-        if dense_bytes.len() != c * self.unit_bytes() || master.w.len() != n * c || master.b.len() != c {
-            return Err(bad("master weights or Dense bytes of another shape"));
-        }
-        let half = 1i64 << (MASTER_BITS - 1);
-        for ((unit, w), &b) in dense_bytes
-            .chunks_exact_mut(self.unit_bytes())
-            .zip(master.w.chunks_exact(n))
-            .zip(&master.b)
-        {
-            for (byte, &m) in unit[..n].iter_mut().zip(w) {
-                let q = (i64::from(m) + half) >> MASTER_BITS;
-                *byte = q.clamp(-127, 127) as i8 as u8;
-            }
-            let bias = ((b.saturating_add(half)) >> MASTER_BITS).clamp(i64::from(i32::MIN), i64::from(i32::MAX));
-            unit[n..n + 4].copy_from_slice(&(bias as i32).to_le_bytes());
-        }
-        Ok(())
+        Grid { n, c }
     }
 
     /// `g_c` for one example, Q16 (see the module doc).
@@ -258,17 +211,8 @@ impl Head {
                 }
             }
         }
-        let b = batch.len() as i64;
-        let scaled = |sum: i64, step: Dyadic| div_round(lr.apply_i64(step.apply_i64(sum)), b);
-        for (k, (row, &s)) in sum_w.chunks_exact(n).zip(&sum_b).enumerate() {
-            for (m, &acc) in master.w[k * n..(k + 1) * n].iter_mut().zip(row) {
-                let d = scaled(acc, self.weight_step[k]);
-                *m = (i64::from(*m) - d).clamp(W_RANGE.0, W_RANGE.1) as i32;
-            }
-            master.b[k] = master.b[k]
-                .saturating_sub(scaled(s, self.bias_step[k]))
-                .clamp(B_RANGE.0, B_RANGE.1);
-        }
+        let steps = (&self.weight_step[..], &self.bias_step[..]);
+        self.grid().update(master, (&sum_w, &sum_b), steps, lr, batch.len());
         Ok(())
     }
 }
@@ -373,6 +317,96 @@ impl Head {
         let mut bytes = weights[index].to_vec();
         self.write(&master, &mut bytes).map_err(layer)?;
         Ok((bytes, self.fractions(&master)))
+    }
+}
+
+/// A Dense's int8 weight grid, `c` units of `n` inputs: its master weights, fractions and bytes.
+struct Grid {
+    n: usize,
+    c: usize,
+}
+
+impl Grid {
+    fn master(&self, dense_bytes: &[u8], fractions: &[u8]) -> Result<Master> {
+        let (n, c) = (self.n, self.c);
+        if dense_bytes.len() != c * (n + 9) {
+            return Err(LayerError::WeightLength {
+                layer: NAME,
+                expected: c * (n + 9),
+                actual: dense_bytes.len(),
+            });
+        }
+        if !fractions.is_empty() && fractions.len() != (n + 1) * c {
+            return Err(LayerError::WeightLength {
+                layer: NAME,
+                expected: (n + 1) * c,
+                actual: fractions.len(),
+            });
+        }
+        let frac = |k: usize| i64::from(fractions.get(k).map_or(0, |&f| f as i8));
+        let mut master = Master {
+            w: Vec::with_capacity(n * c),
+            b: Vec::with_capacity(c),
+        };
+        for (k, unit) in dense_bytes.chunks_exact(n + 9).enumerate() {
+            master.w.extend(unit[..n].iter().enumerate().map(|(i, &v)| {
+                let m = (i64::from(v as i8) << MASTER_BITS) + frac(k * n + i);
+                m.clamp(W_RANGE.0, W_RANGE.1) as i32
+            }));
+            let bias = i32::from_le_bytes([unit[n], unit[n + 1], unit[n + 2], unit[n + 3]]);
+            master.b.push((i64::from(bias) << MASTER_BITS) + frac(n * c + k));
+        }
+        Ok(master)
+    }
+
+    fn fractions(master: &Master) -> Vec<u8> {
+        let half = 1i64 << (MASTER_BITS - 1);
+        let frac = |m: i64| (m - (((m + half) >> MASTER_BITS) << MASTER_BITS)) as i8 as u8;
+        let w = master.w.iter().map(|&m| frac(i64::from(m)));
+        w.chain(master.b.iter().map(|&m| frac(m))).collect()
+    }
+
+    fn write(&self, master: &Master, dense_bytes: &mut [u8]) -> Result<()> {
+        let (n, c) = (self.n, self.c);
+        if dense_bytes.len() != c * (n + 9) || master.w.len() != n * c || master.b.len() != c {
+            return Err(bad("master weights or Dense bytes of another shape"));
+        }
+        let half = 1i64 << (MASTER_BITS - 1);
+        for ((unit, w), &b) in dense_bytes
+            .chunks_exact_mut(n + 9)
+            .zip(master.w.chunks_exact(n))
+            .zip(&master.b)
+        {
+            for (byte, &m) in unit[..n].iter_mut().zip(w) {
+                let q = (i64::from(m) + half) >> MASTER_BITS;
+                *byte = q.clamp(-127, 127) as i8 as u8;
+            }
+            let bias = ((b.saturating_add(half)) >> MASTER_BITS).clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+            unit[n..n + 4].copy_from_slice(&(bias as i32).to_le_bytes());
+        }
+        Ok(())
+    }
+
+    /// `m −= round(lr·round(step·sum) / B)` for every weight and bias, saturating (module doc).
+    fn update(
+        &self,
+        master: &mut Master,
+        (sum_w, sum_b): (&[i64], &[i64]),
+        (w_step, b_step): (&[Dyadic], &[Dyadic]),
+        lr: Dyadic,
+        batch: usize,
+    ) {
+        let b = batch as i64;
+        let scaled = |sum: i64, step: Dyadic| div_round(lr.apply_i64(step.apply_i64(sum)), b);
+        for (k, (row, &s)) in sum_w.chunks_exact(self.n).zip(sum_b).enumerate() {
+            for (m, &acc) in master.w[k * self.n..(k + 1) * self.n].iter_mut().zip(row) {
+                let d = scaled(acc, w_step[k]);
+                *m = i64::from(*m).saturating_sub(d).clamp(W_RANGE.0, W_RANGE.1) as i32;
+            }
+            master.b[k] = master.b[k]
+                .saturating_sub(scaled(s, b_step[k]))
+                .clamp(B_RANGE.0, B_RANGE.1);
+        }
     }
 }
 
@@ -801,6 +835,14 @@ mod tests {
         };
         assert!(far.validate().is_err());
         assert!(far.step(&mut master, &[good], lr).is_err(), "a step checks its head");
+        let uphill = Head {
+            weight_step: vec![Dyadic::new(-(1 << 30), 40).unwrap(); 2],
+            ..head.clone()
+        };
+        assert!(
+            uphill.validate().is_err(),
+            "a negative step constant would train uphill"
+        );
         assert!(head.validate().is_ok());
     }
 }

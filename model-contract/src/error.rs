@@ -148,8 +148,8 @@ pub enum ContractError {
     #[error("example {example}: label {label} is not one of the model's {classes} classes")]
     Label { example: usize, label: u32, classes: u32 },
 
-    #[error("a reward is in 1/256, non-zero and at most 32768 in magnitude, got {reward}")]
-    Reward { reward: i32 },
+    #[error("a reward is in 1/256, non-zero and at most {max} in magnitude, got {reward}")]
+    Reward { reward: i32, max: u32 },
 
     #[error("training cap reached: at most {max} updates per block {scope}")]
     TrainingCap { scope: &'static str, max: u32 },

@@ -172,7 +172,8 @@ pub(crate) fn evaluate(
     accrue(deps.storage, &info.funds, res)
 }
 
-/// Keeps `creator` within `MAX_JOBS_PER_SENDER`: at the limit, drops its oldest finished job.
+/// Keeps `creator` within `MAX_JOBS_PER_SENDER`: at the limit, drops its oldest finished job
+/// (or one a training step left unable to finish).
 /// Gives the pruned job and how many jobs `creator` then holds.
 fn make_room(storage: &mut dyn Storage, model: &Model, creator: &Addr) -> Result<(Option<u64>, u32), ContractError> {
     let held = JOB_COUNT.may_load(storage, creator)?.unwrap_or(0);
@@ -185,8 +186,8 @@ fn make_room(storage: &mut dyn Storage, model: &Model, creator: &Addr) -> Result
         .take(MAX_JOBS_PER_SENDER as usize)
         .collect::<StdResult<_>>()?;
     for id in ids {
-        let job = JOBS.load(storage, id)?;
-        if job.finished(model) {
+        let mut job = JOBS.load(storage, id)?;
+        if job.finished(model) || !job.rebase(model) {
             delete_job(storage, id, &job)?;
             return Ok((Some(id), held - 1));
         }
@@ -255,7 +256,7 @@ pub(crate) fn continue_job(deps: DepsMut, job_id: u64, steps: Option<u32>) -> Re
     if job.finished(&model) {
         return Err(ContractError::JobFinished { id: job_id });
     }
-    if job.version != model.version {
+    if !job.rebase(&model) {
         return Err(ContractError::ModelUpdated {
             id: job_id,
             job_version: job.version,

@@ -99,6 +99,17 @@ pub struct TrainingRules {
     /// While set, `Train` and `Reinforce` are refused.
     #[serde(default)]
     pub frozen: bool,
+    /// The largest `Reinforce` reward magnitude, in 1/256; 256 (a reward of 1) by default, at
+    /// most 32,768. A reward of `r` steps like `r/256` labelled examples in a batch of one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_reward: Option<u32>,
+}
+
+impl TrainingRules {
+    /// The reward bound in force.
+    pub fn max_reward(&self) -> u32 {
+        self.max_reward.unwrap_or(256)
+    }
 }
 
 /// The most examples one `Train` may carry.
@@ -270,7 +281,7 @@ pub enum ExecuteMsg {
     /// A REINFORCE step towards (a positive reward) or away from (a negative one) the class
     /// job `job_id` chose, by its creator, once per finished job. The job's input is sent
     /// again (the job keeps only its hash); the step runs on the current version. `reward`
-    /// is in 1/256 (256 = 1), at most 32,768 in magnitude, not 0.
+    /// is in 1/256 (256 = 1), not 0, at most the rules' `max_reward` in magnitude.
     #[cfg(feature = "train")]
     Reinforce {
         job_id: u64,
@@ -408,6 +419,7 @@ pub struct ModelInfoResponse {
     pub nft: Option<NftBinding>,
     pub layers: Vec<LayerInfo>,
     /// Training steps taken (0 for a model never trained): the hashes above are this version's.
+    #[serde(default)]
     pub version: u64,
     #[cfg(feature = "train")]
     pub training: Option<Training>,
@@ -433,6 +445,12 @@ pub struct JobResponse {
     pub segments: u64,
     /// The last layer's output once finished, as in [`PredictResponse`].
     pub output: Option<PredictResponse>,
+    /// The model version the job runs on (see `Continue`).
+    #[serde(default)]
+    pub version: u64,
+    /// Whether its creator has sent its `Reinforce`.
+    #[serde(default)]
+    pub reinforced: bool,
 }
 
 #[cw_serde]

@@ -121,6 +121,8 @@ pub(crate) fn job_info(deps: Deps, id: u64) -> Result<JobResponse, ContractError
         layers: n,
         segments: job.segments,
         output,
+        version: job.version,
+        reinforced: job.reinforced,
     })
 }
 

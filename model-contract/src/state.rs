@@ -291,6 +291,23 @@ impl Job {
     pub fn finished(&self, model: &Model) -> bool {
         self.layer as usize == model.config.layers.len()
     }
+
+    /// Whether the job can go on at the model's version: it runs on its own, or it has not
+    /// started the first trained layer yet (so nothing it computed depends on the update), in
+    /// which case it moves to the model's version. A job that has can never finish
+    /// (`ModelUpdated`).
+    pub fn rebase(&mut self, model: &Model) -> bool {
+        if self.version == model.version {
+            return true;
+        }
+        // The head, the layer before the last: what a step changes.
+        let first = (model.config.layers.len() as u32).saturating_sub(2);
+        let untouched = self.layer < first || (self.layer == first && self.unit == 0);
+        if untouched {
+            self.version = model.version;
+        }
+        untouched
+    }
 }
 
 pub const NEXT_JOB_ID: Item<u64> = Item::new("next_job");

@@ -335,6 +335,7 @@ pub fn rules(policy: TrainPolicy) -> TrainingRules {
         max_per_block: None,
         max_per_address: None,
         frozen: false,
+        max_reward: None,
     }
 }
 

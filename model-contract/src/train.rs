@@ -1,9 +1,10 @@
 //! Training on chain: `Train`, `Reinforce` and `SetTraining`. The step is
 //! [`Head::model_step`], the same code `cwnn verify` replays from the `cwnn_train` events; the
-//! rounding rules are in docs/ARITHMETIC.md. A refused message changes no state: every check
-//! runs before the first write, and a failed transaction is reverted anyway.
+//! rounding rules are in docs/ARITHMETIC.md. A refused message changes no state: who may
+//! train is checked first, then the message, then the budget, the step and the caps, and only
+//! then is anything written (a failed transaction is reverted anyway).
 
-use cosmwasm_std::{Api, Binary, Deps, DepsMut, Env, Event, MessageInfo, Response, Storage};
+use cosmwasm_std::{Api, Binary, Deps, DepsMut, Env, Event, MessageInfo, Response};
 use cwnn_layers::train::{Head, Sample, MAX_WEIGHT, ONE};
 use sha2::{Digest, Sha256};
 
@@ -55,6 +56,9 @@ pub(crate) fn check_rules(api: &dyn Api, mut r: TrainingRules) -> Result<Trainin
     if r.max_per_block == Some(0) || r.max_per_address == Some(0) {
         return Err(ContractError::InvalidConfig("a training cap is at least 1"));
     }
+    if r.max_reward == Some(0) || r.max_reward() > MAX_WEIGHT as u32 {
+        return Err(ContractError::InvalidConfig("max_reward is 1 to 32,768"));
+    }
     match &mut r.policy {
         TrainPolicy::Allowlist { addresses } if addresses.len() > MAX_ALLOWLIST => {
             return Err(ContractError::InvalidConfig("an allowlist holds at most 32 addresses"));
@@ -70,9 +74,10 @@ pub(crate) fn check_rules(api: &dyn Api, mut r: TrainingRules) -> Result<Trainin
     Ok(r)
 }
 
-/// A finalized trainable model that is not frozen, with its training.
-fn trainable(storage: &dyn Storage) -> Result<(Model, Training), ContractError> {
-    let model = load_model(storage)?;
+/// A finalized trainable model that is not frozen, with its training, and a sender the rules
+/// let train, paying what they ask.
+fn trainable(deps: Deps, info: &MessageInfo) -> Result<(Model, Training), ContractError> {
+    let model = load_model(deps.storage)?;
     if !model.trainable {
         return Err(ContractError::NotTrainable(
             "it was instantiated without a head to train",
@@ -81,11 +86,12 @@ fn trainable(storage: &dyn Storage) -> Result<(Model, Training), ContractError> 
     if !model.finalized {
         return Err(ContractError::NotFinalized {});
     }
-    let training = TRAINING.load(storage)?;
-    match training.rules.frozen {
-        true => Err(ContractError::TrainingFrozen {}),
-        false => Ok((model, training)),
+    let training = TRAINING.load(deps.storage)?;
+    if training.rules.frozen {
+        return Err(ContractError::TrainingFrozen {});
     }
+    authorize(deps, info, &training.rules)?;
+    Ok((model, training))
 }
 
 pub(crate) fn train(
@@ -94,7 +100,7 @@ pub(crate) fn train(
     info: MessageInfo,
     examples: Vec<TrainExample>,
 ) -> Result<Response, ContractError> {
-    let (model, training) = trainable(deps.storage)?;
+    let (model, training) = trainable(deps.as_ref(), &info)?;
     let max = training.rules.max_batch;
     if examples.is_empty() || examples.len() > max as usize {
         return Err(ContractError::BatchSize {
@@ -133,9 +139,10 @@ pub(crate) fn reinforce(
     reward: i32,
     input: (Vec<i32>, Option<Binary>),
 ) -> Result<Response, ContractError> {
-    let (model, training) = trainable(deps.storage)?;
-    if reward == 0 || reward.unsigned_abs() > MAX_WEIGHT as u32 {
-        return Err(ContractError::Reward { reward });
+    let (model, training) = trainable(deps.as_ref(), &info)?;
+    let max = training.rules.max_reward();
+    if reward == 0 || reward.unsigned_abs() > max {
+        return Err(ContractError::Reward { reward, max });
     }
     let mut job = JOBS
         .may_load(deps.storage, job_id)?
@@ -210,13 +217,13 @@ fn authorize(deps: Deps, info: &MessageInfo, rules: &TrainingRules) -> Result<()
     }
 }
 
-/// Counts one update against the rules' caps (per block, and per address in a block).
-fn count_update(
-    storage: &mut dyn Storage,
-    env: &Env,
-    info: &MessageInfo,
-    rules: &TrainingRules,
-) -> Result<(), ContractError> {
+/// Counts one update against the rules' caps (per block, and per address in a block). The
+/// owner's updates are not counted, so nobody can use them up.
+fn count_update(deps: DepsMut, env: &Env, info: &MessageInfo, rules: &TrainingRules) -> Result<(), ContractError> {
+    if info.sender == current_owner(deps.as_ref())? {
+        return Ok(());
+    }
+    let storage = deps.storage;
     let height = env.block.height;
     let next = |seen: Option<(u64, u32)>, max: u32, scope| match seen {
         Some((h, n)) if h == height && n >= max => Err(ContractError::TrainingCap { scope, max }),
@@ -259,7 +266,7 @@ fn check_budget(model: &Model, head: &Head, batch: usize) -> Result<(), Contract
 /// One step: checks who pays and the caps, runs [`Head::model_step`], stores the head's bytes
 /// and fractions, and the next version with its hashes; `event` gets what a replay needs.
 fn step(
-    deps: DepsMut,
+    mut deps: DepsMut,
     env: Env,
     info: MessageInfo,
     (mut model, training): (Model, Training),
@@ -267,8 +274,6 @@ fn step(
     event: Event,
 ) -> Result<Response, ContractError> {
     let rules = &training.rules;
-    authorize(deps.as_ref(), &info, rules)?;
-    count_update(deps.storage, &env, &info, rules)?;
     check_budget(&model, &training.head, samples.len())?;
     let weights = (0..model.weight_bytes.len())
         .map(|l| read_weights(deps.storage, &model, l as u32, 0..model.weight_bytes[l]))
@@ -281,14 +286,15 @@ fn step(
     let (head, fractions) = training
         .head
         .model_step(&model.config, &weights, &fractions, samples, rules.lr)?;
-    save_bytes(deps.storage, &WEIGHTS, (index as u32, 0), &head);
-    deps.storage.set(FRACTIONS, &fractions);
     weights[index] = &head;
     let mut hasher = Sha256::new();
     weights.iter().for_each(|w| hasher.update(w));
     model.weights_sha256 = hasher.finalize().to_vec().into();
     model.model_sha256 = model_sha256(&model.config, &model.weights_sha256)?;
     model.version += 1;
+    count_update(deps.branch(), &env, &info, rules)?;
+    save_bytes(deps.storage, &WEIGHTS, (index as u32, 0), &head);
+    deps.storage.set(FRACTIONS, &fractions);
     save_version(deps.storage, &model);
     let event = event
         .add_attribute("version", model.version.to_string())

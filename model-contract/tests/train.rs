@@ -264,6 +264,14 @@ fn bad_heads_and_rules_are_refused() {
             max_per_block: Some(0),
             ..rules(TrainPolicy::Owner {})
         },
+        TrainingRules {
+            max_reward: Some(0),
+            ..rules(TrainPolicy::Owner {})
+        },
+        TrainingRules {
+            max_reward: Some(32_769),
+            ..rules(TrainPolicy::Owner {})
+        },
         rules(TrainPolicy::Allowlist {
             addresses: vec!["not an address".into()],
         }),
@@ -366,16 +374,21 @@ fn caps_bound_updates_per_block_and_address() {
     env.exec(&bob, one()).unwrap();
     let err = env.refused(&carol, one());
     assert!(matches!(err, ContractError::TrainingCap { max: 2, .. }), "{err}");
+    // The owner's updates are not counted: nobody can use them up.
+    let owner = env.owner.clone();
+    env.exec(&owner, one()).unwrap();
+    env.exec(&owner, one()).unwrap();
     env.app.update_block(|b| b.height += 1);
     env.exec(&carol, one()).unwrap();
     env.exec(&alice, one()).unwrap();
-    assert_eq!(env.info().version, 4);
+    assert_eq!(env.info().version, 6);
 }
 
-/// A job runs on one version: after a step, continuing a job started before it is refused by
-/// name; a job started after it runs to the end.
+/// A job runs on one version: after a step, a job that has not reached the head yet moves to
+/// the new version and finishes as `Predict` does now; one that has computed the head is
+/// refused by name (its output would mix versions), and no longer holds its creator's slot.
 #[test]
-fn a_job_started_before_a_step_is_refused() {
+fn a_job_past_the_head_at_a_step_is_refused_one_before_it_moves_on() {
     let m = model();
     let mut env = ready_trainable(&m, rules(TrainPolicy::Owner {}));
     let (owner, alice) = (env.owner.clone(), env.addr("alice"));
@@ -384,15 +397,12 @@ fn a_job_started_before_a_step_is_refused() {
         input_bytes: None,
         steps,
     };
-    let job = evaluate_data(&env.exec(&alice, evaluate(Some(1))).unwrap()).job_id;
+    // Layers: Dense, the head (Dense), Softmax.
+    let before_head = evaluate_data(&env.exec(&alice, evaluate(Some(1))).unwrap()).job_id;
+    let past_head = evaluate_data(&env.exec(&alice, evaluate(Some(2))).unwrap()).job_id;
     env.exec(&owner, train(vec![example(&m, 0, 1)])).unwrap();
-    let err = env.refused(
-        &alice,
-        ExecuteMsg::Continue {
-            job_id: job,
-            steps: None,
-        },
-    );
+    let more = |job_id| ExecuteMsg::Continue { job_id, steps: None };
+    let err = env.refused(&alice, more(past_head));
     assert!(
         matches!(
             err,
@@ -404,8 +414,21 @@ fn a_job_started_before_a_step_is_refused() {
         ),
         "{err}"
     );
-    let data = evaluate_data(&env.exec(&alice, evaluate(None)).unwrap());
+    let data = evaluate_data(&env.exec(&alice, more(before_head)).unwrap());
     assert_eq!(data.output.unwrap().data, env.predict(m.sample_values()).unwrap().data);
+    assert_eq!(env.job(before_head).unwrap().version, 1);
+    // At the job limit, the dead job is pruned as a finished one would be.
+    env.exec(&alice, ExecuteMsg::CancelJob { job_id: before_head }).unwrap();
+    for _ in 0..7 {
+        env.exec(&alice, evaluate(Some(1))).unwrap();
+    }
+    let res = env.exec(&alice, evaluate(None)).unwrap();
+    let pruned = res
+        .events
+        .iter()
+        .flat_map(|e| &e.attributes)
+        .find(|a| a.key == "pruned_job");
+    assert_eq!(pruned.unwrap().value, past_head.to_string());
 }
 
 /// REINFORCE: the job's creator, once, on a finished job, with its input; the step is the
@@ -413,7 +436,10 @@ fn a_job_started_before_a_step_is_refused() {
 #[test]
 fn reinforce_steps_towards_the_chosen_class_once() {
     let m = model();
-    let anyone = rules(TrainPolicy::Anyone { fee: None });
+    let anyone = TrainingRules {
+        max_reward: Some(512),
+        ..rules(TrainPolicy::Anyone { fee: None })
+    };
     let mut env = ready_trainable(&m, anyone);
     let (alice, bob) = (env.addr("alice"), env.addr("bob"));
     let x = input(&m, 2);
@@ -451,10 +477,10 @@ fn reinforce_steps_towards_the_chosen_class_once() {
             matches!(e, ContractError::InputMismatch { .. })
         }),
         (&alice, reinforce(done.job_id, 0, x.clone()), |e| {
-            matches!(e, ContractError::Reward { reward: 0 })
+            matches!(e, ContractError::Reward { reward: 0, .. })
         }),
-        (&alice, reinforce(done.job_id, 32_769, x.clone()), |e| {
-            matches!(e, ContractError::Reward { .. })
+        (&alice, reinforce(done.job_id, -513, x.clone()), |e| {
+            matches!(e, ContractError::Reward { max: 512, .. })
         }),
     ];
     for (who, msg, named) in cases {

@@ -216,6 +216,7 @@ export interface TrainingRules {
   max_batch: number;
   max_per_address?: number | null;
   max_per_block?: number | null;
+  max_reward?: number | null;
   policy: TrainPolicy;
 }
 export type ExecuteMsg = {
@@ -333,8 +334,10 @@ export interface JobResponse {
   layer: number;
   layers: number;
   output?: PredictResponse | null;
+  reinforced?: boolean;
   segments: number;
   unit: number;
+  version?: number;
 }
 export interface PredictResponse {
   data: number[];
@@ -358,7 +361,7 @@ export interface ModelInfoResponse {
   paused: boolean;
   query_budget: WorkBudget;
   training?: Training | null;
-  version: number;
+  version?: number;
   weights_sha256: HexBinary;
 }
 export interface LayerInfo {
