@@ -296,16 +296,18 @@ fn train_section(wasm: &[u8], m: &TestModel, out: &mut String) -> anyhow::Result
         max_batch: 32,
         ..cwnn_model_contract::testing::rules(TrainPolicy::Owner {})
     };
-    let msg = m.trainable_msg(rules);
     *out += "\n## Training on chain: one `Train` step of the bundled demo model's 64 → 10 head\n\n\
         Owner-only rules, no caps (a cap adds a small read and write). The head's stored values are\n\
-        its Dense bytes (730) and its fractions (650, the master weights' extra bits); \"head read +\n\
-        write\" is one read and one write of both, keys included. The step is the whole transaction\n\
+        its Dense bytes (730) and its fractions (650, the master weights' extra bits); \"trained values\n\
+        read + write\" is one read and one write of both, keys included. The step is the whole transaction\n\
         but the 60,000 instance cost: a forward pass per example (both layers' weights read once),\n\
         the gradient, the update, both values and the version record written.\n\n\
-        | batch | step SDK gas | of it storage | VM gas | head read + write | step / (read + write) |\n\
-        |---:|---:|---:|---:|---:|---:|\n";
-    for batch in [1u32, 8, 32] {
+        With `--train-layers 2` the Dense before the head (64 → 64, ReLU: 4,672 bytes and 4,160\n\
+        fraction bytes) trains too, and its values count in \"read + write\".\n\n\
+        | layers | batch | step SDK gas | of it storage | VM gas | trained values read + write | step / (read + write) |\n\
+        |---:|---:|---:|---:|---:|---:|---:|\n";
+    for (layers, batch) in [(1, 1u32), (1, 8), (1, 32), (2, 8)] {
+        let msg = m.trainable_msg_with(rules.clone(), layers);
         let examples = (0..batch as i32)
             .map(|k| TrainExample {
                 input: m.sample_values().iter().map(|v| (v + 5 * k).clamp(-128, 127)).collect(),
@@ -317,7 +319,7 @@ fn train_section(wasm: &[u8], m: &TestModel, out: &mut String) -> anyhow::Result
         let step = g.step.total_sdk_gas - g.step.instance_sdk_gas;
         writeln!(
             out,
-            "| {batch} | {step} | {} | {} | {} | {:.2} |",
+            "| {layers} | {batch} | {step} | {} | {} | {} | {:.2} |",
             g.step.storage_sdk_gas,
             g.step.vm_gas,
             g.head_read_write,

@@ -1,7 +1,7 @@
 //! `cwnn train-onchain`: trains a package's head on chain. Deploys the model contract's Wasm in
 //! an in-process cosmwasm-vm with the chain's gas schedule, sends one `Train` transaction per
-//! batch, and prints the accuracy before and after, the gas per step, the same head trained in
-//! f64 on the same schedule, and whether `cwnn verify` replays every version from the events.
+//! batch, and prints the accuracy before and after, the gas per step, the same layers trained
+//! in f64 on the same schedule, and whether `cwnn verify` replays every version from the events.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,6 +36,9 @@ pub struct TrainArgs {
     /// Re-initializes the head first (uniform in ±1/√in, zero biases), with this seed; the
     /// seed also shuffles the examples each epoch.
     pub reinit: Option<u64>,
+    /// Layers that train when the package is not trainable yet: 1 (the head) or 2 (the
+    /// Dense before it too).
+    pub layers: usize,
 }
 
 impl Default for TrainArgs {
@@ -49,6 +52,7 @@ impl Default for TrainArgs {
             batch: 8,
             lr: 0.25,
             reinit: None,
+            layers: 1,
         }
     }
 }
@@ -60,7 +64,7 @@ pub struct TrainSummary {
     pub steps: usize,
     pub chain_before: f64,
     pub chain_after: f64,
-    /// The same head trained in f64 on the same features and schedule.
+    /// The same layers trained in f64 on the same features and schedule.
     pub float_after: f64,
     /// SDK gas of one `Train` transaction: mean and max, and the mean without the 60,000
     /// instance cost every call pays.
@@ -71,10 +75,11 @@ pub struct TrainSummary {
     pub replayed: usize,
 }
 
-/// Makes `package` trainable under `rules` (its head from its weights), unless it already is.
-pub fn make_trainable(package: &mut Package, rules: TrainingRules) -> Result<()> {
+/// Makes `package` trainable under `rules` (its head from its weights, and the Dense before it
+/// when `layers` is 2), unless it already is.
+pub fn make_trainable(package: &mut Package, rules: TrainingRules, layers: usize) -> Result<()> {
     if package.instantiate.training.is_none() {
-        let head = model_head(&package.instantiate.model, &package.weights)?;
+        let head = model_head(&package.instantiate.model, &package.weights, layers)?;
         package.instantiate.training = Some(Training { head, rules });
     }
     Ok(())
@@ -168,51 +173,114 @@ fn chain_accuracy(vm: &mut ChainVm, xs: &[QTensor], ys: &[u32]) -> Result<f64> {
     Ok(right as f64 / xs.len().max(1) as f64)
 }
 
-/// The head in f64, trained by plain SGD on the head's dequantized inputs.
-struct FloatHead {
+/// One Dense in f64: `units × n` weights, biases, and its output clamp (real).
+struct FloatDense {
     w: Vec<f64>,
     b: Vec<f64>,
     n: usize,
+    clamp: (f64, f64),
 }
 
-impl FloatHead {
-    /// The head's current int8 weights and biases, dequantized.
-    fn of(head: &Head, bytes: &[u8]) -> Self {
-        let n = head.in_features as usize;
+impl FloatDense {
+    /// A trained layer's int8 weights and biases dequantized: channel `c`'s weight scale is
+    /// `scale(c)`, its input's `s_x`.
+    fn of(bytes: &[u8], n: usize, s_x: f64, scale: impl Fn(usize) -> f64, clamp: (f64, f64)) -> Self {
         let (mut w, mut b) = (Vec::new(), Vec::new());
         for (c, unit) in bytes.chunks_exact(n + 9).enumerate() {
-            let s_w = weight_scale(head, c);
-            w.extend(unit[..n].iter().map(|&v| v as i8 as f64 * s_w));
+            w.extend(unit[..n].iter().map(|&v| v as i8 as f64 * scale(c)));
             let bias = i32::from_le_bytes([unit[n], unit[n + 1], unit[n + 2], unit[n + 3]]);
-            b.push(bias as f64 * s_w * head.input.scale_f64());
+            b.push(bias as f64 * scale(c) * s_x);
         }
-        FloatHead { w, b, n }
+        FloatDense { w, b, n, clamp }
     }
-    fn logits(&self, x: &[f64]) -> Vec<f64> {
+    fn forward(&self, x: &[f64]) -> Vec<f64> {
         let row = |c: usize| &self.w[c * self.n..(c + 1) * self.n];
         (0..self.b.len())
             .map(|c| self.b[c] + row(c).iter().zip(x).map(|(w, x)| w * x).sum::<f64>())
+            .map(|v| v.clamp(self.clamp.0, self.clamp.1))
             .collect()
     }
+    /// Adds `g·xᵀ` and `g` to the gradient sums.
+    fn accumulate(&self, (gw, gb): (&mut [f64], &mut [f64]), g: &[f64], x: &[f64]) {
+        for (c, &gc) in g.iter().enumerate() {
+            gb[c] += gc;
+            gw[c * self.n..(c + 1) * self.n]
+                .iter_mut()
+                .zip(x)
+                .for_each(|(a, x)| *a += gc * x);
+        }
+    }
+    fn apply(&mut self, (gw, gb): (&[f64], &[f64]), s: f64) {
+        self.w.iter_mut().zip(gw).for_each(|(w, g)| *w -= s * g);
+        self.b.iter_mut().zip(gb).for_each(|(b, g)| *b -= s * g);
+    }
+}
+
+/// The trained layers in f64 (the head, and the Dense before it when it trains), trained by
+/// plain SGD with the same schedule on the dequantized inputs of the first trained layer.
+struct FloatNet {
+    hidden: Option<FloatDense>,
+    head: FloatDense,
+}
+
+impl FloatNet {
+    /// The trained layers' current int8 weights, dequantized (`weights`: one entry per layer).
+    fn of(head: &Head, index: usize, weights: &[Vec<u8>]) -> Self {
+        let all = (f64::NEG_INFINITY, f64::INFINITY);
+        let s_h = head.input.scale_f64();
+        let n = head.in_features as usize;
+        let net_head = FloatDense::of(&weights[index], n, s_h, |c| weight_scale(head, c), all);
+        let hidden = head.hidden.as_ref().map(|h| {
+            let classes = 0..head.classes as usize;
+            let s_max = classes.map(|c| weight_scale(head, c)).fold(0.0, f64::max);
+            let s_x = h.input.scale_f64();
+            let scale = |j: usize| {
+                let g = h.weight_step[j];
+                s_max * s_x / (256.0 * g.mantissa as f64 / 2f64.powi(g.shift as i32))
+            };
+            let real = |q: i32| s_h * (q - head.input.zero_point) as f64;
+            let clamp = (real(h.clamp.0), real(h.clamp.1));
+            FloatDense::of(&weights[index - 1], h.in_features as usize, s_x, scale, clamp)
+        });
+        FloatNet { hidden, head: net_head }
+    }
+    fn logits(&self, x: &[f64]) -> Vec<f64> {
+        match &self.hidden {
+            Some(h) => self.head.forward(&h.forward(x)),
+            None => self.head.forward(x),
+        }
+    }
     fn step(&mut self, batch: &[(&[f64], u32)], lr: f64) {
-        let (mut gw, mut gb) = (vec![0.0; self.w.len()], vec![0.0; self.b.len()]);
+        let sums = |d: &FloatDense| (vec![0.0; d.w.len()], vec![0.0; d.b.len()]);
+        let (mut head_w, mut head_b) = sums(&self.head);
+        let (mut hid_w, mut hid_b) = self.hidden.as_ref().map(sums).unwrap_or_default();
         for &(x, y) in batch {
-            let z = self.logits(x);
+            let h = self.hidden.as_ref().map(|d| d.forward(x));
+            let z = self.head.forward(h.as_deref().unwrap_or(x));
             let top = z.iter().cloned().fold(f64::MIN, f64::max);
             let e: Vec<f64> = z.iter().map(|v| (v - top).exp()).collect();
             let total: f64 = e.iter().sum();
-            for (c, ec) in e.iter().enumerate() {
-                let g = ec / total - f64::from(u8::from(c as u32 == y));
-                gb[c] += g;
-                gw[c * self.n..(c + 1) * self.n]
-                    .iter_mut()
-                    .zip(x)
-                    .for_each(|(a, x)| *a += g * x);
+            let g: Vec<f64> = (0..e.len())
+                .map(|c| e[c] / total - f64::from(u8::from(c as u32 == y)))
+                .collect();
+            self.head
+                .accumulate((&mut head_w, &mut head_b), &g, h.as_deref().unwrap_or(x));
+            if let (Some(d), Some(h)) = (&self.hidden, &h) {
+                let n = self.head.n;
+                let delta: Vec<f64> = (0..n)
+                    .map(|j| match h[j] > d.clamp.0 && h[j] < d.clamp.1 {
+                        true => (0..g.len()).map(|c| g[c] * self.head.w[c * n + j]).sum(),
+                        false => 0.0,
+                    })
+                    .collect();
+                d.accumulate((&mut hid_w, &mut hid_b), &delta, x);
             }
         }
         let s = lr / batch.len() as f64;
-        self.w.iter_mut().zip(&gw).for_each(|(w, g)| *w -= s * g);
-        self.b.iter_mut().zip(&gb).for_each(|(b, g)| *b -= s * g);
+        self.head.apply((&head_w, &head_b), s);
+        if let Some(d) = self.hidden.as_mut() {
+            d.apply((&hid_w, &hid_b), s);
+        }
     }
     fn accuracy(&self, xs: &[Vec<f64>], ys: &[u32]) -> f64 {
         let right = xs
@@ -224,7 +292,8 @@ impl FloatHead {
     }
 }
 
-/// The head's input for each example (the model's tensor before the head), dequantized.
+/// The first trained layer's input for each example (the model's tensor before layer
+/// `index`), dequantized.
 fn features(package: &Package, index: usize, xs: &[QTensor]) -> Result<Vec<Vec<f64>>> {
     let config = &package.instantiate.model;
     let id = config.layers[index].input_ids(index)[0] as usize;
@@ -245,7 +314,7 @@ fn features(package: &Package, index: usize, xs: &[QTensor]) -> Result<Vec<Vec<f
 pub fn run(args: &TrainArgs, out: &mut impl Write) -> Result<TrainSummary> {
     let mut package = Package::read(&args.package)?;
     let rules = owner_rules(args.lr, args.batch)?;
-    make_trainable(&mut package, rules.clone())?;
+    make_trainable(&mut package, rules.clone(), args.layers)?;
     let training = package.instantiate.training.as_mut().expect("made trainable");
     training.rules = rules.clone();
     let (head, lr) = (training.head.clone(), rules.lr);
@@ -280,11 +349,12 @@ pub fn run(args: &TrainArgs, out: &mut impl Write) -> Result<TrainSummary> {
     let owner = vm.addr("author");
     let chain_before = chain_accuracy(&mut vm, &test_x, &test_y)?;
 
+    let first = index - usize::from(head.hidden.is_some());
     let (train_f, test_f) = (
-        features(&package, index, &train_x)?,
-        features(&package, index, &test_x)?,
+        features(&package, first, &train_x)?,
+        features(&package, first, &test_x)?,
     );
-    let mut float = FloatHead::of(&head, &package.weights[index]);
+    let mut float = FloatNet::of(&head, index, &package.weights);
     let real_lr = lr.mantissa as f64 / 2f64.powi(lr.shift as i32);
     let mut rng = Rng(args.reinit.unwrap_or(0) ^ 0x5EED);
     let mut order: Vec<usize> = (0..train_x.len()).collect();
@@ -365,7 +435,7 @@ fn print_summary(s: &TrainSummary, out: &mut impl Write) -> Result<()> {
     )?;
     writeln!(
         out,
-        "     the head in f64, same schedule   {:6.2} %",
+        "     the same in f64, same schedule   {:6.2} %",
         s.float_after * 100.0
     )?;
     writeln!(

@@ -179,12 +179,13 @@ fn replay_step(
         })
         .collect::<Result<Vec<_>, String>>()?;
     let refs: Vec<&[u8]> = weights.iter().map(Vec::as_slice).collect();
-    let (bytes, next) = head
+    let update = head
         .model_step(config, &refs, fractions, samples, lr)
         .map_err(|e| e.to_string())?;
-    let index = head.locate(config).map_err(|e| e.to_string())?;
-    weights[index] = bytes;
-    *fractions = next;
+    for (index, bytes) in update.layers {
+        weights[index] = bytes;
+    }
+    *fractions = update.fractions;
     let ours = weights_sha256(weights).to_hex();
     if get("weights_sha256")? != ours {
         return Err(format!("the replayed weights hash to {ours}, not the event's"));

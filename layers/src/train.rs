@@ -68,6 +68,43 @@ pub struct Head {
     pub weight_step: Vec<Dyadic>,
     /// `H_c`, one per class.
     pub bias_step: Vec<Dyadic>,
+    /// The Dense before the head, when it trains too.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub hidden: Option<Hidden>,
+}
+
+/// The Dense before the head (`in → units`, native int8 weights, its output the head's input),
+/// trained with it: the loss gradient reaches its outputs through the head's int8 weights
+/// `w2` and passes where its output is strictly inside its clamp (a ReLU's derivative). For
+/// one example, with `g_c` the head's gradient (Q16) and `h` this layer's int8 output:
+///
+/// ```text
+/// u_c = round(E_c·g_c)        e_j = [lo < h_j < hi]·Σ_c u_c·w2[c, j]        (exact)
+/// m1[j, i] −= round(lr·round(G1_j·Σ_b e_j·(x_i − z_x)) / B)
+/// β1[j]    −= round(lr·round(H1_j·Σ_b e_j) / B)
+/// E_c = s_w2,c / max_c s_w2,c    G1_j = max s_w2·s_x·2^8 / (2^16·s_w1,j)    H1_j = max s_w2·2^8 / (2^16·s_x·s_w1,j)
+/// ```
+///
+/// which is `W1 −= lr·(1/B)·Σ δ·xᵀ` with `δ = (W2ᵀ·(p − onehot)) ⊙ [lo < h < hi]` in the real
+/// domain, `w2` the head's weights before the step. Master weights, fractions and saturation
+/// as the head's. **Bound** per master weight against that real step:
+/// `lr·G1_j·Σ_b |x_i − z_x|·Σ_c |w2[c, j]|·(E_c·e_b + 1/2) / B + lr/2 + 1` plus `2^-29`
+/// relative; per master bias the same without `|x_i − z_x|` and with `H1_j`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Hidden {
+    pub in_features: u32,
+    pub units: u32,
+    pub input: QuantParams,
+    /// The Dense's output clamp `(lo, hi)`, quantized: the gradient passes where `lo < h < hi`.
+    pub clamp: (i32, i32),
+    /// `E_c`, one per head class.
+    pub back_step: Vec<Dyadic>,
+    /// `G1_j`, one per unit.
+    pub weight_step: Vec<Dyadic>,
+    /// `H1_j`, one per unit.
+    pub bias_step: Vec<Dyadic>,
 }
 
 /// A head's master weights: `w` row-major `[C, in]`, `b` per class.
@@ -132,12 +169,17 @@ impl Head {
         if !int8(self.input.zero_point) || !int8(self.probs.zero_point) {
             return Err(bad("an int8 head's zero points lie in -128..=127"));
         }
-        Ok(())
+        match &self.hidden {
+            Some(h) => h.validate(self),
+            None => Ok(()),
+        }
     }
 
-    /// Bytes of the fractions ([`Head::fractions`]): one per weight, then one per bias.
+    /// Bytes of the fractions ([`Head::fractions`]): one per weight, then one per bias; then
+    /// the hidden layer's, when it trains.
     pub fn fraction_len(&self) -> usize {
-        (self.in_features as usize + 1) * self.classes as usize
+        let hidden = self.hidden.as_ref().map_or(0, |h| h.grid().fraction_len());
+        self.grid().fraction_len() + hidden
     }
 
     /// The master weights of a Dense head from its weight bytes (native int8 layout) and the
@@ -217,6 +259,109 @@ impl Head {
     }
 }
 
+/// Head classes a hidden layer's step allows: `Σ_c u_c·w2[c, j]·(x − z)` summed over a batch
+/// of 64 stays below 2^61 in i64.
+const MAX_HIDDEN_CLASSES: u32 = 1 << 16;
+
+impl Hidden {
+    /// Whether layer `index` of `config` is this hidden layer.
+    fn fits(&self, config: &ModelConfig, plans: &[crate::LayerPlan], index: usize) -> bool {
+        let lc = &config.layers[index];
+        let Layer::Dense(d) = &lc.layer else {
+            return false;
+        };
+        let x = match lc.input_ids(index)[..] {
+            [0] => &config.input,
+            [id] => &plans[id as usize - 1].output,
+            _ => return false,
+        };
+        d.weights == crate::WeightFormat::Native
+            && (d.clamp.lo, d.clamp.hi) == self.clamp
+            && (d.in_features, d.out_features) == (self.in_features as usize, self.units as usize)
+            && x.dtype == DType::I8
+            && x.shape.iter().product::<usize>() == self.in_features as usize
+            && x.quant == self.input
+    }
+
+    fn grid(&self) -> Grid {
+        Grid {
+            n: self.in_features as usize,
+            c: self.units as usize,
+        }
+    }
+
+    /// Checks the hidden layer against its head: its units are the head's inputs, constants per
+    /// unit and per class, positive; `E_c ≤ 1`; a clamp inside int8.
+    fn validate(&self, head: &Head) -> Result<()> {
+        let (n, h) = (self.in_features as usize, self.units as usize);
+        if n == 0 || self.units != head.in_features || head.classes > MAX_HIDDEN_CLASSES {
+            return Err(bad(
+                "a hidden layer's units are its head's inputs (and the head has at most 65,536 classes)",
+            ));
+        }
+        if self.weight_step.len() != h || self.bias_step.len() != h || self.back_step.len() != head.classes as usize {
+            return Err(bad("a hidden layer needs step constants per unit and per head class"));
+        }
+        for d in self.weight_step.iter().chain(&self.bias_step).chain(&self.back_step) {
+            if d.validate().is_err() || d.mantissa <= 0 {
+                return Err(bad("a step constant is positive, its shift 1..=62"));
+            }
+        }
+        if self.back_step.iter().any(|e| i64::from(e.mantissa) > 1i64 << e.shift) {
+            return Err(bad("a hidden layer's back step E_c is at most 1"));
+        }
+        let (lo, hi) = self.clamp;
+        let int8 = |z: i32| (-128..=127).contains(&z);
+        if !int8(self.input.zero_point) || !int8(lo) || !int8(hi) || lo >= hi {
+            return Err(bad("a hidden layer's zero point and clamp lie in -128..=127"));
+        }
+        Ok(())
+    }
+
+    /// One SGD step of the hidden layer's `master` on `batch` (whose `x` are this layer's
+    /// outputs, the head's inputs), `xs` its inputs, through the head's int8 weights `w2`
+    /// (row-major `[C, units]`, before the head's own step). Checks everything first.
+    fn step(
+        &self,
+        head: &Head,
+        master: &mut Master,
+        batch: &[Example],
+        xs: &[&[i8]],
+        w2: &[i8],
+        lr: Dyadic,
+    ) -> Result<()> {
+        let (n, h, c) = (self.in_features as usize, self.units as usize, head.classes as usize);
+        if batch.is_empty() || xs.len() != batch.len() || w2.len() != c * h || master.w.len() != n * h {
+            return Err(bad("a hidden step of another shape"));
+        }
+        if xs.iter().any(|x| x.len() != n) {
+            return Err(bad("an example's hidden input has the wrong length"));
+        }
+        let (mut g, mut u) = (alloc::vec![0i64; c], alloc::vec![0i64; c]);
+        let (mut sum_w, mut sum_b) = (alloc::vec![0i64; n * h], alloc::vec![0i64; h]);
+        for (e, x) in batch.iter().zip(xs) {
+            head.gradient(e, &mut g)?;
+            for ((u, &g), d) in u.iter_mut().zip(&g).zip(&self.back_step) {
+                *u = d.apply_i64(g);
+            }
+            for (j, (row, s)) in sum_w.chunks_exact_mut(n).zip(&mut sum_b).enumerate() {
+                let q = i32::from(e.x[j]);
+                if q <= self.clamp.0 || q >= self.clamp.1 {
+                    continue;
+                }
+                let ej: i64 = u.iter().enumerate().map(|(k, &u)| u * i64::from(w2[k * h + j])).sum();
+                *s += ej;
+                for (acc, &xi) in row.iter_mut().zip(*x) {
+                    *acc += ej * i64::from(i32::from(xi) - self.input.zero_point);
+                }
+            }
+        }
+        let steps = (&self.weight_step[..], &self.bias_step[..]);
+        self.grid().update(master, (&sum_w, &sum_b), steps, lr, batch.len());
+        Ok(())
+    }
+}
+
 /// One example of a model's step: the model's input, the label (for `Reinforce`, the class the
 /// model chose) and its weight ([`ONE`], or a reward), as in [`Example`].
 #[derive(Clone, Debug)]
@@ -270,18 +415,24 @@ impl Head {
             && x.dtype == DType::I8
             && x.shape.iter().product::<usize>() == ins
             && x.quant == self.input;
-        match fits {
-            true => Ok(n - 2),
-            false => Err(at(
+        if !fits {
+            return Err(at(
                 n - 2,
                 "the head is not an unclamped int8 Dense with native weights of this head's shape and input",
+            ));
+        }
+        match &self.hidden {
+            Some(h) if ids[..] != [n as u32 - 2] || !h.fits(config, &plans, n - 3) => Err(at(
+                n.saturating_sub(3),
+                "the hidden layer is not the int8 Dense (native weights) the head reads, of its shape, input and clamp",
             )),
+            _ => Ok(n - 2),
         }
     }
 
-    /// One step of `config`'s head on `batch`: runs the model on each input (`weights`, one
-    /// entry per layer), steps the master weights (the head's bytes and `fractions`) and gives
-    /// the head's new bytes and fractions. Nothing is written: the caller stores both.
+    /// One step of `config`'s head (and hidden layer) on `batch`: runs the model on each input
+    /// (`weights`, one entry per layer), steps the master weights (the layers' bytes and
+    /// `fractions`) and gives what changes. Nothing is written: the caller stores it.
     pub fn model_step(
         &self,
         config: &ModelConfig,
@@ -289,10 +440,18 @@ impl Head {
         fractions: &[u8],
         batch: Vec<Sample>,
         lr: Dyadic,
-    ) -> core::result::Result<(Vec<u8>, Vec<u8>), GraphError> {
+    ) -> core::result::Result<Update, GraphError> {
         let index = self.locate(config)?;
         let layer = |source| GraphError::Layer { index, source };
+        if !fractions.is_empty() && fractions.len() != self.fraction_len() {
+            return Err(layer(LayerError::WeightLength {
+                layer: NAME,
+                expected: self.fraction_len(),
+                actual: fractions.len(),
+            }));
+        }
         let x_id = config.layers[index].input_ids(index)[0] as usize;
+        let x1_id = index.checked_sub(1).map(|i| config.layers[i].input_ids(i)[0] as usize);
         let mut seen = Vec::with_capacity(batch.len());
         for s in batch {
             let tensors = config.run_all(weights, s.input)?;
@@ -301,23 +460,72 @@ impl Head {
                 _ => Err(layer(bad("a head's input and probabilities are int8"))),
             };
             let probs = tensors.last().map(int8).transpose()?.unwrap_or_default();
-            seen.push((int8(&tensors[x_id])?, probs, s.label, s.weight));
+            let x1 = match (&self.hidden, x1_id) {
+                (Some(_), Some(id)) => int8(&tensors[id])?,
+                _ => Vec::new(),
+            };
+            seen.push((int8(&tensors[x_id])?, probs, s.label, s.weight, x1));
         }
         let examples: Vec<Example> = seen
             .iter()
-            .map(|(x, probs, label, weight)| Example {
+            .map(|(x, probs, label, weight, _)| Example {
                 x,
                 probs,
                 label: *label,
                 weight: *weight,
             })
             .collect();
-        let mut master = self.master(weights[index], fractions).map_err(layer)?;
+        let split = fractions.len().min(self.grid().fraction_len());
+        let mut layers = Vec::new();
+        let mut out_fractions = Vec::new();
+        // The hidden layer first: its gradient goes through the head's weights before the step.
+        let hidden = match &self.hidden {
+            Some(h) => {
+                let hidden_layer = |source| GraphError::Layer {
+                    index: index - 1,
+                    source,
+                };
+                let n = h.units as usize;
+                let w2: Vec<i8> = weights[index]
+                    .chunks_exact(n + 9)
+                    .flat_map(|u| u[..n].iter().map(|&v| v as i8))
+                    .collect();
+                let xs: Vec<&[i8]> = seen.iter().map(|s| &s.4[..]).collect();
+                let mut master = h
+                    .grid()
+                    .master(weights[index - 1], &fractions[split..])
+                    .map_err(hidden_layer)?;
+                h.step(self, &mut master, &examples, &xs, &w2, lr)
+                    .map_err(hidden_layer)?;
+                let mut bytes = weights[index - 1].to_vec();
+                h.grid().write(&master, &mut bytes).map_err(hidden_layer)?;
+                Some((bytes, Grid::fractions(&master)))
+            }
+            None => None,
+        };
+        let mut master = self.master(weights[index], &fractions[..split]).map_err(layer)?;
         self.step(&mut master, &examples, lr).map_err(layer)?;
         let mut bytes = weights[index].to_vec();
         self.write(&master, &mut bytes).map_err(layer)?;
-        Ok((bytes, self.fractions(&master)))
+        layers.push((index, bytes));
+        out_fractions.extend(self.fractions(&master));
+        if let Some((bytes, fractions)) = hidden {
+            layers.push((index - 1, bytes));
+            out_fractions.extend(fractions);
+        }
+        Ok(Update {
+            layers,
+            fractions: out_fractions,
+        })
     }
+}
+
+/// What one step changes: each trained layer's new bytes by layer index (the head first),
+/// and the new fractions (the head's, then the hidden layer's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Update {
+    pub layers: Vec<(usize, Vec<u8>)>,
+    pub fractions: Vec<u8>,
 }
 
 /// A Dense's int8 weight grid, `c` units of `n` inputs: its master weights, fractions and bytes.
@@ -327,6 +535,10 @@ struct Grid {
 }
 
 impl Grid {
+    fn fraction_len(&self) -> usize {
+        (self.n + 1) * self.c
+    }
+
     fn master(&self, dense_bytes: &[u8], fractions: &[u8]) -> Result<Master> {
         let (n, c) = (self.n, self.c);
         if dense_bytes.len() != c * (n + 9) {
@@ -421,17 +633,8 @@ fn div_round(a: i64, b: i64) -> i64 {
 #[cfg(feature = "std")]
 pub fn head_of(dense: &crate::Dense, bytes: &[u8], input: QuantParams, probs: QuantParams) -> Result<Head> {
     let n = dense.in_features;
-    if dense.weights != crate::WeightFormat::Native || bytes.len() != dense.out_features * (n + 9) {
-        return Err(bad("a trainable head is an int8 Dense with native weights"));
-    }
-    let (s_x, s_y) = (input.scale_f64(), dense.output.scale_f64());
-    let s_w: Vec<f64> = bytes
-        .chunks_exact(n + 9)
-        .map(|u| {
-            let m = i32::from_le_bytes([u[n + 4], u[n + 5], u[n + 6], u[n + 7]]);
-            f64::from(m) / 2f64.powi(i32::from(u[n + 8])) * s_y / s_x
-        })
-        .collect();
+    let s_x = input.scale_f64();
+    let s_w = weight_scales(dense, bytes, s_x)?;
     let (weight_step, bias_step) = step_constants(s_x, &s_w)?;
     let head = Head {
         in_features: n as u32,
@@ -440,15 +643,58 @@ pub fn head_of(dense: &crate::Dense, bytes: &[u8], input: QuantParams, probs: Qu
         probs,
         weight_step,
         bias_step,
+        hidden: None,
     };
     head.validate()?;
     Ok(head)
 }
 
-/// The training head of `config`'s last Dense ([`Head::locate`]) from its quantized weights
-/// (one entry per layer; host side, at import).
+/// Each channel's weight scale of an int8 Dense (native weights) whose input has scale `s_x`,
+/// from its multipliers: `s_w = M·s_y/s_x` (host side).
 #[cfg(feature = "std")]
-pub fn model_head(config: &ModelConfig, weights: &[impl AsRef<[u8]>]) -> core::result::Result<Head, GraphError> {
+fn weight_scales(dense: &crate::Dense, bytes: &[u8], s_x: f64) -> Result<Vec<f64>> {
+    let n = dense.in_features;
+    if dense.weights != crate::WeightFormat::Native || bytes.len() != dense.out_features * (n + 9) {
+        return Err(bad("a trained layer is an int8 Dense with native weights"));
+    }
+    let s_y = dense.output.scale_f64();
+    Ok(bytes
+        .chunks_exact(n + 9)
+        .map(|u| {
+            let m = i32::from_le_bytes([u[n + 4], u[n + 5], u[n + 6], u[n + 7]]);
+            f64::from(m) / 2f64.powi(i32::from(u[n + 8])) * s_y / s_x
+        })
+        .collect())
+}
+
+/// The hidden layer of a head: an int8 Dense (native weights) whose input has parameters
+/// `input`, under a head whose weight scales are `head_scales` (host side).
+#[cfg(feature = "std")]
+pub fn hidden_of(dense: &crate::Dense, bytes: &[u8], input: QuantParams, head_scales: &[f64]) -> Result<Hidden> {
+    let s_x = input.scale_f64();
+    let s_max = head_scales.iter().cloned().fold(0.0, f64::max);
+    let s_w: Vec<f64> = weight_scales(dense, bytes, s_x)?.iter().map(|s| s / s_max).collect();
+    let (weight_step, bias_step) = step_constants(s_x, &s_w)?;
+    let dyadic = |r: f64| Dyadic::from_f64(r).map_err(|_| bad("a step constant outside the dyadic range"));
+    Ok(Hidden {
+        in_features: dense.in_features as u32,
+        units: dense.out_features as u32,
+        input,
+        clamp: (dense.clamp.lo, dense.clamp.hi),
+        back_step: head_scales.iter().map(|&s| dyadic(s / s_max)).collect::<Result<_>>()?,
+        weight_step,
+        bias_step,
+    })
+}
+
+/// The training head of `config`'s last Dense ([`Head::locate`]), with the Dense before it
+/// when `layers` is 2, from the quantized weights (one entry per layer; host side, at import).
+#[cfg(feature = "std")]
+pub fn model_head(
+    config: &ModelConfig,
+    weights: &[impl AsRef<[u8]>],
+    layers: usize,
+) -> core::result::Result<Head, GraphError> {
     let plans = config.plans()?;
     let n = config.layers.len();
     let index = n.saturating_sub(2);
@@ -465,8 +711,42 @@ pub fn model_head(config: &ModelConfig, weights: &[impl AsRef<[u8]>]) -> core::r
         }
         _ => return Err(at(bad("a trainable model ends in a Dense head and a Softmax"))),
     };
+    let mut head = head;
+    match layers {
+        1 => {}
+        2 => head.hidden = Some(model_hidden(config, weights, &plans, &head)?),
+        _ => return Err(at(bad("one or two layers train"))),
+    }
     head.locate(config)?;
+    head.validate().map_err(at)?;
     Ok(head)
+}
+
+/// [`hidden_of`] the Dense before `head` in `config`.
+#[cfg(feature = "std")]
+fn model_hidden(
+    config: &ModelConfig,
+    weights: &[impl AsRef<[u8]>],
+    plans: &[crate::LayerPlan],
+    head: &Head,
+) -> core::result::Result<Hidden, GraphError> {
+    let n = config.layers.len();
+    let index = n.saturating_sub(3);
+    let at = |source| GraphError::Layer { index, source };
+    let (Some(Layer::Dense(d1)), Layer::Dense(d2)) = (
+        config.layers.get(index).filter(|_| n >= 3).map(|l| &l.layer),
+        &config.layers[n - 2].layer,
+    ) else {
+        return Err(at(bad("a trained hidden layer is a Dense before the head")));
+    };
+    let input = match config.layers[index].input_ids(index)[..] {
+        [0] => config.input.quant,
+        [id] => plans[id as usize - 1].output.quant,
+        _ => return Err(at(bad("a trained hidden layer reads one tensor"))),
+    };
+    let bytes = |i: usize| weights.get(i).map_or(&[][..], |w| w.as_ref());
+    let head_scales = weight_scales(d2, bytes(n - 2), head.input.scale_f64()).map_err(at)?;
+    hidden_of(d1, bytes(index), input, &head_scales).map_err(at)
 }
 
 /// The step constants of a head whose input has scale `s_x` and whose channel `c` has weight
@@ -504,6 +784,7 @@ mod tests {
             probs: crate::softmax::SOFTMAX_OUTPUT,
             weight_step,
             bias_step,
+            hidden: None,
         };
         (head, s_w)
     }
@@ -595,6 +876,84 @@ mod tests {
             }
         }
 
+        /// A hidden layer's step against the real-valued step `W1 −= lr·(1/B)·Σ δ·xᵀ`,
+        /// `δ = (W2ᵀ·(p − onehot)) ⊙ [lo < h < hi]`, in master units, within `Hidden`'s bound.
+        #[test]
+        fn hidden_bound_against_f64(
+            (n, c, w2, b2, examples, (lr_m, lr_s)) in case(),
+            m in 1usize..8,
+            seed in any::<u64>(),
+        ) {
+            let (mut head, s_w2) = head(n, c);
+            let s_max = s_w2.iter().cloned().fold(0.0, f64::max);
+            let s_x = 1.0 / 16.0;
+            let s_w1: Vec<f64> = (0..n).map(|j| (1.0 + j as f64 / 4.0) / 128.0).collect();
+            let scaled: Vec<f64> = s_w1.iter().map(|s| s / s_max).collect();
+            let (weight_step, bias_step) = step_constants(s_x, &scaled).unwrap();
+            let hidden = Hidden {
+                in_features: m as u32,
+                units: n as u32,
+                input: qp(s_x, -5),
+                clamp: (3, 120),
+                back_step: s_w2.iter().map(|s| Dyadic::from_f64(s / s_max).unwrap()).collect(),
+                weight_step,
+                bias_step,
+            };
+            head.hidden = Some(hidden.clone());
+            prop_assert!(head.validate().is_ok());
+            let mut rng = seed;
+            let mut next = || {
+                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (rng >> 56) as u8 as i8
+            };
+            let w1: Vec<i8> = (0..n * m).map(|_| next().clamp(-127, 127)).collect();
+            let b1: Vec<i32> = (0..n).map(|_| i32::from(next()) * 300).collect();
+            let xs: Vec<Vec<i8>> = examples.iter().map(|_| (0..m).map(|_| next()).collect()).collect();
+            let bytes1 = dense_bytes(m, &w1, &b1);
+            let before = hidden.grid().master(&bytes1, &[]).unwrap();
+            let mut after = before.clone();
+            let batch: Vec<Example> = examples.iter().map(|(x, p, y, r)| Example { x, probs: p, label: *y, weight: *r }).collect();
+            let x_refs: Vec<&[i8]> = xs.iter().map(|x| &x[..]).collect();
+            let lr = Dyadic::new(lr_m, lr_s).unwrap();
+            hidden.step(&head, &mut after, &batch, &x_refs, &w2, lr).unwrap();
+            let _ = b2;
+            let (lr_f, s_p) = (lr_m as f64 / 2f64.powi(lr_s as i32), head.probs.scale_f64());
+            let big_b = batch.len() as f64;
+            let e_f = |k: usize| s_w2[k] / s_max;
+            // The real δ_j (Q16, in units of s_max) and its error bound, per example.
+            let delta = |e: &Example, j: usize| -> (f64, f64) {
+                let q = e.x[j] as i32;
+                if q <= 3 || q >= 120 {
+                    return (0.0, 0.0);
+                }
+                let r = e.weight as f64 / ONE as f64;
+                let err_g = match e.weight { ONE => 0.5, r => r.unsigned_abs() as f64 / 512.0 + 0.5 };
+                (0..c).fold((0.0, 0.0), |(d, b), k| {
+                    let p = s_p * (e.probs[k] as f64 - head.probs.zero_point as f64);
+                    let g = r * 2f64.powi(GRAD_BITS as i32) * (p - f64::from(u8::from(k as u32 == e.label)));
+                    let w = w2[k * n + j] as f64;
+                    (d + g * e_f(k) * w, b + w.abs() * (e_f(k) * err_g + 0.5))
+                })
+            };
+            for j in 0..n {
+                let (g1, h1) = (hidden.weight_step[j], hidden.bias_step[j]);
+                let (g1, h1) = (g1.mantissa as f64 / 2f64.powi(g1.shift as i32), h1.mantissa as f64 / 2f64.powi(h1.shift as i32));
+                for i in 0..m {
+                    let xc = |b: usize| xs[b][i] as f64 + 5.0;
+                    let step = lr_f * g1 * batch.iter().enumerate().map(|(b, e)| delta(e, j).0 * xc(b)).sum::<f64>() / big_b;
+                    let want = (before.w[j * m + i] as f64 - step).clamp(W_RANGE.0 as f64, W_RANGE.1 as f64);
+                    let bound = lr_f * g1 * batch.iter().enumerate().map(|(b, e)| delta(e, j).1 * xc(b).abs()).sum::<f64>() / big_b
+                        + lr_f / 2.0 + 1.0 + 2f64.powi(-29) * step.abs();
+                    let got = after.w[j * m + i] as f64;
+                    prop_assert!((got - want).abs() <= bound, "w1[{},{}] {} vs {} (bound {})", j, i, got, want, bound);
+                }
+                let step = lr_f * h1 * batch.iter().map(|e| delta(e, j).0).sum::<f64>() / big_b;
+                let want = (before.b[j] as f64 - step).clamp(B_RANGE.0 as f64, B_RANGE.1 as f64);
+                let bound = lr_f * h1 * batch.iter().map(|e| delta(e, j).1).sum::<f64>() / big_b + lr_f / 2.0 + 1.0 + 2f64.powi(-29) * step.abs();
+                prop_assert!((after.b[j] as f64 - want).abs() <= bound, "b1[{}] {} vs {} (bound {})", j, after.b[j], want, bound);
+            }
+        }
+
         /// Master weights read from Dense bytes write back the same bytes; after a step, the
         /// bytes are the master weights rounded to their grids, the multipliers untouched.
         #[test]
@@ -670,6 +1029,7 @@ mod tests {
             probs: crate::softmax::SOFTMAX_OUTPUT,
             weight_step,
             bias_step,
+            hidden: None,
         };
         let m = requant_multiplier(x_qp.scale_f64(), s_w[0], y_qp.scale_f64()).unwrap();
         let mut bytes = Vec::new();

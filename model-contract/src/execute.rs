@@ -187,7 +187,7 @@ fn make_room(storage: &mut dyn Storage, model: &Model, creator: &Addr) -> Result
         .collect::<StdResult<_>>()?;
     for id in ids {
         let mut job = JOBS.load(storage, id)?;
-        if job.finished(model) || !job.rebase(model) {
+        if job.finished(model) || !job.rebase(storage, model)? {
             delete_job(storage, id, &job)?;
             return Ok((Some(id), held - 1));
         }
@@ -256,7 +256,7 @@ pub(crate) fn continue_job(deps: DepsMut, job_id: u64, steps: Option<u32>) -> Re
     if job.finished(&model) {
         return Err(ContractError::JobFinished { id: job_id });
     }
-    if !job.rebase(&model) {
+    if !job.rebase(deps.storage, &model)? {
         return Err(ContractError::ModelUpdated {
             id: job_id,
             job_version: job.version,

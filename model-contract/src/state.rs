@@ -296,17 +296,27 @@ impl Job {
     /// started the first trained layer yet (so nothing it computed depends on the update), in
     /// which case it moves to the model's version. A job that has can never finish
     /// (`ModelUpdated`).
-    pub fn rebase(&mut self, model: &Model) -> bool {
+    pub fn rebase(&mut self, storage: &dyn Storage, model: &Model) -> StdResult<bool> {
         if self.version == model.version {
-            return true;
+            return Ok(true);
         }
-        // The head, the layer before the last: what a step changes.
-        let first = (model.config.layers.len() as u32).saturating_sub(2);
+        // A build without training (a runtime) has no versions; this keeps its parser out.
+        #[cfg(feature = "train")]
+        let hidden = TRAINING.load(storage)?.head.hidden.is_some();
+        #[cfg(not(feature = "train"))]
+        let hidden = {
+            let _ = storage;
+            false
+        };
+        // The first layer a step changes: the head (the layer before the last), or the
+        // hidden layer before it.
+        let trained = 1 + u32::from(hidden);
+        let first = (model.config.layers.len() as u32).saturating_sub(1 + trained);
         let untouched = self.layer < first || (self.layer == first && self.unit == 0);
         if untouched {
             self.version = model.version;
         }
-        untouched
+        Ok(untouched)
     }
 }
 

@@ -318,7 +318,14 @@ impl TestModel {
     /// An instantiate message that makes the model's head trainable under `rules`.
     #[cfg(feature = "train")]
     pub fn trainable_msg(&self, rules: TrainingRules) -> InstantiateMsg {
-        let head = cwnn_layers::train::model_head(&self.config, &self.weights).unwrap();
+        self.trainable_msg_with(rules, 1)
+    }
+
+    /// [`TestModel::trainable_msg`] with `layers` trained layers (2: the head and the Dense
+    /// before it).
+    #[cfg(feature = "train")]
+    pub fn trainable_msg_with(&self, rules: TrainingRules, layers: usize) -> InstantiateMsg {
+        let head = cwnn_layers::train::model_head(&self.config, &self.weights, layers).unwrap();
         InstantiateMsg {
             training: Some(Training { head, rules }),
             ..self.instantiate_msg()

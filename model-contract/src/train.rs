@@ -31,9 +31,10 @@ pub(crate) fn check_training(api: &dyn Api, model: &Model, t: Training) -> Resul
     t.head
         .validate()
         .map_err(|source| ContractError::Layer { index, source })?;
-    if model.weight_bytes[index] > CHUNK_BYTES {
+    let first = index - usize::from(t.head.hidden.is_some());
+    if model.weight_bytes[first..=index].iter().any(|&b| b > CHUNK_BYTES) {
         return Err(ContractError::NotTrainable(
-            "the head's weights exceed one 128 KiB value",
+            "a trained layer's weights exceed one 128 KiB value",
         ));
     }
     Ok(Training {
@@ -220,7 +221,8 @@ fn authorize(deps: Deps, info: &MessageInfo, rules: &TrainingRules) -> Result<()
 /// Counts one update against the rules' caps (per block, and per address in a block). The
 /// owner's updates are not counted, so nobody can use them up.
 fn count_update(deps: DepsMut, env: &Env, info: &MessageInfo, rules: &TrainingRules) -> Result<(), ContractError> {
-    if info.sender == current_owner(deps.as_ref())? {
+    let capped = rules.max_per_block.is_some() || rules.max_per_address.is_some();
+    if !capped || info.sender == current_owner(deps.as_ref())? {
         return Ok(());
     }
     let storage = deps.storage;
@@ -242,14 +244,23 @@ fn count_update(deps: DepsMut, env: &Env, info: &MessageInfo, rules: &TrainingRu
 }
 
 /// The work and weight bytes of one step on `batch` examples against the execute budget: a
-/// forward pass per example, then `2·B·C·in` for the gradient and `C·in` for the update.
+/// forward pass per example, then `2·B·C·in` for the head's gradient and `C·in` for its
+/// update; with a hidden layer, `B·(C·units + 2·units·in)` and `units·in` more.
 fn check_budget(model: &Model, head: &Head, batch: usize) -> Result<(), ContractError> {
     let sum = |v: &[u64]| v.iter().fold(0u64, |a, &b| a.saturating_add(b));
     let forward = sum(&model.work).saturating_add(sum(&model.segment_work));
     let head_work = u64::from(head.in_features) * u64::from(head.classes);
+    let (back, hidden_work) = head
+        .hidden
+        .as_ref()
+        .map_or((0, 0), |h| (head_work, u64::from(h.in_features) * u64::from(h.units)));
+    let per_example = forward
+        .saturating_add(2 * head_work)
+        .saturating_add(back)
+        .saturating_add(2 * hidden_work);
     let work = (batch as u64)
-        .saturating_mul(forward.saturating_add(2 * head_work))
-        .saturating_add(head_work);
+        .saturating_mul(per_example)
+        .saturating_add(head_work + hidden_work);
     let weight_bytes = sum(&model.weight_bytes).saturating_add(head.fraction_len() as u64);
     let b = &model.execute_budget;
     if work > b.max_work || weight_bytes > b.max_weight_bytes {
@@ -263,8 +274,9 @@ fn check_budget(model: &Model, head: &Head, batch: usize) -> Result<(), Contract
     Ok(())
 }
 
-/// One step: checks who pays and the caps, runs [`Head::model_step`], stores the head's bytes
-/// and fractions, and the next version with its hashes; `event` gets what a replay needs.
+/// One step: checks the budget, runs [`Head::model_step`], counts the update against the caps,
+/// stores the trained layers' bytes, the fractions, and the next version with its hashes;
+/// `event` gets what a replay needs.
 fn step(
     mut deps: DepsMut,
     env: Env,
@@ -282,19 +294,22 @@ fn step(
     let fractions = deps.storage.get(FRACTIONS).unwrap_or_default();
     let labels: Vec<String> = samples.iter().map(|s| s.label.to_string()).collect();
     let inputs: Vec<u8> = samples.iter().flat_map(|s| s.input.data.to_le_bytes()).collect();
-    let index = training.head.locate(&model.config)?;
-    let (head, fractions) = training
+    let update = training
         .head
         .model_step(&model.config, &weights, &fractions, samples, rules.lr)?;
-    weights[index] = &head;
+    for (index, bytes) in &update.layers {
+        weights[*index] = bytes;
+    }
     let mut hasher = Sha256::new();
     weights.iter().for_each(|w| hasher.update(w));
     model.weights_sha256 = hasher.finalize().to_vec().into();
     model.model_sha256 = model_sha256(&model.config, &model.weights_sha256)?;
     model.version += 1;
     count_update(deps.branch(), &env, &info, rules)?;
-    save_bytes(deps.storage, &WEIGHTS, (index as u32, 0), &head);
-    deps.storage.set(FRACTIONS, &fractions);
+    for (index, bytes) in &update.layers {
+        save_bytes(deps.storage, &WEIGHTS, (*index as u32, 0), bytes);
+    }
+    deps.storage.set(FRACTIONS, &update.fractions);
     save_version(deps.storage, &model);
     let event = event
         .add_attribute("version", model.version.to_string())

@@ -40,14 +40,16 @@ fn ready_trainable(m: &TestModel, rules: TrainingRules) -> Env {
     ready(m, &m.trainable_msg(rules), &[coin(1_000, DENOM)])
 }
 
-/// The weights after one native step of `m`'s head on `batch` from `weights` and `fractions`.
+/// The weights after one native step of `m`'s head (`layers` trained) on `batch` from
+/// `weights` and `fractions`.
 fn native_step(
     m: &TestModel,
+    layers: usize,
     weights: &[Vec<u8>],
     fractions: &[u8],
     batch: &[(Vec<i32>, u32, i32)],
 ) -> (Vec<Vec<u8>>, Vec<u8>) {
-    let head = cwnn_layers::train::model_head(&m.config, &m.weights).unwrap();
+    let head = cwnn_layers::train::model_head(&m.config, &m.weights, layers).unwrap();
     let samples = batch
         .iter()
         .map(|(x, label, weight)| Sample {
@@ -63,10 +65,12 @@ fn native_step(
         .collect();
     let refs: Vec<&[u8]> = weights.iter().map(Vec::as_slice).collect();
     let lr = rules(TrainPolicy::Owner {}).lr;
-    let (bytes, fractions) = head.model_step(&m.config, &refs, fractions, samples, lr).unwrap();
+    let update = head.model_step(&m.config, &refs, fractions, samples, lr).unwrap();
     let mut next = weights.to_vec();
-    next[1] = bytes;
-    (next, fractions)
+    for (index, bytes) in update.layers {
+        next[index] = bytes;
+    }
+    (next, update.fractions)
 }
 
 fn attr(res: &cw_multi_test::AppResponse, key: &str) -> String {
@@ -82,11 +86,18 @@ fn attr(res: &cw_multi_test::AppResponse, key: &str) -> String {
 
 /// Two steps: each stores the native step's weights (the Predict answers as the native model
 /// with them), the version counts them and the hashes in `ModelInfo` and the event are the new
-/// weights'.
+/// weights'. With the head alone, and with the Dense before it.
 #[test]
 fn steps_store_the_native_step_and_a_new_version() {
+    for layers in [1, 2] {
+        steps_store_the_native_step(layers);
+    }
+}
+
+fn steps_store_the_native_step(layers: usize) {
     let m = model();
-    let mut env = ready_trainable(&m, rules(TrainPolicy::Owner {}));
+    let msg = m.trainable_msg_with(rules(TrainPolicy::Owner {}), layers);
+    let mut env = ready(&m, &msg, &[]);
     assert_eq!(env.info().version, 0);
     let owner = env.owner.clone();
     let (mut weights, mut fractions) = (m.weights.clone(), Vec::new());
@@ -109,7 +120,7 @@ fn steps_store_the_native_step_and_a_new_version() {
         );
         let res = env.exec(&owner, msg).unwrap();
         let batch: Vec<_> = batch.into_iter().map(|(x, y)| (x, y, ONE)).collect();
-        (weights, fractions) = native_step(&m, &weights, &fractions, &batch);
+        (weights, fractions) = native_step(&m, layers, &weights, &fractions, &batch);
         let info = env.info();
         assert_eq!(info.version, version as u64 + 1);
         assert_eq!(info.weights_sha256, weights_sha256(&weights));
@@ -136,7 +147,11 @@ fn steps_store_the_native_step_and_a_new_version() {
         }
     }
     assert_ne!(weights[1], m.weights[1], "the head moved");
-    assert_eq!(weights[0], m.weights[0], "only the head trains");
+    assert_eq!(
+        weights[0] != m.weights[0],
+        layers == 2,
+        "the layer before moves when it trains"
+    );
 }
 
 #[test]
@@ -225,7 +240,7 @@ fn only_a_trainable_finalized_unfrozen_model_trains() {
 #[test]
 fn bad_heads_and_rules_are_refused() {
     let m = model();
-    let head = cwnn_layers::train::model_head(&m.config, &m.weights).unwrap();
+    let head = cwnn_layers::train::model_head(&m.config, &m.weights, 1).unwrap();
     let dense = dense_only(8, 4);
     let mut app = app_with(&[]);
     let owner = app.api().addr_make("owner");
@@ -247,6 +262,22 @@ fn bad_heads_and_rules_are_refused() {
         matches!(err, ContractError::Layer { index: 1, .. }),
         "a head of another shape: {err}"
     );
+    // A hidden layer that is not the Dense before the head (another clamp), or on a model with
+    // no Dense before its head.
+    let two = cwnn_layers::train::model_head(&m.config, &m.weights, 2).unwrap();
+    let mut hidden = two.hidden.clone().unwrap();
+    hidden.clamp.1 -= 1;
+    let reclamped = cwnn_layers::train::Head {
+        hidden: Some(hidden),
+        ..two.clone()
+    };
+    let err = instantiate_in(&mut app, &owner, &on(&m, &reclamped, rules(TrainPolicy::Owner {}))).unwrap_err();
+    assert!(
+        matches!(err, ContractError::Layer { index: 0, .. }),
+        "another clamp: {err}"
+    );
+    assert!(cwnn_layers::train::model_head(&dense.config, &dense.weights, 2).is_err());
+    assert!(cwnn_layers::train::model_head(&m.config, &m.weights, 3).is_err());
     let bad_rules = [
         TrainingRules {
             max_batch: 0,
@@ -489,7 +520,7 @@ fn reinforce_steps_towards_the_chosen_class_once() {
     }
     let res = env.exec(&alice, reinforce(done.job_id, -384, x.clone())).unwrap();
     assert_eq!(attr(&res, "labels"), chosen.to_string());
-    let (weights, _) = native_step(&m, &m.weights, &[], &[(x.clone(), chosen, -384)]);
+    let (weights, _) = native_step(&m, 1, &m.weights, &[], &[(x.clone(), chosen, -384)]);
     assert_eq!(env.info().weights_sha256, weights_sha256(&weights));
     let err = env.refused(&alice, reinforce(done.job_id, 256, x.clone()));
     assert!(matches!(err, ContractError::AlreadyReinforced { .. }), "{err}");

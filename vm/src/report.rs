@@ -226,14 +226,16 @@ pub fn text_table(widths: &[i32], header: &[&str], rows: impl IntoIterator<Item 
     s
 }
 
-/// One `Train` step's gas, and the storage floor it is held to: reading and writing the head's
-/// stored values once (its Dense bytes and its fractions, as the chain bills them).
+/// One `Train` step's gas, and the storage floor it is held to: reading and writing the
+/// trained layers' stored values once (their Dense bytes and the fractions, as the chain
+/// bills them).
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainGas {
     pub step: crate::chain::GasRecord,
+    /// The trained layers' Dense bytes (the head's, and the hidden layer's when it trains).
     pub head_bytes: usize,
     pub fraction_bytes: usize,
-    /// SDK gas of one read and one write of both values.
+    /// SDK gas of one read and one write of those values.
     pub head_read_write: u64,
 }
 
@@ -268,15 +270,21 @@ pub fn train_gas(
     call.result.map_err(refused("train"))?;
     let training = instantiate.training.as_ref().ok_or(anyhow!("not a trainable model"))?;
     let index = training.head.locate(&instantiate.model)?;
-    let head_key = WEIGHTS.key((index as u32, 0)).to_vec();
+    let first = index - usize::from(training.head.hidden.is_some());
     let data = vm.storage().data();
     let value = |key: &[u8]| data.get(key).map(Vec::len).ok_or(anyhow!("no value written"));
-    let (head_bytes, fraction_bytes) = (value(&head_key)?, value(FRACTIONS)?);
     let cost = |k: usize, v: usize| ChainStorage::read_cost(k, v) + ChainStorage::write_cost(k, v);
+    let fraction_bytes = value(FRACTIONS)?;
+    let (mut head_bytes, mut head_read_write) = (0, cost(FRACTIONS.len(), fraction_bytes));
+    for layer in first..=index {
+        let key = WEIGHTS.key((layer as u32, 0)).to_vec();
+        head_bytes += value(&key)?;
+        head_read_write += cost(key.len(), value(&key)?);
+    }
     Ok(TrainGas {
         step: call.gas,
         head_bytes,
         fraction_bytes,
-        head_read_write: cost(head_key.len(), head_bytes) + cost(FRACTIONS.len(), fraction_bytes),
+        head_read_write,
     })
 }

@@ -123,6 +123,9 @@ enum Command {
         /// at this learning rate (SetTraining changes the rules later).
         #[arg(long, value_name = "LR")]
         trainable: Option<f64>,
+        /// With --trainable: 2 trains the Dense before the head too.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+        train_layers: u8,
     },
     /// Layers, parameters, bytes, MACs and quantization of a package.
     Inspect { dir: PathBuf },
@@ -164,6 +167,9 @@ enum Command {
         /// Re-initializes the head first with this seed (uniform in ±1/√in, zero biases).
         #[arg(long)]
         reinit: Option<u64>,
+        /// For a package not yet trainable: 2 trains the Dense before the head too.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+        layers: u8,
     },
     /// Recomputes on-chain inferences from their events (a tx result as JSON) and says whether
     /// each matches bit for bit.
@@ -251,6 +257,7 @@ struct ImportFlags {
     collection_code_ids: Vec<u64>,
     mint: import::MintArgs,
     trainable: Option<f64>,
+    train_layers: u8,
 }
 
 fn import_cmd(f: ImportFlags) -> Result<()> {
@@ -273,7 +280,7 @@ fn import_cmd(f: ImportFlags) -> Result<()> {
     }
     if let Some(lr) = f.trainable {
         let rules = cwnn_importer::train::owner_rules(lr, 8)?;
-        cwnn_importer::train::make_trainable(&mut imported.package, rules)?;
+        cwnn_importer::train::make_trainable(&mut imported.package, rules, f.train_layers.into())?;
     }
     let m = &imported.manifest;
     println!(
@@ -595,6 +602,7 @@ fn main() -> ExitCode {
             collection_code_ids,
             token_uri,
             trainable,
+            train_layers,
         } => import_cmd(ImportFlags {
             model,
             out,
@@ -613,6 +621,7 @@ fn main() -> ExitCode {
                 accuracy: None,
             },
             trainable,
+            train_layers,
         }),
         Command::Inspect { dir } => inspect(dir),
         Command::Run { dir, input, json } => run(dir, input, json),
@@ -626,6 +635,7 @@ fn main() -> ExitCode {
             batch,
             lr,
             reinit,
+            layers,
         } => train_onchain(cwnn_importer::train::TrainArgs {
             package: dir,
             data,
@@ -635,6 +645,7 @@ fn main() -> ExitCode {
             batch,
             lr,
             reinit,
+            layers: layers.into(),
         }),
         Command::Demo {
             limit,

@@ -6,7 +6,7 @@
 
 import { CosmWasmClient, SigningCosmWasmClient, ExecuteResult } from "@cosmjs/cosmwasm-stargate";
 import { StdFee } from "@cosmjs/amino";
-import { Uint128, DType, Layer, WeightFormat, ActivationKind, TrainPolicy, HexBinary, InstantiateMsg, WorkBudget, Coin, ModelConfig, TensorSpec, QuantParams, Dyadic, LayerConfig, Dense, Clamp, Conv2D, Window2D, Activation, Softmax, MaxPool2D, AvgPool2D, GlobalAvgPool, Reshape, Affine, Add, Constant, Mul, Embedding, SimpleRnn, Recurrent, Gru, Lstm, Permute, MatMul, LayerNorm, Training, Head, TrainingRules, ExecuteMsg, Binary, TrainExample, QueryMsg, Addr, JobResponse, PredictResponse, JobsResponse, ModelInfoResponse, LayerInfo, NftBinding, OwnerResponse, ProceedsResponse } from "./CwnnModel.types";
+import { Uint128, DType, Layer, WeightFormat, ActivationKind, TrainPolicy, HexBinary, InstantiateMsg, WorkBudget, Coin, ModelConfig, TensorSpec, QuantParams, Dyadic, LayerConfig, Dense, Clamp, Conv2D, Window2D, Activation, Softmax, MaxPool2D, AvgPool2D, GlobalAvgPool, Reshape, Affine, Add, Constant, Mul, Embedding, SimpleRnn, Recurrent, Gru, Lstm, Permute, MatMul, LayerNorm, Training, Head, Hidden, TrainingRules, ExecuteMsg, Binary, TrainExample, QueryMsg, Addr, JobResponse, PredictResponse, JobsResponse, ModelInfoResponse, LayerInfo, NftBinding, OwnerResponse, ProceedsResponse } from "./CwnnModel.types";
 export interface CwnnModelReadOnlyInterface {
   contractAddress: string;
   owner: () => Promise<OwnerResponse>;

@@ -205,9 +205,19 @@ export interface Training {
 export interface Head {
   bias_step: Dyadic[];
   classes: number;
+  hidden?: Hidden | null;
   in_features: number;
   input: QuantParams;
   probs: QuantParams;
+  weight_step: Dyadic[];
+}
+export interface Hidden {
+  back_step: Dyadic[];
+  bias_step: Dyadic[];
+  clamp: [number, number];
+  in_features: number;
+  input: QuantParams;
+  units: number;
   weight_step: Dyadic[];
 }
 export interface TrainingRules {
