@@ -422,7 +422,7 @@ impl Head {
             ));
         }
         match &self.hidden {
-            Some(h) if ids[..] != [n as u32 - 2] || !h.fits(config, &plans, n - 3) => Err(at(
+            Some(h) if n < 3 || ids[..] != [n as u32 - 2] || !h.fits(config, &plans, n - 3) => Err(at(
                 n.saturating_sub(3),
                 "the hidden layer is not the int8 Dense (native weights) the head reads, of its shape, input and clamp",
             )),
@@ -443,6 +443,7 @@ impl Head {
     ) -> core::result::Result<Update, GraphError> {
         let index = self.locate(config)?;
         let layer = |source| GraphError::Layer { index, source };
+        self.validate().map_err(layer)?;
         if !fractions.is_empty() && fractions.len() != self.fraction_len() {
             return Err(layer(LayerError::WeightLength {
                 layer: NAME,

@@ -255,9 +255,9 @@ fn check_budget(model: &Model, head: &Head, batch: usize) -> Result<(), Contract
         .as_ref()
         .map_or((0, 0), |h| (head_work, u64::from(h.in_features) * u64::from(h.units)));
     let per_example = forward
-        .saturating_add(2 * head_work)
+        .saturating_add(head_work.saturating_mul(2))
         .saturating_add(back)
-        .saturating_add(2 * hidden_work);
+        .saturating_add(hidden_work.saturating_mul(2));
     let work = (batch as u64)
         .saturating_mul(per_example)
         .saturating_add(head_work + hidden_work);

@@ -277,6 +277,22 @@ fn bad_heads_and_rules_are_refused() {
         "another clamp: {err}"
     );
     assert!(cwnn_layers::train::model_head(&dense.config, &dense.weights, 2).is_err());
+    // A hidden layer claimed on a model of two layers (a head reading the input, a Softmax).
+    let plans = m.config.plans().unwrap();
+    let short = TestModel {
+        config: ModelConfig {
+            name: "short".into(),
+            input: plans[0].output.clone(),
+            layers: m.config.layers[1..].to_vec(),
+        },
+        weights: m.weights[1..].to_vec(),
+        sample: m.sample.clone(),
+    };
+    let err = instantiate_in(&mut app, &owner, &on(&short, &two, rules(TrainPolicy::Owner {}))).unwrap_err();
+    assert!(
+        matches!(err, ContractError::Layer { index: 0, .. }),
+        "two layers: {err}"
+    );
     assert!(cwnn_layers::train::model_head(&m.config, &m.weights, 3).is_err());
     let bad_rules = [
         TrainingRules {

@@ -46,6 +46,15 @@ pub struct GasReport {
 }
 
 /// The error of a refused call.
+/// Budgets that never refuse: a measurement runs the whole model in one call.
+fn unlimited() -> WorkBudget {
+    WorkBudget {
+        max_work: u64::MAX,
+        max_weight_bytes: u64::MAX,
+        max_segments: u32::MAX,
+    }
+}
+
 fn refused(what: &'static str) -> impl Fn(String) -> anyhow::Error {
     move |e| anyhow!("{what} refused: {e}")
 }
@@ -62,14 +71,9 @@ pub fn measure(
 ) -> Result<GasReport> {
     let mut vm = ChainVm::new(wasm)?;
     let owner = vm.addr("owner");
-    let unlimited = WorkBudget {
-        max_work: u64::MAX,
-        max_weight_bytes: u64::MAX,
-        max_segments: u32::MAX,
-    };
     let msg = InstantiateMsg {
-        query_budget: Some(unlimited.clone()),
-        execute_budget: Some(unlimited),
+        query_budget: Some(unlimited()),
+        execute_budget: Some(unlimited()),
         ..instantiate.clone()
     };
     vm.instantiate(&owner, &msg, &[])?
@@ -251,13 +255,8 @@ pub fn train_gas(
     use cwnn_model_contract::state::{FRACTIONS, WEIGHTS};
     let mut vm = ChainVm::new(wasm)?;
     let owner = vm.addr("owner");
-    let unlimited = WorkBudget {
-        max_work: u64::MAX,
-        max_weight_bytes: u64::MAX,
-        max_segments: u32::MAX,
-    };
     let msg = InstantiateMsg {
-        execute_budget: Some(unlimited),
+        execute_budget: Some(unlimited()),
         ..instantiate.clone()
     };
     vm.instantiate(&owner, &msg, &[])?
