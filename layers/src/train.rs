@@ -34,6 +34,10 @@
 //!
 //! **Work** per step: `B·C·in` multiply-adds into i64 sums, then `C·in` updates and the
 //! Dense's bytes rewritten.
+//!
+//! The Dense before the head may train too ([`Hidden`]: its gradient comes back through the
+//! head's int8 weights). [`Head::model_step`] runs the model and steps both: the contract
+//! calls it, and `cwnn verify` replays it.
 
 use alloc::vec::Vec;
 
