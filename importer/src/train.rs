@@ -6,7 +6,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use cwnn_layers::train::{model_head, Head};
+use cwnn_layers::train::{model_head, weight_scales, Head};
+use cwnn_layers::Layer;
 use cwnn_model_contract::msg::{
     weights_sha256, ExecuteMsg, PredictResponse, QueryMsg, TrainExample, TrainPolicy, Training, TrainingRules,
 };
@@ -121,20 +122,22 @@ impl Rng {
     }
 }
 
-/// Channel `c`'s weight scale, from its step constant `G_c = s_x·2^8 / (s_w·2^16)`.
-fn weight_scale(head: &Head, c: usize) -> f64 {
-    let g = head.weight_step[c];
-    head.input.scale_f64() / (256.0 * g.mantissa as f64 / 2f64.powi(g.shift as i32))
+/// The weight scales of trained layer `index` (a Dense whose input has scale `s_x`), from its
+/// multipliers.
+fn scales(package: &Package, index: usize, s_x: f64) -> Result<Vec<f64>> {
+    match &package.instantiate.model.layers[index].layer {
+        Layer::Dense(d) => Ok(weight_scales(d, &package.weights[index], s_x)?),
+        _ => Err(Error::Training("a trained layer is a Dense".into())),
+    }
 }
 
-/// The head's weights drawn uniform in ±1/√in (rounded to each channel's grid), biases zero;
-/// the multipliers kept.
-fn reinit(head: &Head, bytes: &mut [u8], seed: u64) {
+/// The head's weights drawn uniform in ±1/√in (rounded to each channel's grid `s_w`), biases
+/// zero; the multipliers kept.
+fn reinit(head: &Head, bytes: &mut [u8], s_w: &[f64], seed: u64) {
     let n = head.in_features as usize;
     let bound = 1.0 / (n as f64).sqrt();
     let mut rng = Rng(seed);
-    for (c, unit) in bytes.chunks_exact_mut(n + 9).enumerate() {
-        let s_w = weight_scale(head, c);
+    for (unit, &s_w) in bytes.chunks_exact_mut(n + 9).zip(s_w) {
         for w in &mut unit[..n] {
             *w = (rng.uniform() * bound / s_w).round().clamp(-127.0, 127.0) as i8 as u8;
         }
@@ -224,25 +227,25 @@ struct FloatNet {
 }
 
 impl FloatNet {
-    /// The trained layers' current int8 weights, dequantized (`weights`: one entry per layer).
-    fn of(head: &Head, index: usize, weights: &[Vec<u8>]) -> Self {
+    /// The trained layers' current int8 weights, dequantized (the head is layer `index`).
+    fn of(head: &Head, package: &Package, index: usize) -> Result<Self> {
         let all = (f64::NEG_INFINITY, f64::INFINITY);
         let s_h = head.input.scale_f64();
         let n = head.in_features as usize;
-        let net_head = FloatDense::of(&weights[index], n, s_h, |c| weight_scale(head, c), all);
-        let hidden = head.hidden.as_ref().map(|h| {
-            let classes = 0..head.classes as usize;
-            let s_max = classes.map(|c| weight_scale(head, c)).fold(0.0, f64::max);
-            let s_x = h.input.scale_f64();
-            let scale = |j: usize| {
-                let g = h.weight_step[j];
-                s_max * s_x / (256.0 * g.mantissa as f64 / 2f64.powi(g.shift as i32))
-            };
-            let real = |q: i32| s_h * (q - head.input.zero_point) as f64;
-            let clamp = (real(h.clamp.0), real(h.clamp.1));
-            FloatDense::of(&weights[index - 1], h.in_features as usize, s_x, scale, clamp)
-        });
-        FloatNet { hidden, head: net_head }
+        let s_w = scales(package, index, s_h)?;
+        let net_head = FloatDense::of(&package.weights[index], n, s_h, |c| s_w[c], all);
+        let hidden = match &head.hidden {
+            Some(h) => {
+                let s_x = h.input.scale_f64();
+                let s_w = scales(package, index - 1, s_x)?;
+                let real = |q: i32| s_h * (q - head.input.zero_point) as f64;
+                let clamp = (real(h.clamp.0), real(h.clamp.1));
+                let bytes = &package.weights[index - 1];
+                Some(FloatDense::of(bytes, h.in_features as usize, s_x, |j| s_w[j], clamp))
+            }
+            None => None,
+        };
+        Ok(FloatNet { hidden, head: net_head })
     }
     fn logits(&self, x: &[f64]) -> Vec<f64> {
         match &self.hidden {
@@ -320,7 +323,8 @@ pub fn run(args: &TrainArgs, out: &mut impl Write) -> Result<TrainSummary> {
     let (head, lr) = (training.head.clone(), rules.lr);
     let index = head.locate(&package.instantiate.model)?;
     if let Some(seed) = args.reinit {
-        reinit(&head, &mut package.weights[index], seed);
+        let s_w = scales(&package, index, head.input.scale_f64())?;
+        reinit(&head, &mut package.weights[index], &s_w, seed);
         package.instantiate.weights_sha256 = weights_sha256(&package.weights);
     }
     let (mut train_x, mut train_y) = labelled(&package, &args.data)?;
@@ -354,7 +358,7 @@ pub fn run(args: &TrainArgs, out: &mut impl Write) -> Result<TrainSummary> {
         features(&package, first, &train_x)?,
         features(&package, first, &test_x)?,
     );
-    let mut float = FloatNet::of(&head, index, &package.weights);
+    let mut float = FloatNet::of(&head, &package, index)?;
     let real_lr = lr.mantissa as f64 / 2f64.powi(lr.shift as i32);
     let mut rng = Rng(args.reinit.unwrap_or(0) ^ 0x5EED);
     let mut order: Vec<usize> = (0..train_x.len()).collect();

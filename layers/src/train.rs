@@ -657,7 +657,7 @@ pub fn head_of(dense: &crate::Dense, bytes: &[u8], input: QuantParams, probs: Qu
 /// Each channel's weight scale of an int8 Dense (native weights) whose input has scale `s_x`,
 /// from its multipliers: `s_w = M·s_y/s_x` (host side).
 #[cfg(feature = "std")]
-fn weight_scales(dense: &crate::Dense, bytes: &[u8], s_x: f64) -> Result<Vec<f64>> {
+pub fn weight_scales(dense: &crate::Dense, bytes: &[u8], s_x: f64) -> Result<Vec<f64>> {
     let n = dense.in_features;
     if dense.weights != crate::WeightFormat::Native || bytes.len() != dense.out_features * (n + 9) {
         return Err(bad("a trained layer is an int8 Dense with native weights"));
